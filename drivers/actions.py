@@ -1,0 +1,114 @@
+"""Actions as data: a name, an argument model, and how commands for it queue."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from drivers.errors import CommandError, ErrorCode
+
+Coalesce = str | Callable[[Any], Hashable] | None
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+_ACTION_ATTR = "__avhub_action__"
+
+
+class Args(BaseModel):
+    """Base for action argument models: unknown keys are errors, values are strict-ish."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """One action a driver offers.
+
+    `coalesce` names the target a command sets ("input", or a function of the args
+    such as the control name): while a command for the same target still waits in
+    the queue, a newer one replaces its arguments instead of queueing behind it.
+    `lockout` holds (or refuses) the command while the device is in a power transition.
+    """
+
+    name: str
+    method: str
+    args: type[Args] | None
+    coalesce: Coalesce
+    lockout: bool
+    description: str
+
+    def parse(self, raw: object) -> Args | None:
+        """Validate panel-supplied arguments; CommandError(invalid_args) when they are wrong."""
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise CommandError(
+                ErrorCode.INVALID_ARGS, f"args must be an object, got {type(raw).__name__}"
+            )
+        if self.args is None:
+            if raw:
+                raise CommandError(
+                    ErrorCode.INVALID_ARGS, f"{self.name} takes no arguments, got {sorted(raw)}"
+                )
+            return None
+        try:
+            return self.args.model_validate(raw)
+        except ValidationError as err:
+            raise CommandError(ErrorCode.INVALID_ARGS, _describe(err)) from None
+
+    def key(self, args: Args | None) -> Hashable | None:
+        """The coalescing key for these arguments, or None when commands never merge."""
+        if self.coalesce is None:
+            return None
+        if isinstance(self.coalesce, str):
+            return ("set", self.coalesce)
+        return ("set", self.coalesce(args))
+
+    def schema(self) -> dict[str, Any]:
+        """JSON Schema of the arguments, published in the room snapshot."""
+        if self.args is None:
+            return {"type": "object", "properties": {}, "additionalProperties": False}
+        schema = self.args.model_json_schema()
+        schema.pop("title", None)
+        if self.description:
+            schema["description"] = self.description
+        return schema
+
+
+def _describe(err: ValidationError) -> str:
+    parts = []
+    for item in err.errors(include_url=False):
+        where = ".".join(str(p) for p in item["loc"]) or "args"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def action(
+    args: type[Args] | None = None,
+    *,
+    coalesce: Coalesce = None,
+    lockout: bool = False,
+    name: str | None = None,
+    description: str = "",
+) -> Callable[[F], F]:
+    """Mark a driver coroutine method as a panel action."""
+
+    def mark(fn: F) -> F:
+        spec = ActionSpec(name or fn.__name__, fn.__name__, args, coalesce, lockout, description)
+        setattr(fn, _ACTION_ATTR, spec)
+        return fn
+
+    return mark
+
+
+def collect_actions(cls: type) -> dict[str, ActionSpec]:
+    """Every action declared on `cls` and its bases, subclasses overriding by name."""
+    found: dict[str, ActionSpec] = {}
+    for klass in reversed(cls.__mro__):
+        for value in vars(klass).values():
+            spec = getattr(value, _ACTION_ATTR, None)
+            if isinstance(spec, ActionSpec):
+                found[spec.name] = spec
+    return found

@@ -1,0 +1,527 @@
+"""Driver base: one connection, one request in flight, a paced queue, polling, online/offline.
+
+A driver subclass describes its device: how frames are cut (`create_framer`), what
+happens after connecting (`login`), what to poll (`poll_groups`), what unsolicited
+frames mean (`unsolicited`) and which actions it offers (`@action` methods). This
+class owns everything else: connecting and reconnecting with backoff, matching
+replies to the one outstanding request, retries, coalescing, lockouts, and turning
+state into change-only updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, ClassVar, Generic, TypeVar
+
+from drivers.actions import ActionSpec, collect_actions
+from drivers.config import DeviceConfig
+from drivers.errors import (
+    AuthError,
+    AvhubError,
+    CommandError,
+    CommandTimeout,
+    ConnectionClosed,
+    DeviceError,
+    ErrorCode,
+    OfflineReason,
+    ProtocolError,
+    TransportError,
+)
+from drivers.queue import Kind, Work, WorkQueue
+from drivers.transport import ConnectionState, Transport, TransportFactory, create_transport
+from drivers.transport.backoff import Backoff
+from drivers.transport.framing import Framer
+
+log = logging.getLogger("avhub.driver")
+
+C = TypeVar("C", bound=DeviceConfig)
+StateSink = Callable[[dict[str, Any]], None]
+Matcher = Callable[[Any], Any]
+
+
+class _Sentinel:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+NOT_MINE = _Sentinel("NOT_MINE")
+"""A matcher's answer for a frame that is not the reply it waits for (route it elsewhere)."""
+MORE = _Sentinel("MORE")
+"""A matcher's answer for a frame that belongs to the reply but does not finish it."""
+
+TRANSITIONS = ("warming", "cooling")
+_BACKLOG = 64
+
+
+@dataclass(slots=True)
+class PollGroup:
+    """Keys polled together: `run` queries the device and calls `update`."""
+
+    name: str
+    run: Callable[[], Awaitable[None]]
+    interval: Callable[[], float]
+    last: float = field(default=-1.0)
+
+
+@dataclass(slots=True)
+class _Pending:
+    match: Matcher
+    future: asyncio.Future[Any]
+
+
+class _Connection:
+    """Receiver bound to one transport, so late callbacks from an old one are ignored."""
+
+    def __init__(self, driver: Driver[Any], transport: Transport, framer: Framer[Any]) -> None:
+        self.driver = driver
+        self.transport = transport
+        self.framer = framer
+
+    def data_received(self, data: bytes) -> None:
+        if self.driver._conn is self:
+            self.driver._on_data(self.framer.feed(data))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.driver._conn is self:
+            self.driver._on_lost(exc)
+
+
+class Driver(ABC, Generic[C]):
+    """Base class of every device driver; see the module docstring."""
+
+    name: ClassVar[str]
+    persistent: ClassVar[bool] = True
+    """Keep a connection open (push updates) rather than connect when there is work."""
+    actions: ClassVar[dict[str, ActionSpec]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.actions = collect_actions(cls)
+
+    def __init__(
+        self,
+        device_id: str,
+        config: C,
+        sink: StateSink,
+        *,
+        label: str | None = None,
+        transport_factory: TransportFactory = create_transport,
+    ) -> None:
+        self.device_id = device_id
+        self.config = config
+        self.label = label or device_id
+        self.state: dict[str, Any] = {
+            "online": False,
+            "offline_reason": OfflineReason.STARTING.value,
+        }
+        self.conn_state = ConnectionState.IDLE
+        self._sink = sink
+        self._transport_factory = transport_factory
+        self._queue = WorkQueue()
+        self._backoff = Backoff(config.reconnect_min, config.reconnect_max)
+        self._retry_at = 0.0
+        self._failures = 0
+        self._reported_offline = False
+        self._conn: _Connection | None = None
+        self._pending: _Pending | None = None
+        self._backlog: deque[Any] = deque(maxlen=_BACKLOG)
+        self._last_io = 0.0
+        self._groups: list[PollGroup] = []
+        self._wake = asyncio.Event()
+        self._waiters: list[asyncio.Future[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+
+    # ---- what subclasses provide -------------------------------------------------
+
+    @abstractmethod
+    def create_framer(self) -> Framer[Any]:
+        """A fresh framer for a new connection."""
+
+    async def login(self) -> None:
+        """Run after every (re)connect: greeting, authentication, subscriptions."""
+
+    def poll_groups(self) -> list[PollGroup]:
+        """What to poll and how often; called once at start."""
+        return []
+
+    def unsolicited(self, frame: Any) -> None:
+        """A frame no request claimed: a push update, or noise to log."""
+        log.warning("%s: unexpected data from device: %r", self.label, frame)
+
+    # ---- state ---------------------------------------------------------------------
+
+    @property
+    def online(self) -> bool:
+        return bool(self.state["online"])
+
+    def update(self, changes: Mapping[str, Any] | None = None, /, **kw: Any) -> None:
+        """Record new values; publish only the keys whose value changed."""
+        merged = {**changes, **kw} if changes else kw
+        diff = {k: v for k, v in merged.items() if k not in self.state or self.state[k] != v}
+        if not diff:
+            return
+        self.state.update(diff)
+        self._sink(diff)
+        self._wake.set()
+        waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def wait_for_state(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until `predicate()` holds after some update; False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            fut: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(fut)
+            try:
+                await asyncio.wait_for(fut, remaining)
+            except TimeoutError:
+                return predicate()
+        return True
+
+    def in_transition(self) -> bool:
+        """True while power is warming or cooling."""
+        return self.state.get("power") in TRANSITIONS
+
+    def describe_actions(self) -> dict[str, dict[str, Any]]:
+        """Action name → JSON Schema of its arguments (the snapshot's `actions`)."""
+        return {name: spec.schema() for name, spec in self.actions.items()}
+
+    # ---- lifecycle -----------------------------------------------------------------
+
+    async def start(self, stagger: float | None = None) -> None:
+        """Start polling and the worker; the first poll begins after a random stagger."""
+        self._groups = self.poll_groups()
+        if stagger is None:
+            stagger = random.uniform(0, min(self.config.poll_interval, 1.0))
+        self._tasks = [
+            asyncio.create_task(self._worker(), name=f"{self.label}-worker"),
+            asyncio.create_task(self._scheduler(stagger), name=f"{self.label}-poll"),
+        ]
+
+    async def stop(self) -> None:
+        """Close the connection, fail queued commands, stop every task."""
+        self._closing = True
+        self.conn_state = ConnectionState.CLOSED
+        for task in self._tasks:
+            task.cancel()
+        for work in self._queue.drain():
+            work.resolve(error=CommandError(ErrorCode.DEVICE_OFFLINE, "hub is shutting down"))
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        self._drop_connection()
+
+    # ---- commands ------------------------------------------------------------------
+
+    async def execute(self, action: str, raw_args: object = None) -> Any:
+        """Run a panel command; raises AvhubError subclasses carrying an ErrorCode."""
+        spec = self.actions.get(action)
+        if spec is None:
+            known = ", ".join(sorted(self.actions))
+            raise CommandError(
+                ErrorCode.UNKNOWN_ACTION,
+                f"{self.device_id} has no action {action!r} (has: {known})",
+            )
+        args = spec.parse(raw_args)
+        self._require_online()
+        if spec.lockout and self.in_transition():
+            await self._hold_for_transition(spec.name)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        run = (
+            partial(getattr(self, spec.method), args)
+            if args is not None
+            else getattr(self, spec.method)
+        )
+        self._queue.put(Work(Kind.COMMAND, run, spec.key(args), spec.name, future))
+        return await future
+
+    def _require_online(self) -> None:
+        if not self.online:
+            reason = self.state.get("offline_reason") or "unknown"
+            raise CommandError(ErrorCode.DEVICE_OFFLINE, f"{self.device_id} is offline ({reason})")
+
+    async def _hold_for_transition(self, name: str) -> None:
+        power = self.state.get("power")
+        if self.config.lockout == "reject":
+            raise CommandError(ErrorCode.BUSY, f"{self.device_id} is {power}; {name} refused")
+        ended = await self.wait_for_state(
+            lambda: not self.in_transition() or not self.online, self.config.lockout_timeout
+        )
+        if not ended:
+            raise CommandError(ErrorCode.BUSY, f"{self.device_id} still {self.state.get('power')}")
+        self._require_online()
+
+    def refresh(self, groups: Iterable[str] | None = None) -> None:
+        """Queue the named poll groups (all when None) to run soon."""
+        now = asyncio.get_running_loop().time()
+        for group in self._groups:
+            if groups is None or group.name in groups:
+                group.last = now
+                self._queue.put(Work(Kind.POLL, group.run, ("poll", group.name), group.name))
+
+    # ---- talking to the device -----------------------------------------------------
+
+    async def request(
+        self, data: bytes | None, match: Matcher, timeout: float | None = None
+    ) -> Any:
+        """Send `data` (or nothing) and wait for the frame `match` accepts.
+
+        `match(frame)` returns the result, NOT_MINE, MORE, or raises a DeviceError the
+        caller gets. Frames it rejects go to `unsolicited`.
+        """
+        conn = self._conn
+        if conn is None:
+            raise ConnectionClosed(f"{self.label}: not connected")
+        if self._pending is not None:
+            raise RuntimeError("one request at a time")
+        if data is None and self._backlog:  # arrived before anyone asked, like a greeting
+            early, rest = list(self._backlog), []
+            self._backlog.clear()
+            for i, frame in enumerate(early):
+                result = match(frame)
+                if result is NOT_MINE:
+                    rest.append(frame)
+                elif result is not MORE:
+                    self._backlog.extend(rest + early[i + 1 :])
+                    return result
+            self._backlog.extend(rest)
+        if data is not None:
+            await self._pace()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending = _Pending(match, future)
+        try:
+            if data is not None:
+                if not conn.transport.is_open:
+                    raise ConnectionClosed(f"{self.label}: connection closed")
+                conn.transport.write(data)
+            async with asyncio.timeout(timeout if timeout is not None else self.config.timeout):
+                return await future
+        except TimeoutError as err:
+            if isinstance(err, CommandTimeout):
+                raise
+            what = f"reply to {data!r}" if data is not None else "data from device"
+            raise CommandTimeout(f"{self.label}: no {what}") from None
+        finally:
+            self._pending = None
+            self._last_io = time.monotonic()
+
+    def send(self, data: bytes) -> None:
+        """Write without expecting a reply (notifications, keep-alives)."""
+        if self._conn is None or not self._conn.transport.is_open:
+            raise ConnectionClosed(f"{self.label}: not connected")
+        self._conn.transport.write(data)
+        self._last_io = time.monotonic()
+
+    async def _pace(self) -> None:
+        gap = self.config.command_delay - (time.monotonic() - self._last_io)
+        if gap > 0:
+            await asyncio.sleep(gap)
+
+    def _on_data(self, frames: list[Any]) -> None:
+        for frame in frames:
+            if isinstance(frame, ProtocolError):
+                log.warning("%s: skipped bad data: %s", self.label, frame)
+                continue
+            self._dispatch(frame)
+
+    def _dispatch(self, frame: Any) -> None:
+        pending = self._pending
+        if pending is not None and not pending.future.done():
+            try:
+                result = pending.match(frame)
+            except AvhubError as err:
+                pending.future.set_exception(err)
+                return
+            except Exception as err:  # a driver bug must not kill the connection callback
+                log.exception("%s: reply matcher failed on %r", self.label, frame)
+                pending.future.set_exception(ProtocolError(f"cannot parse reply {frame!r}: {err}"))
+                return
+            if result is MORE:
+                return
+            if result is not NOT_MINE:
+                pending.future.set_result(result)
+                return
+        if self.conn_state is not ConnectionState.ONLINE:
+            self._backlog.append(frame)
+            return
+        try:
+            self.unsolicited(frame)
+        except ProtocolError as err:
+            log.warning("%s: skipped bad data: %s", self.label, err)
+        except Exception:
+            log.exception("%s: failed to handle %r", self.label, frame)
+
+    def _on_lost(self, exc: Exception | None) -> None:
+        self._conn = None
+        self._backlog.clear()
+        if self._pending is not None and not self._pending.future.done():
+            why = f": {exc}" if exc else ""
+            self._pending.future.set_exception(
+                ConnectionClosed(f"{self.label}: connection closed{why}")
+            )
+        if self._closing:
+            return
+        log.debug("%s: connection closed%s", self.label, f" ({exc})" if exc else "")
+        self.conn_state = ConnectionState.IDLE
+        if self.persistent:
+            self._queue.put(Work(Kind.CONNECT, self._noop, ("connect",), "reconnect"))
+
+    async def _noop(self) -> None:
+        """A CONNECT work item needs no work beyond the connection it ensures."""
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        self._backlog.clear()
+        if conn is not None:
+            conn.transport.close()
+        if not self._closing:
+            self.conn_state = ConnectionState.IDLE
+
+    async def _ensure_connection(self) -> None:
+        if self._conn is not None and self.conn_state is ConnectionState.ONLINE:
+            return
+        wait = self._retry_at - time.monotonic()
+        if wait > 0:
+            self.conn_state = ConnectionState.BACKING_OFF
+            await asyncio.sleep(wait)
+        self.conn_state = ConnectionState.CONNECTING
+        transport = self._transport_factory(self.config.transport, self.config.connect_timeout)
+        conn = _Connection(self, transport, self.create_framer())
+        await transport.open(conn)
+        self._conn = conn
+        self.conn_state = ConnectionState.LOGGING_IN
+        try:
+            await self.login()
+        except BaseException:
+            self._drop_connection()
+            raise
+        self.conn_state = ConnectionState.ONLINE
+        for frame in list(self._backlog):  # pushed during login, nobody claimed them
+            self._backlog.popleft()
+            self._dispatch(frame)
+
+    # ---- the worker ----------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        while True:
+            work = await self._queue.get()
+            try:
+                result = await self._attempt(work)
+            except asyncio.CancelledError:
+                work.resolve(error=CommandError(ErrorCode.DEVICE_OFFLINE, "hub is shutting down"))
+                raise
+            except AvhubError as err:
+                if work.kind is not Kind.COMMAND:
+                    log.debug("%s: %s failed: %s", self.label, work.label, err)
+                work.resolve(error=err)
+            except Exception as err:
+                log.exception("%s: %s failed", self.label, work.label)
+                work.resolve(error=CommandError(ErrorCode.INTERNAL, f"internal error: {err}"))
+            else:
+                work.resolve(result)
+
+    async def _attempt(self, work: Work) -> Any:
+        tries = 1 if work.kind is Kind.CONNECT else 1 + self.config.retries
+        for attempt in range(tries):
+            try:
+                await self._ensure_connection()
+                result = await work.run()
+            except (DeviceError, CommandError, ProtocolError) as err:
+                if isinstance(err, ProtocolError):
+                    log.warning("%s: %s: %s", self.label, work.label, err)
+                if self._conn is not None:
+                    self._succeeded()  # the device answered, even if to say no
+                raise
+            except (TransportError, CommandTimeout) as err:
+                self._failed(err)
+                self._drop_connection()
+                last = (
+                    attempt == tries - 1
+                    or isinstance(err, AuthError)
+                    or (work.kind is Kind.POLL and not self.online)
+                )
+                if last:
+                    if self.persistent and not self._closing:
+                        self._queue.put(Work(Kind.CONNECT, self._noop, ("connect",), "reconnect"))
+                    raise
+            else:
+                self._succeeded()
+                return result
+        raise AssertionError("unreachable")
+
+    def _failed(self, err: AvhubError) -> None:
+        self._failures += 1
+        auth = isinstance(err, AuthError)
+        delay = self._backoff.penalize() if auth else self._backoff.next_delay()
+        self._retry_at = time.monotonic() + delay
+        reason = (
+            err.reason.value if isinstance(err, TransportError) else OfflineReason.TIMEOUT.value
+        )
+        if auth or self._failures >= self.config.offline_after:
+            if not self._reported_offline:
+                self._reported_offline = True
+                log.warning("%s offline: %s (retrying with backoff)", self.label, err)
+            self.update(online=False, offline_reason=reason)
+        elif not self.online:
+            self.update(offline_reason=reason)
+        log.debug("%s: failure %d (%s), next try in %.2fs", self.label, self._failures, err, delay)
+
+    def _succeeded(self) -> None:
+        self._failures = 0
+        self._backoff.reset()
+        self._retry_at = 0.0
+        if self.online:
+            return
+        if self._reported_offline:
+            log.warning("%s back online", self.label)
+        else:
+            log.info("%s online", self.label)
+        self._reported_offline = False
+        self.update(online=True, offline_reason=None)
+        self.refresh()
+
+    # ---- polling -------------------------------------------------------------------
+
+    async def _scheduler(self, stagger: float) -> None:
+        if stagger > 0:
+            await asyncio.sleep(stagger)
+        loop = asyncio.get_running_loop()
+        if self.persistent:
+            self._queue.put(Work(Kind.CONNECT, self._noop, ("connect",), "connect"))
+        self.refresh()
+        count = len(self._groups)
+        for i, group in enumerate(self._groups):  # later groups a little later each round
+            group.last += group.interval() * i / (2 * count)
+        while True:
+            now = loop.time()
+            next_due = None
+            for group in self._groups:
+                due = group.last + group.interval()
+                if due <= now:
+                    group.last = now
+                    self._queue.put(Work(Kind.POLL, group.run, ("poll", group.name), group.name))
+                    due = now + group.interval()
+                next_due = due if next_due is None else min(next_due, due)
+            self._wake.clear()
+            timeout = None if next_due is None else max(next_due - loop.time(), 0.001)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)

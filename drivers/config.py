@@ -1,0 +1,86 @@
+"""Typed device configuration shared by every driver (DESIGN.md §6)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+)
+
+from drivers.transport.url import TransportUrl, parse_transport_url
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: object) -> float:
+    """`5s`, `250ms`, `2m`, `1h` or a bare number of seconds → seconds as float."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like 5s or 250ms, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        raise ValueError(f"expected a duration like 5s or 250ms, got {value!r}")
+    if seconds < 0:
+        raise ValueError(f"a duration cannot be negative, got {value!r}")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+"""Seconds, written in config as `5s`, `250ms`, `2m` or a number."""
+
+TransportField = Annotated[TransportUrl, PlainSerializer(str)]
+
+
+class DeviceConfig(BaseModel):
+    """Settings every device has; each driver subclasses this with its own options."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_port: ClassVar[int | None] = None
+
+    driver: str
+    name: str | None = None
+    transport: TransportField
+    poll_interval: Duration = Field(5.0, gt=0)
+    timeout: Duration = Field(5.0, gt=0, description="per-request reply timeout")
+    connect_timeout: Duration = Field(5.0, gt=0)
+    retries: int = Field(2, ge=0, le=10, description="extra tries after a failed request")
+    offline_after: int = Field(3, ge=1, le=100, description="consecutive failures → offline")
+    command_delay: Duration = Field(0.0, ge=0, description="minimum gap between requests")
+    reconnect_min: Duration = Field(1.0, gt=0)
+    reconnect_max: Duration = Field(30.0, gt=0)
+    lockout: Literal["hold", "reject"] = Field(
+        "hold", description="power/input commands during warm-up/cool-down: wait, or answer busy"
+    )
+    lockout_timeout: Duration = Field(180.0, gt=0, description="longest a held command waits")
+    simulator: dict[str, Any] | None = Field(
+        None, description="simulator knobs used by `avhub run --simulate`"
+    )
+
+    @field_validator("transport", mode="before")
+    @classmethod
+    def _parse_transport(cls, value: object, info: ValidationInfo) -> TransportUrl:
+        if isinstance(value, TransportUrl):
+            return value
+        if not isinstance(value, str):
+            raise ValueError(f"expected a transport URL string, got {type(value).__name__}")
+        return parse_transport_url(value, cls.default_port)
+
+    @field_validator("reconnect_max")
+    @classmethod
+    def _max_after_min(cls, value: float, info: ValidationInfo) -> float:
+        low = info.data.get("reconnect_min")
+        if low is not None and value < low:
+            raise ValueError(f"reconnect_max ({value}s) is below reconnect_min ({low}s)")
+        return value

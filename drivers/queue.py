@@ -1,0 +1,111 @@
+"""The per-device work queue: commands before reconnects before polls, with coalescing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable
+from enum import IntEnum
+from typing import Any
+
+
+class Kind(IntEnum):
+    """Work kinds, in priority order."""
+
+    COMMAND = 0
+    CONNECT = 1
+    POLL = 2
+
+
+class Work:
+    """One unit of device work; every caller waiting on it holds one of `futures`."""
+
+    __slots__ = ("futures", "key", "kind", "label", "run")
+
+    def __init__(
+        self,
+        kind: Kind,
+        run: Callable[[], Awaitable[Any]],
+        key: Hashable | None = None,
+        label: str = "",
+        future: asyncio.Future[Any] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.run = run
+        self.key = key
+        self.label = label
+        self.futures: list[asyncio.Future[Any]] = [future] if future is not None else []
+
+    def resolve(self, result: Any = None, error: BaseException | None = None) -> None:
+        """Hand the outcome to everyone waiting."""
+        for fut in self.futures:
+            if fut.done():
+                continue
+            if error is not None:
+                fut.set_exception(error)
+            else:
+                fut.set_result(result)
+
+
+class WorkQueue:
+    """Priority lanes, FIFO within a lane; queued work with the same key merges."""
+
+    def __init__(self) -> None:
+        self._lanes: tuple[deque[Work], ...] = tuple(deque() for _ in Kind)
+        self._keyed: dict[Hashable, Work] = {}
+        self._ready = asyncio.Event()
+
+    def put(self, work: Work) -> Work:
+        """Queue `work`, or fold it into queued work with the same key and return that.
+
+        A newer command replaces the queued one's action (latest value wins) and both
+        callers get its result; a poll that is already queued is not queued twice.
+        """
+        if work.key is not None:
+            queued = self._keyed.get(work.key)
+            if queued is not None:
+                if work.kind is Kind.COMMAND:
+                    queued.run = work.run
+                    queued.label = work.label
+                queued.futures.extend(work.futures)
+                return queued
+            self._keyed[work.key] = work
+        self._lanes[work.kind].append(work)
+        self._ready.set()
+        return work
+
+    def queued(self, key: Hashable) -> bool:
+        return key in self._keyed
+
+    async def get(self) -> Work:
+        """The most urgent work; waits while the queue is empty."""
+        while True:
+            for lane in self._lanes:
+                if lane:
+                    work = lane.popleft()
+                    if work.key is not None:
+                        self._keyed.pop(work.key, None)
+                    return work
+            self._ready.clear()
+            await self._ready.wait()
+
+    def drain(self) -> list[Work]:
+        """Remove and return everything queued."""
+        items = [w for lane in self._lanes for w in lane]
+        for lane in self._lanes:
+            lane.clear()
+        self._keyed.clear()
+        return items
+
+    def drop(self, kind: Kind) -> list[Work]:
+        """Remove and return queued work of one kind."""
+        lane = self._lanes[kind]
+        items = list(lane)
+        lane.clear()
+        for w in items:
+            if w.key is not None:
+                self._keyed.pop(w.key, None)
+        return items
+
+    def __len__(self) -> int:
+        return sum(len(lane) for lane in self._lanes)

@@ -1,0 +1,52 @@
+"""`--simulate`: a simulator on loopback for every device, and a config aimed at them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from drivers.config import DeviceConfig
+from hub.config import Config
+from simulators import SIMULATORS
+from simulators.base import Simulator
+
+log = logging.getLogger("avhub.simulate")
+
+
+def simulator_options(device: DeviceConfig) -> dict[str, Any]:
+    """Knobs for a device's simulator: what the device config implies, then its `simulator:` block."""
+    implied = SIMULATORS[device.driver].options_for(device)
+    return {**implied, **(device.simulator or {})}
+
+
+class Simulators:
+    """The simulators one hub process started; stopped together."""
+
+    def __init__(self) -> None:
+        self.running: list[Simulator[Any]] = []
+
+    def __len__(self) -> int:
+        return len(self.running)
+
+    async def start_for(self, config: Config) -> Config:
+        """Start one simulator per device; return the config with transports pointing at them."""
+        rooms = {}
+        for room_id, room in config.rooms.items():
+            devices = {}
+            for device_id, device in room.devices.items():
+                devices[device_id] = await self._start_one(f"{room_id}/{device_id}", device)
+            rooms[room_id] = room.model_copy(update={"devices": devices})
+        return config.model_copy(update={"rooms": rooms})
+
+    async def _start_one(self, label: str, device: DeviceConfig) -> DeviceConfig:
+        sim = SIMULATORS[device.driver].from_options(simulator_options(device))
+        await sim.start("127.0.0.1", 0)
+        self.running.append(sim)
+        url = device.transport.with_address("127.0.0.1", sim.port)
+        log.info("%s: %s simulator on %s", label, device.driver, url)
+        return device.model_copy(update={"transport": url})
+
+    async def stop(self) -> None:
+        for sim in self.running:
+            await sim.stop()
+        self.running.clear()

@@ -1,0 +1,139 @@
+"""The state store: every room's device state, numbered changes and a bounded replay ring."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One committed change of one device's state, numbered within its room."""
+
+    epoch: str
+    seq: int
+    device: str
+    state: Mapping[str, Any]
+    ts: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `change` event payload (DESIGN.md §3)."""
+        return {
+            "epoch": self.epoch,
+            "seq": self.seq,
+            "device": self.device,
+            "state": dict(self.state),
+            "ts": self.ts,
+        }
+
+
+@dataclass(slots=True)
+class DeviceEntry:
+    """What the room knows of one device."""
+
+    name: str
+    driver: str
+    state: dict[str, Any]
+    actions: dict[str, Any]
+
+
+Subscriber = Callable[[Change], None]
+
+
+class RoomState:
+    """One room: current state, `epoch`/`seq`, the replay ring and ordered subscribers.
+
+    `commit` is synchronous: the change is numbered, applied, kept in the ring and
+    handed to every subscriber before it returns, so every subscriber sees every
+    change exactly once and in `seq` order.
+    """
+
+    def __init__(
+        self,
+        room_id: str,
+        name: str,
+        *,
+        ring_size: int = 1000,
+        max_age: float = 600.0,
+        epoch: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.room_id = room_id
+        self.name = name
+        self.epoch = epoch or secrets.token_hex(8)
+        self.seq = 0
+        self.devices: dict[str, DeviceEntry] = {}
+        self.max_age = max_age
+        self._ring: deque[Change] = deque(maxlen=ring_size)
+        self._subscribers: list[Subscriber] = []
+        self._clock = clock
+
+    def add_device(
+        self,
+        device_id: str,
+        name: str,
+        driver: str,
+        state: Mapping[str, Any],
+        actions: dict[str, Any],
+    ) -> None:
+        """Register a device before any change of it is committed."""
+        if device_id in self.devices:
+            raise ValueError(f"device {device_id!r} already in room {self.room_id!r}")
+        self.devices[device_id] = DeviceEntry(name, driver, dict(state), actions)
+
+    def commit(self, device_id: str, changes: Mapping[str, Any]) -> Change:
+        """Number and apply a change, keep it for replay, notify subscribers in order."""
+        entry = self.devices[device_id]
+        self.seq += 1
+        change = Change(self.epoch, self.seq, device_id, dict(changes), self._clock())
+        entry.state.update(change.state)
+        self._ring.append(change)
+        self._prune(change.ts)
+        for subscriber in tuple(self._subscribers):
+            subscriber(change)
+        return change
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call `subscriber` with every later change; returns the unsubscribe function."""
+        self._subscribers.append(subscriber)
+        return lambda: self._subscribers.remove(subscriber)
+
+    def since(self, epoch: object, seq: object) -> list[Change] | None:
+        """Every change after `seq` of `epoch`, or None when the ring cannot give them all."""
+        if epoch != self.epoch or not isinstance(seq, int) or isinstance(seq, bool):
+            return None
+        if seq == self.seq:
+            return []
+        if seq < 0 or seq > self.seq:
+            return None
+        self._prune(self._clock())
+        if not self._ring or self._ring[0].seq > seq + 1:
+            return None
+        skip = seq + 1 - self._ring[0].seq
+        return [self._ring[i] for i in range(skip, len(self._ring))]
+
+    def snapshot(self) -> dict[str, Any]:
+        """The `snapshot` event payload (DESIGN.md §3)."""
+        return {
+            "epoch": self.epoch,
+            "seq": self.seq,
+            "room": {"id": self.room_id, "name": self.name},
+            "devices": {
+                device_id: {
+                    "name": entry.name,
+                    "driver": entry.driver,
+                    "state": dict(entry.state),
+                    "actions": entry.actions,
+                }
+                for device_id, entry in self.devices.items()
+            },
+        }
+
+    def _prune(self, now: float) -> None:
+        ring, horizon = self._ring, now - self.max_age
+        while ring and ring[0].ts < horizon:
+            ring.popleft()

@@ -1,0 +1,22 @@
+"""Device simulators. `SIMULATORS` maps each simulator kind (= driver name) to its class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulators.base import Knobs, Session, Simulator, start_many
+from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
+
+SIMULATORS: dict[str, type[Simulator[Any]]] = {
+    "pjlink": PjlinkSimulator,
+}
+
+__all__ = [
+    "SIMULATORS",
+    "Knobs",
+    "PjlinkKnobs",
+    "PjlinkSimulator",
+    "Session",
+    "Simulator",
+    "start_many",
+]

@@ -1,0 +1,492 @@
+"""Simulator framework: fault-injection knobs, per-connection sessions, a TCP listener.
+
+A `Simulator` owns device state and answers frames; a `Session` is one client
+connection. Sessions read bytes through `feed()` and write through a `Writer`
+(anything with write/close/abort/is_closing, e.g. an `asyncio.Transport`), so a
+serial pseudo-terminal or a UDP peer can drive the same session code later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypeVar, cast
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from drivers.config import DeviceConfig, Duration
+from drivers.errors import ProtocolError
+from drivers.transport.framing import Framer
+
+log = logging.getLogger(__name__)
+
+SPLIT_PAUSE = 0.002  # between single-byte writes, long enough for TCP to send each alone
+GARBAGE_BYTES = bytes(range(0x80, 0xFF)) + b"#&*?~^"  # never a frame start or terminator
+GARBAGE_LEN = 8
+
+
+class Knobs(BaseModel):
+    """Fault-injection knobs every simulator has; subclasses add device knobs.
+
+    Knobs may be changed on a running simulator (assignment is validated). They act
+    per session, and a "message" is one `Session.send()`: the greeting, a reply or a
+    pushed line. A message goes through them in this order:
+
+    - reply_delay: wait, then write; the session handles no other command meanwhile.
+    - garbage_every=N: messages N, 2N, ... (the greeting is message 1) get
+      `make_garbage()` junk (8 bytes from 0x80-0xFE and `#&*?~^`, never a terminator
+      or frame start) in front. garbage_mode "line": junk + `line_end`, a line of its
+      own before the message; "prefix": the junk starts the message's own line.
+    - coalesce_replies=N: messages are held and written together in one write once N
+      are held. Held messages are also written once the session is idle (no received
+      command waiting, no message added) for coalesce_window, so a reply that a
+      one-at-a-time client waits for is late by at most that window; coalescing shows
+      when the client pipelines commands or several messages are due at once.
+    - split_writes: each write goes out one byte per write, SPLIT_PAUSE apart.
+
+    drop_after=N answers the first N commands and aborts the connection (unanswered)
+    when command N+1 arrives. idle_timeout closes a session once that long passed
+    since the last command was answered (or since it connected). max_clients closes a
+    connection beyond N live sessions at once, before any greeting.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    reply_delay: Duration = Field(0.0, description="wait this long before sending each message")
+    split_writes: bool = Field(
+        False, description="write messages one byte per write, pausing between bytes"
+    )
+    coalesce_replies: int = Field(
+        1,
+        ge=1,
+        description="hold messages and write N in one write; held messages are flushed anyway "
+        "once the session has been idle for coalesce_window",
+    )
+    coalesce_window: Duration = Field(
+        0.05, gt=0, description="idle time after which held messages are written"
+    )
+    drop_after: int | None = Field(
+        None, ge=0, description="answer N commands, then abort the connection on the next one"
+    )
+    garbage_every: int | None = Field(
+        None, ge=1, description="write junk bytes before every Nth message of a session"
+    )
+    garbage_mode: Literal["line", "prefix"] = Field(
+        "line", description="line: junk is its own terminated line; prefix: junk starts the line"
+    )
+    idle_timeout: Duration | None = Field(
+        None, gt=0, description="close a session when no command arrived for this long"
+    )
+    max_clients: int | None = Field(
+        None, ge=1, description="close extra connections at once, before any greeting"
+    )
+
+
+KnobsT = TypeVar("KnobsT", bound=Knobs)
+
+
+class Writer(Protocol):
+    """Where a session's bytes go: an asyncio.Transport fits, so will a pty or UDP peer."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+
+class LineFramer:
+    """Frames end at any byte of `terminators`; a frame longer than `max_len` is dropped whole.
+
+    Unlike a framer that only caps its buffer, the rest of an over-long line up to
+    its terminator is discarded too, so its tail never turns into a frame.
+    """
+
+    def __init__(self, terminators: bytes, max_len: int) -> None:
+        self._split = re.compile(b"([" + re.escape(terminators) + b"])").split
+        self._max_len = max_len
+        self._buf = bytearray()
+        self._discarding = False
+
+    def feed(self, data: bytes) -> list[bytes | ProtocolError]:
+        out: list[bytes | ProtocolError] = []
+        parts = self._split(bytes(data))
+        for i, part in enumerate(parts):
+            if i % 2:  # a terminator: the buffered frame is complete
+                if not self._discarding and self._buf:
+                    out.append(bytes(self._buf))
+                self._buf.clear()
+                self._discarding = False
+                continue
+            if self._discarding:
+                continue
+            self._buf += part
+            if len(self._buf) > self._max_len:
+                head = bytes(self._buf[:40])
+                out.append(ProtocolError(f"frame over {self._max_len} bytes dropped: {head!r}..."))
+                self._buf.clear()
+                self._discarding = True
+        return out
+
+    def reset(self) -> None:
+        self._buf.clear()
+        self._discarding = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Push:
+    data: bytes
+
+
+class _Eof:
+    pass
+
+
+_EOF = _Eof()
+_Item = bytes | ProtocolError | _Push | _Eof
+
+
+class Session:
+    """One client connection: frames are handled one at a time, messages go out through the knobs."""
+
+    def __init__(
+        self, sim: Simulator[Any], writer: Writer, peer: str, framer: Framer[bytes] | None = None
+    ) -> None:
+        self.sim = sim
+        self.peer = peer
+        self.commands = 0  # frames received
+        self.messages = 0  # messages sent
+        self._writer = writer
+        self._framer = framer if framer is not None else sim.make_framer()
+        self._inbox: asyncio.Queue[_Item] = asyncio.Queue()
+        self._held: list[bytes] = []
+        self._closing = False
+        self._loop = asyncio.get_running_loop()
+        self._last_command = self._loop.time()
+        self.task: asyncio.Task[None] = self._loop.create_task(self._run(), name=f"session {peer}")
+
+    def __repr__(self) -> str:
+        return f"<Session {self.sim.kind} {self.peer}>"
+
+    @property
+    def closed(self) -> bool:
+        """True once the session closed or was asked to."""
+        return self._closing or self._writer.is_closing()
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the client; complete frames are queued for the handler."""
+        for frame in self._framer.feed(data):
+            self._inbox.put_nowait(frame)
+
+    def connection_lost(self) -> None:
+        """The transport went away; frames already queued are still handled."""
+        self.sim.forget(self)
+        self._inbox.put_nowait(_EOF)
+
+    def push(self, data: bytes) -> None:
+        """Queue an unsolicited message; it is sent in order with the replies."""
+        self._inbox.put_nowait(_Push(data))
+
+    def close(self) -> None:
+        """Close after the current frame: held messages are written, then the writer closes."""
+        self._closing = True
+
+    def abort(self) -> None:
+        """Drop the connection now; held and buffered bytes are lost."""
+        self._closing = True
+        self._held.clear()
+        self._writer.abort()
+        self.sim.forget(self)
+
+    async def send(self, data: bytes) -> None:
+        """Send one message, applying reply_delay, garbage_every, coalesce and split_writes."""
+        knobs = self.sim.knobs
+        if knobs.reply_delay and not self._writer.is_closing():
+            await asyncio.sleep(knobs.reply_delay)
+        if self._writer.is_closing():
+            return
+        self.messages += 1
+        if knobs.garbage_every and self.messages % knobs.garbage_every == 0:
+            junk = self.sim.make_garbage()
+            data = (junk + self.sim.line_end if knobs.garbage_mode == "line" else junk) + data
+        self._held.append(data)
+        if len(self._held) >= knobs.coalesce_replies:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        data, self._held = b"".join(self._held), []
+        if not data or self._writer.is_closing():
+            return
+        if not self.sim.knobs.split_writes:
+            self._writer.write(data)
+            return
+        for i in range(len(data)):
+            if self._writer.is_closing():
+                return
+            self._writer.write(data[i : i + 1])
+            await asyncio.sleep(SPLIT_PAUSE)
+
+    async def _next(self) -> _Item | None:
+        """The next inbox item, flushing held messages when idle; None on idle timeout."""
+        while True:
+            with contextlib.suppress(asyncio.QueueEmpty):
+                return self._inbox.get_nowait()
+            knobs = self.sim.knobs
+            timeout: float | None = None
+            if knobs.idle_timeout is not None:
+                timeout = max(0.0, self._last_command + knobs.idle_timeout - self._loop.time())
+            if self._held:
+                window = knobs.coalesce_window
+                timeout = window if timeout is None else min(timeout, window)
+            try:
+                async with asyncio.timeout(timeout):
+                    return await self._inbox.get()
+            except TimeoutError:
+                if not self._held:
+                    return None
+                await self._flush()
+
+    async def _run(self) -> None:
+        try:
+            await self.sim.session_started(self)
+            while not self._closing:  # not `closed`: frames queued before EOF still count
+                item = await self._next()
+                if item is None:
+                    log.info("%s: idle timeout, closing", self)
+                    self.close()
+                elif isinstance(item, _Eof):
+                    break
+                elif isinstance(item, _Push):
+                    await self.send(item.data)
+                elif isinstance(item, ProtocolError):
+                    self.sim.frame_error(self, item)
+                else:
+                    await self._handle(item)
+            if not self._writer.is_closing():
+                await self._flush()
+        except Exception:
+            log.exception("%s: simulator session failed", self)
+        finally:
+            log.debug("%s: closed", self)
+            self._writer.close()
+            self.sim.forget(self)
+            self.sim.session_ended(self)
+
+    async def _handle(self, frame: bytes) -> None:
+        self.commands += 1
+        drop_after = self.sim.knobs.drop_after
+        if drop_after is not None and self.commands > drop_after:
+            log.info("%s: dropping the connection after %d commands", self, drop_after)
+            self.abort()
+            return
+        try:
+            await self.sim.handle_frame(self, frame)
+        except Exception:
+            log.exception("%s: error handling %r", self, frame[:60])
+        self._last_command = self._loop.time()
+
+
+class _TcpProtocol(asyncio.Protocol):
+    """Glue from an accepted TCP connection to a Session."""
+
+    def __init__(self, sim: Simulator[Any]) -> None:
+        self._sim = sim
+        self._session: Session | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        peer = transport.get_extra_info("peername")
+        name = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self._session = self._sim.open_session(transport, name)
+
+    def data_received(self, data: bytes) -> None:
+        if self._session is not None:
+            self._session.feed(data)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._session is not None:
+            self._session.connection_lost()
+
+
+class Simulator(ABC, Generic[KnobsT]):
+    """A simulated device: state, knobs, and a TCP listener that gives each client a Session."""
+
+    kind: ClassVar[str] = "device"
+    knobs_model: ClassVar[type[Knobs]] = Knobs
+    default_port: ClassVar[int] = 0
+    terminators: ClassVar[bytes] = b"\r\n"  # any of these ends a received frame
+    line_end: ClassVar[bytes] = b"\r"  # ends a garbage line
+    max_frame: ClassVar[int] = 4096
+
+    def __init__(self, knobs: KnobsT | None = None) -> None:
+        self.knobs: KnobsT = knobs if knobs is not None else cast(KnobsT, self.knobs_model())
+        self.sessions: set[Session] = set()
+        self.connections = 0  # connections accepted
+        self.refused = 0  # connections closed by max_clients
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+        self._host = "127.0.0.1"
+        self._port: int | None = None
+
+    @classmethod
+    def options_for(cls, device: DeviceConfig) -> dict[str, Any]:
+        """Knobs a device's own config implies (its password, say), for `--simulate`."""
+        return {}
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any] | None = None) -> Self:
+        """Build from a plain knob dict (e.g. a device's `simulator:` config); validates it."""
+        return cls(cast(KnobsT, cls.knobs_model.model_validate(options or {})))
+
+    # -- listening -------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Listen on host:port (0 = an ephemeral port); OSError if it cannot bind."""
+        if self._server is not None:
+            raise RuntimeError(f"{self.kind} simulator is already listening on {self.address}")
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _TcpProtocol(self), host, port, reuse_address=True
+        )
+        self._host, self._port = self._server.sockets[0].getsockname()[:2]
+
+    async def stop(self) -> None:
+        """Stop listening and drop every session; state is kept, so `start` may follow."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for session in list(self.sessions):
+            session.abort()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if server is not None:
+            await server.wait_closed()
+
+    async def __aenter__(self) -> Self:
+        if not self.running:
+            await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def port(self) -> int:
+        """The bound port; still known after `stop` so a restart can reuse it."""
+        if self._port is None:
+            raise RuntimeError(f"{self.kind} simulator was never started")
+        return self._port
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self._host, self.port
+
+    @property
+    def url(self) -> str:
+        return f"tcp://{self._host}:{self.port}"
+
+    # -- sessions --------------------------------------------------------------
+
+    def open_session(
+        self, writer: Writer, peer: str, framer: Framer[bytes] | None = None
+    ) -> Session | None:
+        """Start a session for a new client, or close it at once when max_clients is reached.
+
+        Transports call this; `framer` overrides `make_framer()` (e.g. one frame per datagram).
+        """
+        limit = self.knobs.max_clients
+        if limit is not None and len(self.sessions) >= limit:
+            self.refused += 1
+            log.info("%s simulator: refusing %s, %d client(s) already", self.kind, peer, limit)
+            writer.close()
+            return None
+        self.connections += 1
+        session = Session(self, writer, peer, framer)
+        log.debug("%s: connected", session)
+        self.sessions.add(session)
+        self._tasks.add(session.task)
+        session.task.add_done_callback(self._tasks.discard)
+        return session
+
+    def forget(self, session: Session) -> None:
+        """Stop counting `session` as connected (idempotent)."""
+        self.sessions.discard(session)
+
+    def broadcast(self, data: bytes) -> None:
+        """Push an unsolicited message to every connected session."""
+        for session in self.sessions:
+            session.push(data)
+
+    # -- hooks for subclasses --------------------------------------------------
+
+    def make_framer(self) -> Framer[bytes]:
+        """The framer for a new session."""
+        return LineFramer(self.terminators, self.max_frame)
+
+    def make_garbage(self) -> bytes:
+        """Junk bytes for garbage_every; never contains a terminator or a frame start."""
+        return bytes(random.choices(GARBAGE_BYTES, k=GARBAGE_LEN))
+
+    async def session_started(self, session: Session) -> None:
+        """Called once per session before any frame (send a greeting here)."""
+
+    @abstractmethod
+    async def handle_frame(self, session: Session, frame: bytes) -> None:
+        """Answer one received frame (terminator removed) with `session.send`."""
+
+    def frame_error(self, session: Session, error: ProtocolError) -> None:
+        """A frame the framer had to drop (e.g. too long); the session stays open."""
+        log.warning("%s: %s", session, error)
+
+    def session_ended(self, session: Session) -> None:
+        """Called once when a session is over."""
+
+
+SimulatorT = TypeVar("SimulatorT", bound="Simulator[Any]")
+
+
+async def start_many(
+    make: Callable[[], SimulatorT], count: int, host: str = "127.0.0.1", port_base: int = 0
+) -> list[SimulatorT]:
+    """Start `count` independent simulators on ports port_base, port_base+1, ...
+
+    With port_base 0 each gets its own ephemeral port. If one cannot bind, those
+    already started are stopped and the OSError propagates.
+    """
+    sims: list[SimulatorT] = []
+    try:
+        for i in range(count):
+            sim = make()
+            await sim.start(host, port_base + i if port_base else 0)
+            sims.append(sim)
+    except BaseException:
+        await asyncio.gather(*(sim.stop() for sim in sims), return_exceptions=True)
+        raise
+    return sims

@@ -1,0 +1,143 @@
+"""A test panel: a real python-socketio client that follows the panel algorithm of DESIGN.md §3."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import socketio
+
+
+class Panel:
+    """Keeps `(epoch, seq, state)`; loads snapshots; applies a change only at `seq == last + 1`.
+
+    Early changes wait in a buffer; a gap or an unknown epoch triggers `sync`. On
+    reconnect it sends `resume`. Every applied `(epoch, seq)` is remembered, so a
+    change applied twice fails the test at once.
+    """
+
+    def __init__(self, url: str, room: str, token: str | None = None, resume: bool = True) -> None:
+        self.url = url
+        self.namespace = f"/rooms/{room}"
+        self.token = token
+        self.resume = resume
+        self.epoch: str | None = None
+        self.seq = -1
+        self.devices: dict[str, dict[str, Any]] = {}
+        self.snapshot: dict[str, Any] | None = None
+        self.snapshots = 0
+        self.received: list[dict[str, Any]] = []  # every change event, as received
+        self.applied: set[tuple[str, int]] = set()
+        self.connect_error: Any = None
+        self._early: dict[int, dict[str, Any]] = {}
+        self._syncing = False
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.sio.on("snapshot", self._on_snapshot, namespace=self.namespace)
+        self.sio.on("change", self._on_change, namespace=self.namespace)
+        self.sio.on("connect_error", self._on_connect_error, namespace=self.namespace)
+
+    def _auth(self) -> dict[str, Any]:
+        auth: dict[str, Any] = {}
+        if self.token is not None:
+            auth["token"] = self.token
+        if self.resume and self.epoch is not None:
+            auth["resume"] = {"epoch": self.epoch, "seq": self.seq}
+        return auth
+
+    async def connect(self, timeout: float = 5.0) -> None:
+        """Connect (resuming when there is something to resume); raises on refusal."""
+        self.connect_error = None
+        await self.sio.connect(
+            self.url,
+            namespaces=[self.namespace],
+            auth=self._auth(),
+            transports=["websocket"],
+            wait_timeout=timeout,
+        )
+
+    async def disconnect(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+    async def command(self, device: str, action: str, timeout: float = 10.0, **args: Any) -> Any:
+        """Send a command and return its ack."""
+        return await self.sio.call(
+            "command",
+            {"device": device, "action": action, "args": args},
+            namespace=self.namespace,
+            timeout=timeout,
+        )
+
+    async def call(self, event: str, data: Any, timeout: float = 5.0) -> Any:
+        return await self.sio.call(event, data, namespace=self.namespace, timeout=timeout)
+
+    def state(self, device: str) -> dict[str, Any]:
+        return self.devices[device]["state"]
+
+    @property
+    def in_sync(self) -> bool:
+        return self.epoch is not None and not self._early and not self._syncing
+
+    # ---- the algorithm -----------------------------------------------------------
+
+    def _on_connect_error(self, data: Any) -> None:
+        self.connect_error = data
+
+    def _on_snapshot(self, data: dict[str, Any]) -> None:
+        self.snapshots += 1
+        self._load(data)
+
+    def _load(self, snapshot: dict[str, Any]) -> None:
+        self.snapshot = snapshot
+        self.epoch = snapshot["epoch"]
+        self.seq = snapshot["seq"]
+        self.devices = {k: {**v, "state": dict(v["state"])} for k, v in snapshot["devices"].items()}
+        self._early = {s: c for s, c in self._early.items() if s > self.seq}
+        self._drain()
+
+    def _on_change(self, change: dict[str, Any]) -> None:
+        self.received.append(change)
+        if change["epoch"] != self.epoch:
+            self._start_sync()
+            return
+        seq = change["seq"]
+        if seq <= self.seq:
+            return  # already have it
+        self._early[seq] = change
+        self._drain()
+        if self._early:
+            self._start_sync()
+
+    def _drain(self) -> None:
+        while self.seq + 1 in self._early:
+            self._apply(self._early.pop(self.seq + 1))
+
+    def _apply(self, change: dict[str, Any]) -> None:
+        key = (change["epoch"], change["seq"])
+        assert key not in self.applied, f"change applied twice: {key}"
+        assert change["seq"] == self.seq + 1
+        self.applied.add(key)
+        self.devices[change["device"]]["state"].update(change["state"])
+        self.seq = change["seq"]
+
+    def _start_sync(self) -> None:
+        if not self._syncing:
+            self._syncing = True
+            asyncio.get_running_loop().create_task(self._sync())
+
+    async def _sync(self) -> None:
+        try:
+            answer = await self.call("sync", {"epoch": self.epoch, "seq": self.seq})
+            if "snapshot" in answer:
+                self._load(answer["snapshot"])
+            else:
+                for change in answer["changes"]:
+                    if change["seq"] == self.seq + 1 and change["epoch"] == self.epoch:
+                        self._apply(change)
+                self._drain()
+        except (socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError):
+            pass  # disconnected meanwhile; the next connect resumes
+        finally:
+            self._syncing = False
+        if self._early and self.sio.connected:
+            self._start_sync()
