@@ -29,6 +29,7 @@ from drivers.errors import (
     AvhubError,
     CommandError,
     CommandTimeout,
+    ConnectError,
     ConnectionClosed,
     DeviceError,
     ErrorCode,
@@ -286,8 +287,39 @@ class Driver(ABC, Generic[C]):
         """Send `data` (or nothing) and wait for the frame `match` accepts.
 
         `match(frame)` returns the result, NOT_MINE, MORE, or raises a DeviceError the
-        caller gets. Frames it rejects go to `unsolicited`.
+        caller gets. Frames it rejects go to `unsolicited`. Outside `login`, the request
+        (re)connects as needed and is retried up to `retries` times on a timeout or a
+        lost connection; a device that is already offline gets one try.
         """
+        if self.conn_state is ConnectionState.LOGGING_IN:
+            return await self._exchange(data, match, timeout or self.config.connect_timeout)
+        tries = 1 + (self.config.retries if self.online else 0)
+        for attempt in range(tries):
+            last = attempt == tries - 1
+            try:
+                await self._connect_or_fail()  # counts its own failures
+            except (TransportError, CommandTimeout) as err:
+                if last or isinstance(err, AuthError) or not self.online:
+                    raise
+                continue
+            try:
+                result = await self._exchange(data, match, timeout or self.config.timeout)
+            except (TransportError, CommandTimeout) as err:
+                self._failed(err)
+                self._drop_connection()
+                if last or isinstance(err, AuthError) or not self.online:
+                    raise
+                log.debug("%s: retrying after %s", self.label, err)
+            except (DeviceError, ProtocolError):
+                self._succeeded()  # the device answered, even if to say no
+                raise
+            else:
+                self._succeeded()
+                return result
+        raise AssertionError("unreachable")
+
+    async def _exchange(self, data: bytes | None, match: Matcher, timeout: float) -> Any:
+        """One try: write, then wait for the matching frame on the current connection."""
         conn = self._conn
         if conn is None:
             raise ConnectionClosed(f"{self.label}: not connected")
@@ -313,7 +345,7 @@ class Driver(ABC, Generic[C]):
                 if not conn.transport.is_open:
                     raise ConnectionClosed(f"{self.label}: connection closed")
                 conn.transport.write(data)
-            async with asyncio.timeout(timeout if timeout is not None else self.config.timeout):
+            async with asyncio.timeout(timeout):
                 return await future
         except TimeoutError as err:
             if isinstance(err, CommandTimeout):
@@ -396,9 +428,23 @@ class Driver(ABC, Generic[C]):
         if not self._closing:
             self.conn_state = ConnectionState.IDLE
 
-    async def _ensure_connection(self) -> None:
+    async def _connect_or_fail(self) -> None:
+        """Make sure a logged-in connection exists; count and back off on failure."""
         if self._conn is not None and self.conn_state is ConnectionState.ONLINE:
             return
+        try:
+            await self._connect()
+        except (TransportError, CommandTimeout) as err:
+            self._failed(err)
+            raise
+        except (DeviceError, ProtocolError) as err:  # login got an answer it cannot use
+            self._failed(
+                ConnectError(f"{self.label}: login failed: {err}", OfflineReason.PROTOCOL_ERROR)
+            )
+            raise
+        self._succeeded()
+
+    async def _connect(self) -> None:
         wait = self._retry_at - time.monotonic()
         if wait > 0:
             self.conn_state = ConnectionState.BACKING_OFF
@@ -440,35 +486,17 @@ class Driver(ABC, Generic[C]):
                 work.resolve(result)
 
     async def _attempt(self, work: Work) -> Any:
-        tries = 1 if work.kind is Kind.CONNECT else 1 + self.config.retries
-        for attempt in range(tries):
+        if work.kind is Kind.CONNECT:
             try:
-                await self._ensure_connection()
-                result = await work.run()
-            except (DeviceError, CommandError, ProtocolError) as err:
-                if isinstance(err, ProtocolError):
-                    log.warning("%s: %s: %s", self.label, work.label, err)
-                if self._conn is not None:
-                    self._succeeded()  # the device answered, even if to say no
+                await self._connect_or_fail()
+            except AvhubError:
+                if self.persistent and not self._closing:
+                    self._queue.put(Work(Kind.CONNECT, self._noop, ("connect",), "reconnect"))
                 raise
-            except (TransportError, CommandTimeout) as err:
-                self._failed(err)
-                self._drop_connection()
-                last = (
-                    attempt == tries - 1
-                    or isinstance(err, AuthError)
-                    or (work.kind is Kind.POLL and not self.online)
-                )
-                if last:
-                    if self.persistent and not self._closing:
-                        self._queue.put(Work(Kind.CONNECT, self._noop, ("connect",), "reconnect"))
-                    raise
-            else:
-                self._succeeded()
-                return result
-        raise AssertionError("unreachable")
+        return await work.run()
 
     def _failed(self, err: AvhubError) -> None:
+        """Count a failed try: back off, and go offline after `offline_after` in a row."""
         self._failures += 1
         auth = isinstance(err, AuthError)
         delay = self._backoff.penalize() if auth else self._backoff.next_delay()
@@ -486,6 +514,7 @@ class Driver(ABC, Generic[C]):
         log.debug("%s: failure %d (%s), next try in %.2fs", self.label, self._failures, err, delay)
 
     def _succeeded(self) -> None:
+        """The device answered: reset the failure count; back online (and refresh) if needed."""
         self._failures = 0
         self._backoff.reset()
         self._retry_at = 0.0

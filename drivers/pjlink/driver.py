@@ -79,7 +79,11 @@ class PjlinkDriver(Driver[PjlinkConfig]):
         return DelimiterFramer(b"\r\n", max_len=MAX_LINE + 64)
 
     async def login(self) -> None:
-        """Read the greeting; keep the digest to prefix the first command with."""
+        """Read the greeting and prove the password with a first (class) query.
+
+        The digest rides on the first command of each connection; asking CLSS then
+        means a wrong password fails here, before any real command is at stake.
+        """
         greeting: Greeting = await self.request(None, self._match_greeting)
         if greeting.nonce is None:
             self._digest = ""
@@ -87,6 +91,7 @@ class PjlinkDriver(Driver[PjlinkConfig]):
             raise AuthError(f"{self.label}: projector wants a password and none is configured")
         else:
             self._digest = auth_digest(greeting.nonce, self.config.password)
+        await self.send_command("CLSS")
 
     def _match_greeting(self, frame: bytes) -> Greeting | object:
         try:

@@ -1,0 +1,375 @@
+"""PJLink driver against the PJLink simulator over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from drivers.errors import AvhubError, ErrorCode
+from drivers.pjlink.config import PjlinkConfig
+from drivers.pjlink.driver import PjlinkDriver
+from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
+from tests.conftest import until
+
+FAST = {"warmup": 0.2, "cooldown": 0.2}
+
+
+class Rig:
+    """A simulator, a driver aimed at it, and every change the driver published."""
+
+    def __init__(self, sim: PjlinkSimulator) -> None:
+        self.sim = sim
+        self.changes: list[dict[str, Any]] = []
+        self.drivers: list[PjlinkDriver] = []
+
+    async def driver(self, **options: Any) -> PjlinkDriver:
+        settings: dict[str, Any] = {
+            "driver": "pjlink",
+            "transport": f"tcp://127.0.0.1:{self.sim.port}",
+            "poll_interval": 0.2,
+            "timeout": 0.5,
+            "reconnect_min": 0.05,
+            "reconnect_max": 0.2,
+            "transition_poll": 0.05,
+            "power_settle": 0,
+        }
+        settings.update(options)
+        driver = PjlinkDriver("proj", PjlinkConfig.model_validate(settings), self.changes.append)
+        self.drivers.append(driver)
+        await driver.start(stagger=0)
+        return driver
+
+    async def online(self, **options: Any) -> PjlinkDriver:
+        driver = await self.driver(**options)
+        await until(lambda: driver.online and "inputs" in driver.state, message="driver online")
+        await until(lambda: "power" in driver.state, message="first status poll")
+        return driver
+
+    def values(self, key: str) -> list[Any]:
+        """Every published value of `key`, in order."""
+        return [c[key] for c in self.changes if key in c]
+
+
+@pytest.fixture
+async def rig_factory() -> AsyncIterator[Callable[..., Any]]:
+    rigs: list[Rig] = []
+
+    async def make(**knobs: Any) -> Rig:
+        sim = PjlinkSimulator(PjlinkKnobs.model_validate({**FAST, **knobs}))
+        await sim.start()
+        rig = Rig(sim)
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        for driver in rig.drivers:
+            await driver.stop()
+        await rig.sim.stop()
+
+
+async def error_of(coro: Any) -> AvhubError:
+    with pytest.raises(AvhubError) as info:
+        await coro
+    return info.value
+
+
+async def test_open_projector_reports_identity_and_state(rig_factory: Any) -> None:
+    rig = await rig_factory(manufacturer="EPSON", model="EB-L200F", name="Room 1")
+    driver = await rig.online()
+    state = driver.state
+    assert state["online"] is True and state["offline_reason"] is None
+    assert (state["manufacturer"], state["model"], state["name"]) == ("EPSON", "EB-L200F", "Room 1")
+    assert state["pjlink_class"] == 2
+    assert state["power"] == "off"
+    assert state["inputs"] == ["RGB 1", "HDMI 1", "HDMI 2", "Network 1"]
+    assert state["errors"]["fan"] == "ok"
+
+
+async def test_password_is_checked_with_md5_digest(rig_factory: Any) -> None:
+    rig = await rig_factory(password="JBMIAProjectorLink")
+    driver = await rig.online(password="JBMIAProjectorLink")
+    await driver.execute("power_on")
+    await until(lambda: driver.state["power"] == "on")
+
+
+async def test_wrong_password_stays_offline_with_reason_and_backs_off(rig_factory: Any) -> None:
+    rig = await rig_factory(password="right")
+    driver = await rig.driver(password="wrong", reconnect_min=0.05, reconnect_max=0.3)
+    await until(lambda: driver.state["offline_reason"] == "auth_failed")
+    assert driver.online is False
+    first = rig.sim.connections
+    await asyncio.sleep(0.9)
+    tries = rig.sim.connections - first
+    # Penalised backoff (≥0.24 s with jitter): a tight loop would make hundreds of tries.
+    assert 1 <= tries <= 5, tries
+    err = await error_of(driver.execute("power_on"))
+    assert err.code is ErrorCode.DEVICE_OFFLINE and "auth_failed" in str(err)
+    # Fix the projector's password: the hub recovers on its own.
+    rig.sim.knobs.password = "wrong"
+    await until(lambda: driver.online, timeout=3)
+
+
+async def test_projector_wanting_a_password_when_none_is_configured(rig_factory: Any) -> None:
+    rig = await rig_factory(password="secret")
+    driver = await rig.driver()
+    await until(lambda: driver.state["offline_reason"] == "auth_failed")
+
+
+async def test_power_on_publishes_warming_then_on_in_order(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    driver = await rig.online()
+    result = await driver.execute("power_on")
+    assert result is None
+    assert driver.state["power"] == "warming"  # known before the ack returns
+    await until(lambda: driver.state["power"] == "on")
+    assert rig.values("power") == ["off", "warming", "on"]
+    await driver.execute("power_off")
+    await until(lambda: driver.state["power"] == "off")
+    assert rig.values("power") == ["off", "warming", "on", "cooling", "off"]
+
+
+async def test_commands_during_warmup_are_held_until_it_ends(rig_factory: Any) -> None:
+    rig = await rig_factory(warmup=0.4)
+    driver = await rig.online()
+    await driver.execute("power_on")
+    assert driver.state["power"] == "warming"
+    started = time.monotonic()
+    await driver.execute("select_input", {"input": "HDMI 2"})
+    assert time.monotonic() - started > 0.2  # waited for the warm-up
+    assert driver.state["power"] == "on" and driver.state["input"] == "HDMI 2"
+    assert rig.sim.input == "32"
+
+
+async def test_commands_during_warmup_can_be_refused_as_busy(rig_factory: Any) -> None:
+    rig = await rig_factory(warmup=0.5)
+    driver = await rig.online(lockout="reject")
+    await driver.execute("power_on")
+    err = await error_of(driver.execute("select_input", {"input": "HDMI 1"}))
+    assert err.code is ErrorCode.BUSY and "warming" in str(err)
+    await until(lambda: driver.state["power"] == "on")
+    await driver.execute("select_input", {"input": "HDMI 1"})
+
+
+async def test_input_by_name_or_code_and_config_names(rig_factory: Any) -> None:
+    rig = await rig_factory(power="on")
+    driver = await rig.online(inputs={"31": "Laptop"})
+    assert "Laptop" in driver.state["inputs"]
+    await driver.execute("select_input", {"input": "laptop"})
+    assert driver.state["input"] == "Laptop" and rig.sim.input == "31"
+    await driver.execute("select_input", {"input": "51"})
+    assert driver.state["input"] == "Network 1"
+    err = await error_of(driver.execute("select_input", {"input": "SDI 9"}))
+    assert err.code is ErrorCode.INVALID_ARGS and "Laptop" in str(err)
+    err = await error_of(driver.execute("select_input", {"input": "39"}))  # valid code, absent
+    assert err.code is ErrorCode.INVALID_ARGS and "ERR2" in str(err)
+
+
+async def test_mutes(rig_factory: Any) -> None:
+    rig = await rig_factory(power="on")
+    driver = await rig.online()
+    await driver.execute("set_video_mute", {"mute": True})
+    assert driver.state["video_mute"] is True and driver.state["audio_mute"] is False
+    await driver.execute("set_audio_mute", {"mute": True})
+    assert rig.sim.video_mute and rig.sim.audio_mute
+    await driver.execute("set_video_mute", {"mute": False})
+    assert driver.state["video_mute"] is False and driver.state["audio_mute"] is True
+
+
+async def test_device_errors_map_to_error_codes(rig_factory: Any) -> None:
+    rig = await rig_factory(err4=["AVMT"])
+    driver = await rig.online()
+    err = await error_of(driver.execute("select_input", {"input": "HDMI 1"}))  # off: ERR3
+    assert err.code is ErrorCode.BUSY and "ERR3" in str(err)
+    await driver.execute("power_on")
+    await until(lambda: driver.state["power"] == "on")
+    err = await error_of(driver.execute("set_video_mute", {"mute": True}))
+    assert err.code is ErrorCode.DEVICE_ERROR and "ERR4" in str(err)
+    assert driver.online  # a device that says no is still online
+
+
+async def test_error_status_and_lamp_follow_the_projector(rig_factory: Any) -> None:
+    rig = await rig_factory(lamp_hours=1234)
+    driver = await rig.online(lamp_interval=0.2)
+    assert driver.state["lamp_hours"] == 1234
+    assert driver.state["lamps"] == [{"hours": 1234, "on": False}]
+    rig.sim.set_errors("020100")
+    rig.sim.set_lamp_hours(1300)
+    await until(lambda: driver.state["errors"]["lamp"] == "error")
+    assert driver.state["errors"]["cover_open"] == "warning"
+    await until(lambda: driver.state["lamp_hours"] == 1300)
+
+
+async def test_laser_projector_has_no_lamp(rig_factory: Any) -> None:
+    rig = await rig_factory(lamp=False, filter_hours=None)
+    driver = await rig.online()
+    assert driver.state["lamps"] == [] and driver.state["lamp_hours"] is None
+    assert driver.state["filter_hours"] is None
+    assert driver.online
+
+
+async def test_class2_information_and_actions(rig_factory: Any) -> None:
+    rig = await rig_factory(
+        power="on", serial_number="SN42", software_version="2.1", input_names={"31": "HDMI Front"}
+    )
+    driver = await rig.online()
+    state = driver.state
+    assert state["serial_number"] == "SN42" and state["software_version"] == "2.1"
+    assert state["recommended_resolution"] == "1920x1200"
+    assert state["input_terminals"]["31"] == "HDMI Front"
+    assert state["input_resolution"] == "1920x1080"
+    await driver.execute("set_freeze", {"freeze": True})
+    assert driver.state["freeze"] is True and rig.sim.freeze
+    volume = rig.sim.volume
+    await driver.execute("volume_up")
+    assert rig.sim.volume == volume + 1
+    await driver.execute("mic_volume_down")
+
+
+async def test_class1_projector_refuses_class2_actions(rig_factory: Any) -> None:
+    rig = await rig_factory(pjclass=1, power="on")
+    driver = await rig.online()
+    assert driver.state["pjlink_class"] == 1
+    assert "serial_number" not in driver.state and "freeze" not in driver.state
+    err = await error_of(driver.execute("volume_up"))
+    assert err.code is ErrorCode.DEVICE_ERROR and "class 2" in str(err)
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        {"split_writes": True},
+        {"coalesce_replies": 3},
+        {"garbage_every": 2, "garbage_mode": "line"},
+        {"garbage_every": 3, "garbage_mode": "prefix"},
+        {"lowercase": True},
+    ],
+    ids=["split", "coalesced", "garbage-lines", "garbage-prefix", "lowercase"],
+)
+async def test_awkward_byte_streams(
+    rig_factory: Any, knobs: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "avhub")
+    rig = await rig_factory(**knobs, manufacturer="SPLIT", password="pw")
+    driver = await rig.online(password="pw", timeout=1.0)
+    assert driver.state["manufacturer"].upper() == "SPLIT"
+    await driver.execute("power_on")
+    await until(lambda: driver.state["power"] == "on")
+    await driver.execute("select_input", {"input": "HDMI 2"})
+    assert driver.state["input"] == "HDMI 2"
+    assert rig.values("online") == [True]  # never dropped offline
+    if "garbage_every" in knobs:
+        assert any("junk" in r.message or "unexpected" in r.message for r in caplog.records)
+
+
+async def test_offline_when_simulator_stops_and_back_with_fresh_state(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=0.2, timeout=0.3)
+    await rig.sim.stop()
+    stopped = time.monotonic()
+    await until(lambda: not driver.online, timeout=3)
+    # Refused connections fail fast: offline well within one poll interval + timeout.
+    assert time.monotonic() - stopped < 0.2 + 0.3 + 0.3
+    assert driver.state["offline_reason"] == "refused"
+    assert driver.state["manufacturer"] == "AVHUB"  # last known state is kept
+    err = await error_of(driver.execute("power_on"))
+    assert err.code is ErrorCode.DEVICE_OFFLINE
+    rig.sim.set_input("51")
+    rig.sim.set_errors("000002")
+    await rig.sim.start(port=rig.sim.port)
+    await until(lambda: driver.online, timeout=3)
+    await until(lambda: driver.state["errors"]["other"] == "error")
+    assert rig.values("online") == [True, False, True]
+
+
+async def test_silent_device_goes_offline_on_timeouts(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(timeout=0.1, connect_timeout=0.2, retries=1, offline_after=2)
+    rig.sim.knobs.reply_delay = 1.0
+    await until(lambda: not driver.online, timeout=3)
+    assert driver.state["offline_reason"] == "timeout"
+    rig.sim.knobs.reply_delay = 0
+    await until(lambda: driver.online, timeout=3)
+
+
+async def test_idle_close_does_not_flap_online(rig_factory: Any) -> None:
+    rig = await rig_factory(idle_timeout=0.1)
+    await rig.online(poll_interval=0.25)
+    before = rig.sim.connections
+    await asyncio.sleep(1.0)
+    assert rig.sim.connections - before >= 2  # the projector really closed idle sessions
+    assert rig.values("online") == [True]
+
+
+async def test_dropped_connections_are_retried_transparently(rig_factory: Any) -> None:
+    rig = await rig_factory(drop_after=3, power="on")
+    driver = await rig.online()
+    for name in ("HDMI 1", "HDMI 2", "RGB 1", "Network 1"):
+        await driver.execute("select_input", {"input": name})
+        assert driver.state["input"] == name
+    assert rig.values("online") == [True]
+
+
+async def test_timeout_after_bounded_retries(rig_factory: Any) -> None:
+    rig = await rig_factory(power="on")
+    driver = await rig.online(timeout=0.15, connect_timeout=2, retries=2, offline_after=10)
+    rig.sim.knobs.reply_delay = 0.5
+    sent = rig.sim.received["AVMT"]
+    err = await error_of(driver.execute("set_video_mute", {"mute": True}))
+    assert err.code is ErrorCode.TIMEOUT
+    await until(lambda: rig.sim.received["AVMT"] >= sent + 3, timeout=3)
+    await asyncio.sleep(0.3)
+    assert rig.sim.received["AVMT"] == sent + 3  # one try and two retries, no more
+
+
+async def test_repeated_sets_coalesce_to_the_latest_value(rig_factory: Any) -> None:
+    rig = await rig_factory(power="on", reply_delay=0.03)
+    driver = await rig.online(poll_interval=60)
+    sent = rig.sim.received["AVMT"]
+    calls = [driver.execute("set_video_mute", {"mute": i % 2 == 0}) for i in range(21)]
+    results = await asyncio.gather(*calls)
+    assert results == [None] * 21
+    sets = rig.sim.received["AVMT"] - sent
+    assert sets <= 8, sets  # each set also reads back; 21 separate sets would be 42 requests
+    assert driver.state["video_mute"] is True and rig.sim.video_mute is True
+
+
+async def test_minimum_gap_between_requests(rig_factory: Any) -> None:
+    rig = await rig_factory(power="on")
+    driver = await rig.online(command_delay=0.05, poll_interval=60)
+    started = time.monotonic()
+    await driver.execute("set_video_mute", {"mute": True})  # a set and a read-back, paced
+    elapsed = time.monotonic() - started
+    assert elapsed >= 0.05
+
+
+async def test_bad_arguments_never_reach_the_device(rig_factory: Any) -> None:
+    rig = await rig_factory(power="on")
+    driver = await rig.online()
+    sent = sum(rig.sim.received.values())
+    for action, args in [
+        ("select_input", {}),
+        ("select_input", {"input": 3}),
+        ("set_video_mute", {"mute": "maybe"}),
+        ("power_on", {"extra": 1}),
+        ("set_audio_mute", ["not", "a", "dict"]),
+    ]:
+        err = await error_of(driver.execute(action, args))
+        assert err.code is ErrorCode.INVALID_ARGS, (action, args, err)
+    err = await error_of(driver.execute("self_destruct", {}))
+    assert err.code is ErrorCode.UNKNOWN_ACTION and "power_on" in str(err)
+    assert sum(rig.sim.received.values()) - sent <= 4  # only background polls, if any ran
+
+
+async def test_action_schemas_are_json_schema() -> None:
+    config = PjlinkConfig.model_validate({"driver": "pjlink", "transport": "tcp://127.0.0.1"})
+    schemas = PjlinkDriver("p", config, lambda c: None).describe_actions()
+    assert schemas["select_input"]["required"] == ["input"]
+    assert schemas["set_video_mute"]["properties"]["mute"]["type"] == "boolean"
+    assert schemas["power_on"]["properties"] == {}
+    assert config.transport.port == 4352
