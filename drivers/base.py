@@ -552,5 +552,7 @@ class Driver(ABC, Generic[C]):
                 next_due = due if next_due is None else min(next_due, due)
             self._wake.clear()
             timeout = None if next_due is None else max(next_due - loop.time(), 0.001)
+            # Not wait_for: on 3.11 it swallows a cancel that lands as the event is set.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()

@@ -6,9 +6,11 @@ from typing import Any
 
 from simulators.base import Knobs, Session, Simulator, start_many
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
+from simulators.qsys import QsysKnobs, QsysSimulator
 
 SIMULATORS: dict[str, type[Simulator[Any]]] = {
     "pjlink": PjlinkSimulator,
+    "qsys": QsysSimulator,
 }
 
 __all__ = [
@@ -16,6 +18,8 @@ __all__ = [
     "Knobs",
     "PjlinkKnobs",
     "PjlinkSimulator",
+    "QsysKnobs",
+    "QsysSimulator",
     "Session",
     "Simulator",
     "start_many",
