@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from drivers.config import DeviceConfig
 from drivers.pjlink.config import PjlinkConfig
+from drivers.tesira.config import TesiraConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,4 +20,5 @@ class DriverSpec:
 
 DRIVERS: dict[str, DriverSpec] = {
     "pjlink": DriverSpec(PjlinkConfig, "drivers.pjlink.driver", "PjlinkDriver"),
+    "tesira": DriverSpec(TesiraConfig, "drivers.tesira.driver", "TesiraDriver"),
 }

@@ -6,9 +6,11 @@ from typing import Any
 
 from simulators.base import Knobs, Session, Simulator, start_many
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
+from simulators.tesira import TesiraKnobs, TesiraSimulator
 
 SIMULATORS: dict[str, type[Simulator[Any]]] = {
     "pjlink": PjlinkSimulator,
+    "tesira": TesiraSimulator,
 }
 
 __all__ = [
@@ -18,5 +20,7 @@ __all__ = [
     "PjlinkSimulator",
     "Session",
     "Simulator",
+    "TesiraKnobs",
+    "TesiraSimulator",
     "start_many",
 ]
