@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 VERBS = ("get", "set", "increment", "decrement", "toggle", "subscribe", "unsubscribe")
 SERVICES = ("SESSION", "DEVICE")
 INLINE_REQUEST = Negotiation(Verb.DO, 24)  # spliced into replies by iac_in_replies
+_ASKING = (Verb.DO, Verb.WILL)  # requests that want an answer; DONT/WONT need none
 ADDRESS_NOT_FOUND = '-ERR address not found: {"deviceId":0 "classCode":0 "instanceNum":0}'
 
 
@@ -305,7 +306,7 @@ class TesiraSimulator(Simulator[TesiraKnobs]):
         """Send Telnet requests (e.g. "DO 24") to every session mid-stream."""
         requests = [Negotiation.parse(s) for s in specs]
         for session, client in self._clients.items():
-            client.pending.update(requests)
+            client.pending.update(r for r in requests if r.verb in _ASKING)
             session.push(b"".join(r.encode() for r in requests))
 
     def unanswered(self) -> int:
@@ -342,11 +343,12 @@ class TesiraSimulator(Simulator[TesiraKnobs]):
     async def session_started(self, session: Session) -> None:
         client = self._clients[session] = _Client()
         requests = [Negotiation.parse(s) for s in self.knobs.negotiation]
-        if not requests:
+        client.pending.update(r for r in requests if r.verb in _ASKING)  # before answers can come
+        if requests:
+            await session.send(b"".join(r.encode() for r in requests))
+        if not client.pending:
             self._greet(session, client)
             return
-        client.pending.update(requests)
-        await session.send(b"".join(r.encode() for r in requests))
         if not self.knobs.strict_negotiation:
             loop = asyncio.get_running_loop()
             timeout = self.knobs.negotiation_timeout
