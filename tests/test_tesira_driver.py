@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from drivers.errors import AvhubError, ErrorCode
+from drivers.errors import ErrorCode
 from drivers.tesira.config import TesiraConfig
 from drivers.tesira.driver import TesiraDriver
 from hub.config import load_config
 from hub.simulate import Simulators
 from simulators.tesira import TesiraKnobs, TesiraSimulator
 from tests.conftest import until
+from tests.test_pjlink_driver import error_of
 
 DESIGN = {
     "Level1": {"channels": 2},
@@ -60,8 +61,12 @@ class Rig:
         return driver
 
     async def online(self, **options: Any) -> TesiraDriver:
+        """A driver that is online and has finished its first poll (so it is quiet now)."""
+        before = gets(self.sim)
         driver = await self.driver(**options)
         await until(lambda: driver.online, message="driver online")
+        points = len(driver.config.points())
+        await until(lambda: gets(self.sim) >= before + points, message="first poll")
         return driver
 
     def values(self, key: str) -> list[Any]:
@@ -84,12 +89,6 @@ async def rig_factory() -> AsyncIterator[Callable[..., Any]]:
         for driver in rig.drivers:
             await driver.stop()
         await rig.sim.stop()
-
-
-async def error_of(coro: Any) -> AvhubError:
-    with pytest.raises(AvhubError) as info:
-        await coro
-    return info.value
 
 
 def gets(sim: TesiraSimulator) -> int:
@@ -259,7 +258,6 @@ async def test_changes_from_the_front_panel_and_other_sessions_are_pushed(rig_fa
     rig = await rig_factory()
     driver = await rig.online()
     other = await rig.online(controls={"mic2": {"tag": "Level2"}})
-    await until(lambda: gets(rig.sim) >= POINTS + 2)  # the first polls are done
     polled = gets(rig.sim)
     rig.sim.set_level("Level1", 1, -33)
     rig.sim.set_mute("Mute1", 1, True)
@@ -468,3 +466,16 @@ async def test_demo_dsp_gets_a_simulator_built_from_its_controls() -> None:
             await driver.stop()
     finally:
         await sims.stop()
+
+
+async def test_a_publish_right_behind_a_reply_is_not_undone_by_it(rig_factory: Any) -> None:
+    rig = await rig_factory(coalesce_window=0.5)
+    driver = await rig.online()
+    rig.sim.knobs.coalesce_replies = 2  # the get's reply waits for the next message
+    levels_asked = rig.sim.received["Level1 get level"]
+    mutes_asked = rig.sim.received["Level1 get mute"]
+    driver.refresh(["control:program"])
+    await until(lambda: rig.sim.received["Level1 get level"] > levels_asked, interval=0.001)
+    rig.sim.set_level("Level1", 1, -24)  # pushed in the same write as the older reply
+    await until(lambda: rig.sim.received["Level1 get mute"] > mutes_asked)  # the poll went on
+    assert driver.state["levels"]["program"] == -24.0

@@ -67,17 +67,13 @@ def quote(text: str) -> str:
 
 def format_arg(value: Arg) -> str:
     """A command argument: compact numbers, `true`/`false`, strings quoted only when needed."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"cannot send {value} to a Tesira")
-        if value.is_integer():
-            return str(int(value))
-        return f"{value:.6f}".rstrip("0")
-    return value if _UNQUOTED_ARG.match(value) else quote(value)
+        return str(int(value)) if value.is_integer() else f"{value:.6f}".rstrip("0")
+    if isinstance(value, str):
+        return value if _UNQUOTED_ARG.match(value) else quote(value)
+    return format_value(value)
 
 
 def encode_command(*parts: Arg) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
 
@@ -147,8 +148,14 @@ class TesiraDriver(Driver[TesiraConfig]):
 
     # ---- requests -----------------------------------------------------------------
 
-    async def command(self, point: Point | None, *parts: Arg) -> Ok:
-        """Send one command; return its `+OK`. Publish lines before it are applied, an echo skipped."""
+    async def command(
+        self, point: Point | None, *parts: Arg, on_reply: Callable[[Ok], None] | None = None
+    ) -> Ok:
+        """Send one command; return its `+OK`. Publish lines before it are applied, an echo skipped.
+
+        `on_reply` runs as the reply is read, in stream order: a value applied after the
+        await could undo a publish that arrived in the same read, right behind it.
+        """
         data = encode_command(*parts)
         sent = data.decode().strip()
 
@@ -163,6 +170,8 @@ class TesiraDriver(Driver[TesiraConfig]):
                 self._apply(message)
                 return MORE
             if isinstance(message, Ok):
+                if on_reply is not None:
+                    on_reply(message)
                 return message
             if isinstance(message, Err):
                 raise self._error(sent, point, message)
@@ -189,8 +198,10 @@ class TesiraDriver(Driver[TesiraConfig]):
         return TesiraDeviceError(text, kind)
 
     async def _get(self, point: Point) -> None:
-        reply = await self.command(point, point.tag, "get", point.kind, point.channel)
-        self._store(point, reply.value)
+        store = partial(self._store, point)
+        await self.command(
+            point, point.tag, "get", point.kind, point.channel, on_reply=lambda r: store(r.value)
+        )
 
     def _apply(self, publish: Publish) -> None:
         """Apply a publish line; a bad one is logged, never raised into a reply matcher."""
