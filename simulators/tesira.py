@@ -1,4 +1,8 @@
-"""Biamp Tesira simulator: Telnet negotiation, banner, Level/Mute blocks, subscriptions (protocols/tesira-ttp.md §7)."""
+"""Biamp Tesira simulator: Telnet negotiation, banner, Level/Mute blocks, subscriptions.
+
+Follows protocols/tesira-ttp.md §7; the `-ERR` texts marked [U] there are plausible
+guesses, kept in one place each below.
+"""
 
 from __future__ import annotations
 
@@ -336,12 +340,13 @@ class TesiraSimulator(Simulator[TesiraKnobs]):
         """Telnet commands are stripped from every client's stream; negotiations come here."""
         telnet = TelnetFramer(framer if framer is not None else self.make_framer())
         session = super().open_session(writer, peer, telnet)
-        if session is not None:
+        if session is not None:  # before any byte arrives: a client may negotiate first
+            self._clients[session] = _Client()
             telnet.on_negotiation = partial(self._negotiated, session)
         return session
 
     async def session_started(self, session: Session) -> None:
-        client = self._clients[session] = _Client()
+        client = self._clients[session]
         requests = [Negotiation.parse(s) for s in self.knobs.negotiation]
         client.pending.update(r for r in requests if r.verb in _ASKING)  # before answers can come
         if requests:
@@ -418,7 +423,7 @@ class TesiraSimulator(Simulator[TesiraKnobs]):
         if self.knobs.interleave:
             await self._flush_held(session, client)
         try:
-            lines = self._execute(session, client, text)
+            lines = self._execute(client, text)
         except _Reject as err:
             lines = [str(err)]
         for line in lines:
@@ -434,7 +439,7 @@ class TesiraSimulator(Simulator[TesiraKnobs]):
 
     # -- commands ---------------------------------------------------------------
 
-    def _execute(self, session: Session, client: _Client, text: str) -> list[str]:
+    def _execute(self, client: _Client, text: str) -> list[str]:
         try:
             tokens = tokenize(text)
         except ProtocolError:
@@ -471,12 +476,12 @@ class TesiraSimulator(Simulator[TesiraKnobs]):
                 raise _Reject(f"-ERR Parse error at {len(text)}: not enough parameters supplied")
             index = self._index(block, args.pop(0))
         if verb.text in ("subscribe", "unsubscribe"):
-            return self._subscription(session, client, verb.text, (tag, attribute, index), args)
+            return self._subscription(client, verb.text, (tag, attribute, index), args)
         if verb.text == "get":
             return [encode_value_reply(block.read(attribute, index), verbose=client.verbose)]
         if not spec.writable:
             raise _Reject(f"-ERR INVALID_PARAMETER '{attribute}' is read-only")
-        value = self._new_value(block, attribute, spec, verb.text, index, args, len(text))
+        value = self._new_value(block, attribute, spec, verb, index, args, len(text))
         self._write(tag, attribute, index, value)
         return [OK]
 
@@ -497,18 +502,21 @@ class TesiraSimulator(Simulator[TesiraKnobs]):
         block: _Block,
         attribute: str,
         spec: _Attr,
-        verb: str,
+        verb_token: Token,
         index: int,
         args: list[Token],
         end: int,
     ) -> Value:
+        verb = verb_token.text
         current = block.read(attribute, index)
         if verb == "toggle" and spec.kind == "bool":
             return not current
         if verb not in ("set", "increment", "decrement") or (
             verb != "set" and spec.kind != "number"
         ):
-            raise _Reject(f"-ERR Parse error at 0: '{verb}' does not apply to '{attribute}'")
+            raise _Reject(
+                f"-ERR Parse error at {verb_token.start}: '{verb}' does not apply to '{attribute}'"
+            )
         if not args:
             raise _Reject(f"-ERR Parse error at {end}: not enough parameters supplied")
         token = args[0]
@@ -538,7 +546,6 @@ class TesiraSimulator(Simulator[TesiraKnobs]):
 
     def _subscription(
         self,
-        session: Session,
         client: _Client,
         verb: str,
         target: tuple[str, str, int],
@@ -574,11 +581,7 @@ class TesiraSimulator(Simulator[TesiraKnobs]):
             )
         if attribute == "aliases" and verb.text == "get":
             names: list[Value] = [name for name in sorted([*SERVICES, *self._blocks])]
-            return [
-                f'+OK "list":{format_value(names)}'
-                if client.verbose
-                else f"+OK {format_value(names)}"
-            ]
+            return [encode_value_reply(names, verbose=client.verbose, key="list")]
         if attribute != "verbose":
             raise _Reject(f"-ERR '{attribute}' is not supported by TextSession::Attributes")
         if verb.text == "get":

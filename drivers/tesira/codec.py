@@ -312,9 +312,9 @@ def _publish(text: str) -> Publish:
     return Publish(token, value)
 
 
-def encode_value_reply(value: Value, *, verbose: bool = True) -> str:
+def encode_value_reply(value: Value, *, verbose: bool = True, key: str = "value") -> str:
     """`+OK "value":<v>` (verbose) or `+OK <v>` (concise)."""
-    return f'+OK "value":{format_value(value)}' if verbose else f"+OK {format_value(value)}"
+    return f"+OK {quote(key)}:{format_value(value)}" if verbose else f"+OK {format_value(value)}"
 
 
 def encode_publish(token: str, value: Value, *, verbose: bool = True) -> str:

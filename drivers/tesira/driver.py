@@ -8,7 +8,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, NonNegativeInt, StringConstraints
 
 from drivers.actions import Args, action
 from drivers.base import MORE, NOT_MINE, Driver, PollGroup
@@ -36,7 +36,6 @@ _ERROR_CODES = {
     ErrorKind.INVALID_PARAMETER: ErrorCode.INVALID_ARGS,
     ErrorKind.WRONG_STATE: ErrorCode.BUSY,
 }
-_CONFIG_ERRORS = (ErrorKind.ADDRESS_NOT_FOUND, ErrorKind.NOT_SUPPORTED)
 
 
 class TesiraDeviceError(DeviceError):
@@ -72,7 +71,9 @@ PresetName = Annotated[
 
 
 class RecallPreset(Args):
-    preset: int | PresetName = Field(description="preset number (e.g. 1001) or preset name")
+    preset: NonNegativeInt | PresetName = Field(
+        description="preset number (e.g. 1001) or preset name"
+    )
 
 
 class TesiraDriver(Driver[TesiraConfig]):
@@ -92,9 +93,8 @@ class TesiraDriver(Driver[TesiraConfig]):
         self._points = config.points()
         self._tokens = {p.token: p for p in self._points}
         self._faults: dict[Point, str] = {}
-        controls = config.controls
-        self.state.update(
-            controls={name: _describe(c) for name, c in controls.items()},
+        self.state.update(  # the initial snapshot already shows which controls exist
+            controls={name: _describe(c) for name, c in config.controls.items()},
             levels={p.control: None for p in self._points if p.kind == "level"},
             mutes={p.control: None for p in self._points if p.kind == "mute"},
             control_errors={},
@@ -198,9 +198,10 @@ class TesiraDriver(Driver[TesiraConfig]):
         return TesiraDeviceError(text, kind)
 
     async def _get(self, point: Point) -> None:
-        store = partial(self._store, point)
         await self.command(
-            point, point.tag, "get", point.kind, point.channel, on_reply=lambda r: store(r.value)
+            point,
+            *(point.tag, "get", point.kind, point.channel),
+            on_reply=lambda reply: self._store(point, reply.value),
         )
 
     def _apply(self, publish: Publish) -> None:
