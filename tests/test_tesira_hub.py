@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from hub.app import Hub
-from hub.config import load_config_text
 from simulators.tesira import TesiraKnobs, TesiraSimulator
 from tests.conftest import until
 from tests.panel import Panel
@@ -45,23 +44,20 @@ class Site:
 
 
 @pytest.fixture
-async def site() -> AsyncIterator[Site]:
+async def site(hub_factory: Any, panels: Any) -> AsyncIterator[Site]:
     knobs = TesiraKnobs.model_validate(
         {"blocks": {"Level1": {"channels": 2}, "Mute1": {"type": "mute"}}}
     )
     sim = TesiraSimulator(knobs)
     await sim.start()
-    hub = Hub(load_config_text(textwrap.dedent(CONFIG.format(port=sim.port)), "test.yaml", {}))
-    _, port = await hub.start("127.0.0.1", 0)
-    panel = Panel(f"http://127.0.0.1:{port}", "hall")
     try:
+        hub = await hub_factory(textwrap.dedent(CONFIG.format(port=sim.port)))
+        panel = panels(hub, "hall")
         await panel.connect()
         await until(lambda: panel.in_sync and panel.state("dsp")["online"], message="dsp online")
         await until(lambda: sim.subscriptions() == 5, message="subscribed")
         yield Site(sim, hub, panel)
     finally:
-        await panel.disconnect()
-        await hub.stop()
         await sim.stop()
 
 

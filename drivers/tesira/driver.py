@@ -235,7 +235,7 @@ class TesiraDriver(Driver[TesiraConfig]):
     # ---- polling --------------------------------------------------------------------
 
     def poll_groups(self) -> list[PollGroup]:
-        """One group per control, so a command never waits behind a whole sweep."""
+        """One group per control: the gets spread over the interval instead of coming in a burst."""
         interval = self.config.poll_interval
         groups = [
             PollGroup(f"control:{name}", partial(self._poll, name), lambda: interval)
