@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from drivers.config import DeviceConfig
 from drivers.pjlink.config import PjlinkConfig
+from drivers.samsung_mdc.config import SamsungMdcConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,4 +20,5 @@ class DriverSpec:
 
 DRIVERS: dict[str, DriverSpec] = {
     "pjlink": DriverSpec(PjlinkConfig, "drivers.pjlink.driver", "PjlinkDriver"),
+    "samsung_mdc": DriverSpec(SamsungMdcConfig, "drivers.samsung_mdc.driver", "SamsungMdcDriver"),
 }

@@ -6,9 +6,11 @@ from typing import Any
 
 from simulators.base import Knobs, Session, Simulator, start_many
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
+from simulators.samsung_mdc import SamsungMdcKnobs, SamsungMdcSimulator
 
 SIMULATORS: dict[str, type[Simulator[Any]]] = {
     "pjlink": PjlinkSimulator,
+    "samsung_mdc": SamsungMdcSimulator,
 }
 
 __all__ = [
@@ -16,6 +18,8 @@ __all__ = [
     "Knobs",
     "PjlinkKnobs",
     "PjlinkSimulator",
+    "SamsungMdcKnobs",
+    "SamsungMdcSimulator",
     "Session",
     "Simulator",
     "start_many",
