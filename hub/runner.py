@@ -33,6 +33,7 @@ def print_urls(hub: Hub, out: TextIO = sys.stdout) -> None:
     print(f"avhub listening on {base}", file=out)
     for room_id, room in hub.rooms.items():
         print(f"  room {room_id} ({room.name}): {base}/rooms/{room_id}", file=out)
+    print("press Ctrl+C to stop", file=out)
     out.flush()
 
 
