@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from drivers.errors import AvhubError, ErrorCode
+from drivers.errors import ErrorCode
 from drivers.samsung_mdc.config import SamsungMdcConfig
 from drivers.samsung_mdc.driver import SamsungMdcDriver
 from simulators.samsung_mdc import SamsungMdcKnobs, SamsungMdcSimulator
 from tests.conftest import until
+from tests.test_pjlink_driver import error_of
 
 DISPLAY_ID = 1
 
@@ -75,12 +76,6 @@ async def rig_factory() -> AsyncIterator[Callable[..., Any]]:
         for driver in rig.drivers:
             await driver.stop()
         await rig.sim.stop()
-
-
-async def error_of(coro: Any) -> AvhubError:
-    with pytest.raises(AvhubError) as info:
-        await coro
-    return info.value
 
 
 async def test_reports_identity_and_status(rig_factory: Any) -> None:
@@ -346,3 +341,13 @@ def test_action_schemas() -> None:
     assert {"power_on", "power_off", "select_input", "set_level", "set_mute"} <= set(schemas)
     assert schemas["set_level"]["properties"]["level"]["maximum"] == 100
     assert schemas["set_audio_mute"]["required"] == ["mute"]
+
+
+async def test_stop_in_the_same_turn_as_a_state_change_does_not_hang(rig_factory: Any) -> None:
+    """On Python 3.11 `asyncio.wait_for` swallows a cancel that meets a completed wait."""
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=60)
+    await asyncio.sleep(0.05)  # the poll scheduler is idle, waiting to be woken
+    driver.update(model="renamed")  # wakes the scheduler ...
+    async with asyncio.timeout(2):
+        await driver.stop()  # ... in the same loop turn as it is cancelled
