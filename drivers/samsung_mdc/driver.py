@@ -116,6 +116,7 @@ class SamsungMdcDriver(Driver[SamsungMdcConfig]):
 
     async def login(self) -> None:
         """Ask for status: an answer proves the display ID; the TLS greeting means no plain MDC."""
+        self.update(inputs=self.input_list())  # from the config: MDC cannot list inputs
         try:
             await self._read_status()
         except CommandTimeout:
@@ -188,7 +189,6 @@ class SamsungMdcDriver(Driver[SamsungMdcConfig]):
 
     async def _poll_info(self) -> None:
         self.update(
-            inputs=self.input_list(),
             model=await self._query_text(Cmd.MODEL_NAME),
             serial_number=await self._query_text(Cmd.SERIAL_NUMBER),
             software_version=await self._query_text(Cmd.SOFTWARE_VERSION),
