@@ -574,8 +574,7 @@ class Driver(ABC, Generic[C]):
                 next_due = due if next_due is None else min(next_due, due)
             self._wake.clear()
             timeout = None if next_due is None else max(next_due - loop.time(), 0.001)
-            # Not asyncio.wait_for: on Python 3.11 it swallows a cancel that arrives in the
-            # same loop turn as the wake-up, and `stop()` would wait for this task forever.
+            # Not wait_for: on 3.11 it swallows a cancel that arrives as the event is set.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()

@@ -10,6 +10,7 @@ import socketio
 
 from hub.app import Hub
 from tests.conftest import until
+from tests.panel import Panel
 
 FAST = "poll_interval: 0.1s\n        timeout: 0.3s\n        connect_timeout: 0.5s\n        reconnect_min: 0.05s\n        reconnect_max: 0.2s\n        transition_poll: 0.05s\n        power_settle: 0s"
 
@@ -47,6 +48,14 @@ async def online_hub(hub_factory: Any, sims: list[Any], **kw: Any) -> Hub:
     drivers = hub.drivers["lobby"]
     await until(lambda: all(d.online and "power" in d.state for d in drivers.values()))
     return hub
+
+
+async def joined(panels: Any, hub: Hub, room: str = "lobby") -> Panel:
+    """A panel connected to `room` and caught up with it."""
+    panel: Panel = panels(hub, room)
+    await panel.connect()
+    await until(lambda: panel.seq == hub.rooms[room].seq)
+    return panel
 
 
 def commit(hub: Hub, n: int, device: str = "proj0") -> None:
@@ -102,9 +111,7 @@ async def test_resume_within_the_ring_replays_exactly_the_missed_changes(
     sim = await pjlink_sims()
     hub = await online_hub(hub_factory, [sim], ring=50)
     room = hub.rooms["lobby"]
-    panel = panels(hub, "lobby")
-    await panel.connect()
-    await until(lambda: panel.seq == room.seq)
+    panel = await joined(panels, hub)
     await panel.disconnect()
     left_at = panel.seq
     commit(hub, 30)
@@ -122,9 +129,7 @@ async def test_resume_at_the_current_seq_replays_nothing(
     sim = await pjlink_sims()
     hub = await online_hub(hub_factory, [sim], ring=50)
     room = hub.rooms["lobby"]
-    panel = panels(hub, "lobby")
-    await panel.connect()
-    await until(lambda: panel.seq == room.seq)
+    panel = await joined(panels, hub)
     await panel.disconnect()
     panel.received.clear()
     await panel.connect()
@@ -140,9 +145,7 @@ async def test_resume_that_cannot_be_replayed_gets_a_snapshot(
     sim = await pjlink_sims()
     hub = await online_hub(hub_factory, [sim], ring=10)
     room = hub.rooms["lobby"]
-    panel = panels(hub, "lobby")
-    await panel.connect()
-    await until(lambda: panel.seq == room.seq)
+    panel = await joined(panels, hub)
     await panel.disconnect()
     if case == "beyond-ring":
         commit(hub, 25)  # the ring keeps 10
@@ -165,9 +168,7 @@ async def test_sync_answers_with_changes_or_a_snapshot(
     sim = await pjlink_sims()
     hub = await online_hub(hub_factory, [sim], ring=10)
     room = hub.rooms["lobby"]
-    panel = panels(hub, "lobby")
-    await panel.connect()
-    await until(lambda: panel.seq == room.seq)
+    panel = await joined(panels, hub)
     base = room.seq
     commit(hub, 5)
     answer = await panel.call("sync", {"epoch": room.epoch, "seq": base})
@@ -193,9 +194,7 @@ async def test_a_gap_is_healed_by_sync(hub_factory: Any, panels: Any, pjlink_sim
     sim = await pjlink_sims()
     hub = await online_hub(hub_factory, [sim])
     room = hub.rooms["lobby"]
-    panel = panels(hub, "lobby")
-    await panel.connect()
-    await until(lambda: panel.seq == room.seq)
+    panel = await joined(panels, hub)
     original = panel._on_change
     dropped: list[int] = []
 
