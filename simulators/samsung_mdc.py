@@ -135,6 +135,7 @@ class SamsungMdcSimulator(Simulator[SamsungMdcKnobs]):
     knobs_model = SamsungMdcKnobs
     default_port = PORT
     line_end = b""  # garbage is a bare prefix: MDC has no lines
+    serial = True  # the same MDC runs over the display's RS-232 port
 
     @classmethod
     def options_for(cls, device: DeviceConfig) -> dict[str, Any]:

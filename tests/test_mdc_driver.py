@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,16 +59,29 @@ class Rig:
         return [c[key] for c in self.changes if key in c]
 
 
+@pytest.fixture(params=["tcp", "pty"])
+def link(request: pytest.FixtureRequest) -> str:
+    """How the display is reached: TCP 1515, or RS-232 as a real pseudo-terminal."""
+    return str(request.param)
+
+
+TCP_ONLY = pytest.mark.parametrize("link", ["tcp"])
+
+
 @pytest.fixture
-async def rig_factory() -> AsyncIterator[Callable[..., Any]]:
+async def rig_factory(link: str, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     rigs: list[Rig] = []
 
     async def make(**knobs: Any) -> Rig:
         sim = SamsungMdcSimulator(
             SamsungMdcKnobs.model_validate({"display_id": DISPLAY_ID, **knobs})
         )
-        await sim.start()
-        rig = Rig(sim, sim.url)
+        if link == "tcp":
+            await sim.start()
+            url = sim.url
+        else:
+            url = f"serial://{await sim.start_pty(link=tmp_path / f'ttyMDC{len(rigs)}')}"
+        rig = Rig(sim, url)
         rigs.append(rig)
         return rig
 
@@ -123,6 +137,7 @@ async def test_every_action_changes_the_display(rig_factory: Any) -> None:
     assert rig.sim.bad_checksums == 0  # the display verified every request's checksum
 
 
+@TCP_ONLY
 async def test_front_panel_changes_arrive_by_polling(rig_factory: Any) -> None:
     rig = await rig_factory()
     driver = await rig.online()
@@ -158,6 +173,7 @@ async def test_power_on_warms_up_and_holds_commands_until_booted(rig_factory: An
     assert rig.values("power") == ["off", "warming", "on"]
 
 
+@TCP_ONLY
 async def test_commands_while_booting_can_be_refused_as_busy(rig_factory: Any) -> None:
     rig = await rig_factory(boot_delay=0.4)
     driver = await rig.online(warmup=0.4, lockout="reject")
@@ -166,6 +182,7 @@ async def test_commands_while_booting_can_be_refused_as_busy(rig_factory: Any) -
     assert err.code is ErrorCode.BUSY and "warming" in str(err)
 
 
+@TCP_ONLY
 async def test_display_still_booting_naks(rig_factory: Any) -> None:
     rig = await rig_factory(boot_delay=5)
     driver = await rig.online(warmup=0)  # the driver does not wait for the boot
@@ -207,6 +224,7 @@ async def test_display_that_never_answers_its_id_is_offline_not_a_crash(rig_fact
     assert all(not task.done() for task in driver._tasks)
 
 
+@TCP_ONLY
 async def test_any_display_id_reaches_the_display(rig_factory: Any) -> None:
     rig = await rig_factory(display_id=5, power="on")
     driver = await rig.online(display_id=254)
@@ -242,6 +260,7 @@ async def test_a_corrupt_reply_is_retried_and_the_command_completes(rig_factory:
     assert rig.values("online") == [True]
 
 
+@TCP_ONLY
 async def test_tls_only_display_is_offline_with_a_clear_reason(
     rig_factory: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -276,6 +295,7 @@ async def test_awkward_byte_streams(
         assert any("not MDC" in r.getMessage() for r in caplog.records)
 
 
+@TCP_ONLY
 async def test_offline_when_the_display_goes_away_and_back_with_fresh_state(
     rig_factory: Any,
 ) -> None:
@@ -292,6 +312,20 @@ async def test_offline_when_the_display_goes_away_and_back_with_fresh_state(
     assert rig.values("online") == [True, False, True]
 
 
+@pytest.mark.parametrize("link", ["pty"])
+async def test_unplugged_serial_port_goes_offline_and_comes_back(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    driver = await rig.online()
+    port = rig.url.removeprefix("serial://")
+    rig.sim.close_pty()  # the USB adapter is pulled
+    await until(lambda: not driver.online, timeout=3)
+    assert driver.state["offline_reason"] == "port_gone"
+    rig.sim.set_volume(55)
+    await rig.sim.start_pty(link=port)  # and plugged back in
+    await until(lambda: driver.state["levels"] == {"volume": 55}, timeout=3)
+    assert rig.values("online") == [True, False, True]
+
+
 async def test_one_connection_is_kept(rig_factory: Any) -> None:
     rig = await rig_factory()
     driver = await rig.online(poll_interval=0.05)
@@ -299,6 +333,7 @@ async def test_one_connection_is_kept(rig_factory: Any) -> None:
     assert rig.sim.connections == 1 and driver.online
 
 
+@TCP_ONLY
 async def test_bad_arguments_never_reach_the_display(rig_factory: Any) -> None:
     rig = await rig_factory(power="on")
     driver = await rig.online(poll_interval=60)
@@ -343,6 +378,7 @@ def test_action_schemas() -> None:
     assert schemas["set_audio_mute"]["required"] == ["mute"]
 
 
+@TCP_ONLY
 async def test_stop_in_the_same_turn_as_a_state_change_does_not_hang(rig_factory: Any) -> None:
     """On Python 3.11 `asyncio.wait_for` swallows a cancel that meets a completed wait."""
     rig = await rig_factory()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import termios
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -239,3 +241,26 @@ def test_registry_cli_and_options_for_a_device() -> None:
     options = SamsungMdcSimulator.options_for(device)
     assert options == {"display_id": 4, "inputs": ["0x23", "0x25"]}
     SamsungMdcKnobs.model_validate(options)
+
+
+async def test_the_same_display_answers_on_its_serial_port() -> None:
+    sim = SamsungMdcSimulator(SamsungMdcKnobs(display_id=1, power="on"))
+    path = await sim.start_pty()
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+    try:
+        termios.tcflush(fd, termios.TCIFLUSH)
+
+        async def ask(raw: bytes, size: int = 8) -> bytes:
+            os.write(fd, raw)
+            got = b""
+            async with asyncio.timeout(2):
+                while len(got) < size:
+                    got += await asyncio.to_thread(os.read, fd, 64)
+            return got
+
+        assert await ask(bytes.fromhex("AA 12 01 01 18 2C")) == ack(Cmd.VOLUME, b"\x18")
+        assert await ask(bytes.fromhex("AA 13 01 01 01 15")) == nak(Cmd.MUTE)  # bad checksum
+        assert sim.volume == 24 and not sim.mute and sim.bad_checksums == 1
+    finally:
+        os.close(fd)
+        await sim.stop()
