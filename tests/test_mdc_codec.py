@@ -161,11 +161,7 @@ def test_framer_passes_requests_unless_replies_only() -> None:
 def test_framer_recognises_the_tls_greeting_even_split() -> None:
     framer = MdcFramer(replies_only=True)
     assert framer.feed(TLS_PREAMBLE[:6]) == []
-    assert not framer.tls_seen
     assert framer.feed(TLS_PREAMBLE[6:]) == [TLS_PREAMBLE]
-    assert framer.tls_seen
-    framer.reset()
-    assert not framer.tls_seen
     out = framer.feed(b"MDX" + bytes.fromhex("AA FF 01 03 41 11 01 56"))
     assert isinstance(out[0], ProtocolError) and out[1] == bytes.fromhex("AA FF 01 03 41 11 01 56")
 

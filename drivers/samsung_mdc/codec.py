@@ -256,8 +256,6 @@ class MdcFramer:
     def __init__(self, replies_only: bool = False) -> None:
         self._replies_only = replies_only
         self._buf = bytearray()
-        self.tls_seen = False
-        """True once the TLS greeting came through (it may arrive before anyone asks)."""
 
     def feed(self, data: bytes) -> list[bytes | ProtocolError]:
         self._buf += data
@@ -269,7 +267,6 @@ class MdcFramer:
                 if buf.startswith(TLS_PREAMBLE):
                     self._flush(junk, out)
                     out.append(TLS_PREAMBLE)
-                    self.tls_seen = True
                     del buf[: len(TLS_PREAMBLE)]
                     continue
                 if TLS_PREAMBLE.startswith(buf):
@@ -305,4 +302,3 @@ class MdcFramer:
 
     def reset(self) -> None:
         self._buf.clear()
-        self.tls_seen = False

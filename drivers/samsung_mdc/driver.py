@@ -13,7 +13,6 @@ from drivers.base import NOT_MINE, Driver, PollGroup
 from drivers.errors import (
     AuthError,
     CommandError,
-    CommandTimeout,
     DeviceError,
     ErrorCode,
     OfflineReason,
@@ -107,22 +106,19 @@ class SamsungMdcDriver(Driver[SamsungMdcConfig]):
     name = "samsung_mdc"
     persistent = True
 
-    _framer: MdcFramer | None = None
     _warm_until: float | None = None
 
     def create_framer(self) -> MdcFramer:
-        self._framer = MdcFramer(replies_only=True)
-        return self._framer
+        return MdcFramer(replies_only=True)
 
     async def login(self) -> None:
-        """Ask for status: an answer proves the display ID; the TLS greeting means no plain MDC."""
+        """Ask for status: an answer proves the display ID; the TLS greeting means no plain MDC.
+
+        A Secured Protocol display greets on connect, so its `MDCSTART<<TLS>>` is the
+        first frame this status query sees, and `send_command` turns it into TlsRequired.
+        """
         self.update(inputs=self.input_list())  # from the config: MDC cannot list inputs
-        try:
-            await self._read_status()
-        except CommandTimeout:
-            if self._framer is not None and self._framer.tls_seen:
-                raise self._tls_required() from None
-            raise
+        await self._read_status()
 
     def _tls_required(self) -> TlsRequired:
         return TlsRequired(
