@@ -7,10 +7,12 @@ from typing import Any
 from simulators.base import Knobs, Session, Simulator, start_many
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
 from simulators.samsung_mdc import SamsungMdcKnobs, SamsungMdcSimulator
+from simulators.tesira import TesiraKnobs, TesiraSimulator
 
 SIMULATORS: dict[str, type[Simulator[Any]]] = {
     "pjlink": PjlinkSimulator,
     "samsung_mdc": SamsungMdcSimulator,
+    "tesira": TesiraSimulator,
 }
 
 __all__ = [
@@ -22,5 +24,7 @@ __all__ = [
     "SamsungMdcSimulator",
     "Session",
     "Simulator",
+    "TesiraKnobs",
+    "TesiraSimulator",
     "start_many",
 ]
