@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from drivers.config import DeviceConfig
 from drivers.pjlink.config import PjlinkConfig
+from drivers.samsung_mdc.config import SamsungMdcConfig
 from drivers.tesira.config import TesiraConfig
 
 
@@ -20,5 +21,6 @@ class DriverSpec:
 
 DRIVERS: dict[str, DriverSpec] = {
     "pjlink": DriverSpec(PjlinkConfig, "drivers.pjlink.driver", "PjlinkDriver"),
+    "samsung_mdc": DriverSpec(SamsungMdcConfig, "drivers.samsung_mdc.driver", "SamsungMdcDriver"),
     "tesira": DriverSpec(TesiraConfig, "drivers.tesira.driver", "TesiraDriver"),
 }

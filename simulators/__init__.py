@@ -6,10 +6,12 @@ from typing import Any
 
 from simulators.base import Knobs, Session, Simulator, start_many
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
+from simulators.samsung_mdc import SamsungMdcKnobs, SamsungMdcSimulator
 from simulators.tesira import TesiraKnobs, TesiraSimulator
 
 SIMULATORS: dict[str, type[Simulator[Any]]] = {
     "pjlink": PjlinkSimulator,
+    "samsung_mdc": SamsungMdcSimulator,
     "tesira": TesiraSimulator,
 }
 
@@ -18,6 +20,8 @@ __all__ = [
     "Knobs",
     "PjlinkKnobs",
     "PjlinkSimulator",
+    "SamsungMdcKnobs",
+    "SamsungMdcSimulator",
     "Session",
     "Simulator",
     "TesiraKnobs",
