@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drivers.config import DeviceConfig
+from drivers.extron_sis.config import ExtronSisConfig
 from drivers.pjlink.config import PjlinkConfig
 
 
@@ -19,4 +20,5 @@ class DriverSpec:
 
 DRIVERS: dict[str, DriverSpec] = {
     "pjlink": DriverSpec(PjlinkConfig, "drivers.pjlink.driver", "PjlinkDriver"),
+    "extron_sis": DriverSpec(ExtronSisConfig, "drivers.extron_sis.driver", "ExtronSisDriver"),
 }

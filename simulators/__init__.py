@@ -5,14 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from simulators.base import Knobs, Session, Simulator, start_many
+from simulators.extron_sis import ExtronKnobs, ExtronSimulator
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
 
 SIMULATORS: dict[str, type[Simulator[Any]]] = {
     "pjlink": PjlinkSimulator,
+    "extron_sis": ExtronSimulator,
 }
 
 __all__ = [
     "SIMULATORS",
+    "ExtronKnobs",
+    "ExtronSimulator",
     "Knobs",
     "PjlinkKnobs",
     "PjlinkSimulator",
