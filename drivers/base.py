@@ -573,5 +573,8 @@ class Driver(ABC, Generic[C]):
                 next_due = due if next_due is None else min(next_due, due)
             self._wake.clear()
             timeout = None if next_due is None else max(next_due - loop.time(), 0.001)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel
+            # that lands as the wake-up fires, and stop() then waits forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()

@@ -46,10 +46,23 @@ class Rig:
         return driver
 
     async def online(self, **options: Any) -> ExtronSisDriver:
+        """A driver whose first polls are complete."""
         driver = await self.driver(**options)
-        await until(lambda: driver.online and "routes" in driver.state, message="first poll")
-        if driver.config.volume:
-            await until(lambda: "levels" in driver.state, message="first outputs poll")
+        cfg = driver.config
+        keys = ["routes", "audio_routes" if cfg.audio else "routes"]
+        keys += ["levels"] if cfg.volume else []
+        keys += ["mutes"] if cfg.audio_mute else []
+        keys += ["video_mutes"] if cfg.video_mute else []
+
+        def complete() -> bool:
+            size = len(driver.outputs)
+            return (
+                driver.online
+                and bool(size)
+                and all(len(driver.state.get(key) or {}) == size for key in keys)
+            )
+
+        await until(complete, message="first polls")
         return driver
 
     def values(self, key: str) -> list[Any]:
@@ -435,3 +448,15 @@ def test_action_schemas_and_default_port() -> None:
     schemas = ExtronSisDriver("x", config, lambda c: None).describe_actions()
     assert set(schemas) == {"route", "recall_preset", "save_preset"}
     assert schemas["route"]["properties"]["kind"]["default"] == "all"
+
+
+async def test_stop_right_after_a_state_change_ends_every_task(rig_factory: Any) -> None:
+    # The poll scheduler sleeps until a state change wakes it; a change published in the
+    # same loop iteration as stop() must not swallow the cancellation (Python 3.11's
+    # asyncio.wait_for did, and stop() then waited forever).
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=60)
+    await asyncio.sleep(0.05)
+    driver.update(probe=1)
+    async with asyncio.timeout(2):
+        await driver.stop()

@@ -180,13 +180,14 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
     # ---- login ----------------------------------------------------------------------
 
     async def login(self) -> None:
-        """Banner and password (TCP), verbose mode 3, identity, and the size if not configured."""
+        """Banner and password (TCP), verbose mode 3, identity, and the size unless configured."""
         if not self.config.transport.is_serial:
             await self._greeting()
         await self._set_verbose()
         await self._read_identity()
         if self._inputs is None or self._outputs is None:
             await self._read_size()
+        self.update(size={"inputs": self._inputs, "outputs": self._outputs})
 
     async def _greeting(self) -> None:
         first = await self.request(None, self._match_greeting)
@@ -288,7 +289,6 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         self._inputs = self.config.inputs or inputs
         self._outputs = self.config.outputs or outputs
         self._audio = self.config.audio and audio
-        self.update(size={"inputs": self._inputs, "outputs": self._outputs})
 
     # ---- requests -------------------------------------------------------------------
 
@@ -402,32 +402,35 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         if self._reinit:
             self._reinit = False
             await self._set_verbose()
-        video = await self._read_table(Kind.VIDEO)
-        audio = await self._read_table(Kind.AUDIO) if self._audio else {}
-        self._video, self._audio_ties = video, audio
-        self._publish_ties()
+        await self._read_table(Kind.VIDEO)
+        if self._audio:
+            await self._read_table(Kind.AUDIO)
 
-    async def _read_table(self, kind: Kind) -> dict[int, int]:
-        """Ties of every output, 16 per `Esc0*<first>*<1|2>VC` request."""
-        ties: dict[int, int] = {}
+    async def _read_table(self, kind: Kind) -> None:
+        """Ties of every output, 16 per `Esc0*<first>*<1|2>VC` request.
+
+        Each answer is applied as it comes: user commands may run between the
+        requests of a poll, and a table read earlier must not undo them.
+        """
+        ties = self._video if kind is Kind.VIDEO else self._audio_ties
         for first in range(1, len(self.outputs) + 1, TABLE_WIDTH):
 
             def expect(reply: Reply) -> Any:
-                return (
-                    reply.inputs if isinstance(reply, TieTable) and reply.kind is kind else NOT_MINE
-                )
+                if isinstance(reply, TieTable) and reply.kind is kind:
+                    return reply.inputs
+                return NOT_MINE
 
             inputs = await self._ask(table_command(kind, first), expect, f"read {kind} ties")
-            for offset, input_ in enumerate(inputs):
-                if input_ is not None and first + offset in self.outputs:
-                    ties[first + offset] = input_
-        return ties
+            for output, input_ in enumerate(inputs, start=first):
+                if input_ is not None and output in self.outputs:
+                    ties[output] = input_
+            self._publish_ties()
 
     async def _poll_outputs(self) -> None:
         cfg = self.config
         if cfg.volume:
-            levels = {str(o): volume_to_db(await self._read_volume(o)) for o in self.outputs}
-            self.update(levels=levels)
+            for output in self.outputs:
+                self._apply(Volume(output, await self._read_volume(output)))
         if cfg.audio_mute or cfg.video_mute:
 
             def expect(reply: Reply) -> Any:
