@@ -98,7 +98,7 @@ class ExtronKnobs(Knobs):
     )
     errors: dict[str, str] = Field(
         default_factory=dict,
-        description="answer these commands with an error, e.g. V=E22 (keys: ! & $ . , B Z V "
+        description="answer these commands with an error, e.g. V=E22 (keys: ! & % $ . , B Z V "
         "Q N I CV VC VM +Q)",
     )
     char_timeout: Duration = Field(

@@ -9,12 +9,15 @@ from typing import Any
 
 import pytest
 
-from drivers.errors import AvhubError, ErrorCode
+from drivers.errors import ErrorCode
 from drivers.extron_sis.codec import banner
 from drivers.extron_sis.config import ExtronSisConfig
 from drivers.extron_sis.driver import ExtronSisDriver
+from drivers.transport import TransportFactory, TransportUrl, create_transport
+from drivers.transport.tcp import TcpTransport
 from simulators.extron_sis import ExtronKnobs, ExtronSimulator
 from tests.conftest import until
+from tests.test_pjlink_driver import error_of
 
 FEATURES = {"volume": True, "audio_mute": True, "video_mute": True}
 
@@ -27,7 +30,9 @@ class Rig:
         self.changes: list[dict[str, Any]] = []
         self.drivers: list[ExtronSisDriver] = []
 
-    async def driver(self, **options: Any) -> ExtronSisDriver:
+    async def driver(
+        self, transport_factory: TransportFactory = create_transport, **options: Any
+    ) -> ExtronSisDriver:
         settings: dict[str, Any] = {
             "driver": "extron_sis",
             "transport": f"tcp://127.0.0.1:{self.sim.port}",
@@ -40,7 +45,9 @@ class Rig:
         }
         settings.update(options)
         config = ExtronSisConfig.model_validate(settings)
-        driver = ExtronSisDriver("switcher", config, self.changes.append)
+        driver = ExtronSisDriver(
+            "switcher", config, self.changes.append, transport_factory=transport_factory
+        )
         self.drivers.append(driver)
         await driver.start(stagger=0)
         return driver
@@ -48,6 +55,11 @@ class Rig:
     async def online(self, **options: Any) -> ExtronSisDriver:
         """A driver whose first polls are complete."""
         driver = await self.driver(**options)
+        await self.polled(driver)
+        return driver
+
+    async def polled(self, driver: ExtronSisDriver) -> None:
+        """Wait until the driver is online and its first polls are complete."""
         cfg = driver.config
         keys = ["routes", "audio_routes" if cfg.audio else "routes"]
         keys += ["levels"] if cfg.volume else []
@@ -63,7 +75,6 @@ class Rig:
             )
 
         await until(complete, message="first polls")
-        return driver
 
     def values(self, key: str) -> list[Any]:
         return [c[key] for c in self.changes if key in c]
@@ -85,12 +96,6 @@ async def rig_factory() -> AsyncIterator[Callable[..., Any]]:
         for driver in rig.drivers:
             await driver.stop()
         await rig.sim.stop()
-
-
-async def error_of(coro: Any) -> AvhubError:
-    with pytest.raises(AvhubError) as info:
-        await coro
-    return info.value
 
 
 def sim_routes(ties: dict[int, int]) -> dict[str, int | None]:
@@ -155,6 +160,23 @@ async def test_switcher_asking_for_a_password_when_none_is_configured(
     driver = await rig.driver()
     await until(lambda: driver.state["offline_reason"] == "auth_failed")
     assert any("none is configured" in r.getMessage() for r in caplog.records)
+
+
+def serial_over_tcp(url: TransportUrl, connect_timeout: float) -> TcpTransport:
+    """`socket://` (RS-232 behind a gateway) carried by the TCP transport."""
+    return TcpTransport(url, connect_timeout)
+
+
+async def test_serial_line_has_no_banner_and_the_driver_probes_with_q(rig_factory: Any) -> None:
+    rig = await rig_factory(serial=True, password="not-asked-on-rs232")
+    transport = f"socket://127.0.0.1:{rig.sim.port}"
+    driver = await rig.driver(serial_over_tcp, transport=transport, prompt_wait=5)
+    await rig.polled(driver)
+    assert rig.sim.received["Q"] >= 1 and driver.state["firmware"] == "1.23"
+    assert "model" not in driver.state  # no banner on RS-232
+    assert rig.sim.verbose_modes() == [3]  # 1 by default on RS-232; 3 tags the answers
+    rig.sim.press_tie(2, 4)
+    await until(lambda: driver.state["routes"]["4"] == 2)
 
 
 # ---- actions -------------------------------------------------------------------------

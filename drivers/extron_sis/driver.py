@@ -293,6 +293,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
     # ---- requests -------------------------------------------------------------------
 
     def _parse(self, frame: bytes) -> Reply | None:
+        """The reply in a line, junk before it logged; None for a line that is not SIS."""
         try:
             reply, junk = parse_reply(frame)
         except ProtocolError:
@@ -309,16 +310,12 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         """
 
         def match(frame: bytes) -> Any:
-            try:
-                reply, junk = parse_reply(frame)
-            except ProtocolError:
+            reply = self._parse(frame)
+            if reply is None:
                 return NOT_MINE
             if isinstance(reply, ErrorReply):
                 raise ExtronDeviceError(what, reply)
-            result = expect(reply)
-            if junk and result is not NOT_MINE:
-                log.warning("%s: skipped %d junk bytes: %r", self.label, len(junk), junk)
-            return result
+            return expect(reply)
 
         return await self.request(command.encode(), match)
 
@@ -329,9 +326,9 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         return range(1, (self._outputs or 0) + 1)
 
     def unsolicited(self, frame: Any) -> None:
-        reply, junk = parse_reply(frame)
-        if junk:
-            log.warning("%s: skipped %d junk bytes: %r", self.label, len(junk), junk)
+        reply = self._parse(frame)
+        if reply is None:
+            raise ProtocolError(f"not an SIS line: {frame[:60]!r}")
         if not self._apply(reply):
             log.warning("%s: unexpected line from switcher: %r", self.label, frame)
 
