@@ -64,6 +64,7 @@ from drivers.extron_sis.config import MAX_PORTS, ExtronSisConfig
 log = logging.getLogger("avhub.driver.extron_sis")
 
 VERBOSE = 3  # change notices and tagged answers
+KEEPALIVE = 240.0  # units close a Telnet session after 5 idle minutes
 _PART = re.compile(r"\d{2}-\d{3,4}-\d{2}")
 _ERROR_CODES = {
     SisError.E01: ErrorCode.INVALID_ARGS,
@@ -390,7 +391,8 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
     def poll_groups(self) -> list[PollGroup]:
         """Ties every poll_interval (also the keep-alive), output audio/video state likewise."""
         cfg = self.config
-        groups = [PollGroup("ties", self._poll_ties, lambda: cfg.poll_interval)]
+        keepalive = min(cfg.poll_interval, KEEPALIVE)
+        groups = [PollGroup("ties", self._poll_ties, lambda: keepalive)]
         if cfg.volume or cfg.audio_mute or cfg.video_mute:
             groups.append(PollGroup("outputs", self._poll_outputs, lambda: cfg.poll_interval))
         return groups
