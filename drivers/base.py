@@ -194,7 +194,8 @@ class Driver(ABC, Generic[C]):
             fut: asyncio.Future[None] = loop.create_future()
             self._waiters.append(fut)
             try:
-                await asyncio.wait_for(fut, remaining)
+                async with asyncio.timeout(remaining):  # not wait_for: see _scheduler
+                    await fut
             except TimeoutError:
                 return predicate()
         return True
@@ -573,8 +574,7 @@ class Driver(ABC, Generic[C]):
                 next_due = due if next_due is None else min(next_due, due)
             self._wake.clear()
             timeout = None if next_due is None else max(next_due - loop.time(), 0.001)
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel
-            # that lands as the wake-up fires, and stop() then waits forever.
+            # Not wait_for: on 3.11 it swallows a cancel that arrives as the event is set.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()

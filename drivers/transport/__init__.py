@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from drivers.transport.base import ConnectionState, Receiver, Transport
+from drivers.transport.serial import Rfc2217Transport, SerialTransport
 from drivers.transport.tcp import TcpTransport
 from drivers.transport.url import TransportUrl, parse_transport_url
 
@@ -12,6 +13,9 @@ TransportFactory = Callable[[TransportUrl, float], Transport]
 
 _BY_SCHEME: dict[str, type[Transport]] = {
     "tcp": TcpTransport,
+    "serial": SerialTransport,
+    "socket": TcpTransport,  # a serial gateway passing raw bytes is plain TCP to us
+    "rfc2217": Rfc2217Transport,
 }
 
 
