@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import re
@@ -44,7 +45,8 @@ from drivers.extron_sis.codec import (
     parse_command,
 )
 from drivers.extron_sis.config import MAX_PORTS, ExtronSisConfig
-from simulators.base import Knobs, Session, Simulator
+from drivers.transport.framing import Framer
+from simulators.base import Knobs, Session, Simulator, Writer
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,9 @@ class ExtronKnobs(Knobs):
     year: int = Field(2012, ge=1990, le=2099, description="copyright year in the banner")
     pad: bool = Field(True, description="zero-padded numbers in answers (Out03 In01 All)")
     serial: bool = Field(
-        False, description="behave as the RS-232 port: no banner, no password, verbose 1"
+        False,
+        description="TCP sessions behave as the RS-232 port (a serial gateway): no banner, "
+        "no password, verbose 1; pty sessions always do",
     )
     verbose: Literal[0, 1, 2, 3] | None = Field(
         None, description="verbose mode of new connections; unset: 0 (TCP) or 1 (serial)"
@@ -146,14 +150,16 @@ class ExtronSimulator(Simulator[ExtronKnobs]):
     """An Extron matrix switcher: login, verbose modes, ties with breakaway, volume, mutes, presets.
 
     Sessions in verbose mode 1 or 3 hear every change made by other sessions or the
-    front panel (`press_*` / `set_*` methods). `stop()` keeps the state, so `start()`
-    on the same port continues where it was.
+    front panel (`press_*` / `set_*` methods). The RS-232 port (`start_pty`) has no
+    banner or password and starts in verbose mode 1. `stop()` keeps the state, so
+    `start()` on the same port continues where it was.
     """
 
     kind = "extron_sis"
     knobs_model = ExtronKnobs
     default_port = PORT
     line_end = b"\r\n"
+    serial = True
 
     @classmethod
     def options_for(cls, device: DeviceConfig) -> dict[str, Any]:
@@ -161,6 +167,7 @@ class ExtronSimulator(Simulator[ExtronKnobs]):
         if not isinstance(device, ExtronSisConfig):
             return {}
         options: dict[str, Any] = {
+            "serial": device.transport.is_serial,  # e.g. socket:// to a serial gateway
             "audio": device.audio,
             "volume": device.volume,
             "audio_mute": device.audio_mute,
@@ -185,6 +192,7 @@ class ExtronSimulator(Simulator[ExtronKnobs]):
         self._preset: int | None = None
         self._interleaved = 0
         self._clients: dict[Session, _Client] = {}
+        self._on_serial_port: set[Session] = set()
         self._simple: dict[str, Handler] = {
             **dict.fromkeys("!&%$", self._tie),
             ".": self._recall,
@@ -286,9 +294,18 @@ class ExtronSimulator(Simulator[ExtronKnobs]):
     def make_framer(self) -> CommandFramer:
         return CommandFramer(self.knobs.char_timeout)
 
+    def open_session(
+        self, writer: Writer, peer: str, framer: Framer[bytes] | None = None
+    ) -> Session | None:
+        """A session; one that is not a TCP connection is on the RS-232 port (a pty)."""
+        session = super().open_session(writer, peer, framer)
+        if session is not None and not isinstance(writer, asyncio.Transport):
+            self._on_serial_port.add(session)
+        return session
+
     async def session_started(self, session: Session) -> None:
         k = self.knobs
-        serial = k.serial
+        serial = k.serial or session in self._on_serial_port
         verbose = k.verbose if k.verbose is not None else (1 if serial else 0)
         level = None if k.password and not serial else "administrator"
         self._clients[session] = _Client(verbose, level)
@@ -303,6 +320,7 @@ class ExtronSimulator(Simulator[ExtronKnobs]):
 
     def session_ended(self, session: Session) -> None:
         self._clients.pop(session, None)
+        self._on_serial_port.discard(session)
 
     async def handle_frame(self, session: Session, frame: bytes) -> None:
         client = self._clients.get(session)

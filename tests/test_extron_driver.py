@@ -13,8 +13,6 @@ from drivers.errors import ErrorCode
 from drivers.extron_sis.codec import banner
 from drivers.extron_sis.config import ExtronSisConfig
 from drivers.extron_sis.driver import ExtronSisDriver
-from drivers.transport import TransportFactory, TransportUrl, create_transport
-from drivers.transport.tcp import TcpTransport
 from simulators.extron_sis import ExtronKnobs, ExtronSimulator
 from tests.conftest import until
 from tests.test_pjlink_driver import error_of
@@ -30,12 +28,9 @@ class Rig:
         self.changes: list[dict[str, Any]] = []
         self.drivers: list[ExtronSisDriver] = []
 
-    async def driver(
-        self, transport_factory: TransportFactory = create_transport, **options: Any
-    ) -> ExtronSisDriver:
+    async def driver(self, **options: Any) -> ExtronSisDriver:
         settings: dict[str, Any] = {
             "driver": "extron_sis",
-            "transport": f"tcp://127.0.0.1:{self.sim.port}",
             "poll_interval": 0.2,
             "timeout": 0.5,
             "reconnect_min": 0.05,
@@ -44,10 +39,10 @@ class Rig:
             **FEATURES,
         }
         settings.update(options)
+        if "transport" not in settings:
+            settings["transport"] = f"tcp://127.0.0.1:{self.sim.port}"
         config = ExtronSisConfig.model_validate(settings)
-        driver = ExtronSisDriver(
-            "switcher", config, self.changes.append, transport_factory=transport_factory
-        )
+        driver = ExtronSisDriver("switcher", config, self.changes.append)
         self.drivers.append(driver)
         await driver.start(stagger=0)
         return driver
@@ -162,15 +157,12 @@ async def test_switcher_asking_for_a_password_when_none_is_configured(
     assert any("none is configured" in r.getMessage() for r in caplog.records)
 
 
-def serial_over_tcp(url: TransportUrl, connect_timeout: float) -> TcpTransport:
-    """`socket://` (RS-232 behind a gateway) carried by the TCP transport."""
-    return TcpTransport(url, connect_timeout)
-
-
-async def test_serial_line_has_no_banner_and_the_driver_probes_with_q(rig_factory: Any) -> None:
+async def test_serial_gateway_has_no_banner_and_the_driver_probes_with_q(
+    rig_factory: Any,
+) -> None:
     rig = await rig_factory(serial=True, password="not-asked-on-rs232")
-    transport = f"socket://127.0.0.1:{rig.sim.port}"
-    driver = await rig.driver(serial_over_tcp, transport=transport, prompt_wait=5)
+    transport = f"socket://127.0.0.1:{rig.sim.port}"  # RS-232 behind a serial-to-IP gateway
+    driver = await rig.driver(transport=transport, prompt_wait=5)
     await rig.polled(driver)
     assert rig.sim.received["Q"] >= 1 and driver.state["firmware"] == "1.23"
     assert "model" not in driver.state  # no banner on RS-232
