@@ -38,6 +38,18 @@ async def switcher() -> AsyncIterator[ExtronSimulator]:
     await sim.stop()
 
 
+@pytest.fixture
+def studio(
+    switcher: ExtronSimulator, hub_factory: Callable[..., Awaitable[Hub]]
+) -> Callable[..., Awaitable[Hub]]:
+    """Start a hub whose studio room has the switcher, configured with `password`."""
+
+    async def start(password: str = "sis") -> Hub:
+        return await hub_factory(CONFIG.format(port=switcher.port, password=password))
+
+    return start
+
+
 async def caught_up(hub: Hub, panels: Callable[..., Panel]) -> Panel:
     panel: Panel = panels(hub, "studio")
     await panel.connect()
@@ -48,10 +60,10 @@ async def caught_up(hub: Hub, panels: Callable[..., Panel]) -> Panel:
 
 async def test_front_panel_tie_reaches_a_panel_as_a_change(
     switcher: ExtronSimulator,
-    hub_factory: Callable[..., Awaitable[Hub]],
+    studio: Callable[..., Awaitable[Hub]],
     panels: Callable[..., Panel],
 ) -> None:
-    hub = await hub_factory(CONFIG.format(port=switcher.port, password="sis"))
+    hub = await studio()
     panel = await caught_up(hub, panels)
     assert panel.state("matrix")["routes"] == {"1": 1, "2": 2, "3": 3, "4": 4}
     seen = len(panel.received)
@@ -66,10 +78,10 @@ async def test_front_panel_tie_reaches_a_panel_as_a_change(
 
 async def test_panel_commands_and_their_errors(
     switcher: ExtronSimulator,
-    hub_factory: Callable[..., Awaitable[Hub]],
+    studio: Callable[..., Awaitable[Hub]],
     panels: Callable[..., Panel],
 ) -> None:
-    hub = await hub_factory(CONFIG.format(port=switcher.port, password="sis"))
+    hub = await studio()
     panel = await caught_up(hub, panels)
     actions = panel.snapshot["devices"]["matrix"]["actions"] if panel.snapshot else {}
     assert {"route", "set_level", "set_mute", "recall_preset"} <= set(actions)
@@ -88,11 +100,9 @@ async def test_panel_commands_and_their_errors(
 
 
 async def test_wrong_password_shows_as_auth_failed_on_the_panel(
-    switcher: ExtronSimulator,
-    hub_factory: Callable[..., Awaitable[Hub]],
-    panels: Callable[..., Panel],
+    studio: Callable[..., Awaitable[Hub]], panels: Callable[..., Panel]
 ) -> None:
-    hub = await hub_factory(CONFIG.format(port=switcher.port, password="nope"))
+    hub = await studio(password="nope")
     panel: Panel = panels(hub, "studio")
     await panel.connect()
     await until(lambda: panel.in_sync and panel.state("matrix")["offline_reason"] == "auth_failed")

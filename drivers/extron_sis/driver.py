@@ -487,37 +487,26 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
             raise CommandError(
                 ErrorCode.INVALID_ARGS, f"{self.device_id} does not switch audio separately"
             )
-
-        def expect(reply: Reply) -> Any:
-            if args.output is None:
-                ok = isinstance(reply, TieAll) and reply.input == input_
-            else:
-                ok = isinstance(reply, Tie) and (reply.output, reply.input) == (args.output, input_)
-            return reply if ok else NOT_MINE
-
+        if args.output is None:
+            expect = answer(TieAll, input=input_)
+        else:
+            expect = answer(Tie, output=args.output, input=input_)
         where = "every output" if args.output is None else f"output {args.output}"
-        what = f"tie input {input_} to {where}"
-        reply = await self._ask(tie_command(input_, args.output, args.kind), expect, what)
-        self._apply(reply)
+        command = tie_command(input_, args.output, args.kind)
+        self._apply(await self._ask(command, expect, f"tie input {input_} to {where}"))
 
     @action(SetLevel, coalesce=lambda a: ("level", a.control), description="output volume in dB")
     async def set_level(self, args: SetLevel) -> None:
         output = self._output_of(args.control)
-
-        def expect(reply: Reply) -> Any:
-            return reply if isinstance(reply, Volume) and reply.output == output else NOT_MINE
-
         command = Command(f"{output}*{db_to_volume(args.level)}", "V")
+        expect = answer(Volume, output=output)
         self._apply(await self._ask(command, expect, f"set output {output} volume"))
 
     @action(SetMute, coalesce=lambda a: ("mute", a.control), description="output audio mute")
     async def set_mute(self, args: SetMute) -> None:
         output = self._output_of(args.control)
-
-        def expect(reply: Reply) -> Any:
-            return reply if isinstance(reply, AudioMute) and reply.output == output else NOT_MINE
-
         command = mute_command(output, int(args.mute), "Z")
+        expect = answer(AudioMute, output=output)
         self._apply(await self._ask(command, expect, f"mute output {output} audio"))
 
     @action(
@@ -528,37 +517,32 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
     async def set_video_mute(self, args: SetVideoMute) -> None:
         if args.output is not None:
             self._check(args.output, self._outputs, "output")
-
-        def expect(reply: Reply) -> Any:
-            return (
-                reply if isinstance(reply, VideoMute) and reply.output == args.output else NOT_MINE
-            )
-
         command = mute_command(args.output, int(args.mute), "B")
         where = "every output" if args.output is None else f"output {args.output}"
+        expect = answer(VideoMute, output=args.output)
         self._apply(await self._ask(command, expect, f"video mute {where}"))
 
     @action(Preset, description="recall a global preset (its ties)")
     async def recall_preset(self, args: Preset) -> None:
-        def expect(reply: Reply) -> Any:
-            return (
-                reply
-                if isinstance(reply, PresetRecalled) and reply.preset == args.preset
-                else NOT_MINE
-            )
-
         command = Command(str(args.preset), ".")
-        reply = await self._ask(command, expect, f"recall preset {args.preset}")
-        self.update(preset=reply.preset)
+        expect = answer(PresetRecalled, preset=args.preset)
+        await self._ask(command, expect, f"recall preset {args.preset}")
+        self.update(preset=args.preset)
         await self._poll_ties()
 
     @action(Preset, description="save the current ties as a global preset")
     async def save_preset(self, args: Preset) -> None:
-        def expect(reply: Reply) -> Any:
-            return (
-                reply
-                if isinstance(reply, PresetSaved) and reply.preset == args.preset
-                else NOT_MINE
-            )
+        command = Command(str(args.preset), ",")
+        expect = answer(PresetSaved, preset=args.preset)
+        await self._ask(command, expect, f"save preset {args.preset}")
 
-        await self._ask(Command(str(args.preset), ","), expect, f"save preset {args.preset}")
+
+def answer(kind: type[Reply], **fields: object) -> Expect:
+    """An `expect` for `_ask`: the reply of this type whose fields have these values."""
+
+    def expect(reply: Reply) -> Any:
+        if isinstance(reply, kind) and all(getattr(reply, k) == v for k, v in fields.items()):
+            return reply
+        return NOT_MINE
+
+    return expect
