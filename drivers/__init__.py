@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from drivers.config import DeviceConfig
 from drivers.extron_sis.config import ExtronSisConfig
 from drivers.pjlink.config import PjlinkConfig
+from drivers.tesira.config import TesiraConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,4 +22,5 @@ class DriverSpec:
 DRIVERS: dict[str, DriverSpec] = {
     "pjlink": DriverSpec(PjlinkConfig, "drivers.pjlink.driver", "PjlinkDriver"),
     "extron_sis": DriverSpec(ExtronSisConfig, "drivers.extron_sis.driver", "ExtronSisDriver"),
+    "tesira": DriverSpec(TesiraConfig, "drivers.tesira.driver", "TesiraDriver"),
 }

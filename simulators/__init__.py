@@ -7,10 +7,12 @@ from typing import Any
 from simulators.base import Knobs, Session, Simulator, start_many
 from simulators.extron_sis import ExtronKnobs, ExtronSimulator
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
+from simulators.tesira import TesiraKnobs, TesiraSimulator
 
 SIMULATORS: dict[str, type[Simulator[Any]]] = {
     "pjlink": PjlinkSimulator,
     "extron_sis": ExtronSimulator,
+    "tesira": TesiraSimulator,
 }
 
 __all__ = [
@@ -22,5 +24,7 @@ __all__ = [
     "PjlinkSimulator",
     "Session",
     "Simulator",
+    "TesiraKnobs",
+    "TesiraSimulator",
     "start_many",
 ]
