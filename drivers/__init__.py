@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drivers.config import DeviceConfig
+from drivers.extron_sis.config import ExtronSisConfig
 from drivers.pjlink.config import PjlinkConfig
 from drivers.samsung_mdc.config import SamsungMdcConfig
 from drivers.tesira.config import TesiraConfig
@@ -22,5 +23,6 @@ class DriverSpec:
 DRIVERS: dict[str, DriverSpec] = {
     "pjlink": DriverSpec(PjlinkConfig, "drivers.pjlink.driver", "PjlinkDriver"),
     "samsung_mdc": DriverSpec(SamsungMdcConfig, "drivers.samsung_mdc.driver", "SamsungMdcDriver"),
+    "extron_sis": DriverSpec(ExtronSisConfig, "drivers.extron_sis.driver", "ExtronSisDriver"),
     "tesira": DriverSpec(TesiraConfig, "drivers.tesira.driver", "TesiraDriver"),
 }
