@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from drivers.config import DeviceConfig
 from drivers.pjlink.config import PjlinkConfig
+from drivers.visca.config import ViscaConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,4 +20,5 @@ class DriverSpec:
 
 DRIVERS: dict[str, DriverSpec] = {
     "pjlink": DriverSpec(PjlinkConfig, "drivers.pjlink.driver", "PjlinkDriver"),
+    "visca": DriverSpec(ViscaConfig, "drivers.visca.driver", "ViscaDriver"),
 }

@@ -6,9 +6,11 @@ from typing import Any
 
 from simulators.base import Knobs, Session, Simulator, start_many
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
+from simulators.visca import ViscaKnobs, ViscaSimulator
 
 SIMULATORS: dict[str, type[Simulator[Any]]] = {
     "pjlink": PjlinkSimulator,
+    "visca": ViscaSimulator,
 }
 
 __all__ = [
@@ -18,5 +20,7 @@ __all__ = [
     "PjlinkSimulator",
     "Session",
     "Simulator",
+    "ViscaKnobs",
+    "ViscaSimulator",
     "start_many",
 ]
