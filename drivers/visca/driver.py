@@ -99,7 +99,10 @@ class SequenceError(ProtocolError):
 class _Exchange:
     """One VISCA message and the replies that belong to it (by sequence number, else socket)."""
 
-    def __init__(self, wire: bytes, seq: int | None, address: int, inquiry: bool, what: str):
+    def __init__(
+        self, label: str, wire: bytes, seq: int | None, address: int, inquiry: bool, what: str
+    ) -> None:
+        self.label = label
         self.wire = wire
         self.seq = seq
         self.address = address
@@ -122,7 +125,7 @@ class _Exchange:
         try:
             reply = parse_reply(frame.payload)
         except ProtocolError as err:
-            log.warning("skipped bad reply: %s", err)
+            log.warning("%s: skipped bad reply: %s", self.label, err)
             return None
         return reply if reply.address == self.address else None
 
@@ -139,9 +142,11 @@ class _Exchange:
         if reply.kind is ReplyKind.ACK and not self.inquiry:
             self.socket = reply.socket
             return ACKED
-        if reply.kind is ReplyKind.COMPLETION and (reply.socket == 0) == self.inquiry:
-            return reply.data
-        return NOT_MINE
+        if reply.kind is not ReplyKind.COMPLETION or (reply.socket == 0) != self.inquiry:
+            return NOT_MINE
+        if self.seq is None and not self.inquiry:
+            return NOT_MINE  # serial has no sequence numbers: a completion before the ACK is stale
+        return reply.data
 
     def completion(self, frame: Message) -> Any:
         """Match the completion (or error) of the socket the ACK named."""
@@ -239,10 +244,11 @@ class ViscaDriver(Driver[ViscaConfig]):
     def _message(self, body: bytes, what: str, inquiry: bool) -> _Exchange:
         data = packet(self.address, body)
         if self.serial:
-            return _Exchange(data, None, self.address, inquiry, what)
+            return _Exchange(self.label, data, None, self.address, inquiry, what)
         seq, self._seq = self._seq, (self._seq + 1) & MAX_SEQ
         kind = PayloadType.INQUIRY if inquiry else PayloadType.COMMAND
-        return _Exchange(Message(kind, seq, data).encode(), seq, self.address, inquiry, what)
+        wire = Message(kind, seq, data).encode()
+        return _Exchange(self.label, wire, seq, self.address, inquiry, what)
 
     async def _send(self, body: bytes, what: str, inquiry: bool = False) -> bytes:
         """Send one message; the data of its completion or inquiry reply."""
