@@ -264,3 +264,17 @@ async def test_stopped_camera_is_refused_then_found_again(rig_factory: Any) -> N
     await until(lambda: driver.online, message="online again")
     await driver.execute("zoom", {"speed": 2})
     assert rig.sim.moving
+
+
+async def test_commands_run_between_poll_requests_keep_sequence_numbers_in_order(
+    rig_factory: Any,
+) -> None:
+    """The base runs user commands between a poll's requests: numbers must still ascend."""
+    rig = await rig_factory(reply_delay=0.01)  # a poll's three inquiries take a while
+    driver = await rig.online(poll_interval=0.01)
+    for i in range(10):
+        polls = rig.sim.received["inquiry 090400"]
+        await until(lambda n=polls: rig.sim.received["inquiry 090400"] > n, interval=0.001)
+        await driver.execute("pan_tilt", {"pan": i % 5 + 1, "tilt": 0})  # mid-poll
+    assert rig.sim.sequence_errors == 0 and rig.sim.resets == 1
+    await driver.execute("stop")

@@ -253,6 +253,9 @@ class ViscaDriver(Driver[ViscaConfig]):
     async def _send(self, body: bytes, what: str, inquiry: bool = False) -> bytes:
         """Send one message; the data of its completion or inquiry reply."""
         for _ in range(1 + self.config.retries):
+            # request() lets waiting user commands run before it writes; do that now, so
+            # their sequence numbers do not overtake the one this message is about to take.
+            await self._let_commands_in()
             exchange = self._message(body, what, inquiry)
             try:
                 return await self._deliver(exchange)
