@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from drivers.config import DeviceConfig
 from drivers.pjlink.config import PjlinkConfig
+from drivers.tesira.config import TesiraConfig
 from drivers.visca.config import ViscaConfig
 
 
@@ -20,5 +21,6 @@ class DriverSpec:
 
 DRIVERS: dict[str, DriverSpec] = {
     "pjlink": DriverSpec(PjlinkConfig, "drivers.pjlink.driver", "PjlinkDriver"),
+    "tesira": DriverSpec(TesiraConfig, "drivers.tesira.driver", "TesiraDriver"),
     "visca": DriverSpec(ViscaConfig, "drivers.visca.driver", "ViscaDriver"),
 }

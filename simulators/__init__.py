@@ -6,10 +6,12 @@ from typing import Any
 
 from simulators.base import Knobs, Session, Simulator, start_many
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
+from simulators.tesira import TesiraKnobs, TesiraSimulator
 from simulators.visca import ViscaKnobs, ViscaSimulator
 
 SIMULATORS: dict[str, type[Simulator[Any]]] = {
     "pjlink": PjlinkSimulator,
+    "tesira": TesiraSimulator,
     "visca": ViscaSimulator,
 }
 
@@ -20,6 +22,8 @@ __all__ = [
     "PjlinkSimulator",
     "Session",
     "Simulator",
+    "TesiraKnobs",
+    "TesiraSimulator",
     "ViscaKnobs",
     "ViscaSimulator",
     "start_many",

@@ -1,10 +1,11 @@
 """Sony VISCA PTZ camera simulator: VISCA over IP (UDP, Sony mode) and serial (protocols/visca-ip.md §7).
 
-`start()` serves VISCA over IP on UDP; a serial session (a pty) speaks raw,
-`FF`-terminated VISCA to the same camera. The camera has power, pan/tilt and zoom
-that move with speed and time between limits, presets, and two command sockets:
-ACK at once, completion after a simulated duration. Over IP it tracks each
-controller's sequence number and answers abnormal ones with ERROR `0F 01`.
+`start()` serves VISCA over IP on UDP (or raw VISCA on TCP, knob `listen`); a
+serial session (`start_pty`) speaks raw, `FF`-terminated VISCA to the same camera.
+The camera has power, pan/tilt and zoom that move with speed and time between
+limits, presets, and two command sockets: ACK at once, completion after a simulated
+duration. Over IP it tracks each controller's sequence number and answers abnormal
+ones with ERROR `0F 01`.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ class ViscaKnobs(Knobs):
     """VISCA camera knobs. Loss, duplicates and reordering act on UDP datagrams only."""
 
     address: int = Field(1, ge=1, le=7, description="camera address on the serial line")
+    listen: Literal["udp", "tcp"] = Field(
+        "udp",
+        description="what start() serves: udp = VISCA over IP (Sony, with header); "
+        "tcp = raw serial VISCA, as behind a serial-to-IP gateway",
+    )
     power: Literal["off", "on"] = Field("on", description="power state at start")
     power_delay: Duration = Field(2.0, description="standby <-> on takes this long")
     completion_delay: Duration = Field(0.01, description="other commands complete after this")
@@ -177,11 +183,19 @@ class ViscaSimulator(Simulator[ViscaKnobs]):
     terminators = bytes([TERMINATOR])
     max_frame = MAX_PACKET - 1
 
+    serial = True
+
     @classmethod
     def options_for(cls, device: DeviceConfig) -> dict[str, Any]:
-        """The camera has the address, presets and speed limits the hub is configured for."""
+        """The camera has the address, presets and speed limits the hub is configured for.
+
+        A camera behind a serial gateway (socket://, rfc2217://) gets raw VISCA on TCP.
+        """
         names = ("address", "presets", "max_pan_speed", "max_tilt_speed")
-        return {name: getattr(device, name) for name in names if hasattr(device, name)}
+        options = {name: getattr(device, name) for name in names if hasattr(device, name)}
+        if device.transport.scheme in ("socket", "rfc2217"):
+            options["listen"] = "tcp"
+        return options
 
     def __init__(self, knobs: ViscaKnobs | None = None) -> None:
         super().__init__(knobs)
@@ -204,8 +218,11 @@ class ViscaSimulator(Simulator[ViscaKnobs]):
         self._rng = random.Random(k.seed)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Serve VISCA over IP (Sony mode) on UDP host:port."""
-        await self.start_udp(host, port)
+        """Serve VISCA over IP (Sony mode) on UDP host:port, or raw VISCA on TCP (`listen`)."""
+        if self.knobs.listen == "tcp":
+            await super().start(host, port)
+        else:
+            await self.start_udp(host, port)
 
     # -- state, read-only; change it through the front panel ---------------------
 
