@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Any
-
-import pytest
 
 from drivers.errors import ErrorCode
 from drivers.visca.config import ViscaConfig
-from simulators.visca import ViscaKnobs, ViscaSimulator
+from simulators.visca import ViscaSimulator
+from tests import test_visca_driver
 from tests.conftest import until
-from tests.test_visca_driver import FAST, Rig, error_of
+from tests.test_visca_driver import Rig, error_of
+
+rig_factory = test_visca_driver.rig_factory  # the same fixture, for the rigs below
 
 
 class PtyRig(Rig):
@@ -33,26 +33,9 @@ class GatewayRig(Rig):
         return f"socket://127.0.0.1:{self.sim.port}"
 
 
-@pytest.fixture
-async def make() -> AsyncIterator[Callable[..., Any]]:
-    rigs: list[Rig] = []
-
-    async def start(rig_class: type[Rig], **knobs: Any) -> Rig:
-        rig = rig_class(ViscaSimulator(ViscaKnobs.model_validate({**FAST, **knobs})))
-        await rig.start()
-        rigs.append(rig)
-        return rig
-
-    yield start
-    for rig in rigs:
-        for driver in rig.drivers:
-            await driver.stop()
-        await rig.stop()
-
-
-async def test_visca_over_a_pty(make: Any) -> None:
+async def test_visca_over_a_pty(rig_factory: Any) -> None:
     """Acceptance 2: every action over a real pty, camera address 3."""
-    rig = await make(PtyRig, address=3, power="off")
+    rig = await rig_factory(PtyRig, address=3, power="off")
     sim = rig.sim
     driver = await rig.online(address=3)
     assert sim.received["if_clear"] == 1  # login cleared the camera's buffers
@@ -80,18 +63,18 @@ async def test_visca_over_a_pty(make: Any) -> None:
     assert sim.connections == 1  # one open of the port throughout
 
 
-async def test_camera_at_another_address_never_answers(make: Any) -> None:
-    rig = await make(PtyRig, address=1)
+async def test_camera_at_another_address_never_answers(rig_factory: Any) -> None:
+    rig = await rig_factory(PtyRig, address=1)
     driver = await rig.driver(address=2, timeout=0.1, retries=0, offline_after=2)
     await until(lambda: driver.state["offline_reason"] == "timeout", message="timeouts")
     assert not driver.online and rig.sim.received["if_clear"] == 0
 
 
-async def test_camera_behind_a_serial_gateway(make: Any) -> None:
+async def test_camera_behind_a_serial_gateway(rig_factory: Any) -> None:
     config = ViscaConfig(driver="visca", transport="socket://10.0.0.9:4001", address=2)
     options = ViscaSimulator.options_for(config)  # what `--simulate` gives the camera
     assert options["listen"] == "tcp" and options["address"] == 2
-    rig = await make(GatewayRig, **options)
+    rig = await rig_factory(GatewayRig, **options)
     assert rig.sim.url.startswith("tcp://")
     driver = await rig.online(address=2)
     await driver.execute("zoom", {"speed": -2})
