@@ -9,6 +9,7 @@ from drivers.extron_sis.config import ExtronSisConfig
 from drivers.pjlink.config import PjlinkConfig
 from drivers.samsung_mdc.config import SamsungMdcConfig
 from drivers.tesira.config import TesiraConfig
+from drivers.visca.config import ViscaConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,4 +26,5 @@ DRIVERS: dict[str, DriverSpec] = {
     "samsung_mdc": DriverSpec(SamsungMdcConfig, "drivers.samsung_mdc.driver", "SamsungMdcDriver"),
     "extron_sis": DriverSpec(ExtronSisConfig, "drivers.extron_sis.driver", "ExtronSisDriver"),
     "tesira": DriverSpec(TesiraConfig, "drivers.tesira.driver", "TesiraDriver"),
+    "visca": DriverSpec(ViscaConfig, "drivers.visca.driver", "ViscaDriver"),
 }

@@ -309,7 +309,8 @@ class Driver(ABC, Generic[C]):
                 result = await self._exchange(data, match, timeout or self.config.timeout)
             except (TransportError, CommandTimeout) as err:
                 self._failed(err)
-                self._drop_connection()
+                if not (isinstance(err, CommandTimeout) and self._datagram()):
+                    self._drop_connection()  # a datagram endpoint outlives a lost reply
                 if last or isinstance(err, AuthError) or not self.online:
                     raise
                 log.debug("%s: retrying after %s", self.label, err)
@@ -410,9 +411,10 @@ class Driver(ABC, Generic[C]):
         self._backlog.clear()
         if self._pending is not None and not self._pending.future.done():
             why = f": {exc}" if exc else ""
-            self._pending.future.set_exception(
-                ConnectionClosed(f"{self.label}: connection closed{why}")
-            )
+            lost = ConnectionClosed(f"{self.label}: connection closed{why}")
+            if isinstance(exc, TransportError):  # e.g. ICMP port unreachable on UDP: "refused"
+                lost.reason = exc.reason
+            self._pending.future.set_exception(lost)
         if self._closing:
             return
         log.debug("%s: connection closed%s", self.label, f" ({exc})" if exc else "")
@@ -422,6 +424,9 @@ class Driver(ABC, Generic[C]):
 
     async def _noop(self) -> None:
         """A CONNECT work item needs no work beyond the connection it ensures."""
+
+    def _datagram(self) -> bool:
+        return self._conn is not None and self._conn.transport.datagram
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None

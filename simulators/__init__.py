@@ -9,12 +9,14 @@ from simulators.extron_sis import ExtronKnobs, ExtronSimulator
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
 from simulators.samsung_mdc import SamsungMdcKnobs, SamsungMdcSimulator
 from simulators.tesira import TesiraKnobs, TesiraSimulator
+from simulators.visca import ViscaKnobs, ViscaSimulator
 
 SIMULATORS: dict[str, type[Simulator[Any]]] = {
     "pjlink": PjlinkSimulator,
     "samsung_mdc": SamsungMdcSimulator,
     "extron_sis": ExtronSimulator,
     "tesira": TesiraSimulator,
+    "visca": ViscaSimulator,
 }
 
 __all__ = [
@@ -30,5 +32,7 @@ __all__ = [
     "Simulator",
     "TesiraKnobs",
     "TesiraSimulator",
+    "ViscaKnobs",
+    "ViscaSimulator",
     "start_many",
 ]
