@@ -295,7 +295,7 @@ class Driver(ABC, Generic[C]):
         """
         if self.conn_state is ConnectionState.LOGGING_IN:
             return await self._exchange(data, match, timeout or self.config.connect_timeout)
-        await self._let_commands_in()
+        await self.yield_to_commands()
         tries = 1 + (self.config.retries if self.online else 0)
         for attempt in range(tries):
             last = attempt == tries - 1
@@ -499,11 +499,13 @@ class Driver(ABC, Generic[C]):
         finally:
             self._current = outer
 
-    async def _let_commands_in(self) -> None:
+    async def yield_to_commands(self) -> None:
         """Between the requests of a poll, run waiting user commands first.
 
         A poll group can be many requests long; a user waits for at most the one in
-        flight, not for the whole group.
+        flight, not for the whole group. `request` calls this itself; a driver calls it
+        before taking something per-request from shared state (a sequence number) so
+        the commands that run first do not take it out of order.
         """
         current = self._current
         while current is not None and current.kind is Kind.POLL:

@@ -255,7 +255,7 @@ class ViscaDriver(Driver[ViscaConfig]):
         for _ in range(1 + self.config.retries):
             # request() lets waiting user commands run before it writes; do that now, so
             # their sequence numbers do not overtake the one this message is about to take.
-            await self._let_commands_in()
+            await self.yield_to_commands()
             exchange = self._message(body, what, inquiry)
             try:
                 return await self._deliver(exchange)
