@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drivers.config import DeviceConfig
+from drivers.extron_sis.config import ExtronSisConfig
 from drivers.pjlink.config import PjlinkConfig
+from drivers.samsung_mdc.config import SamsungMdcConfig
+from drivers.tesira.config import TesiraConfig
+from drivers.visca.config import ViscaConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,4 +23,8 @@ class DriverSpec:
 
 DRIVERS: dict[str, DriverSpec] = {
     "pjlink": DriverSpec(PjlinkConfig, "drivers.pjlink.driver", "PjlinkDriver"),
+    "samsung_mdc": DriverSpec(SamsungMdcConfig, "drivers.samsung_mdc.driver", "SamsungMdcDriver"),
+    "extron_sis": DriverSpec(ExtronSisConfig, "drivers.extron_sis.driver", "ExtronSisDriver"),
+    "tesira": DriverSpec(TesiraConfig, "drivers.tesira.driver", "TesiraDriver"),
+    "visca": DriverSpec(ViscaConfig, "drivers.visca.driver", "ViscaDriver"),
 }

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.config import DeviceConfig, Duration
 from drivers.errors import ProtocolError
-from drivers.transport.framing import Framer
+from drivers.transport.framing import Framer, PassThroughFramer
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,8 @@ class Session:
     ) -> None:
         self.sim = sim
         self.peer = peer
+        # A UDP peer: each frame is one datagram and each message goes out as one.
+        self.datagram: bool = getattr(writer, "datagram", False)
         self.commands = 0  # frames received
         self.messages = 0  # messages sent
         self._writer = writer
@@ -329,6 +331,64 @@ class _TcpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._session is not None:
             self._session.connection_lost()
+
+
+class _DatagramWriter:
+    """A Writer for one UDP peer: each write goes out as one datagram to that peer."""
+
+    datagram = True
+
+    def __init__(self, transport: asyncio.DatagramTransport, peer: Any) -> None:
+        self._transport = transport
+        self._peer = peer
+        self._closed = False
+
+    def write(self, data: bytes) -> None:
+        if not self.is_closing():
+            self._transport.sendto(data, self._peer)
+
+    def close(self) -> None:
+        self._closed = True
+
+    def abort(self) -> None:
+        self._closed = True
+
+    def is_closing(self) -> bool:
+        return self._closed or self._transport.is_closing()
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    """Glue from a UDP socket to one Session per peer address; one datagram is one frame."""
+
+    def __init__(self, sim: Simulator[Any]) -> None:
+        self._sim = sim
+        self._sessions: dict[Any, Session] = {}
+        self._transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # the selector loop's datagram transport does not subclass DatagramTransport
+        self._transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        if self._transport is None:
+            return
+        session = self._sessions.get(addr)
+        if session is None or session.closed:
+            writer = _DatagramWriter(self._transport, addr)
+            peer = f"{addr[0]}:{addr[1]}"
+            session = self._sim.open_session(writer, peer, PassThroughFramer())
+            if session is None:
+                return
+            self._sessions[addr] = session
+        session.feed(data)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("%s simulator: %s", self._sim.kind, exc)  # e.g. a client that went away
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        for session in self._sessions.values():
+            session.connection_lost()
 
 
 def _make_raw(fd: int, baudrate: int) -> None:
@@ -510,8 +570,10 @@ class Simulator(ABC, Generic[KnobsT]):
         self.refused = 0  # connections closed by max_clients
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
+        self._udp: asyncio.DatagramTransport | None = None
         self._host = "127.0.0.1"
         self._port: int | None = None
+        self._scheme = "tcp"
         self._pty: _PtyPort | None = None
 
     @classmethod
@@ -528,13 +590,28 @@ class Simulator(ABC, Generic[KnobsT]):
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Listen on host:port (0 = an ephemeral port); OSError if it cannot bind."""
-        if self._server is not None:
-            raise RuntimeError(f"{self.kind} simulator is already listening on {self.address}")
+        self._check_idle()
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: _TcpProtocol(self), host, port, reuse_address=True
         )
         self._host, self._port = self._server.sockets[0].getsockname()[:2]
+        self._scheme = "tcp"
+
+    async def start_udp(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Serve UDP on host:port: each peer address gets a Session, each datagram is a frame."""
+        self._check_idle()
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _UdpProtocol(self), local_addr=(host, port)
+        )
+        self._udp = transport
+        self._host, self._port = transport.get_extra_info("sockname")[:2]
+        self._scheme = "udp"
+
+    def _check_idle(self) -> None:
+        if self.running:
+            raise RuntimeError(f"{self.kind} simulator is already listening on {self.address}")
 
     async def start_pty(self, link: str | Path | None = None, baudrate: int = 9600) -> str:
         """Serve on a new raw pseudo-terminal at `baudrate`; returns the path a host opens.
@@ -565,6 +642,9 @@ class Simulator(ABC, Generic[KnobsT]):
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        udp, self._udp = self._udp, None
+        if udp is not None:
+            udp.close()
         for session in list(self.sessions):
             session.abort()
         tasks = list(self._tasks)
@@ -589,7 +669,7 @@ class Simulator(ABC, Generic[KnobsT]):
 
     @property
     def running(self) -> bool:
-        return self._server is not None
+        return self._server is not None or self._udp is not None
 
     @property
     def port(self) -> int:
@@ -608,7 +688,7 @@ class Simulator(ABC, Generic[KnobsT]):
 
     @property
     def url(self) -> str:
-        return f"tcp://{self._host}:{self.port}"
+        return f"{self._scheme}://{self._host}:{self.port}"
 
     # -- sessions --------------------------------------------------------------
 
