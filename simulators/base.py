@@ -186,6 +186,11 @@ class Session:
         return f"<Session {self.sim.kind} {self.peer}>"
 
     @property
+    def on_serial(self) -> bool:
+        """True when the session runs on a serial pty (`start_pty`), not a network connection."""
+        return isinstance(self._writer, _PtyWriter)
+
+    @property
     def closed(self) -> bool:
         """True once the session closed or was asked to."""
         return self._closing or self._writer.is_closing()

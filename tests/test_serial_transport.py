@@ -19,7 +19,7 @@ import pytest
 import serial
 from serial import rfc2217
 
-from drivers.errors import AvhubError, ConnectError, ErrorCode, OfflineReason
+from drivers.errors import AvhubError, ConnectError, ConnectionClosed, ErrorCode, OfflineReason
 from drivers.pjlink.config import PjlinkConfig
 from drivers.pjlink.driver import PjlinkDriver
 from drivers.transport import create_transport, parse_transport_url
@@ -127,6 +127,7 @@ async def test_pjlink_driver_over_a_pty(rig: Rig, no_loop_errors: None) -> None:
     await driver.execute("select_input", {"input": "HDMI 2"})
     assert sim.power == "on" and sim.input == "32"
     assert sim.connections == 1  # one open of the port, one session
+    assert [session.on_serial for session in sim.sessions] == [True]
 
 
 async def test_missing_port_is_offline_as_port_gone(
@@ -178,8 +179,9 @@ async def test_wrong_baud_rate_means_no_answer(rig: Rig, caplog: pytest.LogCaptu
     assert f"host set {path} to 19200 baud, the device runs at 9600: bytes lost" in caplog.text
 
 
-async def test_a_port_failing_under_a_write_reports_connection_lost(
-    rig: Rig, no_loop_errors: None
+@pytest.mark.parametrize("writing", [False, True])
+async def test_a_vanishing_port_reports_connection_lost_at_once(
+    rig: Rig, no_loop_errors: None, writing: bool
 ) -> None:
     sim = rig.sim()
     path = await sim.start_pty()
@@ -188,9 +190,14 @@ async def test_a_port_failing_under_a_write_reports_connection_lost(
     await transport.open(received)
     await until(lambda: sim.sessions, message="port opened")
     sim.close_pty()
-    transport.write(b"%1POWR ?\r")  # before the loop notices the hang-up: the write fails
+    if writing:  # before the loop sees the hang-up: the write itself fails
+        transport.write(b"%1POWR ?\r")
+        assert not transport.is_open
+    await until(lambda: received.lost, timeout=0.5, message="connection_lost")
     assert not transport.is_open
-    await until(lambda: received.lost, message="connection_lost")
+    with pytest.raises(ConnectionClosed):
+        transport.write(b"%1POWR ?\r")
+    transport.close()  # idempotent: connection_lost is not reported twice
     await asyncio.sleep(0.05)
     assert len(received.lost) == 1 and received.lost[0] is not None
 
@@ -288,6 +295,7 @@ async def test_socket_url_is_raw_tcp(rig: Rig, no_loop_errors: None) -> None:
     driver = await rig.online(f"socket://127.0.0.1:{sim.port}")
     await driver.execute("power_on")
     assert sim.power == "warming"
+    assert [session.on_serial for session in sim.sessions] == [False]
 
 
 class _PtyPort(serial.Serial):  # type: ignore[misc]
@@ -330,13 +338,14 @@ class Rfc2217Gateway:
         self.ports.append(port)
         self.managers.append(manager)
 
-        fd = getattr(port, "fd", None)
+        fd: int | None = getattr(port, "fd", None)  # loop:// has none: it echoes at once
 
         def forward() -> None:
             try:
                 data = port.read(4096)
             except serial.SerialException:  # the port died: drop the client, as a gateway does
-                loop.remove_reader(fd)
+                if fd is not None:
+                    loop.remove_reader(fd)
                 writer.close()
                 return
             if data:
@@ -449,19 +458,18 @@ async def test_simulate_serves_serial_devices_on_ptys(caplog: pytest.LogCaptureF
         await sims.stop()
 
 
-async def test_cli_serves_a_serial_pty(tmp_path: Path) -> None:
-    link = tmp_path / "ttyS0"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "simulators",
-        "pjlink",
-        "--serial-pty",
-        "--link",
-        str(link),
+async def simulators_cli(*args: str) -> asyncio.subprocess.Process:
+    """`python -m simulators pjlink ARGS` with its output piped."""
+    return await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "simulators", "pjlink", *args),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def test_cli_serves_a_serial_pty(tmp_path: Path) -> None:
+    link = tmp_path / "ttyS0"
+    proc = await simulators_cli("--serial-pty", "--link", str(link))
     try:
         assert proc.stdout is not None
         async with asyncio.timeout(10):
@@ -481,20 +489,12 @@ async def test_cli_serves_a_serial_pty(tmp_path: Path) -> None:
         async with asyncio.timeout(5):
             _, stderr = await proc.communicate()
     assert proc.returncode == 0, stderr
+    assert b"Traceback" not in stderr
     assert not link.exists()
 
 
 async def test_cli_link_needs_serial_pty() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "simulators",
-        "pjlink",
-        "--link",
-        "/tmp/x",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await simulators_cli("--link", "/tmp/ttyS0")
     async with asyncio.timeout(10):
         _, stderr = await proc.communicate()
     assert proc.returncode == 2

@@ -3,12 +3,15 @@
 `socket://host:port` (a gateway passing raw bytes) is the TCP transport unchanged.
 
 A serial line has no connection: opening a port succeeds whether or not a device is
-attached, powered, or set to the same speed. So on these transports "online" means
-the device answered — a driver's `login` or first poll must get a reply, never
-count on `open()` alone. A port that cannot be opened (unplugged, wrong path, no
-permission) raises ConnectError with reason `port_gone`; a port that fails while
-open (USB adapter pulled, pty master closed) reports `connection_lost` at once, and
-the driver base reopens it with backoff.
+attached, powered, or set to the same speed, so on these transports "online" must
+mean the device answered. The driver base counts a completed `login` as an answer:
+a driver that may run on a serial line makes its `login` wait for a reply (a status
+query, say) — a login that only sends, or nothing, would call a dead line online.
+
+A port that cannot be opened (unplugged, wrong path, no permission, settings it
+refuses) raises ConnectError with reason `port_gone`; a port that fails while open
+(USB adapter pulled, pty master closed) reports `connection_lost` at once, and the
+driver base reopens it with backoff.
 """
 
 from __future__ import annotations
