@@ -143,6 +143,7 @@ class Driver(ABC, Generic[C]):
         self._wake = asyncio.Event()
         self._waiters: list[asyncio.Future[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._current: Work | None = None
         self._closing = False
 
     # ---- what subclasses provide -------------------------------------------------
@@ -193,7 +194,8 @@ class Driver(ABC, Generic[C]):
             fut: asyncio.Future[None] = loop.create_future()
             self._waiters.append(fut)
             try:
-                await asyncio.wait_for(fut, remaining)
+                async with asyncio.timeout(remaining):  # not wait_for: see _scheduler
+                    await fut
             except TimeoutError:
                 return predicate()
         return True
@@ -293,6 +295,7 @@ class Driver(ABC, Generic[C]):
         """
         if self.conn_state is ConnectionState.LOGGING_IN:
             return await self._exchange(data, match, timeout or self.config.connect_timeout)
+        await self.yield_to_commands()
         tries = 1 + (self.config.retries if self.online else 0)
         for attempt in range(tries):
             last = attempt == tries - 1
@@ -306,7 +309,8 @@ class Driver(ABC, Generic[C]):
                 result = await self._exchange(data, match, timeout or self.config.timeout)
             except (TransportError, CommandTimeout) as err:
                 self._failed(err)
-                self._drop_connection()
+                if not (isinstance(err, CommandTimeout) and self._datagram()):
+                    self._drop_connection()  # a datagram endpoint outlives a lost reply
                 if last or isinstance(err, AuthError) or not self.online:
                     raise
                 log.debug("%s: retrying after %s", self.label, err)
@@ -407,9 +411,10 @@ class Driver(ABC, Generic[C]):
         self._backlog.clear()
         if self._pending is not None and not self._pending.future.done():
             why = f": {exc}" if exc else ""
-            self._pending.future.set_exception(
-                ConnectionClosed(f"{self.label}: connection closed{why}")
-            )
+            lost = ConnectionClosed(f"{self.label}: connection closed{why}")
+            if isinstance(exc, TransportError):  # e.g. ICMP port unreachable on UDP: "refused"
+                lost.reason = exc.reason
+            self._pending.future.set_exception(lost)
         if self._closing:
             return
         log.debug("%s: connection closed%s", self.label, f" ({exc})" if exc else "")
@@ -419,6 +424,9 @@ class Driver(ABC, Generic[C]):
 
     async def _noop(self) -> None:
         """A CONNECT work item needs no work beyond the connection it ensures."""
+
+    def _datagram(self) -> bool:
+        return self._conn is not None and self._conn.transport.datagram
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -469,21 +477,42 @@ class Driver(ABC, Generic[C]):
 
     async def _worker(self) -> None:
         while True:
-            work = await self._queue.get()
-            try:
-                result = await self._attempt(work)
-            except asyncio.CancelledError:
-                work.resolve(error=CommandError(ErrorCode.DEVICE_OFFLINE, "hub is shutting down"))
-                raise
-            except AvhubError as err:
-                if work.kind is not Kind.COMMAND:
-                    log.debug("%s: %s failed: %s", self.label, work.label, err)
-                work.resolve(error=err)
-            except Exception as err:
-                log.exception("%s: %s failed", self.label, work.label)
-                work.resolve(error=CommandError(ErrorCode.INTERNAL, f"internal error: {err}"))
-            else:
-                work.resolve(result)
+            await self._run(await self._queue.get())
+
+    async def _run(self, work: Work) -> None:
+        """Do one piece of work and hand its outcome to every caller waiting on it."""
+        outer, self._current = self._current, work
+        try:
+            result = await self._attempt(work)
+        except asyncio.CancelledError:
+            work.resolve(error=CommandError(ErrorCode.DEVICE_OFFLINE, "hub is shutting down"))
+            raise
+        except AvhubError as err:
+            if work.kind is not Kind.COMMAND:
+                log.debug("%s: %s failed: %s", self.label, work.label, err)
+            work.resolve(error=err)
+        except Exception as err:
+            log.exception("%s: %s failed", self.label, work.label)
+            work.resolve(error=CommandError(ErrorCode.INTERNAL, f"internal error: {err}"))
+        else:
+            work.resolve(result)
+        finally:
+            self._current = outer
+
+    async def yield_to_commands(self) -> None:
+        """Between the requests of a poll, run waiting user commands first.
+
+        A poll group can be many requests long; a user waits for at most the one in
+        flight, not for the whole group. `request` calls this itself; a driver calls it
+        before taking something per-request from shared state (a sequence number) so
+        the commands that run first do not take it out of order.
+        """
+        current = self._current
+        while current is not None and current.kind is Kind.POLL:
+            command = self._queue.pop(Kind.COMMAND)
+            if command is None:
+                return
+            await self._run(command)
 
     async def _attempt(self, work: Work) -> Any:
         if work.kind is Kind.CONNECT:
@@ -552,7 +581,7 @@ class Driver(ABC, Generic[C]):
                 next_due = due if next_due is None else min(next_due, due)
             self._wake.clear()
             timeout = None if next_due is None else max(next_due - loop.time(), 0.001)
-            # Not wait_for: on 3.11 it swallows a cancel that lands as the event is set.
+            # Not wait_for: on 3.11 it swallows a cancel that arrives as the event is set.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from hub.app import Hub
+from hub.cli import demo_config_path
 from hub.config import Config, load_config, load_config_text
 from hub.simulate import Simulators
 from simulators.qsys import QsysKnobs, QsysSimulator
 from tests.conftest import until
 from tests.panel import Panel
-
-REPO = Path(__file__).resolve().parent.parent
 
 DEVICE = """\
 rooms:
@@ -36,64 +34,68 @@ rooms:
 """
 
 
-class Site:
-    """A running hub with panels; stopped with everything it started."""
+@pytest.fixture
+async def sims() -> AsyncIterator[Callable[..., Awaitable[QsysSimulator]]]:
+    """Start Q-SYS simulators on loopback; stops them after the test."""
+    made: list[QsysSimulator] = []
 
-    def __init__(self) -> None:
-        self.hubs: list[Hub] = []
-        self.panels: list[Panel] = []
-        self.sims: list[QsysSimulator] = []
-        self.simulators = Simulators()
-
-    async def sim(self, **knobs: Any) -> QsysSimulator:
+    async def start(**knobs: Any) -> QsysSimulator:
         sim = QsysSimulator(QsysKnobs.model_validate(knobs))
         await sim.start()
-        self.sims.append(sim)
+        made.append(sim)
         return sim
 
-    async def hub(self, config: Config) -> Hub:
-        hub = Hub(config)
-        self.hubs.append(hub)
-        await hub.start("127.0.0.1", 0)
-        return hub
-
-    async def panel(self, hub: Hub, room: str = "boardroom") -> Panel:
-        assert hub.address is not None
-        panel = Panel(f"http://{hub.address[0]}:{hub.address[1]}", room)
-        self.panels.append(panel)
-        await panel.connect()
-        await until(lambda: panel.in_sync, message="panel snapshot")
-        return panel
+    yield start
+    for sim in made:
+        await sim.stop()
 
 
 @pytest.fixture
-async def site() -> AsyncIterator[Site]:
-    s = Site()
-    yield s
-    for panel in s.panels:
-        await panel.disconnect()
-    for hub in s.hubs:
+async def simulated() -> AsyncIterator[Callable[..., Awaitable[tuple[Simulators, Hub]]]]:
+    """`--simulate` in a test: simulators for every device of a config, and a hub on them."""
+    started: list[tuple[Simulators, Hub]] = []
+
+    async def start(config: Config) -> tuple[Simulators, Hub]:
+        simulators = Simulators()
+        hub = Hub(await simulators.start_for(config))
+        started.append((simulators, hub))
+        await hub.start("127.0.0.1", 0)
+        return simulators, hub
+
+    yield start
+    for simulators, hub in started:
         await hub.stop()
-    for sim in s.sims:
-        await sim.stop()
-    await s.simulators.stop()
+        await simulators.stop()
 
 
 def levels(panel: Panel, device: str = "core") -> Callable[[], dict[str, float]]:
     return lambda: panel.state(device).get("levels") or {}
 
 
-async def core_site(site: Site, **knobs: Any) -> tuple[QsysSimulator, Hub, Panel]:
-    sim = await site.sim(**knobs)
-    hub = await site.hub(load_config_text(DEVICE.format(port=sim.port)))
-    panel = await site.panel(hub)
-    await until(lambda: panel.state("core")["online"], message="core online")
-    assert levels(panel)() == {"program": -12.0, "mic1": 0.0}
-    return sim, hub, panel
+async def connected(panel: Panel, device: str) -> Panel:
+    await panel.connect()
+    await until(lambda: panel.in_sync and panel.state(device)["online"], message="online")
+    return panel
 
 
-async def test_front_panel_change_reaches_the_panel_as_a_change_event(site: Site) -> None:
-    sim, _, panel = await core_site(site)
+@pytest.fixture
+async def core(
+    sims: Any, hub_factory: Any, panels: Any
+) -> Callable[..., Awaitable[tuple[QsysSimulator, Hub, Panel]]]:
+    """A simulated Core, a hub driving it and a panel in its room, everything in sync."""
+
+    async def start(**knobs: Any) -> tuple[QsysSimulator, Hub, Panel]:
+        sim = await sims(**knobs)
+        hub = await hub_factory(DEVICE.format(port=sim.port))
+        panel = await connected(panels(hub, "boardroom"), "core")
+        assert levels(panel)() == {"program": -12.0, "mic1": 0.0}
+        return sim, hub, panel
+
+    return start
+
+
+async def test_front_panel_change_reaches_the_panel_as_a_change_event(core: Any) -> None:
+    sim, _, panel = await core()
     sim.set_component_control("Mic 1", "gain", -14.5)
     await until(lambda: levels(panel)().get("mic1") == -14.5)
     change = [c for c in panel.received if "levels" in c["state"]][-1]
@@ -101,8 +103,8 @@ async def test_front_panel_change_reaches_the_panel_as_a_change_event(site: Site
     assert sim.received["Control.Get"] == sim.received["Component.Get"] == 0  # pushed
 
 
-async def test_change_group_is_recreated_after_the_core_comes_back(site: Site) -> None:
-    sim, hub, panel = await core_site(site)
+async def test_change_group_is_recreated_after_the_core_comes_back(core: Any) -> None:
+    sim, hub, panel = await core()
     port = sim.port
     await sim.stop()  # the Core reboots: the connection and its change group are gone
     await asyncio.sleep(0.2)
@@ -114,8 +116,8 @@ async def test_change_group_is_recreated_after_the_core_comes_back(site: Site) -
     assert sim.connections == 2
 
 
-async def test_slider_storm_is_coalesced_and_ends_at_the_last_value(site: Site) -> None:
-    sim, hub, panel = await core_site(site, reply_delay=0.02)
+async def test_slider_storm_is_coalesced_and_ends_at_the_last_value(core: Any) -> None:
+    sim, hub, panel = await core(reply_delay=0.02)
     sets = sim.received["Control.Set"]
     values = [round(-60 + i * 0.5, 2) for i in range(100)]
     acks = []
@@ -134,23 +136,22 @@ async def test_slider_storm_is_coalesced_and_ends_at_the_last_value(site: Site) 
     await until(lambda: levels(panel)().get("program") == values[-1])
 
 
-async def test_simulate_builds_the_core_from_the_device_config(site: Site) -> None:
+async def test_simulate_builds_the_core_from_the_device_config(simulated: Any, panels: Any) -> None:
     text = DEVICE.format(port=1710).replace(
         "        controls:\n", "        user: tech\n        password: '1234'\n        controls:\n"
     )
-    config = await site.simulators.start_for(load_config_text(text))
-    sim = site.simulators.running[0]
+    simulators, hub = await simulated(load_config_text(text))
+    [sim] = simulators.running
     assert isinstance(sim, QsysSimulator) and sim.knobs.password == "1234"
-    hub = await site.hub(config)
-    panel = await site.panel(hub)
-    await until(lambda: levels(panel)() == {"program": 0.0, "mic1": 0.0})
+    panel = await connected(panels(hub, "boardroom"), "core")
+    assert levels(panel)() == {"program": 0.0, "mic1": 0.0}
     ack = await panel.command("core", "set_mute", control="mic1", mute=True)
     assert ack == {"ok": True, "result": None}
     assert sim.value("mute", "Mic 1") is True
 
 
-async def test_demo_building_has_a_working_qsys_core(site: Site) -> None:
-    config = load_config(REPO / "config" / "demo.yaml")
+async def test_demo_building_has_a_working_qsys_core(simulated: Any, panels: Any) -> None:
+    config = load_config(demo_config_path())
     cores = [
         (room_id, device_id)
         for room_id, room in config.rooms.items()
@@ -158,10 +159,9 @@ async def test_demo_building_has_a_working_qsys_core(site: Site) -> None:
         if device.driver == "qsys"
     ]
     assert cores
-    hub = await site.hub(await site.simulators.start_for(config))
+    _, hub = await simulated(config)
     room_id, device_id = cores[0]
-    panel = await site.panel(hub, room_id)
-    await until(lambda: panel.state(device_id).get("levels"), timeout=5)
+    panel = await connected(panels(hub, room_id), device_id)
     assert set(panel.state(device_id)["mutes"]) == set(panel.state(device_id)["levels"])
-    ack = await panel.command(device_id, "recall_preset", preset="meeting")
+    ack = await panel.command(device_id, "recall_preset", preset="lecture")
     assert ack["ok"], ack
