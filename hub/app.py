@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from typing import Any
 
@@ -20,13 +19,6 @@ from hub.rooms import RoomNamespace
 from hub.store import RoomState
 
 log = logging.getLogger("avhub.hub")
-
-
-def driver_class(name: str) -> type[Driver[Any]]:
-    """The driver class registered under `name`."""
-    spec = DRIVERS[name]
-    cls: type[Driver[Any]] = getattr(importlib.import_module(spec.module), spec.cls_name)
-    return cls
 
 
 class Hub:
@@ -57,7 +49,7 @@ class Hub:
             )
             drivers: dict[str, Driver[Any]] = {}
             for device_id, dev_cfg in room_cfg.devices.items():
-                driver = driver_class(dev_cfg.driver)(
+                driver = DRIVERS[dev_cfg.driver].driver(
                     device_id,
                     dev_cfg,
                     _committer(room, device_id),
