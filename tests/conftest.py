@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -12,6 +13,11 @@ from hub.app import Hub
 from hub.config import load_config_text
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
 from tests.panel import Panel
+
+if TYPE_CHECKING:  # tests.rig imports `until` from here
+    from tests.rig import Rig, RigStarter
+
+R = TypeVar("R", bound="Rig[Any, Any]")
 
 
 async def until(
@@ -79,3 +85,19 @@ async def pjlink_sims() -> AsyncIterator[Callable[..., Awaitable[PjlinkSimulator
     yield start
     for sim in sims:
         await sim.stop()
+
+
+@pytest.fixture
+async def rigs() -> AsyncIterator[RigStarter]:
+    """Start rigs (tests/rig.py): `await rigs(RigClass, **knobs)`; all stopped after the test."""
+    started: list[Rig[Any, Any]] = []
+
+    async def start(make: Callable[..., R], /, **knobs: Any) -> R:
+        rig = make(**knobs)
+        started.append(rig)
+        await rig.start()
+        return rig
+
+    yield start
+    for rig in started:
+        await rig.stop()
