@@ -16,7 +16,7 @@ from drivers.samsung_mdc.config import SamsungMdcConfig
 from simulators import SIMULATORS
 from simulators.__main__ import parse_args
 from simulators.samsung_mdc import SamsungMdcKnobs, SamsungMdcSimulator
-from tests.conftest import until
+from tests.conftest import SimulatorStarter, until
 
 SILENCE = 0.15  # how long "no answer" is waited for
 
@@ -49,14 +49,11 @@ class Client:
 
 
 @pytest.fixture
-async def connect() -> AsyncIterator[Callable[..., Any]]:
-    sims: list[SamsungMdcSimulator] = []
+async def connect(simulators: SimulatorStarter) -> AsyncIterator[Callable[..., Any]]:
     writers: list[asyncio.StreamWriter] = []
 
     async def make(**knobs: Any) -> tuple[SamsungMdcSimulator, Client]:
-        sim = SamsungMdcSimulator(SamsungMdcKnobs.model_validate({"display_id": 1, **knobs}))
-        await sim.start()
-        sims.append(sim)
+        sim = await simulators(SamsungMdcSimulator, **{"display_id": 1, **knobs})
         reader, writer = await asyncio.open_connection(*sim.address)
         writers.append(writer)
         return sim, Client(reader, writer)
@@ -64,8 +61,6 @@ async def connect() -> AsyncIterator[Callable[..., Any]]:
     yield make
     for writer in writers:
         writer.close()
-    for sim in sims:
-        await sim.stop()
 
 
 def ack(cmd: int, values: bytes, display_id: int = 1) -> bytes:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from drivers.qsys.config import QsysConfig
 from simulators import SIMULATORS
 from simulators.qsys import QsysKnobs, QsysSimulator
-from tests.conftest import until
+from tests.conftest import SimulatorStarter, until
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -82,15 +82,12 @@ class Client:
 
 
 @pytest.fixture
-async def connect() -> AsyncIterator[Callable[..., Any]]:
-    sims: list[QsysSimulator] = []
+async def connect(simulators: SimulatorStarter) -> AsyncIterator[Callable[..., Any]]:
     clients: list[Client] = []
 
     async def make(sim: QsysSimulator | None = None, **knobs: Any) -> tuple[QsysSimulator, Client]:
         if sim is None:
-            sim = QsysSimulator(QsysKnobs.model_validate(knobs))
-            await sim.start()
-            sims.append(sim)
+            sim = await simulators(QsysSimulator, **knobs)
         reader, writer = await asyncio.open_connection(*sim.address)
         client = Client(reader, writer)
         clients.append(client)
@@ -101,8 +98,6 @@ async def connect() -> AsyncIterator[Callable[..., Any]]:
     yield make
     for client in clients:
         client.close()
-    for sim in sims:
-        await sim.stop()
 
 
 async def test_engine_status_on_connect_and_status_get(connect: Any) -> None:

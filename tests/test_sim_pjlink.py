@@ -10,14 +10,15 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from drivers.pjlink.codec import auth_digest
 from simulators import SIMULATORS, PjlinkKnobs, PjlinkSimulator, start_many
+from tests.conftest import SimulatorStarter
 
 REPO = Path(__file__).resolve().parent.parent
 Predicate = Callable[[], bool]
@@ -75,19 +76,9 @@ SimFactory = Callable[..., Awaitable[PjlinkSimulator]]
 
 
 @pytest.fixture
-async def make_sim() -> AsyncIterator[SimFactory]:
+def make_sim(simulators: SimulatorStarter) -> SimFactory:
     """Start simulators on ephemeral loopback ports; all are stopped after the test."""
-    sims: list[PjlinkSimulator] = []
-
-    async def make(**knobs: Any) -> PjlinkSimulator:
-        sim = PjlinkSimulator(PjlinkKnobs(**knobs))
-        await sim.start()
-        sims.append(sim)
-        return sim
-
-    yield make
-    for sim in sims:
-        await sim.stop()
+    return partial(simulators, PjlinkSimulator)
 
 
 @pytest.fixture
