@@ -18,19 +18,11 @@ from pydantic import ValidationError
 
 from drivers.pjlink.codec import auth_digest
 from simulators import SIMULATORS, PjlinkKnobs, PjlinkSimulator, start_many
+from tests import conftest
 from tests.conftest import SimulatorStarter
 
 REPO = Path(__file__).resolve().parent.parent
-Predicate = Callable[[], bool]
-
-
-async def until(predicate: Predicate, timeout: float = 2.0) -> None:
-    """Wait until `predicate()` is true; fail the test after `timeout` seconds."""
-    async with asyncio.timeout(timeout):
-        while True:
-            if predicate():
-                return
-            await asyncio.sleep(0.005)
+until = partial(conftest.until, timeout=2.0, interval=0.005)  # a local simulator answers fast
 
 
 class Client:
