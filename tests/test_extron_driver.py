@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from drivers.errors import ErrorCode
-from drivers.extron_sis.codec import banner
+from drivers.extron_sis.codec import MAX_REPLY, banner
 from drivers.extron_sis.config import ExtronSisConfig
 from drivers.extron_sis.driver import ExtronSisDriver
 from simulators.extron_sis import ExtronSimulator
@@ -360,6 +360,19 @@ async def test_banner_mid_session_means_the_switcher_restarted(rig_factory: Any)
 
 
 # ---- connection --------------------------------------------------------------------
+
+
+async def test_the_tail_of_an_over_long_line_is_never_taken_for_a_push(
+    rig_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=60)
+    rig.sim.broadcast(b"x" * (MAX_REPLY + 1))  # no line end yet: dropped as soon as too long
+    await until(lambda: "frame over" in caplog.text, message="over-long line reported")
+    rig.sim.press_tie(2, 4)  # its notice ends the same over-long line: dropped with it
+    rig.sim.press_tie(3, 4)  # a line of its own
+    await until(lambda: driver.state["routes"]["4"] == 3)
+    assert [routes["4"] for routes in rig.values("routes")] == [4, 3]
 
 
 @pytest.mark.parametrize(

@@ -161,6 +161,18 @@ async def test_crlf_overlong_and_junk_lines(make_sim: SimFactory, connect: Conne
     assert await client.ask("%1NAME ?") == b"%1NAME=Simulated projector\r"
 
 
+async def test_the_tail_of_an_over_long_line_is_never_a_command(
+    make_sim: SimFactory, connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = await make_sim()
+    client = await greeted(connect, sim)
+    client.writer.write(b"%1NAME " + b"x" * 200)  # no CR yet: dropped as soon as too long
+    await until(lambda: "frame over" in caplog.text)
+    client.send(b"%1POWR 1")  # the same line's tail, not a command
+    assert await client.ask("%1POWR ?") == b"%1POWR=0\r"
+    assert sim.power == "off" and sim.received["POWR"] == 1
+
+
 async def test_random_bytes_never_break_the_session(make_sim: SimFactory, connect: Connect) -> None:
     sim = await make_sim()
     client = await greeted(connect, sim)
