@@ -96,6 +96,8 @@ class Knobs(BaseModel):
 
 
 KnobsT = TypeVar("KnobsT", bound=Knobs)
+Listener = Callable[[str, object], None]
+"""Called with (state key, new value) on every state change of a simulator."""
 
 
 class Writer(Protocol):
@@ -537,6 +539,7 @@ class Simulator(ABC, Generic[KnobsT]):
         self._port: int | None = None
         self._scheme = "tcp"
         self._pty: _PtyPort | None = None
+        self._listeners: list[Listener] = []
 
     @classmethod
     def options_for(cls, device: DeviceConfig) -> dict[str, Any]:
@@ -651,6 +654,21 @@ class Simulator(ABC, Generic[KnobsT]):
     @property
     def url(self) -> str:
         return f"{self._scheme}://{self._host}:{self.port}"
+
+    # -- state-change listeners -------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(key, value)` on every state change; returns a remover."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def state_changed(self, key: str, value: object) -> None:
+        """Tell every listener that state `key` is now `value`; a failing listener is logged."""
+        for listener in list(self._listeners):
+            try:
+                listener(key, value)
+            except Exception:
+                log.exception("%s simulator: state listener failed on %s", self.kind, key)
 
     # -- sessions --------------------------------------------------------------
 

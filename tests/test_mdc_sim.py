@@ -186,6 +186,18 @@ async def test_garbage_never_holds_a_frame_start(connect: Any) -> None:
     assert all(0xAA not in sim.make_garbage() for _ in range(200))
 
 
+async def test_a_failing_listener_is_logged_and_the_others_still_hear(
+    connect: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim, _ = await connect()
+    seen: list[str] = []
+    sim.add_listener(lambda key, value: 1 / 0)
+    sim.add_listener(lambda key, value: seen.append(key))
+    sim.set_volume(40)
+    assert seen == ["volume"] and sim.volume == 40
+    assert "samsung_mdc simulator: state listener failed on volume" in caplog.text
+
+
 async def test_front_panel_and_listeners(connect: Any) -> None:
     sim, client = await connect()
     seen: list[tuple[str, object]] = []
