@@ -100,29 +100,25 @@ async def connect(simulators: SimulatorStarter) -> AsyncIterator[Callable[..., A
         client.close()
 
 
-async def test_engine_status_on_connect_and_status_get(connect: Any) -> None:
-    sim = QsysSimulator(QsysKnobs(design_name="Lobby", is_emulator=False))
-    await sim.start()
-    try:
-        reader, writer = await asyncio.open_connection(*sim.address)
-        client = Client(reader, writer)
-        status = await client.message()
-        assert status == {
-            "jsonrpc": "2.0",
-            "method": "EngineStatus",
-            "params": {
-                "State": "Active",
-                "DesignName": "Lobby",
-                "DesignCode": "qALFilm6IcCo",
-                "IsRedundant": False,
-                "IsEmulator": False,
-            },
-        }
-        result = await client.result("StatusGet", 0)
-        assert result["Platform"] == "Core 110f" and result["Status"] == {"Code": 0, "String": "OK"}
-        client.close()
-    finally:
-        await sim.stop()
+async def test_engine_status_on_connect_and_status_get(simulators: SimulatorStarter) -> None:
+    sim = await simulators(QsysSimulator, design_name="Lobby", is_emulator=False)
+    reader, writer = await asyncio.open_connection(*sim.address)
+    client = Client(reader, writer)
+    status = await client.message()
+    assert status == {
+        "jsonrpc": "2.0",
+        "method": "EngineStatus",
+        "params": {
+            "State": "Active",
+            "DesignName": "Lobby",
+            "DesignCode": "qALFilm6IcCo",
+            "IsRedundant": False,
+            "IsEmulator": False,
+        },
+    }
+    result = await client.result("StatusGet", 0)
+    assert result["Platform"] == "Core 110f" and result["Status"] == {"Code": 0, "String": "OK"}
+    client.close()
 
 
 async def test_json_rpc_errors(connect: Any) -> None:
