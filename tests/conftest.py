@@ -18,10 +18,9 @@ from simulators.pjlink import PjlinkSimulator
 from tests.panel import Panel
 
 if TYPE_CHECKING:  # tests.rig imports `until` from here
-    from tests.rig import Rig, RigStarter
+    from tests.rig import R, Rig, RigStarter
 
 S = TypeVar("S", bound=Simulator[Any])
-R = TypeVar("R", bound="Rig[Any, Any]")
 
 
 async def until(
