@@ -16,6 +16,7 @@ const devicesEl = $("#devices");
 const prompt = $("#token-prompt");
 const promptMessage = $("#token-message");
 const tokenInput = $("#token-input");
+$("#room-name").textContent = roomId; // until the snapshot brings the room's name
 
 // ---- token --------------------------------------------------------------------------------
 
