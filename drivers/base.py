@@ -143,6 +143,7 @@ class Driver(ABC, Generic[C]):
         self._wake = asyncio.Event()
         self._waiters: list[asyncio.Future[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._current: Work | None = None
         self._closing = False
 
     # ---- what subclasses provide -------------------------------------------------
@@ -293,6 +294,7 @@ class Driver(ABC, Generic[C]):
         """
         if self.conn_state is ConnectionState.LOGGING_IN:
             return await self._exchange(data, match, timeout or self.config.connect_timeout)
+        await self._let_commands_in()
         tries = 1 + (self.config.retries if self.online else 0)
         for attempt in range(tries):
             last = attempt == tries - 1
@@ -469,21 +471,40 @@ class Driver(ABC, Generic[C]):
 
     async def _worker(self) -> None:
         while True:
-            work = await self._queue.get()
-            try:
-                result = await self._attempt(work)
-            except asyncio.CancelledError:
-                work.resolve(error=CommandError(ErrorCode.DEVICE_OFFLINE, "hub is shutting down"))
-                raise
-            except AvhubError as err:
-                if work.kind is not Kind.COMMAND:
-                    log.debug("%s: %s failed: %s", self.label, work.label, err)
-                work.resolve(error=err)
-            except Exception as err:
-                log.exception("%s: %s failed", self.label, work.label)
-                work.resolve(error=CommandError(ErrorCode.INTERNAL, f"internal error: {err}"))
-            else:
-                work.resolve(result)
+            await self._run(await self._queue.get())
+
+    async def _run(self, work: Work) -> None:
+        """Do one piece of work and hand its outcome to every caller waiting on it."""
+        outer, self._current = self._current, work
+        try:
+            result = await self._attempt(work)
+        except asyncio.CancelledError:
+            work.resolve(error=CommandError(ErrorCode.DEVICE_OFFLINE, "hub is shutting down"))
+            raise
+        except AvhubError as err:
+            if work.kind is not Kind.COMMAND:
+                log.debug("%s: %s failed: %s", self.label, work.label, err)
+            work.resolve(error=err)
+        except Exception as err:
+            log.exception("%s: %s failed", self.label, work.label)
+            work.resolve(error=CommandError(ErrorCode.INTERNAL, f"internal error: {err}"))
+        else:
+            work.resolve(result)
+        finally:
+            self._current = outer
+
+    async def _let_commands_in(self) -> None:
+        """Between the requests of a poll, run waiting user commands first.
+
+        A poll group can be many requests long; a user waits for at most the one in
+        flight, not for the whole group.
+        """
+        current = self._current
+        while current is not None and current.kind is Kind.POLL:
+            command = self._queue.pop(Kind.COMMAND)
+            if command is None:
+                return
+            await self._run(command)
 
     async def _attempt(self, work: Work) -> Any:
         if work.kind is Kind.CONNECT:

@@ -89,6 +89,16 @@ class WorkQueue:
             self._ready.clear()
             await self._ready.wait()
 
+    def pop(self, kind: Kind) -> Work | None:
+        """The oldest queued work of one kind, or None."""
+        lane = self._lanes[kind]
+        if not lane:
+            return None
+        work = lane.popleft()
+        if work.key is not None:
+            self._keyed.pop(work.key, None)
+        return work
+
     def drain(self) -> list[Work]:
         """Remove and return everything queued."""
         items = [w for lane in self._lanes for w in lane]

@@ -12,9 +12,11 @@ from aiohttp import web
 
 from drivers import DRIVERS
 from drivers.base import Driver
+from drivers.pjlink.driver import PjlinkDriver
 from drivers.transport import TransportFactory, create_transport
 from hub.config import Config
 from hub.http import setup_routes
+from hub.notifications import PjlinkNotifications
 from hub.rooms import RoomNamespace
 from hub.store import RoomState
 
@@ -80,6 +82,9 @@ class Hub:
             self.rooms[room_id] = room
             self.drivers[room_id] = drivers
             self.namespaces[room_id] = namespace
+        self.pjlink_notifications = PjlinkNotifications(
+            d for d in self.all_drivers() if isinstance(d, PjlinkDriver)
+        )
         setup_routes(self.app, self)
 
     def all_drivers(self) -> list[Driver[Any]]:
@@ -99,6 +104,9 @@ class Hub:
         self.address = (str(bound[0]), int(bound[1]))
         for driver in self.all_drivers():
             await driver.start()
+        notify = self.config.hub.pjlink_notify_address(host)
+        if notify is not None:
+            await self.pjlink_notifications.start(*notify)
         log.info(
             "hub listening on http://%s:%d (%d rooms, %d devices)",
             *self.address,
@@ -109,6 +117,7 @@ class Hub:
 
     async def stop(self) -> None:
         """Stop drivers (closing device connections), panels and the web server."""
+        self.pjlink_notifications.close()
         await asyncio.gather(*(d.stop() for d in self.all_drivers()))
         for namespace in self.namespaces.values():
             if namespace.fanout is not None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeAlias
 
+from drivers.config import parse_duration
 from hub.config import Config, ConfigFileError, load_config, parse_listen
 
 Handler = Callable[[argparse.Namespace], int]
@@ -118,7 +119,60 @@ def register_demo(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=demo)
 
 
-COMMANDS: tuple[Callable[[Subparsers], None], ...] = (register_check, register_run, register_demo)
+def discover(args: argparse.Namespace) -> int:
+    """Search for PJLink class 2 projectors; print address and MAC of each that answers."""
+    from drivers.pjlink.udp import discover as search
+
+    targets = args.target or [("255.255.255.255", 4352)]
+    try:
+        found = asyncio.run(search(targets, args.listen, args.timeout))
+    except OSError as err:
+        print(f"avhub discover: cannot search from udp://{args.listen[0]}:{args.listen[1]}: {err}")
+        return 1
+    for projector in found:
+        print(f"{projector.host}:{projector.port}  {projector.mac}")
+    print(f"{len(found)} projector{'' if len(found) == 1 else 's'} answered")
+    return 0 if found else 1
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def register_discover(subparsers: Subparsers) -> None:
+    """`avhub discover [--timeout D] [--listen HOST:PORT] [--target HOST:PORT ...]`."""
+    parser = subparsers.add_parser(
+        "discover", help="find PJLink class 2 projectors with a UDP search (%%2SRCH)"
+    )
+    parser.add_argument(
+        "--timeout", type=_duration, default=3.0, help="how long to collect answers"
+    )
+    parser.add_argument(
+        "--listen",
+        type=_listen,
+        default=("0.0.0.0", 4352),
+        metavar="HOST:PORT",
+        help="local UDP address to search from; projectors answer to port 4352 (default 0.0.0.0:4352)",
+    )
+    parser.add_argument(
+        "--target",
+        type=_listen,
+        action="append",
+        metavar="HOST:PORT",
+        help="where to send the search (repeatable; default the broadcast 255.255.255.255:4352)",
+    )
+    parser.set_defaults(handler=discover)
+
+
+COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
+    register_check,
+    register_run,
+    register_demo,
+    register_discover,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

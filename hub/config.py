@@ -47,6 +47,7 @@ from yaml.resolver import Resolver
 from drivers import DRIVERS
 from drivers.config import DeviceConfig, Duration
 from drivers.errors import ConfigError
+from drivers.pjlink.codec import PORT as PJLINK_PORT
 
 __all__ = [
     "Config",
@@ -164,12 +165,32 @@ class HubSettings(BaseModel):
     replay_size: int = Field(1000, ge=1, description="changes kept per room for resync")
     replay_max_age: Duration = Field(600.0, gt=0, description="oldest change kept for resync")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    pjlink_notify: str = Field(
+        "auto",
+        description="UDP HOST:PORT for PJLink class 2 notifications; "
+        "auto: the listen host, port 4352; off: none",
+    )
 
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
         parse_listen(value)
         return value
+
+    @field_validator("pjlink_notify")
+    @classmethod
+    def _notify(cls, value: str) -> str:
+        if value not in ("auto", "off"):
+            parse_listen(value)
+        return value
+
+    def pjlink_notify_address(self, host: str | None = None) -> tuple[str, int] | None:
+        """Where to listen for PJLink notifications, or None when off."""
+        if self.pjlink_notify == "off":
+            return None
+        if self.pjlink_notify == "auto":
+            return (host if host is not None else self.host), PJLINK_PORT
+        return parse_listen(self.pjlink_notify)
 
     @field_validator("store")
     @classmethod

@@ -168,8 +168,9 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if self.fanout is not None:
             self.fanout.leave(sid)
 
-    async def on_sync(self, sid: str, data: Any) -> dict[str, Any]:
+    async def on_sync(self, sid: str, *args: Any) -> dict[str, Any]:
         """`{"epoch", "seq"}` → the missed changes, or a snapshot when they are gone."""
+        data = args[0] if len(args) == 1 else None
         if not isinstance(data, dict):
             return error_reply(ErrorCode.INVALID_ARGS, "sync takes {epoch, seq}")
         changes = self.room.since(data.get("epoch"), data.get("seq"))
@@ -177,8 +178,9 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return {"snapshot": self.room.snapshot()}
         return {"changes": [c.to_dict() for c in changes]}
 
-    async def on_command(self, sid: str, data: Any) -> dict[str, Any]:
+    async def on_command(self, sid: str, *args: Any) -> dict[str, Any]:
         """`{"device", "action", "args"}` → `{"ok": true, "result"}` or an error."""
+        data = args[0] if len(args) == 1 else None
         reply = await run_command(self.drivers, data, self.namespace)
         self.count_result(reply)
         return reply

@@ -33,6 +33,7 @@ def print_urls(hub: Hub, out: TextIO = sys.stdout) -> None:
     print(f"avhub listening on {base}", file=out)
     for room_id, room in hub.rooms.items():
         print(f"  room {room_id} ({room.name}): {base}/rooms/{room_id}", file=out)
+    print("press Ctrl+C to stop", file=out)
     out.flush()
 
 
@@ -53,6 +54,8 @@ async def serve(
         hub = Hub(config)
         host, port = listen if listen is not None else (None, None)
         await hub.start(host, port)
+        if hub.pjlink_notifications.address is not None:
+            sims.notify_to(hub.pjlink_notifications.address)
         print_urls(hub)
         await stop.wait()
         log.info("shutting down")

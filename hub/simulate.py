@@ -9,6 +9,7 @@ from drivers.config import DeviceConfig
 from hub.config import Config
 from simulators import SIMULATORS
 from simulators.base import Simulator
+from simulators.pjlink import PjlinkSimulator
 
 log = logging.getLogger("avhub.simulate")
 
@@ -45,6 +46,12 @@ class Simulators:
         url = device.transport.with_address("127.0.0.1", sim.port)
         log.info("%s: %s simulator on %s", label, device.driver, url)
         return device.model_copy(update={"transport": url})
+
+    def notify_to(self, address: tuple[str, int]) -> None:
+        """Point every simulated PJLink projector's class 2 notifications at the hub."""
+        for sim in self.running:
+            if isinstance(sim, PjlinkSimulator):
+                sim.knobs.notify = f"{address[0]}:{address[1]}"
 
     async def stop(self) -> None:
         for sim in self.running:

@@ -17,10 +17,12 @@ from pydantic import Field, field_validator, model_validator
 from drivers.config import DeviceConfig, Duration
 from drivers.errors import ProtocolError
 from drivers.pjlink.codec import (
+    MAC,
     MAX_LINE,
     MAX_PASSWORD,
     PORT,
     POWER_CODES,
+    SEARCH,
     TERMINATOR,
     AuthFailure,
     Command,
@@ -30,6 +32,7 @@ from drivers.pjlink.codec import (
     auth_digest,
     default_input_name,
     is_input_code,
+    mutes_code,
     parse_command,
 )
 from simulators.base import Knobs, Session, Simulator
@@ -105,6 +108,15 @@ class PjlinkKnobs(Knobs):
     lamp_model: str = Field("LMP-SIM1", max_length=128, description="RLMP")
     filter_model: str = Field("FLT-SIM1", max_length=128, description="RFIL")
     lowercase: bool = Field(False, description="answer in lowercase, e.g. %1powr=ok")
+    mac: str = Field("00:1a:2b:3c:4d:5e", pattern=MAC.pattern, description="MAC in %2ACKN/%2LKUP")
+    udp: bool = Field(
+        False,
+        description="class 2 over UDP on the TCP port's number: answer %2SRCH, send notifications",
+    )
+    notify: str | None = Field(
+        None,
+        description="HOST:PORT that gets class 2 notifications (%2LKUP, %2POWR, ...); implies udp",
+    )
     idle_timeout: Duration | None = Field(
         30.0, gt=0, description="close a session when no command arrived for this long"
     )
@@ -158,9 +170,9 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
 
     @classmethod
     def options_for(cls, device: DeviceConfig) -> dict[str, Any]:
-        """The projector answers to the password the hub is configured with."""
+        """The password the hub is configured with; class 2 UDP on, for notifications."""
         password = getattr(device, "password", None)
-        return {"password": password} if password else {}
+        return {"udp": True, **({"password": password} if password else {})}
 
     def __init__(self, knobs: PjlinkKnobs | None = None) -> None:
         super().__init__(knobs)
@@ -178,7 +190,8 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
         self._filter_hours = None if k.filter_hours is None else float(k.filter_hours)
         self._hours_since = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
-        self._listeners: list[Listener] = []
+        self._listeners: list[Listener] = [self._notify_change]
+        self._udp: asyncio.DatagramTransport | None = None
         self._awaiting_auth: dict[Session, str] = {}
         self._class1: dict[str, Callable[[Command], str]] = {
             "POWR": self._powr,
@@ -208,6 +221,50 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
             "RLMP": self._query(lambda: self.knobs.lamp_model),
             "RFIL": self._query(lambda: self.knobs.filter_model),
         }
+
+    # -- class 2 over UDP: search answers and status notifications -------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Listen on TCP; with `udp` or `notify`, also on UDP at the same port number."""
+        await super().start(host, port)
+        if self.knobs.udp or self.knobs.notify:
+            loop = asyncio.get_running_loop()
+            self._udp, _ = await loop.create_datagram_endpoint(
+                lambda: _SearchProtocol(self), local_addr=(host, self.port)
+            )
+            self._notify("LKUP", self.knobs.mac)
+
+    async def stop(self) -> None:
+        udp, self._udp = self._udp, None
+        if udp is not None:
+            udp.close()
+        await super().stop()
+
+    def _notify(self, body: str, param: str) -> None:
+        target = self.knobs.notify
+        if self._udp is None or not target:
+            return
+        host, _, port = target.rpartition(":")
+        self._udp.sendto(
+            self._encode(Reply(2, body, param).encode()), (host.strip("[]"), int(port))
+        )
+
+    def _notify_change(self, key: str, value: object) -> None:
+        if key == "power" and isinstance(value, str):
+            self._notify("POWR", POWER_CODES[value])
+        elif key == "input" and isinstance(value, str):
+            self._notify("INPT", value)
+        elif key == "errors" and isinstance(value, str):
+            self._notify("ERST", value)
+        elif key in ("video_mute", "audio_mute"):
+            self._notify("AVMT", mutes_code(self._video_mute, self._audio_mute))
+
+    def _answer_search(self, data: bytes, addr: tuple[str, int]) -> None:
+        if data.strip(b"\r\n").upper() != SEARCH.strip():
+            log.info("pjlink simulator: ignored UDP datagram %r from %s", data[:40], addr)
+            return
+        if self._udp is not None and self.knobs.pjclass >= 2:
+            self._udp.sendto(self._encode(Reply(2, "ACKN", self.knobs.mac).encode()), addr)
 
     # -- state, read-only; change it through the front panel ---------------------
 
@@ -532,3 +589,14 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
                 listener(key, value)
             except Exception:
                 log.exception("pjlink simulator: state listener failed on %s", key)
+
+
+class _SearchProtocol(asyncio.DatagramProtocol):
+    def __init__(self, sim: PjlinkSimulator) -> None:
+        self.sim = sim
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.sim._answer_search(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("pjlink simulator: UDP error: %s", exc)

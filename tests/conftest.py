@@ -15,10 +15,12 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from hub.app import Hub
 from hub.cli import demo_config_path
-from hub.config import Config, load_config
+from hub.config import Config, load_config, load_config_text
 from hub.simulate import simulator_options
 from simulators import SIMULATORS
 from simulators.base import Simulator
+from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
+from tests.panel import Panel
 
 
 async def until(
@@ -38,6 +40,54 @@ async def until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
         await asyncio.sleep(interval)
+
+
+@pytest.fixture
+async def hub_factory() -> AsyncIterator[Callable[..., Awaitable[Hub]]]:
+    """Start hubs from YAML text on 127.0.0.1, any free port; stops them after the test."""
+    hubs: list[Hub] = []
+
+    async def start(text: str, env: dict[str, str] | None = None) -> Hub:
+        hub = Hub(load_config_text(text, "test.yaml", env or {}))
+        hubs.append(hub)
+        await hub.start("127.0.0.1", 0)
+        return hub
+
+    yield start
+    for hub in hubs:
+        await hub.stop()
+
+
+@pytest.fixture
+async def panels() -> AsyncIterator[Callable[..., Panel]]:
+    """Make test panels; every one still connected is disconnected after the test."""
+    made: list[Panel] = []
+
+    def make(hub: Hub, room: str, **kw: object) -> Panel:
+        assert hub.address is not None
+        panel = Panel(f"http://{hub.address[0]}:{hub.address[1]}", room, **kw)  # type: ignore[arg-type]
+        made.append(panel)
+        return panel
+
+    yield make
+    for panel in made:
+        await panel.disconnect()
+
+
+@pytest.fixture
+async def pjlink_sims() -> AsyncIterator[Callable[..., Awaitable[PjlinkSimulator]]]:
+    """Start PJLink simulators on loopback (fast warm-up); stops them after the test."""
+    sims: list[PjlinkSimulator] = []
+
+    async def start(**knobs: object) -> PjlinkSimulator:
+        sim = PjlinkSimulator(PjlinkKnobs.model_validate({"warmup": 0.2, "cooldown": 0.2, **knobs}))
+        await sim.start()
+        sims.append(sim)
+        return sim
+
+    yield start
+    for sim in sims:
+        await sim.stop()
 
 
 # ---- hubs with simulators, and a browser (UI and HTTP tests) ------------------------------

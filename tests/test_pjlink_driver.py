@@ -373,3 +373,49 @@ async def test_action_schemas_are_json_schema() -> None:
     assert schemas["set_video_mute"]["properties"]["mute"]["type"] == "boolean"
     assert schemas["power_on"]["properties"] == {}
     assert config.transport.port == 4352
+
+
+async def test_user_commands_do_not_wait_for_a_whole_poll(rig_factory: Any) -> None:
+    rig = await rig_factory(power="on", reply_delay=0.04)
+    driver = await rig.online(poll_interval=60, info_interval=60, lamp_interval=60)
+    before, names = rig.sim.received["INF1"], rig.sim.received["INNM"]
+    driver.refresh()  # info (13 requests), status and lamp polls: ~0.8 s of traffic
+    await until(lambda: rig.sim.received["CLSS"] >= 1 and rig.sim.received["INF1"] > before)
+    started = time.monotonic()
+    await driver.execute("set_video_mute", {"mute": True})
+    waited = time.monotonic() - started
+    assert waited < 0.35, waited  # the set, its read-back, and at most one poll request ahead
+    assert rig.sim.received["INNM"] - names < 4  # the info poll was still under way
+    await until(lambda: rig.sim.received["INNM"] - names >= 4)  # and it finished afterwards
+
+
+async def test_only_changed_keys_are_published(rig_factory: Any) -> None:
+    rig = await rig_factory(power="on")
+    driver = await rig.online(poll_interval=0.05)
+    await asyncio.sleep(0.3)  # several polls of an unchanged projector
+    rig.changes.clear()
+    await asyncio.sleep(0.3)
+    assert rig.changes == []
+    rig.sim.set_input("51")
+    await until(lambda: rig.changes != [])
+    await asyncio.sleep(0.1)
+    assert rig.changes == [{"input": "Network 1"}]
+    assert driver.state["input"] == "Network 1"
+
+
+async def test_one_log_line_when_offline_and_one_when_back(
+    rig_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "avhub")
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=0.05)
+    await rig.sim.stop()
+    await until(lambda: not driver.online)
+    await asyncio.sleep(0.5)  # many more failed polls
+    await rig.sim.start(port=rig.sim.port)
+    await until(lambda: driver.online, timeout=3)
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("avhub")]
+    offline = [m for m in lines if " offline: " in m]
+    back = [m for m in lines if m.endswith("back online")]
+    assert len(offline) == 1 and "refused" in offline[0], lines
+    assert back == ["proj back online"], lines

@@ -27,6 +27,12 @@ INPUT_TYPES = {
 ERROR_FIELDS = ("fan", "lamp", "temperature", "cover_open", "filter", "other")
 ERROR_LEVELS = {"0": "ok", "1": "warning", "2": "error"}
 
+SEARCH = b"%2SRCH" + TERMINATOR
+"""Class 2 search, sent by a controller over UDP; projectors answer `%2ACKN=<mac>`."""
+NOTIFICATIONS = ("LKUP", "POWR", "INPT", "ERST", "AVMT")
+"""Class 2 status notifications a projector pushes over UDP."""
+MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+
 _INPUT_CODE = re.compile(r"^[1-6][1-9A-Z]$")
 _MESSAGE_START = re.compile(rb"%[12]|PJLINK", re.IGNORECASE)
 _REPLY = re.compile(rb"^%([12])([A-Za-z0-9]{4})=(.*)$", re.DOTALL)
@@ -164,6 +170,11 @@ def parse_mutes(param: str) -> tuple[bool, bool]:
         return table[param]
     except KeyError:
         raise ProtocolError(f"bad AVMT value {param!r}") from None
+
+
+def mutes_code(video: bool, audio: bool) -> str:
+    """(video_mute, audio_mute) → the AVMT value that reports both: 31, 11, 21 or 30."""
+    return {(True, True): "31", (True, False): "11", (False, True): "21"}.get((video, audio), "30")
 
 
 def parse_errors(param: str) -> dict[str, str]:

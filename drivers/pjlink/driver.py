@@ -102,6 +102,29 @@ class PjlinkDriver(Driver[PjlinkConfig]):
             raise AuthError(f"{self.label}: projector refused the connection (PJLINK ERRA)")
         return message if isinstance(message, Greeting) else NOT_MINE
 
+    def apply_notification(self, reply: Reply) -> None:
+        """A class 2 UDP status notification: apply it now rather than at the next poll."""
+        try:
+            if reply.body == "POWR":
+                if reply.param not in POWER_STATES:
+                    raise ProtocolError(f"bad POWR value {reply.param!r}")
+                self._expect = None  # the projector said so itself
+                self.update(power=POWER_STATES[reply.param])
+            elif reply.body == "INPT":
+                if not is_input_code(reply.param.upper()):
+                    raise ProtocolError(f"bad INPT value {reply.param!r}")
+                self.update(input=self.input_name(reply.param.upper()))
+            elif reply.body == "ERST":
+                self.update(errors=parse_errors(reply.param))
+            elif reply.body == "AVMT":
+                video, audio = parse_mutes(reply.param)
+                self.update(video_mute=video, audio_mute=audio)
+            elif reply.body == "LKUP":
+                self.update(mac=reply.param.lower())
+                self.refresh()  # the projector just joined the network: read everything
+        except ProtocolError as err:
+            log.warning("%s: ignored notification %s: %s", self.label, reply, err)
+
     def unsolicited(self, frame: Any) -> None:
         log.warning("%s: skipped unexpected data: %r", self.label, frame)
 

@@ -1,0 +1,151 @@
+"""PJLink class 2 over UDP: notifications applied at once, and `avhub discover`."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from drivers.pjlink.udp import discover
+from hub.app import Hub
+from tests.conftest import until
+
+AVHUB = str(Path(sys.executable).parent / "avhub")
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def config(notify_port: int, *ports: int) -> str:
+    devices = "".join(
+        f"""
+      proj{i}:
+        driver: pjlink
+        transport: tcp://127.0.0.1:{port}
+        poll_interval: 60s
+        lamp_interval: 60s"""
+        for i, port in enumerate(ports)
+    )
+    return f"""
+hub:
+  pjlink_notify: 127.0.0.1:{notify_port}
+rooms:
+  hall:
+    devices:{devices}
+"""
+
+
+async def test_notifications_reach_panels_before_the_next_poll(
+    hub_factory: Any, panels: Any, pjlink_sims: Any
+) -> None:
+    notify = free_udp_port()
+    a = await pjlink_sims(notify=f"127.0.0.1:{notify}", mac="00:11:22:33:44:01")
+    b = await pjlink_sims(notify=f"127.0.0.1:{notify}", mac="00:11:22:33:44:02")
+    hub: Hub = await hub_factory(config(notify, a.port, b.port))
+    assert hub.pjlink_notifications.address == ("127.0.0.1", notify)
+    drivers = hub.drivers["hall"]
+    await until(lambda: all(d.online and "power" in d.state for d in drivers.values()))
+    panel = panels(hub, "hall")
+    await panel.connect()
+    await until(lambda: panel.seq == hub.rooms["hall"].seq)
+    polls = a.received["POWR"], b.received["INPT"]
+    b.set_input("32")  # front panel: only the notification can tell the hub within 60 s
+    await until(lambda: panel.state("proj1").get("input") == "HDMI 2", timeout=2)
+    a.press_power(True)
+    await until(lambda: panel.state("proj0").get("power") == "warming", timeout=2)
+    await until(lambda: panel.state("proj0").get("power") == "on", timeout=2)
+    a.set_mutes(video=True)
+    a.set_errors("200000")
+    await until(lambda: panel.state("proj0").get("video_mute") is True, timeout=2)
+    await until(lambda: panel.state("proj0").get("errors", {}).get("fan") == "error", timeout=2)
+    assert panel.state("proj1").get("power") == "off"  # routed to the right projector
+    assert (a.received["POWR"], b.received["INPT"]) == polls  # no poll ran meanwhile
+
+
+async def test_link_up_notification_records_the_mac_and_refreshes(
+    hub_factory: Any, pjlink_sims: Any
+) -> None:
+    notify = free_udp_port()
+    sim = await pjlink_sims(mac="00:11:22:33:44:99")
+    hub: Hub = await hub_factory(config(notify, sim.port))
+    driver = hub.drivers["hall"]["proj0"]
+    await until(lambda: driver.online and "power" in driver.state)
+    await sim.stop()
+    sim.knobs.notify = f"127.0.0.1:{notify}"
+    infos = sim.received["INF1"]
+    await sim.start(port=sim.port)  # %2LKUP on start
+    await until(lambda: driver.state.get("mac") == "00:11:22:33:44:99", timeout=2)
+    await until(lambda: sim.received["INF1"] > infos, timeout=2)  # full refresh
+
+
+async def test_bad_and_stray_datagrams_are_ignored(hub_factory: Any, pjlink_sims: Any) -> None:
+    notify = free_udp_port()
+    sim = await pjlink_sims()
+    hub: Hub = await hub_factory(config(notify, sim.port))
+    driver = hub.drivers["hall"]["proj0"]
+    await until(lambda: driver.online and "power" in driver.state)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))  # an unknown sender
+        for junk in (b"\xff\x00garbage", b"%2POWR=9\r", b"%1POWR=1\r", b"%2INPT=zz\r"):
+            s.sendto(junk, ("127.0.0.1", notify))
+    await asyncio.sleep(0.2)
+    assert driver.state["power"] == "off" and driver.online
+
+
+async def test_hub_without_the_port_still_polls(hub_factory: Any, pjlink_sims: Any) -> None:
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", 0))
+    try:
+        sim = await pjlink_sims()
+        hub: Hub = await hub_factory(config(taken.getsockname()[1], sim.port))
+        assert hub.pjlink_notifications.address is None
+        await until(lambda: hub.drivers["hall"]["proj0"].online)
+    finally:
+        taken.close()
+
+
+async def test_discover_finds_two_simulated_projectors(pjlink_sims: Any) -> None:
+    a = await pjlink_sims(udp=True, mac="00:aa:bb:cc:dd:01")
+    b = await pjlink_sims(udp=True, mac="00:aa:bb:cc:dd:02")
+    c = await pjlink_sims(udp=True, pjclass=1)  # class 1 projectors ignore the search
+    found = await discover(
+        [("127.0.0.1", s.port) for s in (a, b, c)], listen=("127.0.0.1", 0), timeout=0.3
+    )
+    assert {(f.port, f.mac) for f in found} == {
+        (a.port, "00:aa:bb:cc:dd:01"),
+        (b.port, "00:aa:bb:cc:dd:02"),
+    }
+
+
+async def test_discover_command_line(pjlink_sims: Any) -> None:
+    a = await pjlink_sims(udp=True, mac="00:aa:bb:cc:dd:01")
+    b = await pjlink_sims(udp=True, mac="00:aa:bb:cc:dd:02")
+    args = ["discover", "--timeout", "300ms", "--listen", "127.0.0.1:0"]
+    for sim in (a, b):
+        args += ["--target", f"127.0.0.1:{sim.port}"]
+    proc = await asyncio.create_subprocess_exec(AVHUB, *args, stdout=subprocess.PIPE)
+    out, _ = await proc.communicate()
+    text = out.decode()
+    assert proc.returncode == 0, text
+    assert f"127.0.0.1:{a.port}  00:aa:bb:cc:dd:01" in text
+    assert f"127.0.0.1:{b.port}  00:aa:bb:cc:dd:02" in text
+    assert "2 projectors answered" in text
+    proc = await asyncio.create_subprocess_exec(
+        AVHUB,
+        "discover",
+        "--timeout",
+        "100ms",
+        "--listen",
+        "127.0.0.1:0",
+        "--target",
+        f"127.0.0.1:{free_udp_port()}",
+        stdout=subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 1 and "0 projectors answered" in out.decode()

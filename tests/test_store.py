@@ -1,0 +1,72 @@
+"""The state store: numbering, replay ring bounds, ordered notification."""
+
+from __future__ import annotations
+
+from hub.store import Change, RoomState
+
+
+def room(size: int = 5, age: float = 600.0, clock: list[float] | None = None) -> RoomState:
+    now = clock if clock is not None else [1000.0]
+    r = RoomState("r", "Room", ring_size=size, max_age=age, clock=lambda: now[0])
+    r.add_device("d", "Device", "pjlink", {"online": False}, {})
+    return r
+
+
+def test_seq_starts_at_zero_and_grows_by_one() -> None:
+    r = room()
+    assert r.seq == 0 and r.snapshot()["seq"] == 0
+    changes = [r.commit("d", {"x": i}) for i in range(3)]
+    assert [c.seq for c in changes] == [1, 2, 3]
+    assert r.snapshot()["devices"]["d"]["state"] == {"online": False, "x": 2}
+
+
+def test_since_within_ring_and_beyond() -> None:
+    r = room(size=5)
+    for i in range(8):
+        r.commit("d", {"x": i})
+    assert [c.seq for c in r.since(r.epoch, 5) or []] == [6, 7, 8]
+    assert [c.seq for c in r.since(r.epoch, 3) or []] == [4, 5, 6, 7, 8]
+    assert r.since(r.epoch, 2) is None  # seq 3 fell out of the ring
+    assert r.since(r.epoch, 8) == []
+    assert r.since(r.epoch, 9) is None and r.since(r.epoch, -1) is None
+    assert r.since("other", 5) is None
+    assert r.since(r.epoch, "5") is None and r.since(r.epoch, True) is None
+
+
+def test_ring_forgets_old_changes_by_age() -> None:
+    now = [1000.0]
+    r = room(size=100, age=60, clock=now)
+    r.commit("d", {"x": 1})
+    now[0] += 30
+    r.commit("d", {"x": 2})
+    assert r.since(r.epoch, 0) is not None
+    now[0] += 45  # the first change is now 75 s old
+    assert r.since(r.epoch, 0) is None
+    assert [c.seq for c in r.since(r.epoch, 1) or []] == [2]
+
+
+def test_subscribers_see_every_change_in_order() -> None:
+    r = room()
+    seen: list[int] = []
+    other: list[int] = []
+    stop = r.subscribe(lambda c: seen.append(c.seq))
+    r.subscribe(lambda c: other.append(c.seq))
+    for i in range(4):
+        r.commit("d", {"x": i})
+    stop()
+    r.commit("d", {"x": 9})
+    assert seen == [1, 2, 3, 4] and other == [1, 2, 3, 4, 5]
+
+
+def test_change_payload_and_epochs_differ_per_room() -> None:
+    r = room()
+    c = r.commit("d", {"online": True})
+    assert isinstance(c, Change)
+    assert c.to_dict() == {
+        "epoch": r.epoch,
+        "seq": 1,
+        "device": "d",
+        "state": {"online": True},
+        "ts": 1000.0,
+    }
+    assert room().epoch != r.epoch
