@@ -227,3 +227,30 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     yield tab
     await context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+TARGET = 48  # px, the smallest touch target
+
+
+async def touch_problems(page: Page) -> list[str]:
+    """Controls smaller than 48x48 px, buttons whose text can be selected, horizontal overflow."""
+    problems: list[str] = await page.evaluate(
+        """(target) => {
+          const out = [];
+          for (const el of document.querySelectorAll("button, a.btn, input")) {
+            const box = el.getBoundingClientRect();
+            if (box.width === 0) continue;  // not displayed
+            if (box.width < target || box.height < target) {
+              out.push(`${el.outerHTML.slice(0, 60)} is ${box.width}x${box.height}`);
+            }
+            if (el.matches("button, a.btn") && getComputedStyle(el).userSelect !== "none") {
+              out.push(`${el.outerHTML.slice(0, 60)} allows text selection`);
+            }
+          }
+          const width = document.documentElement.scrollWidth;
+          if (width > innerWidth) out.push(`page is ${width}px wide in a ${innerWidth}px window`);
+          return out;
+        }""",
+        TARGET,
+    )
+    return problems

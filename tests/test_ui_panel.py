@@ -9,12 +9,11 @@ import pytest_asyncio
 from playwright.async_api import Page, expect
 
 from simulators.pjlink import PjlinkSimulator
-from tests.conftest import SCREENSHOTS, HubRig, fast_config, load_demo, until
+from tests.conftest import SCREENSHOTS, HubRig, fast_config, load_demo, touch_problems, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 SIZES = [(800, 480), (1280, 800)]
-TARGET = 48  # px, the smallest touch target
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -63,15 +62,16 @@ async def test_every_device_of_every_demo_room_has_a_card(demo: HubRig, page: Pa
             await expect(page.locator(f"{sel} [data-role=status]")).to_have_text("Online")
 
 
-async def test_power_on_shows_warming_then_on_with_buttons_locked(
-    demo: HubRig, page: Page
-) -> None:
+async def test_power_on_shows_warming_then_on_with_buttons_locked(demo: HubRig, page: Page) -> None:
     sim = demo.sims["boardroom/projector"]
     assert isinstance(sim, PjlinkSimulator)
     await open_room(page, demo, "boardroom")
     sel = card(page, "projector")
     state = page.locator(f"{sel} [data-role=power-state]")
-    on, off = page.locator(f"{sel} [data-action=power_on]"), page.locator(f"{sel} [data-action=power_off]")
+    on, off = (
+        page.locator(f"{sel} [data-action=power_on]"),
+        page.locator(f"{sel} [data-action=power_off]"),
+    )
     await expect(state).to_have_attribute("data-power", "off")
     await on.click()
     await expect(state).to_have_attribute("data-power", "warming")
@@ -133,30 +133,6 @@ async def test_an_offline_device_is_greyed_with_its_last_state_and_reason(
     await sim.start("127.0.0.1", sim.port)
     await expect(page.locator(f"{sel} [data-role=status]")).to_have_text("Online", timeout=8_000)
     await expect(table).to_be_enabled()
-
-
-async def touch_problems(page: Page) -> list[str]:
-    """Controls smaller than 48x48 px, buttons whose text can be selected, horizontal overflow."""
-    problems: list[str] = await page.evaluate(
-        """(target) => {
-          const out = [];
-          for (const el of document.querySelectorAll("button, a.btn, input")) {
-            const box = el.getBoundingClientRect();
-            if (box.width === 0) continue;  // not displayed
-            if (box.width < target || box.height < target) {
-              out.push(`${el.outerHTML.slice(0, 60)} is ${box.width}x${box.height}`);
-            }
-            if (el.matches("button, a.btn") && getComputedStyle(el).userSelect !== "none") {
-              out.push(`${el.outerHTML.slice(0, 60)} allows text selection`);
-            }
-          }
-          const width = document.documentElement.scrollWidth;
-          if (width > innerWidth) out.push(`page is ${width}px wide in a ${innerWidth}px window`);
-          return out;
-        }""",
-        TARGET,
-    )
-    return problems
 
 
 @pytest.mark.parametrize(("width", "height"), SIZES)

@@ -82,8 +82,10 @@ async def change_projector_while_away(rig: HubRig) -> None:
     hub = rig.hub
     if hub is not None:
         await until(
-            lambda: device_state(rig).get("input") == "Wall plate"
-            and device_state(rig).get("video_mute") is True,
+            lambda: (
+                device_state(rig).get("input") == "Wall plate"
+                and device_state(rig).get("video_mute") is True
+            ),
             message="hub saw the changes",
         )
         namespace = hub.namespaces[ROOM]

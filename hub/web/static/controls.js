@@ -251,7 +251,8 @@ function levels({ device, run }) {
   const rows = names.map((name) => levelRow(name, name in levelMap, name in muteMap));
 
   function levelRow(name, hasLevel, hasMute) {
-    const row = { name, dragging: false };
+    const row = { name, dragging: false, inflight: 0 };
+    row.busy = () => row.dragging || row.inflight > 0;
     const label = h("span", { class: "level-name" }, humanize(name));
     row.value = h("output", { class: "level-value" });
     if (hasLevel) {
@@ -264,12 +265,17 @@ function levels({ device, run }) {
         "aria-label": `${humanize(name)} level`,
         "data-level": name,
       });
-      const send = (level) =>
-        run("set_level", { control: coerce(levelControl, name), level }, { quiet: true }).then(
-          () => {
-            if (!row.dragging) row.refresh(device.state);
-          },
-        );
+      // While the finger is down or a level is on its way, device echoes of older levels
+      // would make the thumb jump; once both are over it shows the device's level again.
+      const settle = () => !row.busy() && row.refresh(device.state);
+      const send = (level) => {
+        row.inflight += 1;
+        const args = { control: coerce(levelControl, name), level };
+        run("set_level", args, { quiet: true }).finally(() => {
+          row.inflight -= 1;
+          settle();
+        });
+      };
       row.throttle = throttle(send, SLIDER_INTERVAL_MS);
       row.slider.addEventListener("input", () => {
         row.dragging = true;
@@ -280,6 +286,7 @@ function levels({ device, run }) {
       row.slider.addEventListener("change", () => {
         row.throttle.flush(Number(row.slider.value));
         row.dragging = false;
+        settle();
       });
     }
     if (hasMute) {
@@ -299,8 +306,10 @@ function levels({ device, run }) {
       const level = isObject(state.levels) ? state.levels[name] : undefined;
       if (row.slider) {
         row.slider.disabled = !state.online;
-        if (!row.dragging && typeof level === "number") row.slider.value = String(level);
-        if (!row.dragging) row.value.textContent = formatLevel(level, range.unit);
+        if (!row.busy()) {
+          if (typeof level === "number") row.slider.value = String(level);
+          row.value.textContent = formatLevel(level, range.unit);
+        }
       }
       if (row.mute) {
         row.mute.disabled = !state.online;
@@ -352,7 +361,7 @@ function routes({ device, run }) {
   const grid = h("div", { class: "route-grid", role: "grid" });
   grid.style.setProperty("--columns", String(options.length));
   const addRow = (output) => {
-    const title = output === null ? "All" : humanize(output);
+    const title = output === null ? "All" : /^\d+$/.test(output) ? `Out ${output}` : humanize(output);
     grid.append(h("span", { class: "route-output" }, title));
     for (const option of options) {
       const args = { input: coerce(inputSchema, option.value) };
