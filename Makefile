@@ -27,8 +27,8 @@ test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check hub drivers simulators tests bench
-	$(BIN)/ruff format --check hub drivers simulators tests bench
+	$(BIN)/ruff check hub drivers simulators tests $(wildcard bench)
+	$(BIN)/ruff format --check hub drivers simulators tests $(wildcard bench)
 	$(BIN)/mypy
 
 clean:

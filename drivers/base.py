@@ -194,7 +194,8 @@ class Driver(ABC, Generic[C]):
             fut: asyncio.Future[None] = loop.create_future()
             self._waiters.append(fut)
             try:
-                await asyncio.wait_for(fut, remaining)
+                async with asyncio.timeout(remaining):  # not wait_for: see _scheduler
+                    await fut
             except TimeoutError:
                 return predicate()
         return True
@@ -294,7 +295,7 @@ class Driver(ABC, Generic[C]):
         """
         if self.conn_state is ConnectionState.LOGGING_IN:
             return await self._exchange(data, match, timeout or self.config.connect_timeout)
-        await self._let_commands_in()
+        await self.yield_to_commands()
         tries = 1 + (self.config.retries if self.online else 0)
         for attempt in range(tries):
             last = attempt == tries - 1
@@ -308,7 +309,8 @@ class Driver(ABC, Generic[C]):
                 result = await self._exchange(data, match, timeout or self.config.timeout)
             except (TransportError, CommandTimeout) as err:
                 self._failed(err)
-                self._drop_connection()
+                if not (isinstance(err, CommandTimeout) and self._datagram()):
+                    self._drop_connection()  # a datagram endpoint outlives a lost reply
                 if last or isinstance(err, AuthError) or not self.online:
                     raise
                 log.debug("%s: retrying after %s", self.label, err)
@@ -409,9 +411,10 @@ class Driver(ABC, Generic[C]):
         self._backlog.clear()
         if self._pending is not None and not self._pending.future.done():
             why = f": {exc}" if exc else ""
-            self._pending.future.set_exception(
-                ConnectionClosed(f"{self.label}: connection closed{why}")
-            )
+            lost = ConnectionClosed(f"{self.label}: connection closed{why}")
+            if isinstance(exc, TransportError):  # e.g. ICMP port unreachable on UDP: "refused"
+                lost.reason = exc.reason
+            self._pending.future.set_exception(lost)
         if self._closing:
             return
         log.debug("%s: connection closed%s", self.label, f" ({exc})" if exc else "")
@@ -421,6 +424,9 @@ class Driver(ABC, Generic[C]):
 
     async def _noop(self) -> None:
         """A CONNECT work item needs no work beyond the connection it ensures."""
+
+    def _datagram(self) -> bool:
+        return self._conn is not None and self._conn.transport.datagram
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -493,11 +499,13 @@ class Driver(ABC, Generic[C]):
         finally:
             self._current = outer
 
-    async def _let_commands_in(self) -> None:
+    async def yield_to_commands(self) -> None:
         """Between the requests of a poll, run waiting user commands first.
 
         A poll group can be many requests long; a user waits for at most the one in
-        flight, not for the whole group.
+        flight, not for the whole group. `request` calls this itself; a driver calls it
+        before taking something per-request from shared state (a sequence number) so
+        the commands that run first do not take it out of order.
         """
         current = self._current
         while current is not None and current.kind is Kind.POLL:
@@ -573,5 +581,7 @@ class Driver(ABC, Generic[C]):
                 next_due = due if next_due is None else min(next_due, due)
             self._wake.clear()
             timeout = None if next_due is None else max(next_due - loop.time(), 0.001)
+            # Not wait_for: on 3.11 it swallows a cancel that arrives as the event is set.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from typing import Any
 
@@ -25,13 +24,6 @@ log = logging.getLogger("avhub.hub")
 # Seconds that open requests get on stop. Panel websockets never end by themselves (the
 # Engine.IO server waits for the client), so without a short grace a stop takes a minute.
 SHUTDOWN_GRACE = 0.5
-
-
-def driver_class(name: str) -> type[Driver[Any]]:
-    """The driver class registered under `name`."""
-    spec = DRIVERS[name]
-    cls: type[Driver[Any]] = getattr(importlib.import_module(spec.module), spec.cls_name)
-    return cls
 
 
 class Hub:
@@ -61,7 +53,7 @@ class Hub:
             )
             drivers: dict[str, Driver[Any]] = {}
             for device_id, dev_cfg in room_cfg.devices.items():
-                driver = driver_class(dev_cfg.driver)(
+                driver = DRIVERS[dev_cfg.driver].driver(
                     device_id,
                     dev_cfg,
                     _committer(room, device_id),
