@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from hub.app import Hub
 from hub.cli import demo_config_path
 from hub.config import Config, load_config, load_config_text
-from hub.simulate import simulator_options
+from hub.simulate import Simulators
 from simulators import SIMULATORS
 from simulators.base import Simulator
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
@@ -147,28 +147,23 @@ class HubRig:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.simulators = Simulators()
         self.sims: dict[str, Simulator[Any]] = {}  # "room/device" -> simulator
         self.hub: Hub | None = None
         self.port = 0
 
     async def start(self) -> HubRig:
-        rooms = {}
-        for room_id, room in self.config.rooms.items():
-            devices = {}
-            for device_id, dev in room.devices.items():
-                sim = SIMULATORS[dev.driver].from_options(simulator_options(dev))
-                await sim.start(LOCALHOST, 0)
-                self.sims[f"{room_id}/{device_id}"] = sim
-                url = dev.transport.with_address(LOCALHOST, sim.port)
-                devices[device_id] = dev.model_copy(update={"transport": url})
-            rooms[room_id] = room.model_copy(update={"devices": devices})
-        self.config = self.config.model_copy(update={"rooms": rooms})
+        self.config = await self.simulators.start_for(self.config)
+        labels = [f"{r}/{d}" for r, room in self.config.rooms.items() for d in room.devices]
+        self.sims = dict(zip(labels, self.simulators.running, strict=True))  # started in order
         await self.start_hub()
         return self
 
     async def start_hub(self) -> Hub:
         hub = Hub(self.config)
         _, self.port = await hub.start(LOCALHOST, self.port)
+        if hub.pjlink_notifications.address is not None:
+            self.simulators.notify_to(hub.pjlink_notifications.address)
         self.hub = hub
         return hub
 
@@ -179,8 +174,7 @@ class HubRig:
 
     async def close(self) -> None:
         await self.stop_hub()
-        for sim in self.sims.values():
-            await sim.stop()
+        await self.simulators.stop()
 
     def url(self, path: str = "") -> str:
         return f"http://{LOCALHOST}:{self.port}{path}"

@@ -8,7 +8,9 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Page, expect
 
+from simulators.extron_sis import ExtronSimulator
 from simulators.pjlink import PjlinkSimulator
+from simulators.tesira import TesiraSimulator
 from tests.conftest import SCREENSHOTS, HubRig, fast_config, load_demo, touch_problems, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
@@ -103,6 +105,53 @@ async def test_input_and_mute_buttons_follow_the_projector(demo: HubRig, page: P
     await expect(mute).to_have_attribute("aria-pressed", "false")
 
 
+async def test_a_slider_moves_the_simulated_dsps_level(demo: HubRig, page: Page) -> None:
+    dsp = demo.sims["boardroom/dsp"]
+    assert isinstance(dsp, TesiraSimulator)
+    await open_room(page, demo, "boardroom")
+    sel = card(page, "dsp")
+    slider = page.locator(f"{sel} [data-level=program]")
+    await expect(slider).to_have_attribute("min", "-60")  # the control's own range
+    await expect(slider).to_have_attribute("max", "6")
+    await slider.scroll_into_view_if_needed()
+    box = await slider.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    await page.mouse.move(box["x"] + box["width"] / 2, y)
+    await page.mouse.down()
+    for step in range(1, 11):  # drag towards the left: quieter
+        await page.mouse.move(box["x"] + box["width"] * (0.5 - 0.04 * step), y)
+        await page.wait_for_timeout(30)
+    final = float(await slider.input_value())
+    await page.mouse.up()
+    assert -60 < final < -10
+    await until(lambda: dsp.level("ProgramLevel", 1) == final, message=f"DSP at {final} dB")
+    await expect(slider).to_have_value(str(final).removesuffix(".0"))
+    value = page.locator(f'{sel} [data-control="program"] output')
+    await expect(value).to_have_text(f"{final:g} dB")
+
+
+async def test_a_route_button_changes_the_switchers_tie(demo: HubRig, page: Page) -> None:
+    matrix = demo.sims["lecture-hall/matrix"]
+    assert isinstance(matrix, ExtronSimulator)
+    await open_room(page, demo, "lecture-hall")
+    sel = card(page, "matrix")
+    await expect(page.locator(f"{sel} [data-output='2']")).to_have_count(9)  # 8 inputs, Off
+    tie = page.locator(f"{sel} [data-output='2'][data-input='5']")
+    await expect(tie).to_have_attribute("aria-pressed", "false")
+    await tie.click()
+    await until(lambda: matrix.video_ties.get(2) == 5, message="output 2 shows input 5")
+    assert matrix.audio_ties.get(2) == 5
+    await expect(tie).to_have_attribute("aria-pressed", "true")
+    await expect(page.locator(f"{sel} [data-output='2'][data-input='2']")).to_have_attribute(
+        "aria-pressed", "false"
+    )
+    matrix.press_tie(7, 2)  # at the switcher's front panel: the panel follows
+    await expect(page.locator(f"{sel} [data-output='2'][data-input='7']")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+
+
 async def test_a_refused_command_shows_the_error_from_the_ack(demo: HubRig, page: Page) -> None:
     await open_room(page, demo, "lecture-hall")
     sel = card(page, "projector-right")  # PJLink class 1: no freeze
@@ -139,7 +188,8 @@ async def test_an_offline_device_is_greyed_with_its_last_state_and_reason(
 async def test_screenshots_and_touch_targets(
     demo: HubRig, page: Page, width: int, height: int
 ) -> None:
-    """Writes artifacts/screenshots/<room>-<w>x<h>.png for every demo room and the room list."""
+    """Writes artifacts/screenshots/<room>-<w>x<h>.png (and -full.png, the whole scrolled page)
+    for every demo room, and rooms-<w>x<h>.png for the room list."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.set_viewport_size({"width": width, "height": height})
     await page.goto(demo.url("/"))
@@ -151,5 +201,6 @@ async def test_screenshots_and_touch_targets(
         await expect(page.locator("article.card")).to_have_count(len(room.devices))
         assert await touch_problems(page) == [], room_id
         path = SCREENSHOTS / f"{room_id}-{width}x{height}.png"
-        await page.screenshot(path=path)
+        await page.screenshot(path=path)  # what the panel shows
+        await page.screenshot(path=path.with_name(f"{path.stem}-full.png"), full_page=True)
         assert path.stat().st_size > 1000

@@ -48,6 +48,10 @@ export class DeviceCard {
       const ctx = { device: this.device, run: (...args) => this.run(...args) };
       this.sections = BUILDERS.map((build) => build(ctx)).filter(Boolean);
       this.body.replaceChildren(...this.sections.map((s) => s.el));
+      this.el.classList.toggle(
+        "wide",
+        this.sections.some((s) => s.wide),
+      );
     }
     this.refresh();
   }

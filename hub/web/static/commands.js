@@ -55,10 +55,13 @@ export function throttle(send, intervalMs = 100) {
       }
       pending = value;
       if (timer === null) {
-        timer = setTimeout(() => {
-          timer = null;
-          fire(pending);
-        }, Math.max(wait, 0));
+        timer = setTimeout(
+          () => {
+            timer = null;
+            fire(pending);
+          },
+          Math.max(wait, 0),
+        );
       }
     },
     flush(value) {

@@ -1,7 +1,7 @@
 // Device controls built from the state vocabulary (DESIGN.md §5) and the action schemas.
 //
 // Each builder takes a context {device: {state, actions}, run(action, args, options)} and
-// returns null when the device lacks the capability, or {el, update(state)}.
+// returns null when the device lacks the capability, or {el, update(state), wide?}.
 // Conventions the builders rely on, all from the snapshot:
 //   power            state.power + power_on / power_off; buttons lock while warming/cooling
 //   input            state.input, choices from state.inputs (list of names, or {code: name})
@@ -9,16 +9,17 @@
 //   set_<key> {b}    any action with exactly one boolean arg is a toggle of state[<key>]
 //                    (set_video_mute, set_audio_mute, set_freeze, ...)
 //   levels/mutes     state.levels {control: dB or %} with set_level {control, level};
-//                    the range comes from the level schema (minimum/maximum), else
-//                    -100..12 dB when a level is negative, else 0..100 %
+//                    the range comes from state.controls[control].{min,max}, else the
+//                    level schema (minimum/maximum), else -100..20 dB or 0..100 %
 //   routes           state.routes {output: input|null} with route {input, output};
 //                    inputs from the input schema (enum or a small integer range), else
-//                    state.inputs, else the inputs seen in routes; output not required
-//                    means an "All" row
+//                    1..state.size.inputs, else state.inputs, else the inputs seen in
+//                    routes; output not required means an "All" row
 //   presets          recall_preset {preset}: choices from state.presets, the schema's enum or
 //                    a small integer range; state.preset is highlighted
 //   camera           pan_tilt {pan, tilt} (signed speeds: +pan right, +tilt up) and
-//                    zoom {speed} (+ in, - out) while a button is held, `stop` on release
+//                    zoom {speed} (+ in, - out) while a button is held, `stop` on release;
+//                    speed is half the schema's maximum
 
 import { throttle } from "./commands.js";
 
@@ -46,6 +47,7 @@ export const humanize = (key) => {
 const naturally = (a, b) => String(a).localeCompare(String(b), undefined, { numeric: true });
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 const MAX_BUTTONS = 32;
+const WIDE_GRID = 6; // a routing grid with more inputs asks for a double-width card
 
 /** The non-null branch of an `X | None` schema. */
 export function nonNull(schema) {
@@ -212,7 +214,14 @@ function toggles({ device, run }) {
     return { ...t, b };
   });
   return {
-    el: section(null, h("div", { class: "row wrap" }, items.map((i) => i.b))),
+    el: section(
+      null,
+      h(
+        "div",
+        { class: "row wrap" },
+        items.map((i) => i.b),
+      ),
+    ),
     update(state) {
       for (const i of items) {
         i.b.disabled = !state.online;
@@ -224,13 +233,23 @@ function toggles({ device, run }) {
 
 // ---- levels and mutes -------------------------------------------------------------------
 
-function levelRange(actions, levels) {
+/**
+ * A control's slider range: state.controls[name].{min,max} when the driver publishes
+ * per-control ranges, else the level schema's minimum/maximum, else by unit (the schema
+ * description or the values): dB -100..20, % 0..100.
+ */
+function levelRange(actions, state, name) {
   const s = nonNull(argSchema(actions.set_level, "level"));
-  const negative = Object.values(levels).some((v) => typeof v === "number" && v < 0);
-  const min = s.minimum ?? s.exclusiveMinimum ?? (negative ? -100 : 0);
-  const max = s.maximum ?? s.exclusiveMaximum ?? (min < 0 ? 12 : 100);
-  const step = s.multipleOf ?? (s.type === "integer" ? 1 : min < 0 ? 0.5 : 1);
-  return { min, max, step, unit: min < 0 ? "dB" : "%" };
+  const own =
+    isObject(state.controls) && isObject(state.controls[name]) ? state.controls[name] : {};
+  const text = `${s.description ?? ""} ${actions.set_level?.description ?? ""}`;
+  const values = isObject(state.levels) ? Object.values(state.levels) : [];
+  const negative = values.some((v) => typeof v === "number" && v < 0);
+  const decibels = /\bdB\b/.test(text) || (!/%|percent/i.test(text) && negative);
+  const min = own.min ?? s.minimum ?? s.exclusiveMinimum ?? (decibels ? -100 : 0);
+  const max = own.max ?? s.maximum ?? s.exclusiveMaximum ?? (decibels ? 20 : 100);
+  const step = s.multipleOf ?? (s.type === "integer" ? 1 : decibels ? 0.5 : 1);
+  return { min, max, step, unit: decibels || min < 0 ? "dB" : "%" };
 }
 
 function formatLevel(value, unit) {
@@ -245,15 +264,20 @@ function levels({ device, run }) {
   const muteMap = actions.set_mute && isObject(state.mutes) ? state.mutes : {};
   const names = [...new Set([...Object.keys(levelMap), ...Object.keys(muteMap)])].sort(naturally);
   if (!names.length) return null;
-  const range = levelRange(actions, levelMap);
   const levelControl = argSchema(actions.set_level, "control");
+  // Numbered controls are a switcher's outputs when the schema says so ("output number").
+  const outputs = /output/i.test(
+    nonNull(levelControl ?? argSchema(actions.set_mute, "control")).description ?? "",
+  );
+  const levelLabel = (name) => (outputs && /^\d+$/.test(name) ? `Out ${name}` : humanize(name));
   const muteControl = argSchema(actions.set_mute, "control");
   const rows = names.map((name) => levelRow(name, name in levelMap, name in muteMap));
 
   function levelRow(name, hasLevel, hasMute) {
+    const range = levelRange(actions, state, name);
     const row = { name, dragging: false, inflight: 0 };
     row.busy = () => row.dragging || row.inflight > 0;
-    const label = h("span", { class: "level-name" }, humanize(name));
+    const label = h("span", { class: "level-name" }, levelLabel(name));
     row.value = h("output", { class: "level-value" });
     if (hasLevel) {
       row.slider = h("input", {
@@ -301,7 +325,14 @@ function levels({ device, run }) {
         { "data-mute": name, class: "btn mute" },
       );
     }
-    row.el = h("div", { class: "level-row", "data-control": name }, label, row.slider, row.value, row.mute);
+    row.el = h(
+      "div",
+      { class: "level-row", "data-control": name },
+      label,
+      row.slider,
+      row.value,
+      row.mute,
+    );
     row.refresh = (state) => {
       const level = isObject(state.levels) ? state.levels[name] : undefined;
       if (row.slider) {
@@ -320,7 +351,10 @@ function levels({ device, run }) {
   }
 
   return {
-    el: section("Levels", rows.map((r) => r.el)),
+    el: section(
+      "Levels",
+      rows.map((r) => r.el),
+    ),
     update(state) {
       for (const r of rows) r.refresh(state);
     },
@@ -334,6 +368,10 @@ function routeInputs(actions, state) {
   const allowed = choicesOf(schema);
   const names = isObject(state.inputs) ? state.inputs : {};
   let values = allowed;
+  const count = isObject(state.size) ? state.size.inputs : undefined;
+  if (!values && Number.isInteger(count) && count > 0 && count <= MAX_BUTTONS) {
+    values = Array.from({ length: count }, (_, i) => i + 1);
+  }
   if (!values && isObject(state.inputs)) values = Object.keys(state.inputs);
   if (!values) {
     const seen = Object.values(state.routes).filter((v) => v !== null && v !== undefined);
@@ -361,7 +399,8 @@ function routes({ device, run }) {
   const grid = h("div", { class: "route-grid", role: "grid" });
   grid.style.setProperty("--columns", String(options.length));
   const addRow = (output) => {
-    const title = output === null ? "All" : /^\d+$/.test(output) ? `Out ${output}` : humanize(output);
+    const title =
+      output === null ? "All" : /^\d+$/.test(output) ? `Out ${output}` : humanize(output);
     grid.append(h("span", { class: "route-output" }, title));
     for (const option of options) {
       const args = { input: coerce(inputSchema, option.value) };
@@ -380,6 +419,7 @@ function routes({ device, run }) {
   if (toAll) addRow(null);
   return {
     el: section("Routing", h("div", { class: "route-scroll" }, grid)),
+    wide: options.length > WIDE_GRID,
     update(state) {
       for (const { b, output, value } of cells) {
         b.disabled = !state.online;
@@ -404,7 +444,11 @@ function presets({ device, run }) {
   const options =
     listed(state.presets) ?? choicesOf(schema)?.map((v) => ({ value: v, label: String(v) }));
   const recall = (value, b) =>
-    run("recall_preset", { preset: coerce(schema, value) }, { button: b, label: `Preset ${value}` });
+    run(
+      "recall_preset",
+      { preset: coerce(schema, value) },
+      { button: b, label: `Preset ${value}` },
+    );
   if (!options) {
     const field = h("input", {
       type: "number",
@@ -460,12 +504,19 @@ function holdButton(label, attrs, start, stop) {
   for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) {
     b.addEventListener(type, end);
   }
-  b.addEventListener("keydown", (e) => (e.key === " " || e.key === "Enter") && !e.repeat && begin());
+  b.addEventListener(
+    "keydown",
+    (e) => (e.key === " " || e.key === "Enter") && !e.repeat && begin(),
+  );
   b.addEventListener("keyup", (e) => (e.key === " " || e.key === "Enter") && end());
   b.addEventListener("blur", end);
   b.addEventListener("contextmenu", (e) => e.preventDefault()); // long press on touch screens
   return b;
 }
+
+// Speeds when the schema gives no maximum (drivers clamp to what the device takes).
+const DEFAULT_DRIVE_SPEED = 8;
+const DEFAULT_ZOOM_SPEED = 4;
 
 function speedOf(schema, fallback) {
   const s = nonNull(schema);
@@ -476,9 +527,15 @@ function speedOf(schema, fallback) {
 }
 
 const DIRECTIONS = [
-  ["↖", -1, 1], ["↑", 0, 1], ["↗", 1, 1],
-  ["←", -1, 0], null, ["→", 1, 0],
-  ["↙", -1, -1], ["↓", 0, -1], ["↘", 1, -1],
+  ["↖", -1, 1],
+  ["↑", 0, 1],
+  ["↗", 1, 1],
+  ["←", -1, 0],
+  null,
+  ["→", 1, 0],
+  ["↙", -1, -1],
+  ["↓", 0, -1],
+  ["↘", 1, -1],
 ];
 
 function camera({ device, run }) {
@@ -491,8 +548,8 @@ function camera({ device, run }) {
   if (actions.pan_tilt) {
     const panSchema = argSchema(actions.pan_tilt, "pan");
     const tiltSchema = argSchema(actions.pan_tilt, "tilt");
-    const pan = speedOf(panSchema, 1);
-    const tilt = speedOf(tiltSchema, 1);
+    const pan = speedOf(panSchema, DEFAULT_DRIVE_SPEED);
+    const tilt = speedOf(tiltSchema, DEFAULT_DRIVE_SPEED);
     const pad = h("div", { class: "dpad" });
     for (const cell of DIRECTIONS) {
       if (cell === null) {
@@ -518,9 +575,12 @@ function camera({ device, run }) {
   }
   if (actions.zoom) {
     const schema = argSchema(actions.zoom, "speed");
-    const speed = speedOf(schema, 1);
+    const speed = speedOf(schema, DEFAULT_ZOOM_SPEED);
     const zoom = h("div", { class: "zoom" });
-    for (const [label, sign] of [["Zoom +", 1], ["Zoom −", -1]]) {
+    for (const [label, sign] of [
+      ["Zoom +", 1],
+      ["Zoom −", -1],
+    ]) {
       const b = holdButton(
         label,
         { "data-zoom": sign > 0 ? "in" : "out" },
@@ -587,7 +647,7 @@ function info() {
   };
 }
 
-export const BUILDERS = [power, inputs, toggles, levels, routes, presets, camera, extras, info];
+export const BUILDERS = [power, inputs, routes, toggles, levels, presets, camera, extras, info];
 
 /** State keys whose presence or shape decides which controls a card has. */
 export function structure(device) {
@@ -601,5 +661,7 @@ export function structure(device) {
     mutes: keys(state.mutes),
     routes: keys(state.routes),
     presets: state.presets ?? null,
+    controls: state.controls ?? null, // per-control level ranges
+    size: state.size ?? null, // matrix size
   });
 }
