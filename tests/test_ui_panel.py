@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
 from playwright.async_api import Page, expect
 
+from simulators.base import Simulator
 from simulators.extron_sis import ExtronSimulator
 from simulators.pjlink import PjlinkSimulator
 from simulators.tesira import TesiraSimulator
@@ -16,6 +18,7 @@ from tests.conftest import SCREENSHOTS, HubRig, fast_config, load_demo, touch_pr
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 SIZES = [(800, 480), (1280, 800)]
+S = TypeVar("S", bound=Simulator[Any])
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -24,6 +27,13 @@ async def demo() -> AsyncIterator[HubRig]:
     await rig.all_online()
     yield rig
     await rig.close()
+
+
+def simulator(rig: HubRig, label: str, kind: type[S]) -> S:
+    """The simulator of `room/device`, as the kind the test drives."""
+    sim = rig.sims[label]
+    assert isinstance(sim, kind), sim
+    return sim
 
 
 def card(page: Page, device: str) -> str:
@@ -65,8 +75,7 @@ async def test_every_device_of_every_demo_room_has_a_card(demo: HubRig, page: Pa
 
 
 async def test_power_on_shows_warming_then_on_with_buttons_locked(demo: HubRig, page: Page) -> None:
-    sim = demo.sims["boardroom/projector"]
-    assert isinstance(sim, PjlinkSimulator)
+    sim = simulator(demo, "boardroom/projector", PjlinkSimulator)
     await open_room(page, demo, "boardroom")
     sel = card(page, "projector")
     state = page.locator(f"{sel} [data-role=power-state]")
@@ -88,8 +97,7 @@ async def test_power_on_shows_warming_then_on_with_buttons_locked(demo: HubRig, 
 
 
 async def test_input_and_mute_buttons_follow_the_projector(demo: HubRig, page: Page) -> None:
-    sim = demo.sims["boardroom/projector"]
-    assert isinstance(sim, PjlinkSimulator)
+    sim = simulator(demo, "boardroom/projector", PjlinkSimulator)
     await switched_on(sim)
     await open_room(page, demo, "boardroom")
     sel = card(page, "projector")
@@ -106,8 +114,7 @@ async def test_input_and_mute_buttons_follow_the_projector(demo: HubRig, page: P
 
 
 async def test_a_slider_moves_the_simulated_dsps_level(demo: HubRig, page: Page) -> None:
-    dsp = demo.sims["boardroom/dsp"]
-    assert isinstance(dsp, TesiraSimulator)
+    dsp = simulator(demo, "boardroom/dsp", TesiraSimulator)
     await open_room(page, demo, "boardroom")
     sel = card(page, "dsp")
     slider = page.locator(f"{sel} [data-level=program]")
@@ -132,8 +139,7 @@ async def test_a_slider_moves_the_simulated_dsps_level(demo: HubRig, page: Page)
 
 
 async def test_a_route_button_changes_the_switchers_tie(demo: HubRig, page: Page) -> None:
-    matrix = demo.sims["lecture-hall/matrix"]
-    assert isinstance(matrix, ExtronSimulator)
+    matrix = simulator(demo, "lecture-hall/matrix", ExtronSimulator)
     await open_room(page, demo, "lecture-hall")
     sel = card(page, "matrix")
     await expect(page.locator(f"{sel} [data-output='2']")).to_have_count(9)  # 8 inputs, Off
@@ -164,8 +170,7 @@ async def test_a_refused_command_shows_the_error_from_the_ack(demo: HubRig, page
 async def test_an_offline_device_is_greyed_with_its_last_state_and_reason(
     demo: HubRig, page: Page
 ) -> None:
-    sim = demo.sims["boardroom/projector"]
-    assert isinstance(sim, PjlinkSimulator)
+    sim = simulator(demo, "boardroom/projector", PjlinkSimulator)
     await switched_on(sim)
     sim.set_input("31")
     await open_room(page, demo, "boardroom")

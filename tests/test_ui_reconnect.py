@@ -118,6 +118,14 @@ async def stats(page: Page) -> dict[str, Any]:
     return result
 
 
+async def back_in_true_state(page: Page, rig: HubRig) -> dict[str, Any]:
+    """Wait until the panel is in sync, shows the changes, equals the hub; its stats."""
+    await panel_in_sync(page)
+    await shows_wall_plate_muted(page)
+    await panel_matches_hub(page, rig)
+    return await stats(page)
+
+
 async def test_resume_replays_what_the_panel_missed(rig: HubRig, page: Page) -> None:
     """Resume-replay path: the link drops while the hub keeps running (same epoch).
 
@@ -138,10 +146,7 @@ async def test_resume_replays_what_the_panel_missed(rig: HubRig, page: Page) -> 
     await change_projector_while_away(rig)
     await context.set_offline(False)
 
-    await panel_in_sync(page)
-    await shows_wall_plate_muted(page)
-    await panel_matches_hub(page, rig)
-    after = await stats(page)
+    after = await back_in_true_state(page, rig)
     assert after["epoch"] == before["epoch"]
     assert after["snapshots"] == 1, "resumed with a snapshot, not a replay"
     assert after["syncs"] == 0
@@ -166,11 +171,8 @@ async def test_a_restarted_hub_sends_a_snapshot_of_the_true_state(rig: HubRig, p
     await change_projector_while_away(rig)
     await rig.start_hub()
 
-    await panel_in_sync(page)
-    await shows_wall_plate_muted(page)
+    after = await back_in_true_state(page, rig)
     await expect(page.locator(f"{CARD} [data-role=status]")).to_have_text("Online")
-    await panel_matches_hub(page, rig)
-    after = await stats(page)
     assert after["epoch"] != before["epoch"]
     assert after["snapshots"] == before["snapshots"] + 1
     assert after["resumes"] >= 1
@@ -189,9 +191,6 @@ async def test_a_reloaded_page_resumes_from_session_storage(rig: HubRig, page: P
     await change_projector_while_away(rig)
     await page.goto(url)
 
-    await panel_in_sync(page)
-    await shows_wall_plate_muted(page)
-    await panel_matches_hub(page, rig)
-    after = await stats(page)
+    after = await back_in_true_state(page, rig)
     assert after["snapshots"] == 0, "a fresh page resumed instead of loading a snapshot"
     assert after["resumes"] == 1

@@ -7,7 +7,8 @@ const NOT_CONNECTED = {
 
 /** Sends `command` events and resolves with the ack (never rejects). */
 export class Commander {
-  constructor(socket, timeoutMs = 20000) {
+  // Long enough for a command the hub holds until a projector has warmed up.
+  constructor(socket, timeoutMs = 45000) {
     this.socket = socket;
     this.timeoutMs = timeoutMs;
     this.sent = 0;
