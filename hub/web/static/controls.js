@@ -455,6 +455,7 @@ function presets({ device, run }) {
       class: "preset-entry",
       inputmode: "numeric",
       "aria-label": "Preset number",
+      placeholder: "No.",
     });
     const go = button("Recall", () => field.value !== "" && recall(field.value, go));
     return {
