@@ -138,6 +138,7 @@ class Driver(ABC, Generic[C]):
         self._conn: _Connection | None = None
         self._pending: _Pending | None = None
         self._backlog: deque[Any] = deque(maxlen=_BACKLOG)
+        self._held: list[Any] | None = None  # frames waiting behind a reply (see _feed)
         self._last_io = 0.0
         self._groups: list[PollGroup] = []
         self._wake = asyncio.Event()
@@ -373,38 +374,56 @@ class Driver(ABC, Generic[C]):
             await asyncio.sleep(gap)
 
     def _on_data(self, frames: list[Any]) -> None:
-        for frame in frames:
+        if self._held is not None:
+            self._held.extend(frames)
+        else:
+            self._feed(frames)
+
+    def _feed(self, frames: list[Any]) -> None:
+        for i, frame in enumerate(frames):
             if isinstance(frame, ProtocolError):
                 log.warning("%s: skipped bad data: %s", self.label, frame)
                 continue
-            self._dispatch(frame)
+            if self._dispatch(frame) and i + 1 < len(frames):
+                # The requester applies its reply when it resumes. Frames behind the
+                # reply (a newer push, say) wait until then, so state follows the stream.
+                self._held = list(frames[i + 1 :])
+                asyncio.get_running_loop().call_soon(self._release, self._conn)
+                return
 
-    def _dispatch(self, frame: Any) -> None:
+    def _release(self, conn: _Connection | None) -> None:
+        held, self._held = self._held, None
+        if held and conn is self._conn:
+            self._feed(held)
+
+    def _dispatch(self, frame: Any) -> bool:
+        """Route one frame; True when it completed the pending request."""
         pending = self._pending
         if pending is not None and not pending.future.done():
             try:
                 result = pending.match(frame)
             except AvhubError as err:
                 pending.future.set_exception(err)
-                return
+                return True
             except Exception as err:  # a driver bug must not kill the connection callback
                 log.exception("%s: reply matcher failed on %r", self.label, frame)
                 pending.future.set_exception(ProtocolError(f"cannot parse reply {frame!r}: {err}"))
-                return
+                return True
             if result is MORE:
-                return
+                return False
             if result is not NOT_MINE:
                 pending.future.set_result(result)
-                return
+                return True
         if self.conn_state is not ConnectionState.ONLINE:
             self._backlog.append(frame)
-            return
+            return False
         try:
             self.unsolicited(frame)
         except ProtocolError as err:
             log.warning("%s: skipped bad data: %s", self.label, err)
         except Exception:
             log.exception("%s: failed to handle %r", self.label, frame)
+        return False
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._conn = None

@@ -14,11 +14,16 @@ from drivers.base import Driver
 from drivers.pjlink.driver import PjlinkDriver
 from drivers.transport import TransportFactory, create_transport
 from hub.config import Config
+from hub.http import setup_routes
 from hub.notifications import PjlinkNotifications
 from hub.rooms import RoomNamespace
 from hub.store import RoomState
 
 log = logging.getLogger("avhub.hub")
+
+# Seconds that open requests get on stop. Panel websockets never end by themselves (the
+# Engine.IO server waits for the client), so without a short grace a stop takes a minute.
+SHUTDOWN_GRACE = 0.5
 
 
 class Hub:
@@ -36,7 +41,6 @@ class Hub:
         )
         self.app = web.Application()
         self.sio.attach(self.app)
-        self.app.router.add_get("/healthz", self._healthz)
         self._runner: web.AppRunner | None = None
         self.address: tuple[str, int] | None = None
         settings = config.hub
@@ -73,6 +77,7 @@ class Hub:
         self.pjlink_notifications = PjlinkNotifications(
             d for d in self.all_drivers() if isinstance(d, PjlinkDriver)
         )
+        setup_routes(self.app, self)
 
     def all_drivers(self) -> list[Driver[Any]]:
         return [d for room in self.drivers.values() for d in room.values()]
@@ -81,7 +86,9 @@ class Hub:
         """Serve HTTP/Socket.IO and start every driver; returns the bound address."""
         host = host if host is not None else self.config.hub.host
         port = port if port is not None else self.config.hub.port
-        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(
+            self.app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -111,9 +118,6 @@ class Hub:
             await self._runner.cleanup()
             self._runner = None
         await asyncio.sleep(0)  # let closed transports run their connection_lost callbacks
-
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "rooms": len(self.rooms)})
 
 
 def _committer(room: RoomState, device_id: str) -> Any:
