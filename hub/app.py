@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 from typing import Any
@@ -16,10 +17,13 @@ from drivers.pjlink.driver import PjlinkDriver
 from drivers.transport import TransportFactory, create_transport
 from hub.config import Config
 from hub.notifications import PjlinkNotifications
-from hub.rooms import RoomNamespace
+from hub.rooms import RoomNamespace, direct_transports
 from hub.store import RoomState
 
 log = logging.getLogger("avhub.hub")
+
+SHUTDOWN_TIMEOUT = 2.0
+"""Seconds `stop` gives panels to be told goodbye, and open requests to finish."""
 
 
 def driver_class(name: str) -> type[Driver[Any]]:
@@ -89,7 +93,9 @@ class Hub:
         """Serve HTTP/Socket.IO and start every driver; returns the bound address."""
         host = host if host is not None else self.config.hub.host
         port = port if port is not None else self.config.hub.port
-        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(
+            self.app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -115,6 +121,14 @@ class Hub:
         for namespace in self.namespaces.values():
             if namespace.fanout is not None:
                 await namespace.fanout.close()
+        # Say goodbye (Engine.IO CLOSE) and hang up on every panel: aiohttp would
+        # otherwise wait for each open WebSocket handler until its shutdown timeout.
+        if self.sio.eio.sockets:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SHUTDOWN_TIMEOUT):
+                    await self.sio.eio.disconnect()
+        for transport in list(direct_transports(self.sio).values()):
+            transport.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

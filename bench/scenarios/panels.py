@@ -1,0 +1,66 @@
+"""Scenario 3: 2,000 connected panels at 1 change/s per room — latency and RSS per panel."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from bench.scenarios.common import KINDS, connect_panels, rig, stream
+from bench.stacks import Layout
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rooms", type=int, default=100)
+    parser.add_argument("--panels", type=int, default=20, help="panels per room")
+    parser.add_argument("--devices", type=int, default=1, help="devices per room")
+    parser.add_argument("--room-rate", type=float, default=1.0, help="changes/s in each room")
+    parser.add_argument("--seconds", type=float, default=20)
+
+
+async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
+    layout = Layout(args.rooms, args.devices, poll_interval=args.poll_interval)
+    results: dict[str, Any] = {}
+    template = None
+    for kind in KINDS:
+        async with rig(kind, rundir, layout, template, args.clients) as r:
+            assert r.stack.server is not None
+            await connect_panels(r, 1)  # one watcher per room: devices online, memory settled
+            template = template or r.template
+            await asyncio.sleep(2)
+            before = r.stack.server.rss()
+            more = args.panels - 1
+            connected = await connect_panels(r, more, online=False)
+            await asyncio.sleep(2)
+            after = r.stack.server.rss()
+            added = layout.rooms * more
+            step = await stream(r, args.rooms * args.room_rate, args.seconds)
+            status = await r.fleet.status()
+            results[kind] = {
+                **step,
+                "panels": status["connected"],
+                "connect_seconds": connected["seconds"],
+                "rss_before": before,
+                "rss_after": after,
+                "rss_end": r.stack.server.rss(),
+                "rss_per_panel": (after - before) / added if added else float("nan"),
+                "early": status["early"],
+            }
+    ours, theirs = results["avhub"], results["baseline"]
+    rows = [
+        ("connected panels", ours["panels"], theirs["panels"]),
+        ("p50 (ms)", ours["latency"]["p50_ms"], theirs["latency"]["p50_ms"]),
+        ("p99 (ms)", ours["latency"]["p99_ms"], theirs["latency"]["p99_ms"]),
+        ("max (ms)", ours["latency"]["max_ms"], theirs["latency"]["max_ms"]),
+        ("RSS per panel (KB)", ours["rss_per_panel"] / 1024, theirs["rss_per_panel"] / 1024),
+        ("server RSS (MB)", ours["rss_end"] / 2**20, theirs["rss_end"] / 2**20),
+        ("server CPU %", ours["server_cpu_pct"], theirs["server_cpu_pct"]),
+        ("connect all (s)", ours["connect_seconds"], theirs["connect_seconds"]),
+        (
+            "gaps + duplicates",
+            ours["gaps"] + ours["duplicates"],
+            theirs["gaps"] + theirs["duplicates"],
+        ),
+    ]
+    return {"results": results, "rows": rows}
