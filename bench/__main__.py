@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.proc import wait_quiet
 from bench.scenarios import SCENARIOS
 from bench.stats import RESULTS, machine, save, table
 
@@ -25,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--clients", type=int, default=1, help="panel client processes")
         p.add_argument("--poll-interval", type=float, default=30.0, help="device poll interval (s)")
         p.add_argument("--out", type=Path, default=RESULTS, help="directory for JSON results")
+        p.add_argument(
+            "--quiet-wait",
+            type=float,
+            default=300,
+            help="wait up to this many seconds for an otherwise idle machine before starting",
+        )
         module.add_arguments(p)
     return parser
 
@@ -33,6 +40,7 @@ async def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     rundir = args.out / "runs" / f"{name}-{stamp}"
     rundir.mkdir(parents=True, exist_ok=True)
+    quiet = await wait_quiet(args.quiet_wait) if args.quiet_wait > 0 else {}
     started = time.time()
     outcome = await SCENARIOS[name].run(args, rundir)
     params = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
@@ -40,6 +48,7 @@ async def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "scenario": name,
         "params": params,
         "machine": machine(),
+        "before_start": quiet,
         "started": started,
         "seconds": time.time() - started,
         **outcome,

@@ -27,6 +27,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14, 15)
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes on the machine have used (from /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / _TICKS
+
+
 def rss_bytes(pid: int) -> int:
     """Resident set size now (VmRSS)."""
     with open(f"/proc/{pid}/status") as f:
@@ -34,6 +42,22 @@ def rss_bytes(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise ChildError(f"no VmRSS for pid {pid}")
+
+
+async def wait_quiet(max_wait: float, busy: float = 0.15, window: float = 2.0) -> dict[str, float]:
+    """Wait (at most `max_wait` s) until the machine uses under `busy` cores over a window.
+
+    Other work on a shared machine skews every number; the result says how long the
+    wait was and how busy the machine still was.
+    """
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while True:
+        before = machine_busy_seconds()
+        await asyncio.sleep(window)
+        used = (machine_busy_seconds() - before) / window
+        if used < busy or loop.time() - start >= max_wait:
+            return {"waited_s": loop.time() - start, "busy_cores": used}
 
 
 class Child:
@@ -167,9 +191,14 @@ class CpuMeter:
 
     def start(self) -> None:
         self._t0 = time.monotonic()
+        self._machine = machine_busy_seconds()
+        self._self = cpu_seconds(os.getpid())
         self._start = {k: c.cpu() for k, c in self.children.items()}
 
     def stop(self) -> dict[str, float]:
+        """CPU seconds per child; `other` is what the rest of the machine used meanwhile."""
         self.wall = time.monotonic() - self._t0
         self.seconds = {k: c.cpu() - self._start[k] for k, c in self.children.items()}
+        ours = sum(self.seconds.values()) + cpu_seconds(os.getpid()) - self._self
+        self.seconds["other"] = max(0.0, machine_busy_seconds() - self._machine - ours)
         return self.seconds

@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ramp-from", type=float, default=25, help="first rate of the ramp")
     parser.add_argument("--ramp-steps", type=int, default=8, help="most steps (rate doubles)")
     parser.add_argument("--p99-ms", type=float, default=50.0, help="where the ramp stops")
+    parser.add_argument("--warmup", type=float, default=2, help="seconds streamed before measuring")
 
 
 async def ramp(r: Any, args: argparse.Namespace) -> tuple[list[dict[str, Any]], float]:
@@ -52,7 +53,8 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
         async with rig(kind, rundir, layout, template, args.clients) as r:
             await connect_panels(r, args.panels)
             template = template or r.template
-            await stream(r, args.rate, 2)  # warm-up
+            if args.warmup > 0:
+                await stream(r, args.rate, args.warmup)
             fixed = await stream(r, args.rate, args.seconds)
             steps, knee = await ramp(r, args) if args.ramp_steps else ([], 0.0)
             results[kind] = {"fixed": fixed, "ramp": steps, "knee_rate": knee}

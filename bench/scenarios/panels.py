@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, default=1, help="devices per room")
     parser.add_argument("--room-rate", type=float, default=1.0, help="changes/s in each room")
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--settle", type=float, default=2, help="seconds before reading RSS")
 
 
 async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
@@ -28,11 +29,11 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
             assert r.stack.server is not None
             await connect_panels(r, 1)  # one watcher per room: devices online, memory settled
             template = template or r.template
-            await asyncio.sleep(2)
+            await asyncio.sleep(args.settle)
             before = r.stack.server.rss()
             more = args.panels - 1
             connected = await connect_panels(r, more, online=False)
-            await asyncio.sleep(2)
+            await asyncio.sleep(args.settle)
             after = r.stack.server.rss()
             added = layout.rooms * more
             step = await stream(r, args.rooms * args.room_rate, args.seconds)

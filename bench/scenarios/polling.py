@@ -48,7 +48,10 @@ async def measure(server: Child, sims: list[Child], seconds: float, devices: int
     answered = await received() - before
     return {
         "server_cpu_pct": 100 * cpu["server"] / meter.wall,
-        "simulators_cpu_pct": 100 * sum(v for k, v in cpu.items() if k != "server") / meter.wall,
+        "simulators_cpu_pct": 100
+        * sum(v for k, v in cpu.items() if k.startswith("devices"))
+        / meter.wall,
+        "other_cpu_pct": 100 * cpu["other"] / meter.wall,
         "requests_per_device_s": answered / meter.wall / devices,
         "rss": server.rss(),
     }
@@ -70,7 +73,7 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
         config = rundir / "hub-empty.yaml"
         config.write_text(hub_config(Layout(layout.rooms, 0), [], None))
         empty, _ = await start_hub(children, "hub-empty", config)
-        await asyncio.sleep(3)
+        await asyncio.sleep(args.warmup)
         rss_empty = empty.rss()
         await children.stop(empty)
 
@@ -87,7 +90,7 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
         results["avhub"] = ours
 
         poller = await children.python("poller", "bench.poller")
-        await asyncio.sleep(1)
+        await asyncio.sleep(min(1.0, args.warmup))
         rss_idle = poller.rss()
         await poller.call("poll", ports=ports, interval=args.interval)
         await asyncio.sleep(args.warmup + args.interval)
