@@ -117,6 +117,9 @@ class Hub:
     async def stop(self) -> None:
         """Stop drivers (closing device connections), panels and the web server."""
         self.pjlink_notifications.close()
+        if self._runner is not None:  # first take no new panels: reconnecting ones would wait
+            for site in list(self._runner.sites):
+                await site.stop()
         await asyncio.gather(*(d.stop() for d in self.all_drivers()))
         for namespace in self.namespaces.values():
             if namespace.fanout is not None:

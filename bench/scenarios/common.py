@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.fleet import Fleet
-from bench.proc import Child, Children, CpuMeter
+from bench.proc import Child, Children, CpuMeter, wait_quiet
 from bench.stacks import BaselineStack, HubStack, Layout, Stack
 from bench.stats import match_receipts, summary_ms
 
@@ -76,11 +76,27 @@ async def quiesce(server: Child, busy: float = 0.15, timeout: float = 120.0) -> 
             return
 
 
-async def stream(r: Rig, rate: float, seconds: float) -> dict[str, Any]:
+CONTENDED = 0.25
+"""Cores other processes may use during a step before it is measured again."""
+
+
+async def stream(r: Rig, rate: float, seconds: float, tries: int = 3) -> dict[str, Any]:
+    """`measure_stream`, again (after waiting for quiet) while other work crowded the machine."""
+    for attempt in range(1, tries + 1):
+        step = await measure_stream(r, rate, seconds)
+        step["attempts"] = attempt
+        if step["other_cpu_pct"] < 100 * CONTENDED:
+            break
+        await wait_quiet(120)
+    return step
+
+
+async def measure_stream(r: Rig, rate: float, seconds: float) -> dict[str, Any]:
     """Marked changes at `rate`/s for `seconds`; delivery latency, CPU and throughput.
 
     Latency is receipt time at the panel minus write time at the source, per delivery.
-    CPU is measured over the churn plus the drain that follows it.
+    CPU is measured over the churn plus the drain that follows it; `other_cpu_pct` is
+    what processes outside the run used meanwhile (a shared machine).
     """
     fleet, stack = r.fleet, r.stack
     assert stack.server is not None
@@ -96,6 +112,7 @@ async def stream(r: Rig, rate: float, seconds: float) -> dict[str, Any]:
     latencies, unmatched = match_receipts(writes, await fleet.collect())
     status = await fleet.status()
     server = cpu["server"]
+    clients = sum(v for k, v in cpu.items() if k.startswith("client"))
     return {
         "rate": rate,
         "changes": len(writes),
@@ -108,9 +125,8 @@ async def stream(r: Rig, rate: float, seconds: float) -> dict[str, Any]:
         "server_cpu_s": server,
         "server_cpu_pct": 100 * server / meter.wall,
         "deliveries_per_cpu_s": len(latencies) / server if server else float("nan"),
-        "client_cpu_pct": 100
-        * sum(v for k, v in cpu.items() if k.startswith("client"))
-        / meter.wall,
+        "client_cpu_pct": 100 * clients / meter.wall,
+        "other_cpu_pct": 100 * cpu["other"] / meter.wall,
         "cpu_s": cpu,
         "gaps": status["gaps"] - before["gaps"],
         "duplicates": status["duplicates"] - before["duplicates"],
