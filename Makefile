@@ -2,6 +2,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+WEB := hub/web
+NODE_STAMP := $(WEB)/node_modules/.installed
 
 .PHONY: install demo test lint clean
 
@@ -11,18 +13,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The panel's browser dependencies (socket.io-client), pinned by the lockfile; served by the hub.
+$(NODE_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+	npm ci --prefix $(WEB) --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
 
-demo: $(STAMP)
+install: $(STAMP) $(NODE_STAMP)
+
+demo: install
 	$(BIN)/avhub demo
 
-test: $(STAMP)
+test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check hub drivers simulators tests bench
-	$(BIN)/ruff format --check hub drivers simulators tests bench
+	$(BIN)/ruff check hub drivers simulators tests $(wildcard bench)
+	$(BIN)/ruff format --check hub drivers simulators tests $(wildcard bench)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(WEB)/node_modules

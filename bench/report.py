@@ -44,7 +44,13 @@ def ratio(ours: Any, theirs: Any) -> str:
 def section(result: dict[str, Any], before: dict[str, Any] | None) -> str:
     """One scenario's table: metric, avhub (and before), baseline, avhub/baseline."""
     old = {row[0]: row[1] for row in before["rows"]} if before else {}
-    head = ["metric", "avhub", *(["avhub before"] if before else []), "baseline", "avhub / baseline"]
+    head = [
+        "metric",
+        "avhub",
+        *(["avhub before"] if before else []),
+        "baseline",
+        "avhub / baseline",
+    ]
     lines = [
         f"### {result['scenario']}",
         "",

@@ -3,20 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from drivers.base import Driver
 from drivers.config import DeviceConfig
+from drivers.extron_sis.config import ExtronSisConfig
+from drivers.extron_sis.driver import ExtronSisDriver
 from drivers.pjlink.config import PjlinkConfig
+from drivers.pjlink.driver import PjlinkDriver
+from drivers.qsys.config import QsysConfig
+from drivers.qsys.driver import QsysDriver
+from drivers.samsung_mdc.config import SamsungMdcConfig
+from drivers.samsung_mdc.driver import SamsungMdcDriver
+from drivers.tesira.config import TesiraConfig
+from drivers.tesira.driver import TesiraDriver
+from drivers.visca.config import ViscaConfig
+from drivers.visca.driver import ViscaDriver
 
 
 @dataclass(frozen=True, slots=True)
 class DriverSpec:
-    """How to build one kind of device: its config model and (lazily) its driver class."""
+    """One kind of device: the driver class and the config model of its YAML entries."""
 
+    driver: type[Driver[Any]]
     config: type[DeviceConfig]
-    module: str
-    cls_name: str
 
 
 DRIVERS: dict[str, DriverSpec] = {
-    "pjlink": DriverSpec(PjlinkConfig, "drivers.pjlink.driver", "PjlinkDriver"),
+    "pjlink": DriverSpec(PjlinkDriver, PjlinkConfig),
+    "extron_sis": DriverSpec(ExtronSisDriver, ExtronSisConfig),
+    "tesira": DriverSpec(TesiraDriver, TesiraConfig),
+    "qsys": DriverSpec(QsysDriver, QsysConfig),
+    "visca": DriverSpec(ViscaDriver, ViscaConfig),
+    "samsung_mdc": DriverSpec(SamsungMdcDriver, SamsungMdcConfig),
 }

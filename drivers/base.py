@@ -139,6 +139,7 @@ class Driver(ABC, Generic[C]):
         self._conn: _Connection | None = None
         self._pending: _Pending | None = None
         self._backlog: deque[Any] = deque(maxlen=_BACKLOG)
+        self._held: list[Any] | None = None  # frames waiting behind a reply (see _feed)
         self._last_io = 0.0
         self._groups: list[PollGroup] = []
         self._wake = asyncio.Event()
@@ -195,7 +196,8 @@ class Driver(ABC, Generic[C]):
             fut: asyncio.Future[None] = loop.create_future()
             self._waiters.append(fut)
             try:
-                await asyncio.wait_for(fut, remaining)
+                async with asyncio.timeout(remaining):  # not wait_for: see _scheduler
+                    await fut
             except TimeoutError:
                 return predicate()
         return True
@@ -303,7 +305,7 @@ class Driver(ABC, Generic[C]):
         """
         if self.conn_state is ConnectionState.LOGGING_IN:
             return await self._exchange(data, match, timeout or self.config.connect_timeout)
-        await self._let_commands_in()
+        await self.yield_to_commands()
         tries = 1 + (self.config.retries if self.online else 0)
         for attempt in range(tries):
             last = attempt == tries - 1
@@ -317,7 +319,8 @@ class Driver(ABC, Generic[C]):
                 result = await self._exchange(data, match, timeout or self.config.timeout)
             except (TransportError, CommandTimeout) as err:
                 self._failed(err)
-                self._drop_connection()
+                if not (isinstance(err, CommandTimeout) and self._datagram()):
+                    self._drop_connection()  # a datagram endpoint outlives a lost reply
                 if last or isinstance(err, AuthError) or not self.online:
                     raise
                 log.debug("%s: retrying after %s", self.label, err)
@@ -380,47 +383,66 @@ class Driver(ABC, Generic[C]):
             await asyncio.sleep(gap)
 
     def _on_data(self, frames: list[Any]) -> None:
-        for frame in frames:
+        if self._held is not None:
+            self._held.extend(frames)
+        else:
+            self._feed(frames)
+
+    def _feed(self, frames: list[Any]) -> None:
+        for i, frame in enumerate(frames):
             if isinstance(frame, ProtocolError):
                 log.warning("%s: skipped bad data: %s", self.label, frame)
                 continue
-            self._dispatch(frame)
+            if self._dispatch(frame) and i + 1 < len(frames):
+                # The requester applies its reply when it resumes. Frames behind the
+                # reply (a newer push, say) wait until then, so state follows the stream.
+                self._held = list(frames[i + 1 :])
+                asyncio.get_running_loop().call_soon(self._release, self._conn)
+                return
 
-    def _dispatch(self, frame: Any) -> None:
+    def _release(self, conn: _Connection | None) -> None:
+        held, self._held = self._held, None
+        if held and conn is self._conn:
+            self._feed(held)
+
+    def _dispatch(self, frame: Any) -> bool:
+        """Route one frame; True when it completed the pending request."""
         pending = self._pending
         if pending is not None and not pending.future.done():
             try:
                 result = pending.match(frame)
             except AvhubError as err:
                 pending.future.set_exception(err)
-                return
+                return True
             except Exception as err:  # a driver bug must not kill the connection callback
                 log.exception("%s: reply matcher failed on %r", self.label, frame)
                 pending.future.set_exception(ProtocolError(f"cannot parse reply {frame!r}: {err}"))
-                return
+                return True
             if result is MORE:
-                return
+                return False
             if result is not NOT_MINE:
                 pending.future.set_result(result)
-                return
+                return True
         if self.conn_state is not ConnectionState.ONLINE:
             self._backlog.append(frame)
-            return
+            return False
         try:
             self.unsolicited(frame)
         except ProtocolError as err:
             log.warning("%s: skipped bad data: %s", self.label, err)
         except Exception:
             log.exception("%s: failed to handle %r", self.label, frame)
+        return False
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._conn = None
         self._backlog.clear()
         if self._pending is not None and not self._pending.future.done():
             why = f": {exc}" if exc else ""
-            self._pending.future.set_exception(
-                ConnectionClosed(f"{self.label}: connection closed{why}")
-            )
+            lost = ConnectionClosed(f"{self.label}: connection closed{why}")
+            if isinstance(exc, TransportError):  # e.g. ICMP port unreachable on UDP: "refused"
+                lost.reason = exc.reason
+            self._pending.future.set_exception(lost)
         if self._closing:
             return
         log.debug("%s: connection closed%s", self.label, f" ({exc})" if exc else "")
@@ -430,6 +452,9 @@ class Driver(ABC, Generic[C]):
 
     async def _noop(self) -> None:
         """A CONNECT work item needs no work beyond the connection it ensures."""
+
+    def _datagram(self) -> bool:
+        return self._conn is not None and self._conn.transport.datagram
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -502,11 +527,13 @@ class Driver(ABC, Generic[C]):
         finally:
             self._current = outer
 
-    async def _let_commands_in(self) -> None:
+    async def yield_to_commands(self) -> None:
         """Between the requests of a poll, run waiting user commands first.
 
         A poll group can be many requests long; a user waits for at most the one in
-        flight, not for the whole group.
+        flight, not for the whole group. `request` calls this itself; a driver calls it
+        before taking something per-request from shared state (a sequence number) so
+        the commands that run first do not take it out of order.
         """
         current = self._current
         while current is not None and current.kind is Kind.POLL:
@@ -582,5 +609,7 @@ class Driver(ABC, Generic[C]):
                 next_due = due if next_due is None else min(next_due, due)
             self._wake.clear()
             timeout = None if next_due is None else max(next_due - loop.time(), 0.001)
+            # Not wait_for: on 3.11 it swallows a cancel that arrives as the event is set.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()

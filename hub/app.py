@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from typing import Any
 
@@ -16,21 +15,16 @@ from drivers.base import Driver
 from drivers.pjlink.driver import PjlinkDriver
 from drivers.transport import TransportFactory, create_transport
 from hub.config import Config
+from hub.http import setup_routes
 from hub.notifications import PjlinkNotifications
 from hub.rooms import RoomNamespace, direct_transports
 from hub.store import RoomState
 
 log = logging.getLogger("avhub.hub")
 
-SHUTDOWN_TIMEOUT = 2.0
-"""Seconds `stop` gives panels to be told goodbye, and open requests to finish."""
-
-
-def driver_class(name: str) -> type[Driver[Any]]:
-    """The driver class registered under `name`."""
-    spec = DRIVERS[name]
-    cls: type[Driver[Any]] = getattr(importlib.import_module(spec.module), spec.cls_name)
-    return cls
+# Seconds that open requests get on stop. Panel websockets never end by themselves (the
+# Engine.IO server waits for the client), so without a short grace a stop takes a minute.
+SHUTDOWN_GRACE = 0.5
 
 
 class Hub:
@@ -48,7 +42,6 @@ class Hub:
         )
         self.app = web.Application()
         self.sio.attach(self.app)
-        self.app.router.add_get("/healthz", self._healthz)
         self._runner: web.AppRunner | None = None
         self.address: tuple[str, int] | None = None
         settings = config.hub
@@ -61,7 +54,7 @@ class Hub:
             )
             drivers: dict[str, Driver[Any]] = {}
             for device_id, dev_cfg in room_cfg.devices.items():
-                driver = driver_class(dev_cfg.driver)(
+                driver = DRIVERS[dev_cfg.driver].driver(
                     device_id,
                     dev_cfg,
                     _committer(room, device_id),
@@ -85,6 +78,7 @@ class Hub:
         self.pjlink_notifications = PjlinkNotifications(
             d for d in self.all_drivers() if isinstance(d, PjlinkDriver)
         )
+        setup_routes(self.app, self)
 
     def all_drivers(self) -> list[Driver[Any]]:
         return [d for room in self.drivers.values() for d in room.values()]
@@ -94,7 +88,7 @@ class Hub:
         host = host if host is not None else self.config.hub.host
         port = port if port is not None else self.config.hub.port
         self._runner = web.AppRunner(
-            self.app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
+            self.app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -124,11 +118,11 @@ class Hub:
         for namespace in self.namespaces.values():
             if namespace.fanout is not None:
                 await namespace.fanout.close()
-        # Say goodbye (Engine.IO CLOSE) and hang up on every panel: aiohttp would
-        # otherwise wait for each open WebSocket handler until its shutdown timeout.
+        # Say goodbye (an Engine.IO CLOSE) and hang up on every panel rather than let the
+        # grace run out: they reconnect to the next hub at once.
         if self.sio.eio.sockets:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(SHUTDOWN_TIMEOUT):
+                async with asyncio.timeout(SHUTDOWN_GRACE):
                     await self.sio.eio.disconnect()
         for transport in list(direct_transports(self.sio).values()):
             transport.close()
@@ -136,9 +130,6 @@ class Hub:
             await self._runner.cleanup()
             self._runner = None
         await asyncio.sleep(0)  # let closed transports run their connection_lost callbacks
-
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "rooms": len(self.rooms)})
 
 
 def _committer(room: RoomState, device_id: str) -> Any:

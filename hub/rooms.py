@@ -6,6 +6,7 @@ import asyncio
 import enum
 import hmac
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -291,6 +292,7 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.tokens = [t for t in (*tokens, admin_token) if t]
         self.open_room = not tokens
         self.fanout: Fanout | None = None
+        self.command_results: Counter[str] = Counter()  # "ok" or error code -> commands
         self._unsubscribe = room.subscribe(self._on_change)
 
     def _on_change(self, change: Change) -> None:
@@ -357,7 +359,13 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_command(self, sid: str, *args: Any) -> dict[str, Any]:
         """`{"device", "action", "args"}` → `{"ok": true, "result"}` or an error."""
         data = args[0] if len(args) == 1 else None
-        return await run_command(self.drivers, data, self.namespace)
+        reply = await run_command(self.drivers, data, self.namespace)
+        self.count_result(reply)
+        return reply
+
+    def count_result(self, reply: dict[str, Any]) -> None:
+        """Count one command reply of this room (panels and HTTP) for `/metrics`."""
+        self.command_results["ok" if reply["ok"] else reply["error"]["code"]] += 1
 
 
 async def run_command(drivers: Mapping[str, Driver[Any]], data: Any, where: str) -> dict[str, Any]:

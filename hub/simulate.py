@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from drivers.config import DeviceConfig
+from drivers.transport.url import TransportUrl
 from hub.config import Config
 from simulators import SIMULATORS
 from simulators.base import Simulator
@@ -41,9 +42,11 @@ class Simulators:
 
     async def _start_one(self, label: str, device: DeviceConfig) -> DeviceConfig:
         sim = SIMULATORS[device.driver].from_options(simulator_options(device))
-        await sim.start("127.0.0.1", 0)
+        if device.transport.scheme == "serial":
+            url = await _serve_on_pty(label, sim, device.transport)
+        else:
+            url = await _serve_on_loopback(label, sim, device.transport)
         self.running.append(sim)
-        url = device.transport.with_address("127.0.0.1", sim.port)
         log.info("%s: %s simulator on %s", label, device.driver, url)
         return device.model_copy(update={"transport": url})
 
@@ -57,3 +60,29 @@ class Simulators:
         for sim in self.running:
             await sim.stop()
         self.running.clear()
+
+
+async def _serve_on_pty(label: str, sim: Simulator[Any], url: TransportUrl) -> TransportUrl:
+    """Start `sim` on a pty at the URL's baud rate; the URL with the pty as its path."""
+    if not sim.serial:
+        log.info("%s: %s has no RS-232 variant; simulating it on a pty anyway", label, sim.kind)
+    params = dict(url.params)
+    pty_only = (("bytesize", 8), ("parity", "N"))  # Linux ptys refuse or ignore other values
+    dropped = [f"{k}={params.pop(k)}" for k, ok in pty_only if params.get(k, ok) != ok]
+    if dropped:
+        log.info(
+            "%s: a pty carries only 8 data bits, no parity; simulating without %s",
+            label,
+            ", ".join(dropped),
+        )
+    path = await sim.start_pty(baudrate=int(params.get("baudrate", 9600)))
+    return TransportUrl("serial", path=path, params=params)
+
+
+async def _serve_on_loopback(label: str, sim: Simulator[Any], url: TransportUrl) -> TransportUrl:
+    """Start `sim` on a loopback port; the URL aimed at it (rfc2217:// becomes socket://)."""
+    if url.scheme == "rfc2217":
+        log.info("%s: simulators do not speak RFC 2217; simulating %s as socket://", label, url)
+        url = TransportUrl("socket", url.host, url.port)
+    await sim.start("127.0.0.1", 0)
+    return url.with_address("127.0.0.1", sim.port)

@@ -115,8 +115,8 @@ def build_parser(kind: str | None, add_help: bool = True) -> argparse.ArgumentPa
     """The parser for one simulator kind (knob flags come from its Knobs model)."""
     parser = argparse.ArgumentParser(
         prog="python -m simulators",
-        usage="%(prog)s KIND [--host HOST] [--port N] [--count N [--port-base P]] "
-        "[--log-level LEVEL] [knobs]",
+        usage="%(prog)s KIND [--host HOST] [--port N | --serial-pty [--link PATH] [--baudrate N]] "
+        "[--count N [--port-base P]] [--log-level LEVEL] [knobs]",
         description="Run device simulators on loopback until SIGINT/SIGTERM.",
         epilog=VALUE_FORMATS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -148,6 +148,21 @@ def build_parser(kind: str | None, add_help: bool = True) -> argparse.ArgumentPa
         help="first port of --count instances (default: --port)",
     )
     parser.add_argument(
+        "--serial-pty",
+        action="store_true",
+        help="serve on a pseudo-terminal (a serial port) instead of TCP; prints its path",
+    )
+    parser.add_argument(
+        "--link", metavar="PATH", help="with --serial-pty: a symlink to the pty at PATH"
+    )
+    parser.add_argument(
+        "--baudrate",
+        type=int,
+        default=9600,
+        metavar="N",
+        help="with --serial-pty: the line speed (default: 9600)",
+    )
+    parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper
     )
     if kind in SIMULATORS:
@@ -166,6 +181,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Knobs]:
     args = parser.parse_args(argv)
     if args.count < 1:
         parser.error("--count must be at least 1")
+    if args.link is not None and (not args.serial_pty or args.count != 1):
+        parser.error("--link needs --serial-pty and a single instance")
     model = SIMULATORS[args.kind].knobs_model
     try:
         knobs = model.model_validate(_knob_values(args, model))
@@ -178,17 +195,52 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Knobs]:
     return args, knobs
 
 
-async def serve(
+async def start_tcp(
     cls: type[Simulator[Any]], knobs: Knobs, count: int, host: str, port_base: int
-) -> int:
-    """Start the simulators, print where each listens, run until SIGINT/SIGTERM."""
+) -> list[Simulator[Any]] | None:
+    """Start `count` simulators on TCP and print where each listens; None on failure."""
     try:
         sims = await start_many(lambda: cls(knobs.model_copy(deep=True)), count, host, port_base)
     except OSError as err:
         print(f"error: cannot listen on {host}:{port_base}: {err.strerror or err}", file=sys.stderr)
-        return 1
+        return None
     for sim in sims:
         print(f"{cls.kind} simulator listening on {sim.host}:{sim.port}", flush=True)
+    return list(sims)
+
+
+async def start_ptys(
+    cls: type[Simulator[Any]], knobs: Knobs, count: int, link: str | None, baudrate: int
+) -> list[Simulator[Any]] | None:
+    """Start `count` simulators on pseudo-terminals and print each path; None on failure."""
+    sims = [cls(knobs.model_copy(deep=True)) for _ in range(count)]
+    try:
+        paths = [await sim.start_pty(link, baudrate) for sim in sims]
+    except (OSError, ValueError) as err:
+        await asyncio.gather(*(sim.stop() for sim in sims))
+        print(f"error: cannot open a serial pty: {err}", file=sys.stderr)
+        return None
+    for path in paths:
+        print(f"{cls.kind} simulator on serial pty {path}", flush=True)
+    return sims
+
+
+async def serve(
+    cls: type[Simulator[Any]],
+    knobs: Knobs,
+    count: int,
+    host: str,
+    port_base: int,
+    pty: tuple[str | None, int] | None = None,
+) -> int:
+    """Start the simulators on TCP, or on ptys when `pty` = (link, baudrate) is given, print
+    where, and run until SIGINT/SIGTERM."""
+    if pty is None:
+        sims = await start_tcp(cls, knobs, count, host, port_base)
+    else:
+        sims = await start_ptys(cls, knobs, count, *pty)
+    if sims is None:
+        return 1
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -208,7 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     port_base = args.port if args.port_base is None else args.port_base
-    return asyncio.run(serve(SIMULATORS[args.kind], knobs, args.count, args.host, port_base))
+    pty = (args.link, args.baudrate) if args.serial_pty else None
+    return asyncio.run(serve(SIMULATORS[args.kind], knobs, args.count, args.host, port_base, pty))
 
 
 if __name__ == "__main__":

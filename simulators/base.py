@@ -3,19 +3,24 @@
 A `Simulator` owns device state and answers frames; a `Session` is one client
 connection. Sessions read bytes through `feed()` and write through a `Writer`
 (anything with write/close/abort/is_closing, e.g. an `asyncio.Transport`), so a
-serial pseudo-terminal or a UDP peer can drive the same session code later.
+serial pseudo-terminal (`start_pty`) or a UDP peer drives the same session code.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import random
 import re
+import struct
+import termios
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypeVar, cast
 
@@ -23,13 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.config import DeviceConfig, Duration
 from drivers.errors import ProtocolError
-from drivers.transport.framing import Framer
+from drivers.transport.framing import Framer, PassThroughFramer
 
 log = logging.getLogger(__name__)
 
 SPLIT_PAUSE = 0.002  # between single-byte writes, long enough for TCP to send each alone
 GARBAGE_BYTES = bytes(range(0x80, 0xFF)) + b"#&*?~^"  # never a frame start or terminator
 GARBAGE_LEN = 8
+_BAUD_RATES = {v: int(k[1:]) for k, v in vars(termios).items() if re.fullmatch(r"B\d+", k)}
 
 
 class Knobs(BaseModel):
@@ -163,6 +169,8 @@ class Session:
     ) -> None:
         self.sim = sim
         self.peer = peer
+        # A UDP peer: each frame is one datagram and each message goes out as one.
+        self.datagram: bool = getattr(writer, "datagram", False)
         self.commands = 0  # frames received
         self.messages = 0  # messages sent
         self._writer = writer
@@ -176,6 +184,11 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<Session {self.sim.kind} {self.peer}>"
+
+    @property
+    def on_serial(self) -> bool:
+        """True when the session runs on a serial pty (`start_pty`), not a network connection."""
+        return isinstance(self._writer, _PtyWriter)
 
     @property
     def closed(self) -> bool:
@@ -320,8 +333,227 @@ class _TcpProtocol(asyncio.Protocol):
             self._session.connection_lost()
 
 
+class _DatagramWriter:
+    """A Writer for one UDP peer: each write goes out as one datagram to that peer."""
+
+    datagram = True
+
+    def __init__(self, transport: asyncio.DatagramTransport, peer: Any) -> None:
+        self._transport = transport
+        self._peer = peer
+        self._closed = False
+
+    def write(self, data: bytes) -> None:
+        if not self.is_closing():
+            self._transport.sendto(data, self._peer)
+
+    def close(self) -> None:
+        self._closed = True
+
+    def abort(self) -> None:
+        self._closed = True
+
+    def is_closing(self) -> bool:
+        return self._closed or self._transport.is_closing()
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    """Glue from a UDP socket to one Session per peer address; one datagram is one frame."""
+
+    def __init__(self, sim: Simulator[Any]) -> None:
+        self._sim = sim
+        self._sessions: dict[Any, Session] = {}
+        self._transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # the selector loop's datagram transport does not subclass DatagramTransport
+        self._transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        if self._transport is None:
+            return
+        session = self._sessions.get(addr)
+        if session is None or session.closed:
+            writer = _DatagramWriter(self._transport, addr)
+            peer = f"{addr[0]}:{addr[1]}"
+            session = self._sim.open_session(writer, peer, PassThroughFramer())
+            if session is None:
+                return
+            self._sessions[addr] = session
+        session.feed(data)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("%s simulator: %s", self._sim.kind, exc)  # e.g. a client that went away
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        for session in self._sessions.values():
+            session.connection_lost()
+
+
+def _make_raw(fd: int, baudrate: int) -> None:
+    """Set a tty to raw 8N1 at `baudrate`: no echo, no CR/LF translation, no signals."""
+    speed = next((c for c, rate in _BAUD_RATES.items() if rate == baudrate), None)
+    if speed is None:
+        raise ValueError(f"{baudrate} is not a standard baud rate a pty can be set to")
+    iflag, oflag, cflag, lflag, _, _, cc = termios.tcgetattr(fd)
+    iflag &= ~(termios.BRKINT | termios.ICRNL | termios.INPCK | termios.ISTRIP | termios.IXON)
+    oflag &= ~termios.OPOST
+    cflag = (cflag & ~(termios.CSIZE | termios.PARENB)) | termios.CS8 | termios.CREAD
+    lflag &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN | termios.ISIG)
+    cc[termios.VMIN], cc[termios.VTIME] = 1, 0
+    # TCSANOW: a flush here would look like the host opening the port.
+    termios.tcsetattr(fd, termios.TCSANOW, [iflag, oflag, cflag, lflag, speed, speed, cc])
+
+
+def _replace_link(link: Path, target: str) -> None:
+    """Point symlink `link` at `target` atomically; refuse to replace anything but a symlink."""
+    if link.exists() and not link.is_symlink():
+        raise FileExistsError(f"{link} exists and is not a symlink; not replacing it")
+    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    tmp.replace(link)
+
+
+class _PtyWriter:
+    """A session's view of a pty port: bytes pass until the session ends (the port stays)."""
+
+    def __init__(self, port: _PtyPort) -> None:
+        self._port = port
+        self._closed = False
+        self.session: Session | None = None
+
+    def write(self, data: bytes) -> None:
+        if not self._closed:
+            self._port.write(data)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.session is not None:  # as a closed TCP connection would, end the session
+            asyncio.get_running_loop().call_soon(self.session.connection_lost)
+
+    abort = close
+
+    def is_closing(self) -> bool:
+        return self._closed
+
+
+class _PtyPort:
+    """The device end of a pseudo-terminal: a simulator's serial port.
+
+    A host (a driver, a terminal program) opens the slave end. A session starts when
+    the host opens the port — pyserial flushes its input on open, which the master
+    sees in packet mode — or sends bytes while no session is live; one at a time.
+    The simulator holds the slave open too, so the line keeps its settings while the
+    host has it closed, and bytes it sends then are lost as on a real line. While the
+    host's speed differs from `baudrate`, bytes both ways are dropped (a real UART
+    would garble them), with one warning per session.
+    """
+
+    def __init__(self, sim: Simulator[Any], baudrate: int, link: Path | None) -> None:
+        master, slave = os.openpty()
+        try:
+            _make_raw(slave, baudrate)
+            fcntl.ioctl(master, termios.TIOCPKT, struct.pack("i", 1))
+            os.set_blocking(master, False)
+            self.slave_path = os.ttyname(slave)
+            if link is not None:
+                _replace_link(link, self.slave_path)
+        except BaseException:
+            os.close(master)
+            os.close(slave)
+            raise
+        self.sim = sim
+        self.baudrate = baudrate
+        self.link = link
+        self.session: Session | None = None
+        self._master, self._slave = master, slave
+        self._warned: Session | None = None
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(master, self._readable)
+
+    @property
+    def path(self) -> str:
+        """What a host opens: the link when there is one, else the slave device."""
+        return str(self.link) if self.link is not None else self.slave_path
+
+    def _readable(self) -> None:
+        try:
+            packet = os.read(self._master, 4097)  # status byte + up to 4096 data bytes
+        except BlockingIOError:
+            return
+        except OSError as err:
+            log.warning("%s simulator: pty %s failed: %s", self.sim.kind, self.path, err)
+            self.sim.close_pty()
+            return
+        if not packet:
+            return
+        if packet[0] != termios.TIOCPKT_DATA:
+            if packet[0] & termios.TIOCPKT_FLUSHREAD:  # the host opened (or reset) the port
+                self._start_session()
+            return
+        if self.session is None or self.session.closed:
+            self._start_session()
+        if self.session is not None and self._speed_matches():
+            self.session.feed(packet[1:])
+
+    def _start_session(self) -> None:
+        old = self.session
+        if old is not None and not old.task.done():
+            old.abort()
+        writer = _PtyWriter(self)
+        self.session = writer.session = self.sim.open_session(writer, f"pty {self.slave_path}")
+
+    def _speed_matches(self) -> bool:
+        host = termios.tcgetattr(self._slave)[5]
+        if _BAUD_RATES.get(host) == self.baudrate:
+            return True
+        if self._warned is not self.session:
+            self._warned = self.session
+            log.warning(
+                "%s simulator: host set %s to %s baud, the device runs at %d: bytes lost",
+                self.sim.kind,
+                self.path,
+                _BAUD_RATES.get(host, "a non-standard"),
+                self.baudrate,
+            )
+        return False
+
+    def write(self, data: bytes) -> None:
+        """Send bytes down the line; what the host's full buffer cannot take is lost."""
+        if not self._speed_matches():
+            return
+        try:
+            written = os.write(self._master, data)
+        except BlockingIOError:
+            written = 0
+        except OSError as err:
+            log.warning("%s simulator: pty %s write failed: %s", self.sim.kind, self.path, err)
+            return
+        if written < len(data):
+            log.debug("%s: host not reading, %d bytes lost", self.path, len(data) - written)
+
+    def close(self) -> None:
+        """Pull the port: the host's reads fail at once; the link is removed."""
+        self._loop.remove_reader(self._master)
+        if self.session is not None:
+            self.session.abort()
+        os.close(self._master)
+        os.close(self._slave)
+        if self.link is not None and self.link.is_symlink():
+            with contextlib.suppress(OSError):
+                if os.readlink(self.link) == self.slave_path:
+                    self.link.unlink()
+
+
 class Simulator(ABC, Generic[KnobsT]):
-    """A simulated device: state, knobs, and a TCP listener that gives each client a Session."""
+    """A simulated device: state, knobs, and a TCP listener that gives each client a Session.
+
+    `start_pty` serves the same device on a pseudo-terminal instead (or as well).
+    """
 
     kind: ClassVar[str] = "device"
     knobs_model: ClassVar[type[Knobs]] = Knobs
@@ -329,6 +561,7 @@ class Simulator(ABC, Generic[KnobsT]):
     terminators: ClassVar[bytes] = b"\r\n"  # any of these ends a received frame
     line_end: ClassVar[bytes] = b"\r"  # ends a garbage line
     max_frame: ClassVar[int] = 4096
+    serial: ClassVar[bool] = False  # True when the real device also has an RS-232 port
 
     def __init__(self, knobs: KnobsT | None = None) -> None:
         self.knobs: KnobsT = knobs if knobs is not None else cast(KnobsT, self.knobs_model())
@@ -337,8 +570,11 @@ class Simulator(ABC, Generic[KnobsT]):
         self.refused = 0  # connections closed by max_clients
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
+        self._udp: asyncio.DatagramTransport | None = None
         self._host = "127.0.0.1"
         self._port: int | None = None
+        self._scheme = "tcp"
+        self._pty: _PtyPort | None = None
 
     @classmethod
     def options_for(cls, device: DeviceConfig) -> dict[str, Any]:
@@ -354,19 +590,61 @@ class Simulator(ABC, Generic[KnobsT]):
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Listen on host:port (0 = an ephemeral port); OSError if it cannot bind."""
-        if self._server is not None:
-            raise RuntimeError(f"{self.kind} simulator is already listening on {self.address}")
+        self._check_idle()
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: _TcpProtocol(self), host, port, reuse_address=True
         )
         self._host, self._port = self._server.sockets[0].getsockname()[:2]
+        self._scheme = "tcp"
+
+    async def start_udp(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Serve UDP on host:port: each peer address gets a Session, each datagram is a frame."""
+        self._check_idle()
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _UdpProtocol(self), local_addr=(host, port)
+        )
+        self._udp = transport
+        self._host, self._port = transport.get_extra_info("sockname")[:2]
+        self._scheme = "udp"
+
+    def _check_idle(self) -> None:
+        if self.running:
+            raise RuntimeError(f"{self.kind} simulator is already listening on {self.address}")
+
+    async def start_pty(self, link: str | Path | None = None, baudrate: int = 9600) -> str:
+        """Serve on a new raw pseudo-terminal at `baudrate`; returns the path a host opens.
+
+        With `link`, a symlink there (created or replaced) points at the pty and is
+        returned, so `close_pty()` then `start_pty(link=same)` unplugs and replugs a
+        port whose path stays valid.
+        """
+        if self._pty is not None:
+            raise RuntimeError(f"{self.kind} simulator already serves pty {self._pty.path}")
+        self._pty = _PtyPort(self, baudrate, Path(link) if link is not None else None)
+        return self._pty.path
+
+    def close_pty(self) -> None:
+        """Unplug the serial port: the host's port fails at once and the link is removed."""
+        pty, self._pty = self._pty, None
+        if pty is not None:
+            pty.close()
+
+    @property
+    def pty_path(self) -> str | None:
+        """The path `start_pty` returned, while the pty is open."""
+        return self._pty.path if self._pty is not None else None
 
     async def stop(self) -> None:
-        """Stop listening and drop every session; state is kept, so `start` may follow."""
+        """Stop listening, close the pty and drop every session; state is kept, so `start` may follow."""
+        self.close_pty()
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        udp, self._udp = self._udp, None
+        if udp is not None:
+            udp.close()
         for session in list(self.sessions):
             session.abort()
         tasks = list(self._tasks)
@@ -391,7 +669,7 @@ class Simulator(ABC, Generic[KnobsT]):
 
     @property
     def running(self) -> bool:
-        return self._server is not None
+        return self._server is not None or self._udp is not None
 
     @property
     def port(self) -> int:
@@ -410,7 +688,7 @@ class Simulator(ABC, Generic[KnobsT]):
 
     @property
     def url(self) -> str:
-        return f"tcp://{self._host}:{self.port}"
+        return f"{self._scheme}://{self._host}:{self.port}"
 
     # -- sessions --------------------------------------------------------------
 

@@ -399,7 +399,7 @@ def test_device_union_is_built_from_the_registry(tmp_path: Path) -> None:
         class NoPortConfig(DeviceConfig):
             driver: Literal["noport"]
 
-        drivers.DRIVERS["noport"] = drivers.DriverSpec(NoPortConfig, "x", "X")
+        drivers.DRIVERS["noport"] = drivers.DriverSpec(drivers.PjlinkDriver, NoPortConfig)
         from hub.cli import main
         sys.exit(main(["check", sys.argv[1]]))
         """

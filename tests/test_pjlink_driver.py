@@ -47,7 +47,9 @@ class Rig:
     async def online(self, **options: Any) -> PjlinkDriver:
         driver = await self.driver(**options)
         await until(lambda: driver.online and "inputs" in driver.state, message="driver online")
-        await until(lambda: "power" in driver.state, message="first status poll")
+        await until(
+            lambda: "power" in driver.state and "lamps" in driver.state, message="first polls"
+        )
         return driver
 
     def values(self, key: str) -> list[Any]:

@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from drivers.transport.base import ConnectionState, Receiver, Transport
+from drivers.transport.serial import Rfc2217Transport, SerialTransport
 from drivers.transport.tcp import TcpTransport
+from drivers.transport.udp import UdpTransport
 from drivers.transport.url import TransportUrl, parse_transport_url
 
 TransportFactory = Callable[[TransportUrl, float], Transport]
 
 _BY_SCHEME: dict[str, type[Transport]] = {
     "tcp": TcpTransport,
+    "udp": UdpTransport,
+    "serial": SerialTransport,
+    "socket": TcpTransport,  # a serial gateway passing raw bytes is plain TCP to us
+    "rfc2217": Rfc2217Transport,
 }
 
 

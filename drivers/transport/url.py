@@ -62,7 +62,7 @@ def parse_transport_url(text: str, default_port: int | None = None) -> Transport
         raise ValueError(
             f"unknown transport scheme {scheme!r}; expected one of {', '.join(SCHEMES)}"
         )
-    allowed = SERIAL_PARAMS if scheme == "serial" else UDP_PARAMS if scheme == "udp" else {}
+    allowed = {"serial": SERIAL_PARAMS, "rfc2217": SERIAL_PARAMS, "udp": UDP_PARAMS}.get(scheme, {})
     params = _parse_params(parts.query, allowed, scheme)
     if scheme == "serial":
         if parts.netloc or not parts.path.startswith("/"):

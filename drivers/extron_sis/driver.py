@@ -1,0 +1,548 @@
+"""Extron SIS matrix switcher driver: ties, output volume and mutes, presets, verbose pushes."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from drivers.actions import Args, action
+from drivers.base import MORE, NOT_MINE, Driver, PollGroup
+from drivers.errors import (
+    AuthError,
+    CommandError,
+    CommandTimeout,
+    DeviceError,
+    ErrorCode,
+    ProtocolError,
+)
+from drivers.extron_sis.codec import (
+    CR,
+    QUERY_FIRMWARE,
+    QUERY_PART,
+    QUERY_SIZE,
+    TABLE_WIDTH,
+    VIEW_MUTES,
+    VOLUME_FLOOR_DB,
+    AudioMute,
+    Banner,
+    Command,
+    ErrorReply,
+    Kind,
+    Login,
+    PasswordPrompt,
+    PresetRecalled,
+    PresetSaved,
+    QuickTie,
+    Reply,
+    ReplyFramer,
+    SisError,
+    Text,
+    Tie,
+    TieAll,
+    TieTable,
+    Verbose,
+    VideoMute,
+    Volume,
+    db_to_volume,
+    mute_command,
+    parse_mute_table,
+    parse_reply,
+    parse_size,
+    parse_version,
+    table_command,
+    tie_command,
+    verbose_command,
+    volume_to_db,
+)
+from drivers.extron_sis.config import MAX_PORTS, ExtronSisConfig
+
+log = logging.getLogger("avhub.driver.extron_sis")
+
+VERBOSE = 3  # change notices and tagged answers
+KEEPALIVE = 240.0  # units close a Telnet session after 5 idle minutes
+_PART = re.compile(r"\d{2}-\d{3,4}-\d{2}")
+_ERROR_CODES = {
+    SisError.E01: ErrorCode.INVALID_ARGS,
+    SisError.E10: ErrorCode.DEVICE_ERROR,
+    SisError.E11: ErrorCode.INVALID_ARGS,
+    SisError.E12: ErrorCode.INVALID_ARGS,
+    SisError.E13: ErrorCode.INVALID_ARGS,
+    SisError.E14: ErrorCode.DEVICE_ERROR,
+    SisError.E17: ErrorCode.DEVICE_ERROR,
+    SisError.E21: ErrorCode.INVALID_ARGS,
+    SisError.E22: ErrorCode.BUSY,
+    SisError.E24: ErrorCode.DEVICE_ERROR,
+    SisError.E25: ErrorCode.DEVICE_ERROR,
+    SisError.E26: ErrorCode.DEVICE_ERROR,
+    SisError.E27: ErrorCode.INVALID_ARGS,
+    SisError.E28: ErrorCode.DEVICE_ERROR,
+}
+_HINTS = {
+    SisError.E10: "; this model may not support it (check the device's volume/audio_mute/"
+    "video_mute/audio options)",
+    SisError.E24: "; the configured password logs in as User, this needs the administrator "
+    "password",
+}
+_OPTIONAL_ACTIONS = {
+    "set_level": "volume",
+    "set_mute": "audio_mute",
+    "set_video_mute": "video_mute",
+}
+
+Expect = Callable[[Reply], Any]
+Port = Annotated[int, Field(ge=1, le=MAX_PORTS)]
+
+
+class ExtronDeviceError(DeviceError):
+    """The switcher answered `Exx`."""
+
+    def __init__(self, what: str, reply: ErrorReply) -> None:
+        error = reply.error
+        code = _ERROR_CODES.get(error, ErrorCode.DEVICE_ERROR) if error else ErrorCode.DEVICE_ERROR
+        hint = _HINTS.get(error, "") if error else ""
+        super().__init__(f"{what}: switcher answered {reply.code} ({reply.meaning}){hint}", code)
+        self.error = reply.code
+
+
+class Route(Args):
+    input: Annotated[int, Field(ge=0, le=MAX_PORTS)] | None = Field(
+        description="input number; 0 or null unties"
+    )
+    output: Port | None = Field(None, description="output number; omitted: every output")
+    kind: Kind = Field(Kind.ALL, description="all: video and audio; video or audio alone")
+
+
+class SetLevel(Args):
+    control: str = Field(description="output number, e.g. '1'")
+    level: float = Field(ge=VOLUME_FLOOR_DB, le=0, description="dB; 0 is full volume")
+
+
+class SetMute(Args):
+    control: str = Field(description="output number, e.g. '1'")
+    mute: bool
+
+
+class SetVideoMute(Args):
+    mute: bool
+    output: Port | None = Field(None, description="output number; omitted: every output")
+
+
+class Preset(Args):
+    preset: Port
+
+
+class ExtronSisDriver(Driver[ExtronSisConfig]):
+    """An Extron matrix switcher over Telnet (banner, password) or RS-232 (neither).
+
+    Verbose mode 3 is set on every connection, so ties, mutes and volumes changed on
+    the front panel or by other controllers arrive as they happen; replies are matched
+    by what they say, so such a notice may come between a command and its answer.
+    `routes` shows the video ties; with audio breakaway `audio_routes` differ.
+    """
+
+    name = "extron_sis"
+    persistent = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cfg = self.config
+        self._inputs = cfg.inputs
+        self._outputs = cfg.outputs
+        self._audio = cfg.audio
+        self._video: dict[int, int] = {}
+        self._audio_ties: dict[int, int] = {}
+        self._reinit = False
+        self._framer = ReplyFramer()
+        self._absent = {a for a, flag in _OPTIONAL_ACTIONS.items() if not getattr(cfg, flag)}
+
+    def create_framer(self) -> ReplyFramer:
+        self._framer = ReplyFramer()
+        return self._framer
+
+    def describe_actions(self) -> dict[str, dict[str, Any]]:
+        """Only the actions this model has (per the volume/mute options)."""
+        actions = super().describe_actions()
+        return {name: schema for name, schema in actions.items() if name not in self._absent}
+
+    async def execute(self, action: str, raw_args: object = None) -> Any:
+        if action in self._absent:
+            flag = _OPTIONAL_ACTIONS[action]
+            raise CommandError(
+                ErrorCode.UNKNOWN_ACTION,
+                f"{self.device_id} has no {action} ({flag} is off in its config)",
+            )
+        return await super().execute(action, raw_args)
+
+    # ---- login ----------------------------------------------------------------------
+
+    async def login(self) -> None:
+        """Banner and password (TCP), verbose mode 3, identity, and the size unless configured."""
+        if not self.config.transport.is_serial:
+            await self._greeting()
+        await self._set_verbose()
+        await self._read_identity()
+        if self._inputs is None or self._outputs is None:
+            await self._read_size()
+        self.update(size={"inputs": self._inputs, "outputs": self._outputs})
+
+    async def _greeting(self) -> None:
+        first = await self.request(None, self._match_greeting)
+        if isinstance(first, Banner):
+            self.update(model=first.model, firmware=first.firmware, part_number=first.part)
+            prompted = await self._prompted()
+        else:
+            prompted = True
+        if prompted:
+            await self._log_in()
+        elif self.config.password:
+            log.info("%s: switcher asked for no password; the configured one is unused", self.label)
+
+    def _match_greeting(self, frame: bytes) -> Any:
+        reply = self._parse(frame)
+        if isinstance(reply, Banner | PasswordPrompt):
+            return reply
+        return MORE if reply is None or isinstance(reply, Text) else NOT_MINE
+
+    async def _prompted(self) -> bool:
+        """True when a Password: prompt follows the banner (and the date line).
+
+        Units send the prompt right after the banner, so once the line has been quiet
+        for `prompt_wait` no prompt is coming; bytes still trickling in (a slow link)
+        extend the wait, up to `connect_timeout`.
+        """
+
+        def match(frame: bytes) -> Any:
+            reply = self._parse(frame)
+            if isinstance(reply, PasswordPrompt):
+                return True
+            return MORE if reply is None or isinstance(reply, Text) else NOT_MINE
+
+        framer, wait = self._framer, self.config.prompt_wait
+        give_up = time.monotonic() + self.config.connect_timeout
+        while True:
+            now = time.monotonic()
+            quiet = now - framer.last_data
+            if (quiet >= wait and not framer.pending) or now >= give_up:
+                return False
+            try:
+                return bool(await self.request(None, match, timeout=max(wait - quiet, 0.01)))
+            except CommandTimeout:
+                continue
+
+    async def _log_in(self) -> None:
+        password = self.config.password
+        if not password:
+            raise AuthError(
+                f"{self.label}: the switcher asks for a password and none is configured "
+                "(set password: for this device)"
+            )
+
+        def match(frame: bytes) -> Any:
+            reply = self._parse(frame)
+            if isinstance(reply, Login):
+                return reply.level
+            if isinstance(reply, PasswordPrompt):
+                raise AuthError(f"{self.label}: the switcher rejected the password")
+            return NOT_MINE
+
+        level = await self.request(password.encode() + CR, match)
+        self.update(login=level)
+
+    async def _set_verbose(self) -> None:
+        def expect(reply: Reply) -> Any:
+            if isinstance(reply, Verbose) or (isinstance(reply, Text) and reply.text.isdigit()):
+                return True
+            return NOT_MINE
+
+        try:
+            await self._ask(verbose_command(VERBOSE), expect, "set verbose mode 3")
+        except ExtronDeviceError as err:
+            log.warning("%s: %s; changes show only at the next poll", self.label, err)
+
+    async def _read_identity(self) -> None:
+        """Firmware (`Q`) and part number (`N`); on RS-232 this also proves the unit answers."""
+
+        def text(reply: Reply) -> Any:
+            return reply.text if isinstance(reply, Text) else NOT_MINE
+
+        try:
+            firmware = await self._ask(QUERY_FIRMWARE, text, "read the firmware version")
+            part = await self._ask(QUERY_PART, text, "read the part number")
+        except ExtronDeviceError as err:
+            log.info("%s: %s", self.label, err)
+            return
+        found = _PART.search(part)
+        self.update(firmware=parse_version(firmware), part_number=found.group(0) if found else part)
+
+    async def _read_size(self) -> None:
+        def expect(reply: Reply) -> Any:
+            return parse_size(reply.text) if isinstance(reply, Text) else NOT_MINE
+
+        try:
+            inputs, outputs, audio = await self._ask(QUERY_SIZE, expect, "read the matrix size")
+        except ExtronDeviceError as err:
+            raise ProtocolError(f"{err}; set inputs: and outputs: for this device") from None
+        self._inputs = self.config.inputs or inputs
+        self._outputs = self.config.outputs or outputs
+        self._audio = self.config.audio and audio
+
+    # ---- requests -------------------------------------------------------------------
+
+    def _parse(self, frame: bytes) -> Reply | None:
+        """The reply in a line, junk before it logged; None for a line that is not SIS."""
+        try:
+            reply, junk = parse_reply(frame)
+        except ProtocolError:
+            return None
+        if junk:
+            log.warning("%s: skipped %d junk bytes: %r", self.label, len(junk), junk)
+        return reply
+
+    async def _ask(self, command: Command, expect: Expect, what: str) -> Any:
+        """Send `command`; the first line `expect` accepts (not NOT_MINE) is the answer.
+
+        Lines it does not accept are change notices and go to `unsolicited`; an `Exx`
+        line is the answer too, raised as ExtronDeviceError.
+        """
+
+        def match(frame: bytes) -> Any:
+            reply = self._parse(frame)
+            if reply is None:
+                return NOT_MINE
+            if isinstance(reply, ErrorReply):
+                raise ExtronDeviceError(what, reply)
+            return expect(reply)
+
+        return await self.request(command.encode(), match)
+
+    # ---- state ----------------------------------------------------------------------
+
+    @property
+    def outputs(self) -> range:
+        return range(1, (self._outputs or 0) + 1)
+
+    def unsolicited(self, frame: Any) -> None:
+        reply = self._parse(frame)
+        if reply is None:
+            raise ProtocolError(f"not an SIS line: {frame[:60]!r}")
+        if not self._apply(reply):
+            log.warning("%s: unexpected line from switcher: %r", self.label, frame)
+
+    def _apply(self, reply: Reply) -> bool:
+        """Record what a reply or change notice says; False when it says nothing about state."""
+        match reply:
+            case Tie(output, input_, kind):
+                self._apply_tie([output], input_, kind)
+            case TieAll(input_, kind):
+                self._apply_tie(self.outputs, input_, kind)
+            case QuickTie():
+                self.refresh(["ties"])
+            case PresetRecalled(preset):
+                self.update(preset=preset)
+                self.refresh(["ties"])
+            case PresetSaved(preset):
+                log.info("%s: preset %d saved", self.label, preset)
+            case VideoMute(output, mute):
+                targets = self.outputs if output is None else [output]
+                self._apply_flags("video_mutes", targets, mute != 0)
+            case AudioMute(output, mute):
+                self._apply_flags("mutes", self.outputs if output is None else [output], mute)
+            case Volume(output, volume):
+                if output in self.outputs:
+                    levels = dict(self.state.get("levels") or {})
+                    levels[str(output)] = volume_to_db(volume)
+                    self.update(levels=levels)
+            case Banner():
+                log.warning("%s: switcher restarted; setting verbose mode again", self.label)
+                self._reinit = True
+                self.refresh()
+            case _:
+                return False
+        return True
+
+    def _apply_tie(self, outputs: Iterable[int], input_: int, kind: Kind) -> None:
+        targets = [o for o in outputs if o in self.outputs]
+        if kind is not Kind.AUDIO:
+            self._video.update(dict.fromkeys(targets, input_))
+        if kind is not Kind.VIDEO:
+            self._audio_ties.update(dict.fromkeys(targets, input_))
+        self._publish_ties()
+
+    def _publish_ties(self) -> None:
+        video = {str(o): self._video.get(o) or None for o in self.outputs}
+        if not self._audio:
+            self.update(routes=video)
+            return
+        audio = {str(o): self._audio_ties.get(o) or None for o in self.outputs}
+        self.update(routes=video, video_routes=video, audio_routes=audio)
+
+    def _apply_flags(self, key: str, outputs: Iterable[int], on: bool) -> None:
+        flags = dict(self.state.get(key) or {})
+        flags.update({str(o): on for o in outputs if o in self.outputs})
+        self.update({key: flags})
+
+    # ---- polling --------------------------------------------------------------------
+
+    def poll_groups(self) -> list[PollGroup]:
+        """Ties every poll_interval (also the keep-alive), output audio/video state likewise."""
+        cfg = self.config
+        keepalive = min(cfg.poll_interval, KEEPALIVE)
+        groups = [PollGroup("ties", self._poll_ties, lambda: keepalive)]
+        if cfg.volume or cfg.audio_mute or cfg.video_mute:
+            groups.append(PollGroup("outputs", self._poll_outputs, lambda: cfg.poll_interval))
+        return groups
+
+    async def _poll_ties(self) -> None:
+        if self._reinit:
+            self._reinit = False
+            await self._set_verbose()
+        await self._read_table(Kind.VIDEO)
+        if self._audio:
+            await self._read_table(Kind.AUDIO)
+
+    async def _read_table(self, kind: Kind) -> None:
+        """Ties of every output, 16 per `Esc0*<first>*<1|2>VC` request.
+
+        Each answer is applied as it comes: user commands may run between the
+        requests of a poll, and a table read earlier must not undo them.
+        """
+        ties = self._video if kind is Kind.VIDEO else self._audio_ties
+        for first in range(1, len(self.outputs) + 1, TABLE_WIDTH):
+
+            def expect(reply: Reply) -> Any:
+                if isinstance(reply, TieTable) and reply.kind is kind:
+                    return reply.inputs
+                return NOT_MINE
+
+            inputs = await self._ask(table_command(kind, first), expect, f"read {kind} ties")
+            for output, input_ in enumerate(inputs, start=first):
+                if input_ is not None and output in self.outputs:
+                    ties[output] = input_
+            self._publish_ties()
+
+    async def _poll_outputs(self) -> None:
+        cfg = self.config
+        if cfg.volume:
+            for output in self.outputs:
+                self._apply(Volume(output, await self._read_volume(output)))
+        if cfg.audio_mute or cfg.video_mute:
+
+            def expect(reply: Reply) -> Any:
+                table = parse_mute_table(reply.text) if isinstance(reply, Text) else None
+                return NOT_MINE if table is None else table
+
+            table = await self._ask(VIEW_MUTES, expect, "read the output mutes")
+            state = {o: table[o - 1] if o <= len(table) else 0 for o in self.outputs}
+            if cfg.audio_mute:
+                self.update(mutes={str(o): bool(m & 2) for o, m in state.items()})
+            if cfg.video_mute:
+                self.update(video_mutes={str(o): bool(m & 1) for o, m in state.items()})
+
+    async def _read_volume(self, output: int) -> int:
+        def expect(reply: Reply) -> Any:
+            if isinstance(reply, Volume) and reply.output == output:
+                return reply.volume
+            if isinstance(reply, Text) and reply.text.isdigit():
+                return int(reply.text)
+            return NOT_MINE
+
+        volume: int = await self._ask(
+            Command(str(output), "V"), expect, f"read output {output} volume"
+        )
+        return volume
+
+    # ---- actions --------------------------------------------------------------------
+
+    def _check(self, number: int, limit: int | None, what: str) -> None:
+        if limit is not None and number > limit:
+            raise CommandError(
+                ErrorCode.INVALID_ARGS, f"no {what} {number}: this switcher has {limit} {what}s"
+            )
+
+    def _output_of(self, control: str) -> int:
+        if not control.strip().isdigit() or int(control) < 1:
+            raise CommandError(
+                ErrorCode.INVALID_ARGS, f"control {control!r} is not an output number like '1'"
+            )
+        output = int(control)
+        self._check(output, self._outputs, "output")
+        return output
+
+    @action(
+        Route,
+        coalesce=lambda a: ("route", a.output, a.kind),
+        description="tie an input to an output (or every output); input 0 unties",
+    )
+    async def route(self, args: Route) -> None:
+        input_ = args.input or 0
+        self._check(input_, self._inputs, "input")
+        if args.output is not None:
+            self._check(args.output, self._outputs, "output")
+        if args.kind is Kind.AUDIO and not self._audio:
+            raise CommandError(
+                ErrorCode.INVALID_ARGS, f"{self.device_id} does not switch audio separately"
+            )
+        if args.output is None:
+            expect = answer(TieAll, input=input_)
+        else:
+            expect = answer(Tie, output=args.output, input=input_)
+        where = "every output" if args.output is None else f"output {args.output}"
+        command = tie_command(input_, args.output, args.kind)
+        self._apply(await self._ask(command, expect, f"tie input {input_} to {where}"))
+
+    @action(SetLevel, coalesce=lambda a: ("level", a.control), description="output volume in dB")
+    async def set_level(self, args: SetLevel) -> None:
+        output = self._output_of(args.control)
+        command = Command(f"{output}*{db_to_volume(args.level)}", "V")
+        expect = answer(Volume, output=output)
+        self._apply(await self._ask(command, expect, f"set output {output} volume"))
+
+    @action(SetMute, coalesce=lambda a: ("mute", a.control), description="output audio mute")
+    async def set_mute(self, args: SetMute) -> None:
+        output = self._output_of(args.control)
+        command = mute_command(output, int(args.mute), "Z")
+        expect = answer(AudioMute, output=output)
+        self._apply(await self._ask(command, expect, f"mute output {output} audio"))
+
+    @action(
+        SetVideoMute,
+        coalesce=lambda a: ("video_mute", a.output),
+        description="video mute one output, or every output when output is omitted",
+    )
+    async def set_video_mute(self, args: SetVideoMute) -> None:
+        if args.output is not None:
+            self._check(args.output, self._outputs, "output")
+        command = mute_command(args.output, int(args.mute), "B")
+        where = "every output" if args.output is None else f"output {args.output}"
+        expect = answer(VideoMute, output=args.output)
+        self._apply(await self._ask(command, expect, f"video mute {where}"))
+
+    @action(Preset, description="recall a global preset (its ties)")
+    async def recall_preset(self, args: Preset) -> None:
+        command = Command(str(args.preset), ".")
+        expect = answer(PresetRecalled, preset=args.preset)
+        await self._ask(command, expect, f"recall preset {args.preset}")
+        self.update(preset=args.preset)
+        await self._poll_ties()
+
+    @action(Preset, description="save the current ties as a global preset")
+    async def save_preset(self, args: Preset) -> None:
+        command = Command(str(args.preset), ",")
+        expect = answer(PresetSaved, preset=args.preset)
+        await self._ask(command, expect, f"save preset {args.preset}")
+
+
+def answer(kind: type[Reply], **fields: object) -> Expect:
+    """An `expect` for `_ask`: the reply of this type whose fields have these values."""
+
+    def expect(reply: Reply) -> Any:
+        if isinstance(reply, kind) and all(getattr(reply, k) == v for k, v in fields.items()):
+            return reply
+        return NOT_MINE
+
+    return expect

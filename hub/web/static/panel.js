@@ -1,0 +1,183 @@
+// The touch panel of one room: /rooms/<room_id>, talking Socket.IO to namespace /rooms/<room_id>.
+
+import { io } from "/vendor/socket.io.esm.min.js";
+import { DeviceCard } from "./cards.js";
+import { Commander } from "./commands.js";
+import { RoomSync } from "./sync.js";
+
+const roomId = decodeURIComponent(location.pathname.replace(/\/+$/, "").split("/").pop());
+const TOKEN_KEY = `avhub.token.${roomId}`; // localStorage: survives reloads and reboots
+const SYNC_KEY = `avhub.sync.${roomId}`; // sessionStorage: (epoch, seq, state) to resume
+const SAVE_DELAY_MS = 200;
+
+const $ = (selector) => document.querySelector(selector);
+const banner = $("#banner");
+const devicesEl = $("#devices");
+const prompt = $("#token-prompt");
+const promptMessage = $("#token-message");
+const tokenInput = $("#token-input");
+$("#room-name").textContent = roomId; // until the snapshot brings the room's name
+
+// ---- token --------------------------------------------------------------------------------
+
+function takeTokenFromUrl() {
+  const url = new URL(location.href);
+  const token = url.searchParams.get("token");
+  if (token === null) return;
+  if (token) localStorage.setItem(TOKEN_KEY, token);
+  url.searchParams.delete("token"); // keep it out of the address bar, history and screenshots
+  history.replaceState(null, "", url.pathname + url.search + url.hash);
+}
+
+const storedToken = () => localStorage.getItem(TOKEN_KEY);
+
+function askForToken(message) {
+  prompt.hidden = false;
+  promptMessage.textContent = message;
+  tokenInput.value = "";
+  tokenInput.focus();
+  showLink();
+}
+
+$("#token-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const token = tokenInput.value.trim();
+  if (!token) return;
+  localStorage.setItem(TOKEN_KEY, token);
+  prompt.hidden = true;
+  promptMessage.textContent = "";
+  socket.connect();
+});
+
+// ---- state ----------------------------------------------------------------------------------
+
+const cards = new Map();
+let linkUp = false;
+let everConnected = false;
+let saveTimer = null;
+
+function saveSoon() {
+  if (saveTimer !== null) return;
+  saveTimer = setTimeout(save, SAVE_DELAY_MS);
+}
+
+function save() {
+  clearTimeout(saveTimer);
+  saveTimer = null;
+  const saved = sync.saved();
+  if (saved) sessionStorage.setItem(SYNC_KEY, JSON.stringify(saved));
+}
+
+function render() {
+  if (sync.room) {
+    $("#room-name").textContent = sync.room.name || sync.room.id;
+    document.title = `${sync.room.name || sync.room.id} · avhub`;
+  }
+  const seen = new Set();
+  for (const [id, device] of Object.entries(sync.devices)) {
+    let card = cards.get(id);
+    if (!card) {
+      card = new DeviceCard(id, (...args) => commander.send(...args));
+      cards.set(id, card);
+    }
+    card.show(device);
+    devicesEl.append(card.el); // in snapshot order
+    seen.add(id);
+  }
+  for (const [id, card] of cards) {
+    if (!seen.has(id)) {
+      card.el.remove();
+      cards.delete(id);
+    }
+  }
+  saveSoon();
+}
+
+function showLink() {
+  const inSync = linkUp && sync.inSync;
+  document.body.dataset.link = linkUp ? "up" : "down";
+  document.body.dataset.sync = inSync ? "ok" : "pending";
+  const waiting = !prompt.hidden;
+  banner.hidden = inSync || waiting;
+  banner.textContent = everConnected || sync.epoch !== null ? "Reconnecting…" : "Connecting…";
+}
+
+// ---- socket ---------------------------------------------------------------------------------
+
+takeTokenFromUrl();
+
+const socket = io(`/rooms/${roomId}`, {
+  autoConnect: false,
+  reconnectionDelay: 500,
+  reconnectionDelayMax: 3000,
+  auth: (cb) => {
+    const auth = {};
+    const token = storedToken();
+    if (token) auth.token = token;
+    const resume = sync.resumeAuth();
+    if (resume) {
+      auth.resume = resume;
+      stats.resumes += 1;
+    }
+    cb(auth);
+  },
+});
+const commander = new Commander(socket);
+const stats = { connects: 0, resumes: 0, refusals: 0 };
+
+const sync = new RoomSync({
+  call: (event, data) => socket.timeout(10000).emitWithAck(event, data),
+  connected: () => socket.connected,
+  onReset: render,
+  onApply: (id) => {
+    cards.get(id)?.refresh();
+    saveSoon();
+  },
+  onStatus: showLink,
+});
+
+socket.on("connect", () => {
+  linkUp = true;
+  everConnected = true;
+  stats.connects += 1;
+  prompt.hidden = true;
+  showLink();
+});
+
+socket.on("disconnect", (reason) => {
+  linkUp = false;
+  showLink();
+  if (reason === "io server disconnect") socket.connect(); // the hub dropped us: come back
+});
+
+socket.on("connect_error", (err) => {
+  linkUp = false;
+  if (err && err.data && err.data.code === "unauthorized") {
+    stats.refusals += 1;
+    const had = storedToken();
+    localStorage.removeItem(TOKEN_KEY);
+    askForToken(
+      had
+        ? "That panel token was refused. Check it and enter it again."
+        : "This room needs a panel token. Enter the token for this room.",
+    );
+    return; // refused namespaces are not retried: the next try is the form's
+  }
+  showLink();
+});
+
+socket.on("snapshot", (snapshot) => sync.loadSnapshot(snapshot));
+socket.on("change", (change) => sync.receiveChange(change));
+
+addEventListener("pagehide", save);
+
+try {
+  sync.restore(JSON.parse(sessionStorage.getItem(SYNC_KEY) || "null"));
+} catch {
+  sessionStorage.removeItem(SYNC_KEY);
+}
+showLink();
+socket.connect();
+
+// For people and tests poking at a running panel.
+window.avhub = { socket, sync, cards, stats, commander };

@@ -1,0 +1,118 @@
+"""The driver base on its own: a tiny line protocol over a real loopback socket, and the queue."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from drivers.actions import action
+from drivers.base import NOT_MINE, Driver
+from drivers.config import DeviceConfig
+from drivers.queue import Kind, Work, WorkQueue
+from drivers.transport.backoff import Backoff
+from drivers.transport.framing import DelimiterFramer
+from tests.conftest import until
+
+
+class LineDriver(Driver[DeviceConfig]):
+    """`get` → `value N`; the device also pushes `push N` lines."""
+
+    name = "line"
+
+    def create_framer(self) -> DelimiterFramer:
+        return DelimiterFramer(b"\n")
+
+    def unsolicited(self, frame: Any) -> None:
+        if frame.startswith(b"push "):
+            self.update(x=int(frame[5:]))
+
+    @action()
+    async def read_x(self) -> int:
+        def match(frame: bytes) -> int | object:
+            return int(frame[6:]) if frame.startswith(b"value ") else NOT_MINE
+
+        value: int = await self.request(b"get\n", match)
+        self.update(x=value)
+        return value
+
+
+@pytest.fixture
+async def device() -> AsyncIterator[asyncio.Server]:
+    """Answers `get` with `value 1` and, in the same write, a newer `push 2`."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.readline():
+            writer.write(b"value 1\npush 2\n")
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    yield server
+    server.close()
+    await server.wait_closed()
+
+
+async def test_a_push_behind_a_reply_is_applied_after_the_reply(device: asyncio.Server) -> None:
+    port = device.sockets[0].getsockname()[1]
+    config = DeviceConfig(driver="line", transport=f"tcp://127.0.0.1:{port}")  # type: ignore[arg-type]
+    changes: list[dict[str, Any]] = []
+    driver = LineDriver("d", config, changes.append)
+    await driver.start(stagger=0)
+    try:
+        await until(lambda: driver.online)
+        assert await driver.execute("read_x") == 1
+        await until(lambda: changes[-1] == {"x": 2})
+        assert driver.state["x"] == 2  # the newer pushed value, not the older reply
+        assert [c["x"] for c in changes if "x" in c] == [1, 2]
+    finally:
+        await driver.stop()
+
+
+def test_queue_priority_and_fifo() -> None:
+    async def nothing() -> None:
+        pass
+
+    queue = WorkQueue()
+    for kind, label in [
+        (Kind.POLL, "p1"),
+        (Kind.CONNECT, "c"),
+        (Kind.COMMAND, "u1"),
+        (Kind.POLL, "p2"),
+        (Kind.COMMAND, "u2"),
+    ]:
+        queue.put(Work(kind, nothing, label=label))
+    order = [asyncio.run(queue.get()).label for _ in range(5)]
+    assert order == ["u1", "u2", "c", "p1", "p2"]
+
+
+async def test_queued_commands_for_one_target_coalesce() -> None:
+    async def nothing() -> None:
+        pass
+
+    loop = asyncio.get_running_loop()
+    queue = WorkQueue()
+    first, second, other = loop.create_future(), loop.create_future(), loop.create_future()
+    a = queue.put(Work(Kind.COMMAND, nothing, ("set", "level"), "set -10", first))
+    b = queue.put(Work(Kind.COMMAND, nothing, ("set", "level"), "set -3", second))
+    queue.put(Work(Kind.COMMAND, nothing, ("set", "mute"), "mute", other))
+    assert a is b and a.label == "set -3" and len(queue) == 2
+    a.resolve("done")
+    assert first.result() == second.result() == "done" and not other.done()
+    polls = [queue.put(Work(Kind.POLL, nothing, ("poll", "status"))) for _ in range(3)]
+    assert polls[0] is polls[2] and len(queue) == 3
+
+
+def test_backoff_doubles_caps_and_resets() -> None:
+    backoff = Backoff(1.0, 8.0, jitter=0)
+    assert [backoff.next_delay() for _ in range(6)] == [1, 2, 4, 8, 8, 8]
+    backoff.reset()
+    assert backoff.next_delay() == 1
+    assert backoff.penalize() == 8
+    jittery = Backoff(1.0, 8.0, jitter=0.2)
+    delays = []
+    for _ in range(20):
+        jittery.reset()
+        delays.append(jittery.next_delay())
+    assert all(0.8 <= d <= 1.2 for d in delays) and len(set(delays)) > 1

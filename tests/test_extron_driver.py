@@ -1,0 +1,476 @@
+"""Extron SIS driver against the Extron simulator over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from drivers.errors import ErrorCode
+from drivers.extron_sis.codec import banner
+from drivers.extron_sis.config import ExtronSisConfig
+from drivers.extron_sis.driver import ExtronSisDriver
+from simulators.extron_sis import ExtronKnobs, ExtronSimulator
+from tests.conftest import until
+from tests.test_pjlink_driver import error_of
+
+FEATURES = {"volume": True, "audio_mute": True, "video_mute": True}
+
+
+class Rig:
+    """A switcher simulator, drivers aimed at it, and every change they published."""
+
+    def __init__(self, sim: ExtronSimulator) -> None:
+        self.sim = sim
+        self.changes: list[dict[str, Any]] = []
+        self.drivers: list[ExtronSisDriver] = []
+
+    async def driver(self, **options: Any) -> ExtronSisDriver:
+        settings: dict[str, Any] = {
+            "driver": "extron_sis",
+            "poll_interval": 0.2,
+            "timeout": 0.5,
+            "reconnect_min": 0.05,
+            "reconnect_max": 0.2,
+            "prompt_wait": 0.05,
+            **FEATURES,
+        }
+        settings.update(options)
+        if "transport" not in settings:
+            settings["transport"] = f"tcp://127.0.0.1:{self.sim.port}"
+        config = ExtronSisConfig.model_validate(settings)
+        driver = ExtronSisDriver("switcher", config, self.changes.append)
+        self.drivers.append(driver)
+        await driver.start(stagger=0)
+        return driver
+
+    async def online(self, **options: Any) -> ExtronSisDriver:
+        """A driver whose first polls are complete."""
+        driver = await self.driver(**options)
+        await self.polled(driver)
+        return driver
+
+    async def polled(self, driver: ExtronSisDriver) -> None:
+        """Wait until the driver is online and its first polls are complete."""
+        cfg = driver.config
+        keys = ["routes", "audio_routes" if cfg.audio else "routes"]
+        keys += ["levels"] if cfg.volume else []
+        keys += ["mutes"] if cfg.audio_mute else []
+        keys += ["video_mutes"] if cfg.video_mute else []
+
+        def complete() -> bool:
+            size = len(driver.outputs)
+            return (
+                driver.online
+                and bool(size)
+                and all(len(driver.state.get(key) or {}) == size for key in keys)
+            )
+
+        await until(complete, message="first polls")
+
+    def values(self, key: str) -> list[Any]:
+        return [c[key] for c in self.changes if key in c]
+
+
+@pytest.fixture
+async def rig_factory() -> AsyncIterator[Callable[..., Any]]:
+    rigs: list[Rig] = []
+
+    async def make(**knobs: Any) -> Rig:
+        sim = ExtronSimulator(ExtronKnobs.model_validate({"inputs": 8, "outputs": 4, **knobs}))
+        await sim.start()
+        rig = Rig(sim)
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        for driver in rig.drivers:
+            await driver.stop()
+        await rig.sim.stop()
+
+
+def sim_routes(ties: dict[int, int]) -> dict[str, int | None]:
+    return {str(o): i or None for o, i in ties.items()}
+
+
+# ---- login -------------------------------------------------------------------------
+
+
+async def test_password_login_sets_verbose_3_and_reads_identity_and_size(rig_factory: Any) -> None:
+    rig = await rig_factory(password="extron", model="DXP 84 HDMI", firmware="2.01")
+    driver = await rig.online(password="extron")
+    state = driver.state
+    assert state["login"] == "administrator"
+    assert (state["model"], state["firmware"], state["part_number"]) == (
+        "DXP 84 HDMI",
+        "2.01",
+        "60-882-01",
+    )
+    assert state["size"] == {"inputs": 8, "outputs": 4}  # asked with `I`
+    assert rig.sim.verbose_modes() == [3]
+    assert state["routes"] == {"1": 1, "2": 2, "3": 3, "4": 4}
+    assert state["audio_routes"] == state["video_routes"] == state["routes"]
+    assert state["levels"] == {"1": 0, "2": 0, "3": 0, "4": 0}
+    assert state["mutes"] == state["video_mutes"] == dict.fromkeys("1234", False)
+
+
+async def test_switcher_without_password(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(inputs=8, outputs=4)
+    assert "login" not in driver.state
+    assert rig.sim.received["I"] == 0  # size from the config
+    assert rig.sim.verbose_modes() == [3]
+
+
+async def test_user_password_logs_in_as_user(rig_factory: Any) -> None:
+    rig = await rig_factory(password="admin", user_password="guest")
+    driver = await rig.online(password="guest")
+    assert driver.state["login"] == "user"
+    await driver.execute("route", {"input": 2, "output": 1})
+    err = await error_of(driver.execute("save_preset", {"preset": 1}))
+    assert err.code is ErrorCode.DEVICE_ERROR
+    assert "E24" in str(err) and "administrator password" in str(err)
+
+
+async def test_wrong_password_is_auth_failed_with_long_backoff(rig_factory: Any) -> None:
+    rig = await rig_factory(password="right")
+    driver = await rig.driver(password="wrong", reconnect_min=0.05, reconnect_max=0.3)
+    await until(lambda: driver.state["offline_reason"] == "auth_failed")
+    first = rig.sim.connections
+    await asyncio.sleep(0.9)
+    assert 1 <= rig.sim.connections - first <= 5  # penalised backoff, not a tight loop
+    rig.sim.knobs.password = "wrong"
+    await until(lambda: driver.online, timeout=3)
+
+
+async def test_switcher_asking_for_a_password_when_none_is_configured(
+    rig_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "avhub")
+    rig = await rig_factory(password="secret")
+    driver = await rig.driver()
+    await until(lambda: driver.state["offline_reason"] == "auth_failed")
+    assert any("none is configured" in r.getMessage() for r in caplog.records)
+
+
+async def test_serial_gateway_has_no_banner_and_the_driver_probes_with_q(
+    rig_factory: Any,
+) -> None:
+    rig = await rig_factory(serial=True, password="not-asked-on-rs232")
+    transport = f"socket://127.0.0.1:{rig.sim.port}"  # RS-232 behind a serial-to-IP gateway
+    driver = await rig.driver(transport=transport, prompt_wait=5)
+    await rig.polled(driver)
+    assert rig.sim.received["Q"] >= 1 and driver.state["firmware"] == "1.23"
+    assert "model" not in driver.state  # no banner on RS-232
+    assert rig.sim.verbose_modes() == [3]  # 1 by default on RS-232; 3 tags the answers
+    rig.sim.press_tie(2, 4)
+    await until(lambda: driver.state["routes"]["4"] == 2)
+
+
+# ---- actions -------------------------------------------------------------------------
+
+
+async def test_route_ties_breakaway_untie_and_tie_to_all(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=60)
+    await driver.execute("route", {"input": 5, "output": 2})
+    assert driver.state["routes"]["2"] == 5  # published before the ack
+    assert rig.sim.video_ties[2] == rig.sim.audio_ties[2] == 5
+    await driver.execute("route", {"input": 7, "output": "3", "kind": "audio"})
+    assert driver.state["audio_routes"]["3"] == 7 and driver.state["routes"]["3"] == 3
+    await driver.execute("route", {"input": 6, "output": 3, "kind": "video"})
+    assert driver.state["video_routes"]["3"] == 6 and driver.state["audio_routes"]["3"] == 7
+    await driver.execute("route", {"input": None, "output": 4})
+    await driver.execute("route", {"input": 0, "output": 1, "kind": "audio"})
+    assert driver.state["routes"]["4"] is None and driver.state["audio_routes"]["1"] is None
+    assert driver.state["video_routes"] == sim_routes(rig.sim.video_ties)
+    assert driver.state["audio_routes"] == sim_routes(rig.sim.audio_ties)
+    await driver.execute("route", {"input": 8})
+    assert driver.state["routes"] == dict.fromkeys("1234", 8)
+    assert rig.sim.audio_ties == dict.fromkeys(range(1, 5), 8)
+
+
+async def test_route_checks_the_matrix_size_before_sending(rig_factory: Any) -> None:
+    rig = await rig_factory(audio=False)
+    driver = await rig.online(audio=False, poll_interval=60)
+    assert "audio_routes" not in driver.state
+    sent = rig.sim.received.copy()
+    for args in (
+        {"input": 9, "output": 1},
+        {"input": 1, "output": 5},
+        {"input": 1, "kind": "audio"},
+    ):
+        err = await error_of(driver.execute("route", args))
+        assert err.code is ErrorCode.INVALID_ARGS, args
+    err = await error_of(driver.execute("route", {"input": -1}))
+    assert err.code is ErrorCode.INVALID_ARGS
+    assert rig.sim.received == sent
+
+
+async def test_levels_and_mutes(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=60)
+    await driver.execute("set_level", {"control": "2", "level": -14})
+    assert driver.state["levels"]["2"] == -14 and rig.sim.volumes[2] == 50
+    await driver.execute("set_level", {"control": "1", "level": -85})
+    assert driver.state["levels"]["1"] == -85 and rig.sim.volumes[1] == 0
+    await driver.execute("set_mute", {"control": "3", "mute": True})
+    assert driver.state["mutes"]["3"] is True and rig.sim.audio_mutes[3] is True
+    await driver.execute("set_video_mute", {"mute": True, "output": 4})
+    assert driver.state["video_mutes"] == {"1": False, "2": False, "3": False, "4": True}
+    await driver.execute("set_video_mute", {"mute": True})
+    assert driver.state["video_mutes"] == dict.fromkeys("1234", True)
+    assert all(rig.sim.video_mutes.values())
+    for bad in (
+        {"control": "5", "level": 0},
+        {"control": "left", "level": 0},
+        {"control": "1", "level": 3},
+    ):
+        err = await error_of(driver.execute("set_level", bad))
+        assert err.code is ErrorCode.INVALID_ARGS, bad
+
+
+async def test_models_without_volume_or_mutes_do_not_offer_them(rig_factory: Any) -> None:
+    rig = await rig_factory(volume=False, audio_mute=False, video_mute=False)
+    driver = await rig.online(volume=False, audio_mute=False, video_mute=False)
+    actions = driver.describe_actions()
+    assert set(actions) == {"route", "recall_preset", "save_preset"}
+    assert actions["route"]["required"] == ["input"]
+    assert "levels" not in driver.state and "mutes" not in driver.state
+    err = await error_of(driver.execute("set_level", {"control": "1", "level": -10}))
+    assert err.code is ErrorCode.UNKNOWN_ACTION and "volume" in str(err)
+
+
+async def test_presets(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=60)
+    await driver.execute("route", {"input": 6, "output": 1})
+    await driver.execute("save_preset", {"preset": 3})
+    await driver.execute("route", {"input": 2, "output": 1})
+    await driver.execute("recall_preset", {"preset": 3})
+    assert driver.state["preset"] == 3
+    assert driver.state["routes"]["1"] == 6  # re-read before the ack
+    err = await error_of(driver.execute("recall_preset", {"preset": 9}))
+    assert err.code is ErrorCode.INVALID_ARGS and "E11" in str(err)
+
+
+TIE = ("route", {"input": 1, "output": 1}, "!")
+
+
+@pytest.mark.parametrize(
+    ("action", "args", "key", "error", "code"),
+    [
+        (*TIE, "E01", ErrorCode.INVALID_ARGS),
+        (*TIE, "E10", ErrorCode.DEVICE_ERROR),
+        ("recall_preset", {"preset": 1}, ".", "E11", ErrorCode.INVALID_ARGS),
+        (*TIE, "E12", ErrorCode.INVALID_ARGS),
+        ("set_level", {"control": "1", "level": 0}, "V", "E13", ErrorCode.INVALID_ARGS),
+        ("route", {"input": 1, "output": 1, "kind": "audio"}, "$", "E14", ErrorCode.DEVICE_ERROR),
+        ("route", {"input": 1, "kind": "video"}, "&", "E17", ErrorCode.DEVICE_ERROR),
+        (*TIE, "E21", ErrorCode.INVALID_ARGS),
+        (*TIE, "E22", ErrorCode.BUSY),
+        ("save_preset", {"preset": 1}, ",", "E24", ErrorCode.DEVICE_ERROR),
+        ("set_mute", {"control": "1", "mute": True}, "Z", "E25", ErrorCode.DEVICE_ERROR),
+        ("set_video_mute", {"mute": True}, "B", "E26", ErrorCode.DEVICE_ERROR),
+        (*TIE, "E27", ErrorCode.INVALID_ARGS),
+        (*TIE, "E28", ErrorCode.DEVICE_ERROR),
+        (*TIE, "E99", ErrorCode.DEVICE_ERROR),
+    ],
+)
+async def test_error_codes_map_to_panel_errors(
+    rig_factory: Any, action: str, args: dict[str, Any], key: str, error: str, code: ErrorCode
+) -> None:
+    rig = await rig_factory(errors={key: error})
+    driver = await rig.driver(poll_interval=60)
+    await until(lambda: driver.online and "routes" in driver.state)
+    err = await error_of(driver.execute(action, args))
+    assert err.code is code, err
+    assert error in str(err)
+    assert driver.online  # a switcher that says no is still online
+
+
+async def test_real_range_errors_from_a_smaller_switcher(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    driver = await rig.driver(inputs=16, outputs=16, poll_interval=60)
+    await until(lambda: driver.online and "routes" in driver.state)
+    err = await error_of(driver.execute("route", {"input": 12, "output": 1}))
+    assert err.code is ErrorCode.INVALID_ARGS and "E01 (invalid input number)" in str(err)
+    err = await error_of(driver.execute("route", {"input": 1, "output": 12}))
+    assert err.code is ErrorCode.INVALID_ARGS and "E12 (invalid output number)" in str(err)
+
+
+# ---- pushes ---------------------------------------------------------------------------
+
+
+async def test_front_panel_changes_arrive_without_polling(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=60)
+    sim = rig.sim
+    sim.press_tie(7, 2)
+    await until(lambda: driver.state["routes"]["2"] == 7)
+    sim.press_tie(3, kind="audio")
+    await until(lambda: driver.state["audio_routes"] == dict.fromkeys("1234", 3))
+    sim.set_volume(1, 40)
+    await until(lambda: driver.state["levels"]["1"] == -24)
+    sim.set_audio_mute(2, True)
+    await until(lambda: driver.state["mutes"]["2"] is True)
+    sim.set_video_mute(3, True)
+    await until(lambda: driver.state["video_mutes"]["3"] is True)
+    sim.press_quick([(6, 1), (6, 4)])  # `Qik` only: the driver reads the table again
+    await until(lambda: driver.state["routes"]["1"] == 6 and driver.state["routes"]["4"] == 6)
+    await driver.execute("save_preset", {"preset": 2})
+    sim.press_tie(1, 1)
+    sim.press_preset(2)  # `Rpr02` only
+    await until(lambda: driver.state.get("preset") == 2 and driver.state["routes"]["1"] == 6)
+    assert driver.state["video_routes"] == sim_routes(sim.video_ties)
+    assert driver.state["audio_routes"] == sim_routes(sim.audio_ties)
+
+
+async def test_notice_between_command_and_reply_is_applied_and_not_taken_as_reply(
+    rig_factory: Any,
+) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=60)
+    rig.sim.knobs.interleave = True
+    before = rig.sim.notices["Tie"]
+    await driver.execute("route", {"input": 3, "output": 1})
+    assert rig.sim.notices["Tie"] > before  # the front panel really did tie output 4 first
+    assert driver.state["routes"]["1"] == 3
+    assert driver.state["routes"]["4"] == rig.sim.video_ties[4] != 4
+    # A "next line is the answer" driver would read the notice as the volume or the tie table.
+    await driver.execute("set_level", {"control": "2", "level": -20})
+    await driver.execute("save_preset", {"preset": 1})
+    await driver.execute("recall_preset", {"preset": 1})  # answer, then two table reads
+    await driver.execute("route", {"input": 5, "output": 4})
+    assert driver.state["levels"]["2"] == -20
+    assert driver.state["routes"] == sim_routes(rig.sim.video_ties)
+    assert driver.state["routes"]["4"] == 5  # notice (output 4) first, then the answer
+    assert rig.values("online") == [True]
+
+
+async def test_slider_storm_is_coalesced_and_paced(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=60, command_delay=0.04)
+    before = rig.sim.notices["Volume"]
+    calls = []
+    for i in range(100):
+        calls.append(
+            asyncio.ensure_future(
+                driver.execute("set_level", {"control": "1", "level": -(i % 60) - 1})
+            )
+        )
+        await asyncio.sleep(0.009)
+    calls.append(asyncio.ensure_future(driver.execute("set_level", {"control": "1", "level": -33})))
+    await asyncio.gather(*calls)
+    sets = rig.sim.notices["Volume"] - before
+    assert sets <= 35, sets  # 101 requests became at most one per command_delay
+    assert rig.sim.volumes[1] == 31 and driver.state["levels"]["1"] == -33
+
+
+async def test_reconnect_sets_verbose_mode_again_and_pushes_resume(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=60)
+    first = rig.sim.connections
+    for session in list(rig.sim.sessions):
+        session.abort()
+    await until(lambda: rig.sim.connections > first and rig.sim.verbose_modes() == [3])
+    rig.sim.press_tie(8, 3)
+    await until(lambda: driver.state["routes"]["3"] == 8)
+
+
+async def test_banner_mid_session_means_the_switcher_restarted(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=60)
+    verbose_sets = rig.sim.received["CV"]
+    rig.sim.broadcast(banner(2012, "DXP 88 HDMI", "1.23", "60-882-01").encode())
+    await until(lambda: rig.sim.received["CV"] > verbose_sets)
+    assert driver.online
+
+
+# ---- connection --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        {"split_writes": True},
+        {"coalesce_replies": 3},
+        {"garbage_every": 2, "garbage_mode": "line"},
+        {"garbage_every": 3, "garbage_mode": "prefix"},
+        {"pad": False},
+        {"iac_burst": True},
+    ],
+    ids=["split", "coalesced", "garbage-lines", "garbage-prefix", "unpadded", "telnet-iac"],
+)
+async def test_awkward_byte_streams(
+    rig_factory: Any, knobs: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "avhub")
+    rig = await rig_factory(**knobs, password="pw", model="SPLIT 84")
+    driver = await rig.online(password="pw", timeout=1.0, poll_interval=0.3)
+    assert driver.state["model"] == "SPLIT 84"
+    await driver.execute("route", {"input": 6, "output": 2})
+    await driver.execute("set_level", {"control": "3", "level": -10})
+    rig.sim.press_tie(4, 1)
+    await until(lambda: driver.state["routes"]["1"] == 4)
+    assert driver.state["routes"] == {"1": 4, "2": 6, "3": 3, "4": 4}
+    assert driver.state["levels"]["3"] == -10
+    assert rig.values("online") == [True]
+    if "garbage_every" in knobs:
+        assert any("junk" in r.message or "bad data" in r.message for r in caplog.records)
+
+
+async def test_polls_keep_an_idle_session_open(rig_factory: Any) -> None:
+    rig = await rig_factory(idle_timeout=0.3)
+    await rig.online(poll_interval=0.1)
+    await asyncio.sleep(0.8)
+    assert rig.sim.connections == 1
+
+
+async def test_offline_when_the_switcher_goes_away_and_back_with_fresh_state(
+    rig_factory: Any,
+) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=0.2, timeout=0.3)
+    await rig.sim.stop()
+    await until(lambda: not driver.online, timeout=3)
+    assert driver.state["offline_reason"] in ("refused", "closed")
+    err = await error_of(driver.execute("route", {"input": 1, "output": 1}))
+    assert err.code is ErrorCode.DEVICE_OFFLINE
+    rig.sim.press_tie(2, 2)  # changed while nobody listened
+    await rig.sim.start(port=rig.sim.port)
+    await until(lambda: driver.online and driver.state["routes"]["2"] == 2, timeout=3)
+    assert rig.values("online") == [True, False, True]
+
+
+async def test_large_matrix_is_read_sixteen_outputs_at_a_time(rig_factory: Any) -> None:
+    rig = await rig_factory(inputs=40, outputs=36)
+    driver = await rig.online(poll_interval=60)
+    assert len(driver.state["routes"]) == 36
+    assert driver.state["routes"]["36"] == 36
+    rig.sim.press_tie(40, 33)
+    await until(lambda: driver.state["routes"]["33"] == 40)
+
+
+def test_action_schemas_and_default_port() -> None:
+    config = ExtronSisConfig.model_validate({"driver": "extron_sis", "transport": "tcp://10.0.0.5"})
+    assert config.transport.port == 23
+    schemas = ExtronSisDriver("x", config, lambda c: None).describe_actions()
+    assert set(schemas) == {"route", "recall_preset", "save_preset"}
+    assert schemas["route"]["properties"]["kind"]["default"] == "all"
+
+
+async def test_stop_right_after_a_state_change_ends_every_task(rig_factory: Any) -> None:
+    # The poll scheduler sleeps until a state change wakes it; a change published in the
+    # same loop iteration as stop() must not swallow the cancellation (Python 3.11's
+    # asyncio.wait_for did, and stop() then waited forever).
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=60)
+    await asyncio.sleep(0.05)
+    driver.update(probe=1)
+    async with asyncio.timeout(2):
+        await driver.stop()

@@ -1,0 +1,387 @@
+"""The HTTP API of DESIGN.md §8 against a running hub with PJLink simulators: every route,
+every error status, token scoping, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+
+from drivers.errors import ErrorCode
+from hub.app import Hub
+from hub.http import HTTP_STATUS, OPENAPI_DOCUMENT, WEB_DIR, status_for
+from simulators.pjlink import PjlinkSimulator
+from tests.conftest import until
+
+FAST = "poll_interval: 0.1s, timeout: 0.5s, connect_timeout: 0.5s, reconnect_min: 0.05s, reconnect_max: 0.2s"
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def config(proj: int, class1: int, slow: int) -> str:
+    return f"""
+hub:
+  admin_token: admin-secret
+rooms:
+  lobby:
+    name: Lobby
+    devices:
+      proj: {{driver: pjlink, name: Projector, transport: "tcp://127.0.0.1:{proj}", {FAST}}}
+      class1: {{driver: pjlink, transport: "tcp://127.0.0.1:{class1}", {FAST}}}
+      dead: {{driver: pjlink, transport: "tcp://127.0.0.1:{closed_port()}", {FAST}}}
+      slow:
+        driver: pjlink
+        transport: tcp://127.0.0.1:{slow}
+        poll_interval: 60s
+        timeout: 0.2s
+        retries: 0
+        connect_timeout: 2s
+  board:
+    name: Board Room
+    panel_tokens: [board-secret]
+    devices:
+      proj: {{driver: pjlink, transport: "tcp://127.0.0.1:{proj}", {FAST}}}
+  vault:
+    name: Vault
+    panel_tokens: [vault-secret]
+    devices: {{}}
+"""
+
+
+@dataclass
+class Api:
+    """A hub, its simulators, and an HTTP client for it."""
+
+    hub: Hub
+    http: aiohttp.ClientSession
+    proj: PjlinkSimulator
+    slow: PjlinkSimulator
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        token: str | None = None,
+        body: Any = None,
+        raw: bytes | None = None,
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        async with self.http.request(method, path, headers=headers, data=data) as response:
+            text = await response.text()
+            is_json = response.content_type == "application/json"
+            return response.status, json.loads(text) if is_json else text
+
+    async def slow_online(self) -> None:
+        """The slow device polls once at a random time in its first second, then every 60 s."""
+        slow = self.hub.drivers["lobby"]["slow"]
+        await until(lambda: slow.online, message="slow device online")
+
+    async def command(
+        self, room: str, device: str, action: str, token: str | None = None, **kw: Any
+    ) -> tuple[int, Any]:
+        return await self.call("POST", f"/api/rooms/{room}/devices/{device}/{action}", token, **kw)
+
+
+@pytest.fixture
+async def api(hub_factory: Any, pjlink_sims: Any) -> AsyncIterator[Api]:
+    proj = await pjlink_sims()
+    class1 = await pjlink_sims(pjclass=1)
+    slow = await pjlink_sims()
+    hub: Hub = await hub_factory(config(proj.port, class1.port, slow.port))
+    lobby = hub.drivers["lobby"]
+    live = [d for d in hub.all_drivers() if d not in (lobby["dead"], lobby["slow"])]
+    await until(lambda: all(d.online and "pjlink_class" in d.state for d in live))
+    assert hub.address is not None
+    base = f"http://{hub.address[0]}:{hub.address[1]}"
+    async with aiohttp.ClientSession(base) as http:
+        yield Api(hub, http, proj, slow)
+
+
+def code_of(body: Any) -> str:
+    assert body["ok"] is False and isinstance(body["error"]["message"], str), body
+    assert body["error"]["message"], "an error without a message"
+    code: str = body["error"]["code"]
+    return code
+
+
+# ---- commands: success and every error status -------------------------------------------
+
+
+async def test_a_command_runs_and_answers_like_the_socketio_ack(api: Api) -> None:
+    status, body = await api.command("lobby", "proj", "power_on")
+    assert (status, body) == (200, {"ok": True, "result": None})
+    assert api.proj.power in ("warming", "on")
+
+
+async def test_empty_and_json_bodies_are_args(api: Api) -> None:
+    status, body = await api.command("lobby", "proj", "power_on", raw=b"")
+    assert status == 200, body
+    status, body = await api.command("lobby", "proj", "power_on", body={})
+    assert status == 200, body
+
+
+@pytest.mark.parametrize(
+    ("device", "action", "kw", "status", "code"),
+    [
+        ("proj", "select_input", {"body": {}}, 400, "invalid_args"),
+        ("proj", "select_input", {"body": {"input": "HDMI 1", "x": 1}}, 400, "invalid_args"),
+        ("proj", "power_on", {"body": {"now": True}}, 400, "invalid_args"),
+        ("proj", "select_input", {"raw": b"{not json"}, 400, "invalid_args"),
+        ("proj", "select_input", {"raw": b"[1, 2]"}, 400, "invalid_args"),
+        ("nope", "power_on", {}, 404, "unknown_device"),
+        ("proj", "self_destruct", {}, 404, "unknown_action"),
+        ("proj", "set_video_mute", {"body": {"mute": True}}, 409, "busy"),  # ERR3 while off
+        ("class1", "set_freeze", {"body": {"freeze": True}}, 502, "device_error"),
+        ("dead", "power_on", {}, 503, "device_offline"),
+    ],
+)
+async def test_command_errors_map_to_http_statuses(
+    api: Api, device: str, action: str, kw: dict[str, Any], status: int, code: str
+) -> None:
+    got_status, body = await api.command("lobby", device, action, **kw)
+    assert (got_status, code_of(body)) == (status, code), body
+
+
+async def test_a_device_that_does_not_answer_in_time_is_504(api: Api) -> None:
+    await api.slow_online()
+    api.slow.knobs.reply_delay = 0.5  # longer than the device's 0.2 s timeout
+    status, body = await api.command("lobby", "slow", "set_audio_mute", body={"mute": False})
+    assert (status, code_of(body)) == (504, "timeout"), body
+
+
+async def test_an_unknown_room_is_404(api: Api) -> None:
+    status, body = await api.command("attic", "proj", "power_on")
+    assert (status, code_of(body)) == (404, "unknown_room")
+    status, body = await api.call("GET", "/api/rooms/attic")
+    assert (status, code_of(body)) == (404, "unknown_room")
+
+
+def test_every_error_code_has_an_http_status() -> None:
+    assert set(HTTP_STATUS) == set(ErrorCode)
+    assert HTTP_STATUS[ErrorCode.INTERNAL] == 500
+    assert status_for({"ok": True, "result": None}) == 200
+    for code, status in HTTP_STATUS.items():
+        assert status_for({"ok": False, "error": {"code": code.value, "message": "x"}}) == status
+
+
+async def test_http_and_socketio_errors_have_the_same_shape(api: Api, panels: Any) -> None:
+    panel = panels(api.hub, "lobby")
+    await panel.connect()
+    for action, args in (("self_destruct", {}), ("select_input", {})):
+        ack = await panel.command("proj", action, **args)
+        _, body = await api.command("lobby", "proj", action, body=args)
+        assert body == ack
+
+
+# ---- tokens --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("token", "status"),
+    [
+        (None, 401),  # no token for a room that has panel tokens
+        ("wrong", 401),  # no room knows this token
+        ("vault-secret", 403),  # a real token, of another room
+        ("board-secret", 200),  # the room's own token
+        ("admin-secret", 200),  # the admin token opens every room
+    ],
+)
+async def test_token_scoping(api: Api, token: str | None, status: int) -> None:
+    got, body = await api.call("GET", "/api/rooms/board", token)
+    assert got == status, body
+    got, body = await api.command("board", "proj", "power_on", token)
+    assert got == status, body
+    if status != 200:
+        assert code_of(body) == "unauthorized"
+
+
+async def test_only_bearer_tokens_count(api: Api) -> None:
+    headers = {"Authorization": "Basic board-secret"}
+    async with api.http.get("/api/rooms/board", headers=headers) as response:
+        assert response.status == 401
+
+
+async def test_a_room_without_panel_tokens_is_open(api: Api) -> None:
+    for token in (None, "vault-secret", "nonsense"):
+        status, body = await api.call("GET", "/api/rooms/lobby", token)
+        assert status == 200 and body["room"]["id"] == "lobby"
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+
+async def test_room_list(api: Api) -> None:
+    status, body = await api.call("GET", "/api/rooms")
+    assert status == 200
+    assert body["rooms"] == [
+        {
+            "id": "lobby",
+            "name": "Lobby",
+            "devices": 4,
+            "token_required": False,
+            "panel": "/rooms/lobby",
+        },
+        {
+            "id": "board",
+            "name": "Board Room",
+            "devices": 1,
+            "token_required": True,
+            "panel": "/rooms/board",
+        },
+        {
+            "id": "vault",
+            "name": "Vault",
+            "devices": 0,
+            "token_required": True,
+            "panel": "/rooms/vault",
+        },
+    ]
+
+
+async def test_room_snapshot_is_the_socketio_snapshot(api: Api, panels: Any) -> None:
+    room = api.hub.rooms["lobby"]
+    status, body = await api.call("GET", "/api/rooms/lobby")
+    assert status == 200
+    assert body["epoch"] == room.epoch and body["room"] == {"id": "lobby", "name": "Lobby"}
+    assert set(body["devices"]) == {"proj", "class1", "dead", "slow"}
+    assert body["devices"]["proj"]["state"]["online"] is True
+    assert body["devices"]["dead"]["state"]["online"] is False
+    assert "select_input" in body["devices"]["proj"]["actions"]
+    mine, hubs = body["devices"]["proj"], json.loads(json.dumps(room.snapshot()["devices"]["proj"]))
+    assert {k: v for k, v in mine.items() if k != "state"} == {
+        k: v for k, v in hubs.items() if k != "state"
+    }
+    assert mine["state"].keys() <= hubs["state"].keys()  # the state moves on with every poll
+
+
+async def test_healthz(api: Api) -> None:
+    await api.slow_online()
+    status, body = await api.call("GET", "/healthz")
+    assert status == 200
+    assert body == {"ok": True, "rooms": 3, "devices": 5, "online": 4}
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    line = re.search(
+        rf"^{name}{{{re.escape(want)}}} (\S+)$" if labels else rf"^{name} (\S+)$", text, re.M
+    )
+    assert line is not None, f"{name}{{{want}}} missing"
+    return float(line.group(1))
+
+
+async def test_metrics_in_prometheus_text_format(api: Api, panels: Any) -> None:
+    await api.slow_online()
+    panel = panels(api.hub, "lobby")
+    await panel.connect()
+    await panel.command("proj", "self_destruct")
+    await api.command("lobby", "proj", "set_video_mute", body={"mute": True})  # busy
+    await api.command("lobby", "proj", "power_on")
+    async with api.http.get("/metrics") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = await response.text()
+    assert metric(text, "avhub_rooms") == 3
+    assert metric(text, "avhub_devices", room="lobby", status="online") == 3
+    assert metric(text, "avhub_devices", room="lobby", status="offline") == 1
+    assert metric(text, "avhub_panels_connected", room="lobby") == 1
+    assert metric(text, "avhub_panels_connected", room="board") == 0
+    changes = metric(text, "avhub_changes_total", room="lobby")
+    assert 0 < changes <= api.hub.rooms["lobby"].seq
+    assert metric(text, "avhub_commands_total", room="lobby", result="ok") == 1
+    assert metric(text, "avhub_commands_total", room="lobby", result="busy") == 1
+    assert metric(text, "avhub_commands_total", room="lobby", result="unknown_action") == 1
+    assert metric(text, "avhub_commands_total", room="board", result="ok") == 0
+    for line in text.splitlines():  # every sample line has a HELP and a TYPE above it
+        if not line.startswith("#"):
+            assert f"# TYPE {line.split('{')[0].split(' ')[0]} " in text
+
+
+# ---- pages, static files and the Socket.IO client -------------------------------------------------
+
+
+async def test_pages(api: Api) -> None:
+    status, text = await api.call("GET", "/")
+    assert status == 200 and "/static/rooms.js" in text
+    status, text = await api.call("GET", "/rooms/lobby")
+    assert status == 200 and "/static/panel.js" in text
+    status, _ = await api.call("GET", "/rooms/attic")
+    assert status == 404
+    for asset in ("panel.js", "sync.js", "controls.js", "cards.js", "commands.js", "panel.css"):
+        status, _ = await api.call("GET", f"/static/{asset}")
+        assert status == 200, asset
+
+
+async def test_the_pinned_socketio_client_is_served_and_nothing_else_of_node_modules(
+    api: Api,
+) -> None:
+    pinned = json.loads((WEB_DIR / "package.json").read_text())["dependencies"]["socket.io-client"]
+    async with api.http.get("/vendor/socket.io.esm.min.js") as response:
+        assert response.status == 200
+        assert response.content_type in ("application/javascript", "text/javascript")
+        head = (await response.text())[:60]
+    assert f"Socket.IO v{pinned}\n" in head
+    for path in (
+        "/static/../node_modules/socket.io-client/package.json",
+        "/static/%2e%2e/package.json",
+        "/node_modules/socket.io-client/dist/socket.io.js",
+        "/vendor/socket.io.js",
+    ):
+        status, _ = await api.call("GET", path)
+        assert status in (403, 404), path
+
+
+async def test_panel_pages_and_the_room_namespaces_do_not_clash(api: Api, panels: Any) -> None:
+    """`/rooms/<id>` is a page; the namespace `/rooms/<id>` lives under `/socket.io/`."""
+    status, text = await api.call("GET", "/socket.io/?EIO=4&transport=polling")
+    assert status == 200 and '"sid"' in text
+    panel = panels(api.hub, "lobby")
+    await panel.connect()
+    await until(lambda: panel.snapshot is not None)
+    status, text = await api.call("GET", "/rooms/lobby")
+    assert status == 200 and "<html" in text
+
+
+# ---- the OpenAPI document ---------------------------------------------------------------------------
+
+UNDOCUMENTED = ("/socket.io/", "/static", "/vendor/")  # transport and assets, not API
+
+
+def routes(hub: Hub) -> set[tuple[str, str]]:
+    """(method, path template) of every route the app serves, assets aside."""
+    found = set()
+    for route in hub.app.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        if route.method in ("HEAD", "*") or path.startswith(UNDOCUMENTED):
+            continue
+        found.add((route.method.lower(), path))
+    return found
+
+
+async def test_openapi_documents_every_route_and_status(api: Api) -> None:
+    status, doc = await api.call("GET", "/api/openapi.json")
+    assert status == 200
+    assert doc == json.loads(OPENAPI_DOCUMENT.read_text())
+    assert doc["openapi"].startswith("3.")
+    documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
+    assert documented == routes(api.hub)
+    command = doc["paths"]["/api/rooms/{room_id}/devices/{device_id}/{action}"]["post"]
+    assert {int(s) for s in command["responses"]} == {200, 401, 403, 404, *HTTP_STATUS.values()}
+    codes = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]
+    assert set(codes["enum"]) == {c.value for c in ErrorCode} | {"unknown_room"}
+    refs = re.findall(r'"\$ref": "#/components/(\w+)/(\w+)"', json.dumps(doc))
+    for section, name in refs:
+        assert name in doc["components"][section], f"dangling $ref {section}/{name}"
