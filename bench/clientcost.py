@@ -27,6 +27,7 @@ async def measure(kind: str, args: argparse.Namespace, logs: Path) -> dict[str, 
         client = await children.python(kind, f"bench.{kind}")
         await client.call("connect", url=stack.url, rooms=layout.room_ids, per_room=args.panels)
         await asyncio.sleep(1)
+        await client.call("record", on=True)
         start = (await client.call("count"))["receipts"]
         meter = CpuMeter({"client": client})
         meter.start()
@@ -34,7 +35,8 @@ async def measure(kind: str, args: argparse.Namespace, logs: Path) -> dict[str, 
         await asyncio.sleep(1)
         cpu = meter.stop()
         got = (await client.call("count"))["receipts"] - start
-    return {"deliveries": got, "cpu_s": cpu["client"], "us_per_delivery": 1e6 * cpu["client"] / got}
+    per = 1e6 * cpu["client"] / got if got else float("nan")
+    return {"deliveries": got, "cpu_s": cpu["client"], "us_per_delivery": per}
 
 
 async def run(args: argparse.Namespace) -> None:

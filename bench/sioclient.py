@@ -32,6 +32,10 @@ class Clients:
                 self.clients.append(client)
         return {"ids": list(range(len(self.clients))), "failed": 0, "errors": [], "seconds": 0.0}
 
+    async def op_record(self, on: bool) -> dict[str, Any]:
+        """Counting is always on; kept so both clients answer the same requests."""
+        return {"receipts": self.changes}
+
     async def op_count(self) -> dict[str, Any]:
         return {"receipts": self.changes}
 

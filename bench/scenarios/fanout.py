@@ -6,14 +6,19 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from bench.scenarios.common import KINDS, connect_panels, healthy, rig, stream
+from bench.scenarios.common import (
+    Rig,
+    add_building_arguments,
+    both,
+    connect_panels,
+    healthy,
+    stream,
+)
 from bench.stacks import Layout
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rooms", type=int, default=20)
-    parser.add_argument("--panels", type=int, default=100, help="panels per room")
-    parser.add_argument("--devices", type=int, default=5, help="devices per room")
+    add_building_arguments(parser, rooms=20, panels=100, devices=5)
     parser.add_argument(
         "--rate", type=float, default=200, help="changes/s for the deliveries-per-CPU-second figure"
     )
@@ -24,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=float, default=2, help="seconds streamed before measuring")
 
 
-async def ramp(r: Any, args: argparse.Namespace) -> tuple[list[dict[str, Any]], float]:
+async def ramp(r: Rig, args: argparse.Namespace) -> tuple[list[dict[str, Any]], float]:
     """Double the rate until a step is unhealthy, then try halfway; returns steps and knee."""
     steps: list[dict[str, Any]] = []
     rate, knee, failed = args.ramp_from, 0.0, None
@@ -48,16 +53,13 @@ async def ramp(r: Any, args: argparse.Namespace) -> tuple[list[dict[str, Any]], 
 async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
     layout = Layout(args.rooms, args.devices, poll_interval=args.poll_interval)
     results: dict[str, Any] = {}
-    template = None
-    for kind in KINDS:
-        async with rig(kind, rundir, layout, template, args.clients) as r:
-            await connect_panels(r, args.panels)
-            template = template or r.template
-            if args.warmup > 0:
-                await stream(r, args.rate, args.warmup)
-            fixed = await stream(r, args.rate, args.seconds)
-            steps, knee = await ramp(r, args) if args.ramp_steps else ([], 0.0)
-            results[kind] = {"fixed": fixed, "ramp": steps, "knee_rate": knee}
+    async for r in both(args, rundir, layout):
+        await connect_panels(r, args.panels)
+        if args.warmup > 0:
+            await stream(r, args.rate, args.warmup)
+        fixed = await stream(r, args.rate, args.seconds)
+        steps, knee = await ramp(r, args) if args.ramp_steps else ([], 0.0)
+        results[r.kind] = {"fixed": fixed, "ramp": steps, "knee_rate": knee}
     ours, theirs = results["avhub"], results["baseline"]
     per_room = args.panels
     rows = [

@@ -6,14 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from bench.scenarios.common import KINDS, connect_panels, rig, stream
+from bench.scenarios.common import add_building_arguments, both, connect_panels, stream
 from bench.stacks import Layout
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rooms", type=int, default=20)
-    parser.add_argument("--panels", type=int, default=5, help="panels per room")
-    parser.add_argument("--devices", type=int, default=5, help="devices per room")
+    add_building_arguments(parser, rooms=20, panels=5, devices=5)
     parser.add_argument("--rate", type=float, default=200, help="changes per second, all rooms")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=2, help="seconds streamed before measuring")
@@ -22,14 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
     layout = Layout(args.rooms, args.devices, poll_interval=args.poll_interval)
     results: dict[str, Any] = {}
-    template = None
-    for kind in KINDS:
-        async with rig(kind, rundir, layout, template, args.clients) as r:
-            await connect_panels(r, args.panels)
-            template = template or r.template
-            if args.warmup > 0:
-                await stream(r, args.rate, args.warmup)
-            results[kind] = await stream(r, args.rate, args.seconds)
+    async for r in both(args, rundir, layout):
+        await connect_panels(r, args.panels)
+        if args.warmup > 0:
+            await stream(r, args.rate, args.warmup)
+        results[r.kind] = await stream(r, args.rate, args.seconds)
     ours, theirs = results["avhub"], results["baseline"]
     rows = [
         (f"{name} (ms)", ours["latency"][key], theirs["latency"][key])

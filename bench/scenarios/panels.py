@@ -7,14 +7,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from bench.scenarios.common import KINDS, connect_panels, rig, stream
+from bench.scenarios.common import add_building_arguments, both, connect_panels, stream
 from bench.stacks import Layout
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rooms", type=int, default=100)
-    parser.add_argument("--panels", type=int, default=20, help="panels per room")
-    parser.add_argument("--devices", type=int, default=1, help="devices per room")
+    add_building_arguments(parser, rooms=100, panels=20, devices=1)
     parser.add_argument("--room-rate", type=float, default=1.0, help="changes/s in each room")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--settle", type=float, default=2, help="seconds before reading RSS")
@@ -23,31 +21,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
     layout = Layout(args.rooms, args.devices, poll_interval=args.poll_interval)
     results: dict[str, Any] = {}
-    template = None
-    for kind in KINDS:
-        async with rig(kind, rundir, layout, template, args.clients) as r:
-            assert r.stack.server is not None
-            await connect_panels(r, 1)  # one watcher per room: devices online, memory settled
-            template = template or r.template
-            await asyncio.sleep(args.settle)
-            before = r.stack.server.rss()
-            more = args.panels - 1
-            connected = await connect_panels(r, more, online=False)
-            await asyncio.sleep(args.settle)
-            after = r.stack.server.rss()
-            added = layout.rooms * more
-            step = await stream(r, args.rooms * args.room_rate, args.seconds)
-            status = await r.fleet.status()
-            results[kind] = {
-                **step,
-                "panels": status["connected"],
-                "connect_seconds": connected["seconds"],
-                "rss_before": before,
-                "rss_after": after,
-                "rss_end": r.stack.server.rss(),
-                "rss_per_panel": (after - before) / added if added else float("nan"),
-                "early": status["early"],
-            }
+    async for r in both(args, rundir, layout):
+        assert r.stack.server is not None
+        await connect_panels(r, 1)  # one watcher per room: devices online, memory settled
+        await asyncio.sleep(args.settle)
+        before = r.stack.server.rss()
+        more = args.panels - 1
+        connected = await connect_panels(r, more, online=False)
+        await asyncio.sleep(args.settle)
+        after = r.stack.server.rss()
+        added = layout.rooms * more
+        step = await stream(r, args.rooms * args.room_rate, args.seconds)
+        status = await r.fleet.status()
+        results[r.kind] = {
+            **step,
+            "panels": status["connected"],
+            "connect_seconds": connected["seconds"],
+            "rss_before": before,
+            "rss_after": after,
+            "rss_end": r.stack.server.rss(),
+            "rss_per_panel": (after - before) / added if added else float("nan"),
+            "early": status["early"],
+        }
     ours, theirs = results["avhub"], results["baseline"]
     rows = [
         ("connected panels", ours["panels"], theirs["panels"]),

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.fleet import Fleet
-from bench.scenarios.common import KINDS, connect_panels, rig
+from bench.scenarios.common import KINDS, both, connect_panels
 from bench.stacks import Layout
 from bench.stats import summary_ms
 
@@ -73,25 +73,20 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {kind: {} for kind in KINDS}
     for size in args.sizes:
         layout = Layout(1, size, poll_interval=args.poll_interval)
-        template, size_bytes = None, 0
-        for kind in KINDS:
-            async with rig(kind, rundir / f"size{size}", layout, template, 1) as r:
-                await connect_panels(r, 2)
-                if kind == "avhub":
-                    template = r.template
-                    room = layout.room_ids[0]
-                    size_bytes = (await r.fleet.clients[0].call("snapshot", room=room))["bytes"]
-                results[kind][f"room{size}"] = {
-                    **await reconnects(r.fleet, r.stack, args.reconnects),
-                    "snapshot_bytes": size_bytes,
-                }
+        size_bytes = 0
+        async for r in both(args, rundir / f"size{size}", layout, clients=1):
+            await connect_panels(r, 2)
+            if r.kind == "avhub":
+                room = layout.room_ids[0]
+                size_bytes = (await r.fleet.clients[0].call("snapshot", room=room))["bytes"]
+            results[r.kind][f"room{size}"] = {
+                **await reconnects(r.fleet, r.stack, args.reconnects),
+                "snapshot_bytes": size_bytes,
+            }
     layout = Layout(args.storm_rooms, args.storm_devices, poll_interval=args.poll_interval)
-    template = None
-    for kind in KINDS:
-        async with rig(kind, rundir / "storm", layout, template, args.clients) as r:
-            await connect_panels(r, args.storm_panels)
-            template = template or r.template
-            results[kind]["storm"] = await storm(r, args)
+    async for r in both(args, rundir / "storm", layout):
+        await connect_panels(r, args.storm_panels)
+        results[r.kind]["storm"] = await storm(r, args)
     ours, theirs = results["avhub"], results["baseline"]
     rows = []
     for size in args.sizes:
