@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.config import DeviceConfig, Duration
 from drivers.errors import ProtocolError
-from drivers.transport.framing import Framer, PassThroughFramer
+from drivers.transport.framing import DelimiterFramer, Framer, PassThroughFramer
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,8 @@ class Knobs(BaseModel):
 
 
 KnobsT = TypeVar("KnobsT", bound=Knobs)
+Listener = Callable[[str, object], None]
+"""Called with (state key, new value) on every state change of a simulator."""
 
 
 class Writer(Protocol):
@@ -108,44 +110,6 @@ class Writer(Protocol):
     def abort(self) -> None: ...
 
     def is_closing(self) -> bool: ...
-
-
-class LineFramer:
-    """Frames end at any byte of `terminators`; a frame longer than `max_len` is dropped whole.
-
-    Unlike a framer that only caps its buffer, the rest of an over-long line up to
-    its terminator is discarded too, so its tail never turns into a frame.
-    """
-
-    def __init__(self, terminators: bytes, max_len: int) -> None:
-        self._split = re.compile(b"([" + re.escape(terminators) + b"])").split
-        self._max_len = max_len
-        self._buf = bytearray()
-        self._discarding = False
-
-    def feed(self, data: bytes) -> list[bytes | ProtocolError]:
-        out: list[bytes | ProtocolError] = []
-        parts = self._split(bytes(data))
-        for i, part in enumerate(parts):
-            if i % 2:  # a terminator: the buffered frame is complete
-                if not self._discarding and self._buf:
-                    out.append(bytes(self._buf))
-                self._buf.clear()
-                self._discarding = False
-                continue
-            if self._discarding:
-                continue
-            self._buf += part
-            if len(self._buf) > self._max_len:
-                head = bytes(self._buf[:40])
-                out.append(ProtocolError(f"frame over {self._max_len} bytes dropped: {head!r}..."))
-                self._buf.clear()
-                self._discarding = True
-        return out
-
-    def reset(self) -> None:
-        self._buf.clear()
-        self._discarding = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -575,6 +539,7 @@ class Simulator(ABC, Generic[KnobsT]):
         self._port: int | None = None
         self._scheme = "tcp"
         self._pty: _PtyPort | None = None
+        self._listeners: list[Listener] = []
 
     @classmethod
     def options_for(cls, device: DeviceConfig) -> dict[str, Any]:
@@ -690,6 +655,21 @@ class Simulator(ABC, Generic[KnobsT]):
     def url(self) -> str:
         return f"{self._scheme}://{self._host}:{self.port}"
 
+    # -- state-change listeners -------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(key, value)` on every state change; returns a remover."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def state_changed(self, key: str, value: object) -> None:
+        """Tell every listener that state `key` is now `value`; a failing listener is logged."""
+        for listener in list(self._listeners):
+            try:
+                listener(key, value)
+            except Exception:
+                log.exception("%s simulator: state listener failed on %s", self.kind, key)
+
     # -- sessions --------------------------------------------------------------
 
     def open_session(
@@ -726,7 +706,7 @@ class Simulator(ABC, Generic[KnobsT]):
 
     def make_framer(self) -> Framer[bytes]:
         """The framer for a new session."""
-        return LineFramer(self.terminators, self.max_frame)
+        return DelimiterFramer(self.terminators, self.max_frame)
 
     def make_garbage(self) -> bytes:
         """Junk bytes for garbage_every; never contains a terminator or a frame start."""

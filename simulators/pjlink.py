@@ -55,8 +55,6 @@ _AVMT_SET: dict[str, tuple[bool | None, bool | None]] = {
 }
 
 PowerState = Literal["off", "on", "warming", "cooling"]
-Listener = Callable[[str, object], None]
-"""Called with (state key, new value) on every state change."""
 SendListener = Callable[[bytes], None]
 """Called with each class 2 notification datagram just before it is sent."""
 
@@ -192,7 +190,7 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
         self._filter_hours = None if k.filter_hours is None else float(k.filter_hours)
         self._hours_since = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
-        self._listeners: list[Listener] = [self._notify_change]
+        self.add_listener(self._notify_change)
         self._send_listeners: list[SendListener] = []
         self._udp: asyncio.DatagramTransport | None = None
         self._awaiting_auth: dict[Session, str] = {}
@@ -315,11 +313,6 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
             None if self._filter_hours is None else int(self._filter_hours + self._hours_gained())
         )
 
-    def add_listener(self, listener: Listener) -> Callable[[], None]:
-        """Call `listener(key, value)` on every state change; returns a remover."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
-
     def add_send_listener(self, listener: SendListener) -> Callable[[], None]:
         """Call `listener(datagram)` just before each notification is sent (timestamps)."""
         self._send_listeners.append(listener)
@@ -344,15 +337,15 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
         """Set video and/or audio mute (None leaves one as it is)."""
         if video is not None and video != self._video_mute:
             self._video_mute = video
-            self._changed("video_mute", video)
+            self.state_changed("video_mute", video)
         if audio is not None and audio != self._audio_mute:
             self._audio_mute = audio
-            self._changed("audio_mute", audio)
+            self.state_changed("audio_mute", audio)
 
     def set_freeze(self, on: bool) -> None:
         if on != self._freeze:
             self._freeze = on
-            self._changed("freeze", on)
+            self.state_changed("freeze", on)
 
     def set_errors(self, digits: str) -> None:
         """Set the six ERST digits (fan, lamp, temperature, cover, filter, other)."""
@@ -360,12 +353,12 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
             raise ValueError(f"ERST needs six digits 0-2, got {digits!r}")
         if digits != self._errors:
             self._errors = digits
-            self._changed("errors", digits)
+            self.state_changed("errors", digits)
 
     def set_lamp_hours(self, hours: int) -> None:
         self._fold_hours()
         self._lamp_hours = float(hours)
-        self._changed("lamp_hours", hours)
+        self.state_changed("lamp_hours", hours)
 
     # -- sessions --------------------------------------------------------------
 
@@ -534,7 +527,7 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
     def _step_volume(self, key: str, value: int, step: int) -> int:
         new = min(VOLUME_MAX, max(0, value + step))  # at the limit it still answers OK
         if new != value:
-            self._changed(key, new)
+            self.state_changed(key, new)
         return new
 
     # -- power state machine ---------------------------------------------------
@@ -571,7 +564,7 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
     def _set_power(self, state: PowerState) -> None:
         self._fold_hours()
         self._power = state
-        self._changed("power", state)
+        self.state_changed("power", state)
         if state != "on":
             self.set_freeze(False)
 
@@ -590,14 +583,7 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
     def _set_input(self, code: str) -> None:
         if code != self._input:
             self._input = code
-            self._changed("input", code)
-
-    def _changed(self, key: str, value: object) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(key, value)
-            except Exception:
-                log.exception("pjlink simulator: state listener failed on %s", key)
+            self.state_changed("input", code)
 
 
 class _SearchProtocol(asyncio.DatagramProtocol):

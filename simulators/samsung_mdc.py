@@ -47,9 +47,6 @@ _TEXT = {
     Cmd.SOFTWARE_VERSION: "software_version",
 }
 
-Listener = Callable[[str, object], None]
-"""Called with (state key, new value) on every state change."""
-
 
 def _code(name: str) -> int:
     code = input_code(name)
@@ -161,7 +158,6 @@ class SamsungMdcSimulator(Simulator[SamsungMdcKnobs]):
         self._volume = k.volume
         self._mute = k.mute
         self._boot_until = 0.0
-        self._listeners: list[Listener] = []
 
     # -- state, read-only; change it through the front panel ---------------------
 
@@ -185,11 +181,6 @@ class SamsungMdcSimulator(Simulator[SamsungMdcKnobs]):
     @property
     def mute(self) -> bool:
         return self._mute
-
-    def add_listener(self, listener: Listener) -> Callable[[], None]:
-        """Call `listener(key, value)` on every state change; returns a remover."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
 
     # -- front panel (tests; not over the network) ------------------------------
 
@@ -218,11 +209,7 @@ class SamsungMdcSimulator(Simulator[SamsungMdcKnobs]):
         if getattr(self, f"_{key}") == value:
             return
         setattr(self, f"_{key}", value)
-        for listener in list(self._listeners):
-            try:
-                listener(key, value)
-            except Exception:
-                log.exception("samsung_mdc simulator: state listener failed on %s", key)
+        self.state_changed(key, value)
 
     # -- sessions --------------------------------------------------------------
 

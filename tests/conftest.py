@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pytest
 import pytest_asyncio
@@ -19,8 +21,13 @@ from hub.config import Config, load_config, load_config_text
 from hub.simulate import Simulators
 from simulators import SIMULATORS
 from simulators.base import Simulator
-from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
+from simulators.pjlink import PjlinkSimulator
 from tests.panel import Panel
+
+if TYPE_CHECKING:  # tests.rig imports `until` from here
+    from tests.rig import R, Rig, RigStarter
+
+S = TypeVar("S", bound=Simulator[Any])
 
 
 async def until(
@@ -74,20 +81,55 @@ async def panels() -> AsyncIterator[Callable[..., Panel]]:
         await panel.disconnect()
 
 
-@pytest.fixture
-async def pjlink_sims() -> AsyncIterator[Callable[..., Awaitable[PjlinkSimulator]]]:
-    """Start PJLink simulators on loopback (fast warm-up); stops them after the test."""
-    sims: list[PjlinkSimulator] = []
+def free_udp_port() -> int:
+    """A UDP port on 127.0.0.1 that nothing listens on (at the time of asking)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
-    async def start(**knobs: object) -> PjlinkSimulator:
-        sim = PjlinkSimulator(PjlinkKnobs.model_validate({"warmup": 0.2, "cooldown": 0.2, **knobs}))
+
+class SimulatorStarter(Protocol):
+    """The `simulators` fixture: `await simulators(SimulatorClass, **knobs)` is a started one."""
+
+    def __call__(self, kind: type[S], /, **knobs: Any) -> Awaitable[S]: ...
+
+
+@pytest.fixture
+async def simulators() -> AsyncIterator[SimulatorStarter]:
+    """Start simulators from knobs on loopback, any free port; stops them after the test."""
+    started: list[Simulator[Any]] = []
+
+    async def start(kind: type[S], /, **knobs: Any) -> S:
+        sim = kind.from_options(knobs)
         await sim.start()
-        sims.append(sim)
+        started.append(sim)
         return sim
 
     yield start
-    for sim in sims:
+    for sim in started:
         await sim.stop()
+
+
+@pytest.fixture
+def pjlink_sims(simulators: SimulatorStarter) -> Callable[..., Awaitable[PjlinkSimulator]]:
+    """Start PJLink simulators on loopback (fast warm-up); stops them after the test."""
+    return partial(simulators, PjlinkSimulator, warmup=0.2, cooldown=0.2)
+
+
+@pytest.fixture
+async def rigs() -> AsyncIterator[RigStarter]:
+    """Start rigs (tests/rig.py): `await rigs(RigClass, **knobs)`; all stopped after the test."""
+    started: list[Rig[Any, Any]] = []
+
+    async def start(make: Callable[..., R], /, **knobs: Any) -> R:
+        rig = make(**knobs)
+        started.append(rig)
+        await rig.start()
+        return rig
+
+    yield start
+    for rig in started:
+        await rig.stop()
 
 
 # ---- hubs with simulators, and a browser (UI and HTTP tests) ------------------------------

@@ -4,56 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import pytest
 
 from drivers.errors import ErrorCode
-from drivers.extron_sis.codec import banner
+from drivers.extron_sis.codec import MAX_REPLY, banner
 from drivers.extron_sis.config import ExtronSisConfig
 from drivers.extron_sis.driver import ExtronSisDriver
-from simulators.extron_sis import ExtronKnobs, ExtronSimulator
+from simulators.extron_sis import ExtronSimulator
 from tests.conftest import until
-from tests.test_pjlink_driver import error_of
+from tests.rig import Rig, RigStarter, error_of
 
 FEATURES = {"volume": True, "audio_mute": True, "video_mute": True}
 
 
-class Rig:
-    """A switcher simulator, drivers aimed at it, and every change they published."""
+class ExtronRig(Rig[ExtronSimulator, ExtronSisDriver]):
+    """A switcher simulator (8x4), drivers aimed at it, and every change they published."""
 
-    def __init__(self, sim: ExtronSimulator) -> None:
-        self.sim = sim
-        self.changes: list[dict[str, Any]] = []
-        self.drivers: list[ExtronSisDriver] = []
+    simulator_class = ExtronSimulator
+    knobs = {"inputs": 8, "outputs": 4}
+    driver_class = ExtronSisDriver
+    device_id = "switcher"
+    settings = {
+        "poll_interval": 0.2,
+        "timeout": 0.5,
+        "reconnect_min": 0.05,
+        "reconnect_max": 0.2,
+        "prompt_wait": 0.05,
+        **FEATURES,
+    }
 
-    async def driver(self, **options: Any) -> ExtronSisDriver:
-        settings: dict[str, Any] = {
-            "driver": "extron_sis",
-            "poll_interval": 0.2,
-            "timeout": 0.5,
-            "reconnect_min": 0.05,
-            "reconnect_max": 0.2,
-            "prompt_wait": 0.05,
-            **FEATURES,
-        }
-        settings.update(options)
-        if "transport" not in settings:
-            settings["transport"] = f"tcp://127.0.0.1:{self.sim.port}"
-        config = ExtronSisConfig.model_validate(settings)
-        driver = ExtronSisDriver("switcher", config, self.changes.append)
-        self.drivers.append(driver)
-        await driver.start(stagger=0)
-        return driver
-
-    async def online(self, **options: Any) -> ExtronSisDriver:
-        """A driver whose first polls are complete."""
-        driver = await self.driver(**options)
-        await self.polled(driver)
-        return driver
-
-    async def polled(self, driver: ExtronSisDriver) -> None:
+    async def wait_ready(self, driver: ExtronSisDriver) -> None:
         """Wait until the driver is online and its first polls are complete."""
         cfg = driver.config
         keys = ["routes", "audio_routes" if cfg.audio else "routes"]
@@ -71,26 +55,10 @@ class Rig:
 
         await until(complete, message="first polls")
 
-    def values(self, key: str) -> list[Any]:
-        return [c[key] for c in self.changes if key in c]
-
 
 @pytest.fixture
-async def rig_factory() -> AsyncIterator[Callable[..., Any]]:
-    rigs: list[Rig] = []
-
-    async def make(**knobs: Any) -> Rig:
-        sim = ExtronSimulator(ExtronKnobs.model_validate({"inputs": 8, "outputs": 4, **knobs}))
-        await sim.start()
-        rig = Rig(sim)
-        rigs.append(rig)
-        return rig
-
-    yield make
-    for rig in rigs:
-        for driver in rig.drivers:
-            await driver.stop()
-        await rig.sim.stop()
+def rig_factory(rigs: RigStarter) -> Callable[..., Awaitable[ExtronRig]]:
+    return partial(rigs, ExtronRig)
 
 
 def sim_routes(ties: dict[int, int]) -> dict[str, int | None]:
@@ -163,7 +131,7 @@ async def test_serial_gateway_has_no_banner_and_the_driver_probes_with_q(
     rig = await rig_factory(serial=True, password="not-asked-on-rs232")
     transport = f"socket://127.0.0.1:{rig.sim.port}"  # RS-232 behind a serial-to-IP gateway
     driver = await rig.driver(transport=transport, prompt_wait=5)
-    await rig.polled(driver)
+    await rig.wait_ready(driver)
     assert rig.sim.received["Q"] >= 1 and driver.state["firmware"] == "1.23"
     assert "model" not in driver.state  # no banner on RS-232
     assert rig.sim.verbose_modes() == [3]  # 1 by default on RS-232; 3 tags the answers
@@ -392,6 +360,19 @@ async def test_banner_mid_session_means_the_switcher_restarted(rig_factory: Any)
 
 
 # ---- connection --------------------------------------------------------------------
+
+
+async def test_the_tail_of_an_over_long_line_is_never_taken_for_a_push(
+    rig_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=60)
+    rig.sim.broadcast(b"x" * (MAX_REPLY + 1))  # no line end yet: dropped as soon as too long
+    await until(lambda: "frame over" in caplog.text, message="over-long line reported")
+    rig.sim.press_tie(2, 4)  # its notice ends the same over-long line: dropped with it
+    rig.sim.press_tie(3, 4)  # a line of its own
+    await until(lambda: driver.state["routes"]["4"] == 3)
+    assert [routes["4"] for routes in rig.values("routes")] == [4, 3]
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -10,8 +10,8 @@ import pytest
 from hub.app import Hub
 from hub.config import load_config, load_config_text
 from hub.simulate import Simulators, simulator_options
-from simulators.extron_sis import ExtronKnobs, ExtronSimulator
-from tests.conftest import until
+from simulators.extron_sis import ExtronSimulator
+from tests.conftest import SimulatorStarter, until
 from tests.panel import Panel
 
 DEMO = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
@@ -31,11 +31,8 @@ rooms:
 
 
 @pytest.fixture
-async def switcher() -> AsyncIterator[ExtronSimulator]:
-    sim = ExtronSimulator(ExtronKnobs(inputs=8, outputs=4, password="sis"))
-    await sim.start()
-    yield sim
-    await sim.stop()
+async def switcher(simulators: SimulatorStarter) -> ExtronSimulator:
+    return await simulators(ExtronSimulator, inputs=8, outputs=4, password="sis")
 
 
 @pytest.fixture

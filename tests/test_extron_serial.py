@@ -3,35 +3,36 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from simulators.extron_sis import ExtronKnobs, ExtronSimulator
 from tests.conftest import until
-from tests.test_extron_driver import Rig
+from tests.rig import RigStarter
+from tests.test_extron_driver import ExtronRig
 from tests.test_serial_transport import no_loop_errors  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.usefixtures("no_loop_errors")
 
 
+class UnpluggedRig(ExtronRig):
+    """The switcher with no port open yet: each test opens its pty its own way."""
+
+    async def start(self) -> None:
+        pass
+
+
 @pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
+async def rig(rigs: RigStarter) -> UnpluggedRig:
     # The password guards Telnet only; RS-232 has neither banner nor login.
-    sim = ExtronSimulator(ExtronKnobs(inputs=8, outputs=4, password="telnet-only"))
-    rig = Rig(sim)
-    yield rig
-    for driver in rig.drivers:
-        await driver.stop()
-    await sim.stop()
+    return await rigs(UnpluggedRig, password="telnet-only")
 
 
-async def test_switcher_over_a_pty_at_9600_baud(rig: Rig) -> None:
+async def test_switcher_over_a_pty_at_9600_baud(rig: UnpluggedRig) -> None:
     path = await rig.sim.start_pty(baudrate=9600)
     assert re.fullmatch(r"/dev/pts/\d+", path)
     driver = await rig.driver(transport=f"serial://{path}?baudrate=9600", connect_timeout=1)
-    await rig.polled(driver)
+    await rig.wait_ready(driver)
     assert rig.sim.verbose_modes() == [3]  # verbose 1 is the RS-232 default; 3 is set
     assert driver.state["firmware"] == "1.23" and "login" not in driver.state
     assert driver.state["routes"] == {"1": 1, "2": 2, "3": 3, "4": 4}
@@ -45,12 +46,12 @@ async def test_switcher_over_a_pty_at_9600_baud(rig: Rig) -> None:
 
 
 async def test_pulled_port_goes_offline_and_comes_back_verbose_again(
-    rig: Rig, tmp_path: Path
+    rig: UnpluggedRig, tmp_path: Path
 ) -> None:
     link = tmp_path / "ttyUSB0"
     await rig.sim.start_pty(link=link, baudrate=9600)
     driver = await rig.driver(transport=f"serial://{link}?baudrate=9600", connect_timeout=1)
-    await rig.polled(driver)
+    await rig.wait_ready(driver)
     rig.sim.close_pty()  # the USB adapter is pulled
     await until(lambda: not driver.online, timeout=3, message="offline")
     assert driver.state["offline_reason"] == "port_gone"
@@ -65,7 +66,7 @@ async def test_pulled_port_goes_offline_and_comes_back_verbose_again(
     assert rig.values("online") == [True, False, True]
 
 
-async def test_wrong_baud_rate_gets_no_answer(rig: Rig) -> None:
+async def test_wrong_baud_rate_gets_no_answer(rig: UnpluggedRig) -> None:
     path = await rig.sim.start_pty(baudrate=9600)
     driver = await rig.driver(
         transport=f"serial://{path}?baudrate=19200", connect_timeout=0.3, offline_after=1

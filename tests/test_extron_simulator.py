@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from simulators.extron_sis import IAC_BURST, ExtronKnobs, ExtronSimulator
-from tests.conftest import until
+from simulators.extron_sis import IAC_BURST, ExtronSimulator
+from tests.conftest import SimulatorStarter, until
 
 TIMEOUT = 2.0
 
@@ -47,14 +47,11 @@ class Client:
 
 
 @pytest.fixture
-async def switcher() -> AsyncIterator[Callable[..., Any]]:
-    sims: list[ExtronSimulator] = []
+async def switcher(simulators: SimulatorStarter) -> AsyncIterator[Callable[..., Any]]:
     clients: list[Client] = []
 
     async def make(**knobs: Any) -> tuple[ExtronSimulator, Callable[..., Any]]:
-        sim = ExtronSimulator(ExtronKnobs.model_validate({"outputs": 4, **knobs}))
-        await sim.start()
-        sims.append(sim)
+        sim = await simulators(ExtronSimulator, **{"outputs": 4, **knobs})
 
         async def connect(skip_greeting: bool = True) -> Client:
             client = Client(*await asyncio.open_connection("127.0.0.1", sim.port))
@@ -69,8 +66,6 @@ async def switcher() -> AsyncIterator[Callable[..., Any]]:
     yield make
     for client in clients:
         client.writer.close()
-    for sim in sims:
-        await sim.stop()
 
 
 async def test_banner_date_and_password_prompt_without_line_ending(switcher: Any) -> None:

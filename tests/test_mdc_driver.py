@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -13,50 +15,37 @@ import pytest
 from drivers.errors import ErrorCode
 from drivers.samsung_mdc.config import SamsungMdcConfig
 from drivers.samsung_mdc.driver import SamsungMdcDriver
-from simulators.samsung_mdc import SamsungMdcKnobs, SamsungMdcSimulator
+from simulators.samsung_mdc import SamsungMdcSimulator
 from tests.conftest import until
-from tests.test_pjlink_driver import error_of
+from tests.rig import PtyRig, Rig, RigStarter, error_of
 
 DISPLAY_ID = 1
 
 
-class Rig:
-    """A simulated display, drivers aimed at it, and every change they published."""
+class MdcRig(Rig[SamsungMdcSimulator, SamsungMdcDriver]):
+    """A simulated display on TCP, drivers aimed at it, and every change they published."""
 
-    def __init__(self, sim: SamsungMdcSimulator, url: str) -> None:
-        self.sim = sim
-        self.url = url
-        self.changes: list[dict[str, Any]] = []
-        self.drivers: list[SamsungMdcDriver] = []
+    simulator_class = SamsungMdcSimulator
+    knobs = {"display_id": DISPLAY_ID}
+    driver_class = SamsungMdcDriver
+    device_id = "display"
+    settings = {
+        "display_id": DISPLAY_ID,
+        "poll_interval": 0.2,
+        "timeout": 0.3,
+        "connect_timeout": 0.3,
+        "reconnect_min": 0.05,
+        "reconnect_max": 0.2,
+        "warmup": 0,
+        "transition_poll": 0.05,
+    }
 
-    async def driver(self, **options: Any) -> SamsungMdcDriver:
-        settings: dict[str, Any] = {
-            "driver": "samsung_mdc",
-            "transport": self.url,
-            "display_id": DISPLAY_ID,
-            "poll_interval": 0.2,
-            "timeout": 0.3,
-            "connect_timeout": 0.3,
-            "reconnect_min": 0.05,
-            "reconnect_max": 0.2,
-            "warmup": 0,
-            "transition_poll": 0.05,
-        }
-        settings.update(options)
-        config = SamsungMdcConfig.model_validate(settings)
-        driver = SamsungMdcDriver("display", config, self.changes.append)
-        self.drivers.append(driver)
-        await driver.start(stagger=0)
-        return driver
-
-    async def online(self, **options: Any) -> SamsungMdcDriver:
-        driver = await self.driver(**options)
+    async def wait_ready(self, driver: SamsungMdcDriver) -> None:
         await until(lambda: driver.online and "model" in driver.state, message="driver online")
-        return driver
 
-    def values(self, key: str) -> list[Any]:
-        """Every published value of `key`, in order."""
-        return [c[key] for c in self.changes if key in c]
+
+class MdcPtyRig(PtyRig[SamsungMdcSimulator, SamsungMdcDriver], MdcRig):
+    """The same display on its RS-232 port: a real pseudo-terminal."""
 
 
 @pytest.fixture(params=["tcp", "pty"])
@@ -69,27 +58,11 @@ TCP_ONLY = pytest.mark.parametrize("link", ["tcp"])
 
 
 @pytest.fixture
-async def rig_factory(link: str, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    rigs: list[Rig] = []
-
-    async def make(**knobs: Any) -> Rig:
-        sim = SamsungMdcSimulator(
-            SamsungMdcKnobs.model_validate({"display_id": DISPLAY_ID, **knobs})
-        )
-        if link == "tcp":
-            await sim.start()
-            url = sim.url
-        else:
-            url = f"serial://{await sim.start_pty(link=tmp_path / f'ttyMDC{len(rigs)}')}"
-        rig = Rig(sim, url)
-        rigs.append(rig)
-        return rig
-
-    yield make
-    for rig in rigs:
-        for driver in rig.drivers:
-            await driver.stop()
-        await rig.sim.stop()
+def rig_factory(link: str, tmp_path: Path, rigs: RigStarter) -> Callable[..., Awaitable[MdcRig]]:
+    if link == "tcp":
+        return partial(rigs, MdcRig)
+    ports = count()  # each pty behind a link that stays valid while the port is unplugged
+    return partial(rigs, lambda **knobs: MdcPtyRig(tmp_path / f"ttyMDC{next(ports)}", **knobs))
 
 
 async def test_reports_identity_and_status(rig_factory: Any) -> None:
@@ -323,7 +296,7 @@ async def test_offline_when_the_display_goes_away_and_back_with_fresh_state(
 async def test_unplugged_serial_port_goes_offline_and_comes_back(rig_factory: Any) -> None:
     rig = await rig_factory()
     driver = await rig.online()
-    port = rig.url.removeprefix("serial://")
+    port = rig.path  # the link, valid again once replugged
     rig.sim.close_pty()  # the USB adapter is pulled
     await until(lambda: not driver.online, timeout=3)
     assert driver.state["offline_reason"] == "port_gone"

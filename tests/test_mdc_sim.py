@@ -16,7 +16,7 @@ from drivers.samsung_mdc.config import SamsungMdcConfig
 from simulators import SIMULATORS
 from simulators.__main__ import parse_args
 from simulators.samsung_mdc import SamsungMdcKnobs, SamsungMdcSimulator
-from tests.conftest import until
+from tests.conftest import SimulatorStarter, until
 
 SILENCE = 0.15  # how long "no answer" is waited for
 
@@ -49,14 +49,11 @@ class Client:
 
 
 @pytest.fixture
-async def connect() -> AsyncIterator[Callable[..., Any]]:
-    sims: list[SamsungMdcSimulator] = []
+async def connect(simulators: SimulatorStarter) -> AsyncIterator[Callable[..., Any]]:
     writers: list[asyncio.StreamWriter] = []
 
     async def make(**knobs: Any) -> tuple[SamsungMdcSimulator, Client]:
-        sim = SamsungMdcSimulator(SamsungMdcKnobs.model_validate({"display_id": 1, **knobs}))
-        await sim.start()
-        sims.append(sim)
+        sim = await simulators(SamsungMdcSimulator, **{"display_id": 1, **knobs})
         reader, writer = await asyncio.open_connection(*sim.address)
         writers.append(writer)
         return sim, Client(reader, writer)
@@ -64,8 +61,6 @@ async def connect() -> AsyncIterator[Callable[..., Any]]:
     yield make
     for writer in writers:
         writer.close()
-    for sim in sims:
-        await sim.stop()
 
 
 def ack(cmd: int, values: bytes, display_id: int = 1) -> bytes:
@@ -189,6 +184,18 @@ async def test_tls_display_greets_and_drops_plain_mdc(connect: Any) -> None:
 async def test_garbage_never_holds_a_frame_start(connect: Any) -> None:
     sim, _ = await connect()
     assert all(0xAA not in sim.make_garbage() for _ in range(200))
+
+
+async def test_a_failing_listener_is_logged_and_the_others_still_hear(
+    connect: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim, _ = await connect()
+    seen: list[str] = []
+    sim.add_listener(lambda key, value: 1 / 0)
+    sim.add_listener(lambda key, value: seen.append(key))
+    sim.set_volume(40)
+    assert seen == ["volume"] and sim.volume == 40
+    assert "samsung_mdc simulator: state listener failed on volume" in caplog.text
 
 
 async def test_front_panel_and_listeners(connect: Any) -> None:

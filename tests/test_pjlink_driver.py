@@ -5,80 +5,48 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import pytest
 
-from drivers.errors import AvhubError, ErrorCode
+from drivers.errors import ErrorCode
 from drivers.pjlink.config import PjlinkConfig
 from drivers.pjlink.driver import PjlinkDriver
-from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
+from simulators.pjlink import PjlinkSimulator
 from tests.conftest import until
+from tests.rig import Rig, RigStarter, error_of
 
 FAST = {"warmup": 0.2, "cooldown": 0.2}
 
 
-class Rig:
-    """A simulator, a driver aimed at it, and every change the driver published."""
+class PjlinkRig(Rig[PjlinkSimulator, PjlinkDriver]):
+    """A projector simulator (fast warm-up), drivers aimed at it, and their changes."""
 
-    def __init__(self, sim: PjlinkSimulator) -> None:
-        self.sim = sim
-        self.changes: list[dict[str, Any]] = []
-        self.drivers: list[PjlinkDriver] = []
+    simulator_class = PjlinkSimulator
+    knobs = FAST
+    driver_class = PjlinkDriver
+    device_id = "proj"
+    settings = {
+        "poll_interval": 0.2,
+        "timeout": 0.5,
+        "reconnect_min": 0.05,
+        "reconnect_max": 0.2,
+        "transition_poll": 0.05,
+        "power_settle": 0,
+    }
 
-    async def driver(self, **options: Any) -> PjlinkDriver:
-        settings: dict[str, Any] = {
-            "driver": "pjlink",
-            "transport": f"tcp://127.0.0.1:{self.sim.port}",
-            "poll_interval": 0.2,
-            "timeout": 0.5,
-            "reconnect_min": 0.05,
-            "reconnect_max": 0.2,
-            "transition_poll": 0.05,
-            "power_settle": 0,
-        }
-        settings.update(options)
-        driver = PjlinkDriver("proj", PjlinkConfig.model_validate(settings), self.changes.append)
-        self.drivers.append(driver)
-        await driver.start(stagger=0)
-        return driver
-
-    async def online(self, **options: Any) -> PjlinkDriver:
-        driver = await self.driver(**options)
+    async def wait_ready(self, driver: PjlinkDriver) -> None:
         await until(lambda: driver.online and "inputs" in driver.state, message="driver online")
         await until(
             lambda: "power" in driver.state and "lamps" in driver.state, message="first polls"
         )
-        return driver
-
-    def values(self, key: str) -> list[Any]:
-        """Every published value of `key`, in order."""
-        return [c[key] for c in self.changes if key in c]
 
 
 @pytest.fixture
-async def rig_factory() -> AsyncIterator[Callable[..., Any]]:
-    rigs: list[Rig] = []
-
-    async def make(**knobs: Any) -> Rig:
-        sim = PjlinkSimulator(PjlinkKnobs.model_validate({**FAST, **knobs}))
-        await sim.start()
-        rig = Rig(sim)
-        rigs.append(rig)
-        return rig
-
-    yield make
-    for rig in rigs:
-        for driver in rig.drivers:
-            await driver.stop()
-        await rig.sim.stop()
-
-
-async def error_of(coro: Any) -> AvhubError:
-    with pytest.raises(AvhubError) as info:
-        await coro
-    return info.value
+def rig_factory(rigs: RigStarter) -> Callable[..., Awaitable[PjlinkRig]]:
+    return partial(rigs, PjlinkRig)
 
 
 async def test_open_projector_reports_identity_and_state(rig_factory: Any) -> None:

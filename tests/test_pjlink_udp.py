@@ -11,15 +11,9 @@ from typing import Any
 
 from drivers.pjlink.udp import discover
 from hub.app import Hub
-from tests.conftest import until
+from tests.conftest import free_udp_port, until
 
 AVHUB = str(Path(sys.executable).parent / "avhub")
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def config(notify_port: int, *ports: int) -> str:

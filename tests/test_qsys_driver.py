@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from drivers.errors import AvhubError, ErrorCode
+from drivers.errors import ErrorCode
 from drivers.qsys.codec import QrcError
 from drivers.qsys.config import QsysConfig
 from drivers.qsys.driver import QrcDeviceError, QsysDriver
-from simulators.qsys import QsysKnobs, QsysSimulator
+from simulators.qsys import QsysSimulator
 from tests.conftest import until
+from tests.rig import Rig, RigStarter, error_of
 
 CHANNELS: dict[str, Any] = {
     "program": {"level": "MainGain", "mute": "MainMute"},
@@ -23,63 +25,29 @@ CHANNELS: dict[str, Any] = {
 FAST = {"reload_time": 0.05, "ramp_step": 0.02}
 
 
-class Rig:
-    """A simulator, a driver aimed at it, and every change the driver published."""
+class QsysRig(Rig[QsysSimulator, QsysDriver]):
+    """A Core simulator (fast reloads and ramps), drivers aimed at it, and their changes."""
 
-    def __init__(self, sim: QsysSimulator) -> None:
-        self.sim = sim
-        self.changes: list[dict[str, Any]] = []
-        self.drivers: list[QsysDriver] = []
+    simulator_class = QsysSimulator
+    knobs = FAST
+    driver_class = QsysDriver
+    device_id = "core"
+    settings = {
+        "controls": CHANNELS,
+        "autopoll_rate": 0.05,
+        "poll_interval": 60,
+        "timeout": 0.5,
+        "reconnect_min": 0.05,
+        "reconnect_max": 0.2,
+    }
 
-    async def driver(self, **options: Any) -> QsysDriver:
-        settings: dict[str, Any] = {
-            "driver": "qsys",
-            "transport": f"tcp://127.0.0.1:{self.sim.port}",
-            "controls": CHANNELS,
-            "autopoll_rate": 0.05,
-            "poll_interval": 60,
-            "timeout": 0.5,
-            "reconnect_min": 0.05,
-            "reconnect_max": 0.2,
-        }
-        settings.update(options)
-        driver = QsysDriver("core", QsysConfig.model_validate(settings), self.changes.append)
-        self.drivers.append(driver)
-        await driver.start(stagger=0)
-        return driver
-
-    async def online(self, **options: Any) -> QsysDriver:
-        driver = await self.driver(**options)
+    async def wait_ready(self, driver: QsysDriver) -> None:
         await until(lambda: driver.online and "levels" in driver.state, message="driver online")
-        return driver
-
-    def values(self, key: str) -> list[Any]:
-        """Every published value of `key`, in order."""
-        return [c[key] for c in self.changes if key in c]
 
 
 @pytest.fixture
-async def rig_factory() -> AsyncIterator[Callable[..., Any]]:
-    rigs: list[Rig] = []
-
-    async def make(**knobs: Any) -> Rig:
-        sim = QsysSimulator(QsysKnobs.model_validate({**FAST, **knobs}))
-        await sim.start()
-        rig = Rig(sim)
-        rigs.append(rig)
-        return rig
-
-    yield make
-    for rig in rigs:
-        for driver in rig.drivers:
-            await driver.stop()
-        await rig.sim.stop()
-
-
-async def error_of(coro: Any) -> AvhubError:
-    with pytest.raises(AvhubError) as info:
-        await coro
-    return info.value
+def rig_factory(rigs: RigStarter) -> Callable[..., Awaitable[QsysRig]]:
+    return partial(rigs, QsysRig)
 
 
 # ---- logon and status ---------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -12,8 +13,8 @@ from hub.app import Hub
 from hub.cli import demo_config_path
 from hub.config import Config, load_config, load_config_text
 from hub.simulate import Simulators
-from simulators.qsys import QsysKnobs, QsysSimulator
-from tests.conftest import until
+from simulators.qsys import QsysSimulator
+from tests.conftest import SimulatorStarter, until
 from tests.panel import Panel
 
 DEVICE = """\
@@ -35,19 +36,9 @@ rooms:
 
 
 @pytest.fixture
-async def sims() -> AsyncIterator[Callable[..., Awaitable[QsysSimulator]]]:
+def sims(simulators: SimulatorStarter) -> Callable[..., Awaitable[QsysSimulator]]:
     """Start Q-SYS simulators on loopback; stops them after the test."""
-    made: list[QsysSimulator] = []
-
-    async def start(**knobs: Any) -> QsysSimulator:
-        sim = QsysSimulator(QsysKnobs.model_validate(knobs))
-        await sim.start()
-        made.append(sim)
-        return sim
-
-    yield start
-    for sim in made:
-        await sim.stop()
+    return partial(simulators, QsysSimulator)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from drivers.qsys.config import QsysConfig
 from simulators import SIMULATORS
 from simulators.qsys import QsysKnobs, QsysSimulator
-from tests.conftest import until
+from tests.conftest import SimulatorStarter, until
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -82,15 +82,12 @@ class Client:
 
 
 @pytest.fixture
-async def connect() -> AsyncIterator[Callable[..., Any]]:
-    sims: list[QsysSimulator] = []
+async def connect(simulators: SimulatorStarter) -> AsyncIterator[Callable[..., Any]]:
     clients: list[Client] = []
 
     async def make(sim: QsysSimulator | None = None, **knobs: Any) -> tuple[QsysSimulator, Client]:
         if sim is None:
-            sim = QsysSimulator(QsysKnobs.model_validate(knobs))
-            await sim.start()
-            sims.append(sim)
+            sim = await simulators(QsysSimulator, **knobs)
         reader, writer = await asyncio.open_connection(*sim.address)
         client = Client(reader, writer)
         clients.append(client)
@@ -101,33 +98,27 @@ async def connect() -> AsyncIterator[Callable[..., Any]]:
     yield make
     for client in clients:
         client.close()
-    for sim in sims:
-        await sim.stop()
 
 
-async def test_engine_status_on_connect_and_status_get(connect: Any) -> None:
-    sim = QsysSimulator(QsysKnobs(design_name="Lobby", is_emulator=False))
-    await sim.start()
-    try:
-        reader, writer = await asyncio.open_connection(*sim.address)
-        client = Client(reader, writer)
-        status = await client.message()
-        assert status == {
-            "jsonrpc": "2.0",
-            "method": "EngineStatus",
-            "params": {
-                "State": "Active",
-                "DesignName": "Lobby",
-                "DesignCode": "qALFilm6IcCo",
-                "IsRedundant": False,
-                "IsEmulator": False,
-            },
-        }
-        result = await client.result("StatusGet", 0)
-        assert result["Platform"] == "Core 110f" and result["Status"] == {"Code": 0, "String": "OK"}
-        client.close()
-    finally:
-        await sim.stop()
+async def test_engine_status_on_connect_and_status_get(simulators: SimulatorStarter) -> None:
+    sim = await simulators(QsysSimulator, design_name="Lobby", is_emulator=False)
+    reader, writer = await asyncio.open_connection(*sim.address)
+    client = Client(reader, writer)
+    status = await client.message()
+    assert status == {
+        "jsonrpc": "2.0",
+        "method": "EngineStatus",
+        "params": {
+            "State": "Active",
+            "DesignName": "Lobby",
+            "DesignCode": "qALFilm6IcCo",
+            "IsRedundant": False,
+            "IsEmulator": False,
+        },
+    }
+    result = await client.result("StatusGet", 0)
+    assert result["Platform"] == "Core 110f" and result["Status"] == {"Code": 0, "String": "OK"}
+    client.close()
 
 
 async def test_json_rpc_errors(connect: Any) -> None:

@@ -11,7 +11,8 @@ import signal
 import sys
 import termios
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,7 @@ import pytest
 import serial
 from serial import rfc2217
 
-from drivers.errors import AvhubError, ConnectError, ConnectionClosed, ErrorCode, OfflineReason
-from drivers.pjlink.config import PjlinkConfig
+from drivers.errors import ConnectError, ConnectionClosed, ErrorCode, OfflineReason
 from drivers.pjlink.driver import PjlinkDriver
 from drivers.transport import create_transport, parse_transport_url
 from drivers.transport.serial import Rfc2217Transport, SerialTransport, serial_settings
@@ -28,56 +28,26 @@ from hub.app import Hub
 from hub.config import load_config_text
 from hub.simulate import Simulators
 from simulators.base import Knobs, Session, Simulator
-from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
 from tests.conftest import until
-
-FAST_DRIVER: dict[str, Any] = {
-    "poll_interval": 0.2,
-    "timeout": 0.5,
-    "connect_timeout": 0.5,
-    "reconnect_min": 0.05,
-    "reconnect_max": 0.2,
-    "transition_poll": 0.05,
-    "power_settle": 0,
-}
+from tests.rig import RigStarter, error_of
+from tests.test_pjlink_driver import PjlinkRig
 
 
-class Rig:
-    """PJLink simulators and drivers made for one test; all stopped after it."""
+class PortRig(PjlinkRig):
+    """A projector simulator whose port each test opens its own way, and drivers at any URL."""
 
-    def __init__(self) -> None:
-        self.sims: list[Simulator[Any]] = []
-        self.drivers: list[PjlinkDriver] = []
+    settings = {**PjlinkRig.settings, "connect_timeout": 0.5}
 
-    def sim(self, **knobs: Any) -> PjlinkSimulator:
-        sim = PjlinkSimulator(PjlinkKnobs.model_validate({"warmup": 0.2, "cooldown": 0.2, **knobs}))
-        self.sims.append(sim)
-        return sim
+    async def start(self) -> None:
+        pass  # a pty, TCP or a gateway: the test decides
 
-    async def driver(self, transport: str, **options: Any) -> PjlinkDriver:
-        settings = {"driver": "pjlink", "transport": transport, **FAST_DRIVER, **options}
-        driver = PjlinkDriver("proj", PjlinkConfig.model_validate(settings), lambda _: None)
-        self.drivers.append(driver)
-        await driver.start(stagger=0)
-        return driver
-
-    async def online(self, transport: str, **options: Any) -> PjlinkDriver:
-        driver = await self.driver(transport, **options)
+    async def wait_ready(self, driver: PjlinkDriver) -> None:
         await until(lambda: driver.online and "power" in driver.state, message="driver online")
-        return driver
-
-    async def close(self) -> None:
-        for driver in self.drivers:
-            await driver.stop()
-        for sim in self.sims:
-            await sim.stop()
 
 
 @pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
-    rig = Rig()
-    yield rig
-    await rig.close()
+def rig_factory(rigs: RigStarter) -> Callable[..., Awaitable[PortRig]]:
+    return partial(rigs, PortRig)
 
 
 @pytest.fixture
@@ -116,11 +86,12 @@ class EchoSimulator(Simulator[Knobs]):
 # ---- serial:// --------------------------------------------------------------------------
 
 
-async def test_pjlink_driver_over_a_pty(rig: Rig, no_loop_errors: None) -> None:
-    sim = rig.sim(manufacturer="EPSON")
+async def test_pjlink_driver_over_a_pty(rig_factory: Any, no_loop_errors: None) -> None:
+    rig = await rig_factory(manufacturer="EPSON")
+    sim = rig.sim
     path = await sim.start_pty()
     assert re.fullmatch(r"/dev/pts/\d+", path)
-    driver = await rig.online(f"serial://{path}?baudrate=9600")
+    driver = await rig.online(transport=f"serial://{path}?baudrate=9600")
     assert driver.state["manufacturer"] == "EPSON" and driver.state["power"] == "off"
     await driver.execute("power_on")
     await until(lambda: driver.state["power"] == "on")
@@ -131,10 +102,11 @@ async def test_pjlink_driver_over_a_pty(rig: Rig, no_loop_errors: None) -> None:
 
 
 async def test_missing_port_is_offline_as_port_gone(
-    rig: Rig, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    rig_factory: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "ttyUSB9"
-    driver = await rig.driver(f"serial://{path}")
+    rig = await rig_factory()
+    driver = await rig.driver(transport=f"serial://{path}")
     await until(lambda: "offline" in caplog.text, message="offline log")
     assert not driver.online and driver.state["offline_reason"] == "port_gone"
     offline = [r.getMessage() for r in caplog.records if "offline" in r.getMessage()]
@@ -142,18 +114,18 @@ async def test_missing_port_is_offline_as_port_gone(
         f"proj offline: cannot open serial port {path}: no such port "
         "(adapter unplugged, or wrong path?) (retrying with backoff)"
     ]
-    with pytest.raises(AvhubError) as info:
-        await driver.execute("power_on")
-    assert info.value.code is ErrorCode.DEVICE_OFFLINE and "port_gone" in str(info.value)
+    err = await error_of(driver.execute("power_on"))
+    assert err.code is ErrorCode.DEVICE_OFFLINE and "port_gone" in str(err)
 
 
 async def test_pulled_port_goes_offline_and_comes_back_with_fresh_state(
-    rig: Rig, tmp_path: Path, no_loop_errors: None
+    rig_factory: Any, tmp_path: Path, no_loop_errors: None
 ) -> None:
     link = tmp_path / "ttyUSB0"
-    sim = rig.sim()
+    rig = await rig_factory()
+    sim = rig.sim
     assert await sim.start_pty(link=link) == str(link)
-    driver = await rig.online(f"serial://{link}")
+    driver = await rig.online(transport=f"serial://{link}")
     sim.close_pty()  # the USB adapter is pulled
     assert not link.exists()
     pulled = time.monotonic()
@@ -170,10 +142,13 @@ async def test_pulled_port_goes_offline_and_comes_back_with_fresh_state(
     assert sim.power == "cooling"
 
 
-async def test_wrong_baud_rate_means_no_answer(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
-    sim = rig.sim()
+async def test_wrong_baud_rate_means_no_answer(
+    rig_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = await rig_factory()
+    sim = rig.sim
     path = await sim.start_pty(baudrate=9600)
-    driver = await rig.driver(f"serial://{path}?baudrate=19200")
+    driver = await rig.driver(transport=f"serial://{path}?baudrate=19200")
     await until(lambda: driver.state["offline_reason"] == "timeout", timeout=4)
     assert not driver.online
     assert f"host set {path} to 19200 baud, the device runs at 9600: bytes lost" in caplog.text
@@ -181,9 +156,9 @@ async def test_wrong_baud_rate_means_no_answer(rig: Rig, caplog: pytest.LogCaptu
 
 @pytest.mark.parametrize("writing", [False, True])
 async def test_a_vanishing_port_reports_connection_lost_at_once(
-    rig: Rig, no_loop_errors: None, writing: bool
+    rig_factory: Any, no_loop_errors: None, writing: bool
 ) -> None:
-    sim = rig.sim()
+    sim = (await rig_factory()).sim
     path = await sim.start_pty()
     transport = SerialTransport(parse_transport_url(f"serial://{path}"), 1.0)
     received = Bytes()
@@ -267,32 +242,34 @@ async def test_settings_the_port_refuses_are_a_connect_error() -> None:
         os.close(slave)
 
 
-async def test_simulator_pty_is_a_raw_line(rig: Rig) -> None:
+async def test_simulator_pty_is_a_raw_line() -> None:
     sim = EchoSimulator()
-    rig.sims.append(sim)
-    path = await sim.start_pty(baudrate=19200)
-    fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
     try:
-        _, oflag, _, lflag, ispeed, _, _ = termios.tcgetattr(fd)
-        assert ispeed == termios.B19200
-        assert not lflag & (termios.ECHO | termios.ICANON) and not oflag & termios.OPOST
-        termios.tcflush(fd, termios.TCIFLUSH)  # as a host opening the port does
-        os.write(fd, b"a\nb\r")
-        got = b""
-        while got.count(b"\r") < 2:
-            got += await asyncio.to_thread(os.read, fd, 100)
-        assert got == b"a\rb\r"  # LF reached the device as LF, and CR came back as CR
+        fd = os.open(await sim.start_pty(baudrate=19200), os.O_RDWR | os.O_NOCTTY)
+        try:
+            _, oflag, _, lflag, ispeed, _, _ = termios.tcgetattr(fd)
+            assert ispeed == termios.B19200
+            assert not lflag & (termios.ECHO | termios.ICANON) and not oflag & termios.OPOST
+            termios.tcflush(fd, termios.TCIFLUSH)  # as a host opening the port does
+            os.write(fd, b"a\nb\r")
+            got = b""
+            while got.count(b"\r") < 2:
+                got += await asyncio.to_thread(os.read, fd, 100)
+            assert got == b"a\rb\r"  # LF reached the device as LF, and CR came back as CR
+        finally:
+            os.close(fd)
     finally:
-        os.close(fd)
+        await sim.stop()
 
 
 # ---- socket:// and rfc2217:// -----------------------------------------------------------
 
 
-async def test_socket_url_is_raw_tcp(rig: Rig, no_loop_errors: None) -> None:
-    sim = rig.sim()
+async def test_socket_url_is_raw_tcp(rig_factory: Any, no_loop_errors: None) -> None:
+    rig = await rig_factory()
+    sim = rig.sim
     await sim.start()
-    driver = await rig.online(f"socket://127.0.0.1:{sim.port}")
+    driver = await rig.online(transport=f"socket://127.0.0.1:{sim.port}")
     await driver.execute("power_on")
     assert sim.power == "warming"
     assert [session.on_serial for session in sim.sessions] == [False]
@@ -372,17 +349,20 @@ class Rfc2217Gateway:
         await asyncio.gather(*self._tasks)
 
 
-async def test_rfc2217_driver_through_a_gateway_to_a_pty(rig: Rig, no_loop_errors: None) -> None:
-    sim = rig.sim()
+async def test_rfc2217_driver_through_a_gateway_to_a_pty(
+    rig_factory: Any, no_loop_errors: None
+) -> None:
+    rig = await rig_factory()
+    sim = rig.sim
     gateway = Rfc2217Gateway(await sim.start_pty(baudrate=19200), baudrate=19200)
     port = await gateway.start()
     try:
-        driver = await rig.online(f"rfc2217://127.0.0.1:{port}?baudrate=19200&stopbits=2")
+        driver = await rig.online(transport=f"rfc2217://127.0.0.1:{port}?baudrate=19200&stopbits=2")
         await driver.execute("power_on")
         assert sim.power == "warming"
         assert gateway.managers[0]._client_is_rfc2217
     finally:
-        await rig.close()
+        await rig.stop()
         await gateway.stop()
 
 
@@ -504,10 +484,11 @@ async def test_cli_link_needs_serial_pty() -> None:
 # ---- driver base ------------------------------------------------------------------------
 
 
-async def test_stop_right_after_a_state_change_does_not_hang(rig: Rig) -> None:
+async def test_stop_right_after_a_state_change_does_not_hang(rig_factory: Any) -> None:
     # Found through the RFC 2217 test: on Python 3.11, asyncio.wait_for swallowed the
     # cancel that stop() sent while the poll scheduler's wake-up event was being set.
-    driver = await rig.driver("tcp://127.0.0.1:1")
+    rig = await rig_factory()
+    driver = await rig.driver(transport="tcp://127.0.0.1:1")
     await asyncio.sleep(0.05)
     driver.update(anything=1)  # sets the scheduler's wake-up event
     async with asyncio.timeout(2):

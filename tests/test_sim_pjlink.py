@@ -10,26 +10,19 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from drivers.pjlink.codec import auth_digest
 from simulators import SIMULATORS, PjlinkKnobs, PjlinkSimulator, start_many
+from tests import conftest
+from tests.conftest import SimulatorStarter
 
 REPO = Path(__file__).resolve().parent.parent
-Predicate = Callable[[], bool]
-
-
-async def until(predicate: Predicate, timeout: float = 2.0) -> None:
-    """Wait until `predicate()` is true; fail the test after `timeout` seconds."""
-    async with asyncio.timeout(timeout):
-        while True:
-            if predicate():
-                return
-            await asyncio.sleep(0.005)
+until = partial(conftest.until, timeout=2.0, interval=0.005)  # a local simulator answers fast
 
 
 class Client:
@@ -75,19 +68,9 @@ SimFactory = Callable[..., Awaitable[PjlinkSimulator]]
 
 
 @pytest.fixture
-async def make_sim() -> AsyncIterator[SimFactory]:
+def make_sim(simulators: SimulatorStarter) -> SimFactory:
     """Start simulators on ephemeral loopback ports; all are stopped after the test."""
-    sims: list[PjlinkSimulator] = []
-
-    async def make(**knobs: Any) -> PjlinkSimulator:
-        sim = PjlinkSimulator(PjlinkKnobs(**knobs))
-        await sim.start()
-        sims.append(sim)
-        return sim
-
-    yield make
-    for sim in sims:
-        await sim.stop()
+    return partial(simulators, PjlinkSimulator)
 
 
 @pytest.fixture
@@ -176,6 +159,18 @@ async def test_crlf_overlong_and_junk_lines(make_sim: SimFactory, connect: Conne
     client.send(b"%1POWR?")  # header fine, no separator
     assert await client.line() == b"%1POWR=ERR1\r"
     assert await client.ask("%1NAME ?") == b"%1NAME=Simulated projector\r"
+
+
+async def test_the_tail_of_an_over_long_line_is_never_a_command(
+    make_sim: SimFactory, connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = await make_sim()
+    client = await greeted(connect, sim)
+    client.writer.write(b"%1NAME " + b"x" * 200)  # no CR yet: dropped as soon as too long
+    await until(lambda: "frame over" in caplog.text)
+    client.send(b"%1POWR 1")  # the same line's tail, not a command
+    assert await client.ask("%1POWR ?") == b"%1POWR=0\r"
+    assert sim.power == "off" and sim.received["POWR"] == 1
 
 
 async def test_random_bytes_never_break_the_session(make_sim: SimFactory, connect: Connect) -> None:

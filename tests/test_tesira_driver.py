@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,9 @@ from drivers.tesira.config import TesiraConfig
 from drivers.tesira.driver import TesiraDriver
 from hub.config import load_config
 from hub.simulate import Simulators
-from simulators.tesira import TesiraKnobs, TesiraSimulator
+from simulators.tesira import TesiraSimulator
 from tests.conftest import until
-from tests.test_pjlink_driver import error_of
+from tests.rig import Rig, RigStarter, error_of
 
 DESIGN = {
     "Level1": {"channels": 2},
@@ -34,31 +35,22 @@ DEMO = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
 POINTS = 7  # program, mic1 and mic2 have a level and a mute, gate a mute
 
 
-class Rig:
-    """A simulator, drivers aimed at it, and every change the drivers published."""
+class TesiraRig(Rig[TesiraSimulator, TesiraDriver]):
+    """A DSP simulator with DESIGN's blocks, drivers aimed at it, and their changes."""
 
-    def __init__(self, sim: TesiraSimulator) -> None:
-        self.sim = sim
-        self.changes: list[dict[str, Any]] = []
-        self.drivers: list[TesiraDriver] = []
-
-    async def driver(self, **options: Any) -> TesiraDriver:
-        settings: dict[str, Any] = {
-            "driver": "tesira",
-            "transport": f"tcp://127.0.0.1:{self.sim.port}",
-            "controls": CONTROLS,
-            "poll_interval": 60,
-            "timeout": 0.5,
-            "connect_timeout": 1.0,
-            "command_delay": 0,
-            "reconnect_min": 0.05,
-            "reconnect_max": 0.2,
-        }
-        settings.update(options)
-        driver = TesiraDriver("dsp", TesiraConfig.model_validate(settings), self.changes.append)
-        self.drivers.append(driver)
-        await driver.start(stagger=0)
-        return driver
+    simulator_class = TesiraSimulator
+    knobs = {"blocks": DESIGN}
+    driver_class = TesiraDriver
+    device_id = "dsp"
+    settings = {
+        "controls": CONTROLS,
+        "poll_interval": 60,
+        "timeout": 0.5,
+        "connect_timeout": 1.0,
+        "command_delay": 0,
+        "reconnect_min": 0.05,
+        "reconnect_max": 0.2,
+    }
 
     async def online(self, **options: Any) -> TesiraDriver:
         """A driver that is online and has finished its first poll (so it is quiet now)."""
@@ -69,26 +61,10 @@ class Rig:
         await until(lambda: gets(self.sim) >= before + points, message="first poll")
         return driver
 
-    def values(self, key: str) -> list[Any]:
-        return [c[key] for c in self.changes if key in c]
-
 
 @pytest.fixture
-async def rig_factory() -> AsyncIterator[Callable[..., Any]]:
-    rigs: list[Rig] = []
-
-    async def make(**knobs: Any) -> Rig:
-        sim = TesiraSimulator(TesiraKnobs.model_validate({"blocks": DESIGN, **knobs}))
-        await sim.start()
-        rig = Rig(sim)
-        rigs.append(rig)
-        return rig
-
-    yield make
-    for rig in rigs:
-        for driver in rig.drivers:
-            await driver.stop()
-        await rig.sim.stop()
+def rig_factory(rigs: RigStarter) -> Callable[..., Awaitable[TesiraRig]]:
+    return partial(rigs, TesiraRig)
 
 
 def gets(sim: TesiraSimulator) -> int:
@@ -122,7 +98,7 @@ async def test_login_negotiates_waits_for_the_banner_and_subscribes(rig_factory:
     assert known_before_online(rig, "mic2", -20.0)
 
 
-def known_before_online(rig: Rig, control: str, level: float) -> bool:
+def known_before_online(rig: TesiraRig, control: str, level: float) -> bool:
     """True when the level was published before the device first went online.
 
     Login subscribes: each subscribe's publish arrives before its +OK, and the first

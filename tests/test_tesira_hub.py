@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from hub.app import Hub
-from simulators.tesira import TesiraKnobs, TesiraSimulator
-from tests.conftest import until
+from simulators.tesira import TesiraSimulator
+from tests.conftest import SimulatorStarter, until
 from tests.panel import Panel
 
 CONFIG = """
@@ -44,21 +43,15 @@ class Site:
 
 
 @pytest.fixture
-async def site(hub_factory: Any, panels: Any) -> AsyncIterator[Site]:
-    knobs = TesiraKnobs.model_validate(
-        {"blocks": {"Level1": {"channels": 2}, "Mute1": {"type": "mute"}}}
-    )
-    sim = TesiraSimulator(knobs)
-    await sim.start()
-    try:
-        hub = await hub_factory(textwrap.dedent(CONFIG.format(port=sim.port)))
-        panel = panels(hub, "hall")
-        await panel.connect()
-        await until(lambda: panel.in_sync and panel.state("dsp")["online"], message="dsp online")
-        await until(lambda: sim.subscriptions() == 5, message="subscribed")
-        yield Site(sim, hub, panel)
-    finally:
-        await sim.stop()
+async def site(hub_factory: Any, panels: Any, simulators: SimulatorStarter) -> Site:
+    blocks = {"Level1": {"channels": 2}, "Mute1": {"type": "mute"}}
+    sim = await simulators(TesiraSimulator, blocks=blocks)
+    hub = await hub_factory(textwrap.dedent(CONFIG.format(port=sim.port)))
+    panel = panels(hub, "hall")
+    await panel.connect()
+    await until(lambda: panel.in_sync and panel.state("dsp")["online"], message="dsp online")
+    await until(lambda: sim.subscriptions() == 5, message="subscribed")
+    return Site(sim, hub, panel)
 
 
 async def test_front_panel_changes_reach_the_panel_as_change_events(site: Site) -> None:

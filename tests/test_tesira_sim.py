@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 import pytest
 
@@ -16,7 +16,7 @@ from drivers.tesira.config import TesiraConfig
 from drivers.tesira.telnet import IAC, Negotiation, Verb
 from simulators.__main__ import parse_args
 from simulators.tesira import TesiraKnobs, TesiraSimulator
-from tests.conftest import until
+from tests.conftest import SimulatorStarter, until
 
 DESIGN = {
     "Level1": {"channels": 2, "min": -60, "max": 6, "level": -10},
@@ -95,18 +95,8 @@ SimFactory = Callable[..., Awaitable[TesiraSimulator]]
 
 
 @pytest.fixture
-async def make_sim() -> AsyncIterator[SimFactory]:
-    sims: list[TesiraSimulator] = []
-
-    async def make(**knobs: Any) -> TesiraSimulator:
-        sim = TesiraSimulator(TesiraKnobs.model_validate({"blocks": DESIGN, **knobs}))
-        await sim.start()
-        sims.append(sim)
-        return sim
-
-    yield make
-    for sim in sims:
-        await sim.stop()
+def make_sim(simulators: SimulatorStarter) -> SimFactory:
+    return partial(simulators, TesiraSimulator, blocks=DESIGN)
 
 
 async def test_strict_negotiation_withholds_the_banner_until_answered(make_sim: SimFactory) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from drivers.errors import ConnectError, ConnectionClosed, OfflineReason
 from drivers.transport import create_transport, parse_transport_url
 from drivers.transport.udp import UdpTransport
-from tests.conftest import until
+from tests.conftest import free_udp_port, until
 
 
 class Inbox:
@@ -60,12 +59,6 @@ async def echo() -> AsyncIterator[tuple[int, _Echo]]:
     transport, protocol = await loop.create_datagram_endpoint(_Echo, local_addr=("127.0.0.1", 0))
     yield transport.get_extra_info("sockname")[1], protocol
     transport.close()
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_each_write_is_one_datagram_and_each_datagram_one_chunk(

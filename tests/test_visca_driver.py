@@ -3,85 +3,44 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import pytest
 
-from drivers.errors import AvhubError, ErrorCode
-from drivers.visca.config import ViscaConfig
+from drivers.errors import ErrorCode
 from drivers.visca.driver import ViscaDriver
-from simulators.visca import ViscaKnobs, ViscaSimulator
+from simulators.visca import ViscaSimulator
 from tests.conftest import until
+from tests.rig import Rig, RigStarter, error_of
 
 FAST = {"power_delay": 0.1, "completion_delay": 0.005, "preset_delay": 0.05}
 LOSSY = {"timeout": 0.05, "completion_timeout": 0.15, "retries": 8, "offline_after": 10}
 
 
-class Rig:
-    """A simulator, a driver aimed at it, and every change the driver published."""
+class ViscaRig(Rig[ViscaSimulator, ViscaDriver]):
+    """A camera simulator on UDP (fast motors), drivers aimed at it, and their changes."""
 
-    def __init__(self, sim: ViscaSimulator) -> None:
-        self.sim = sim
-        self.changes: list[dict[str, Any]] = []
-        self.drivers: list[ViscaDriver] = []
+    simulator_class = ViscaSimulator
+    knobs = FAST
+    driver_class = ViscaDriver
+    device_id = "cam"
+    settings = {
+        "poll_interval": 0.2,
+        "timeout": 0.2,
+        "completion_timeout": 0.5,
+        "reconnect_min": 0.05,
+        "reconnect_max": 0.2,
+    }
 
-    async def start(self) -> None:
-        await self.sim.start()
-
-    async def stop(self) -> None:
-        await self.sim.stop()
-
-    def transport(self) -> str:
-        return f"udp://127.0.0.1:{self.sim.port}"
-
-    async def driver(self, **options: Any) -> ViscaDriver:
-        settings: dict[str, Any] = {
-            "driver": "visca",
-            "transport": self.transport(),
-            "poll_interval": 0.2,
-            "timeout": 0.2,
-            "completion_timeout": 0.5,
-            "reconnect_min": 0.05,
-            "reconnect_max": 0.2,
-        }
-        settings.update(options)
-        driver = ViscaDriver("cam", ViscaConfig.model_validate(settings), self.changes.append)
-        self.drivers.append(driver)
-        await driver.start(stagger=0)
-        return driver
-
-    async def online(self, **options: Any) -> ViscaDriver:
-        driver = await self.driver(**options)
+    async def wait_ready(self, driver: ViscaDriver) -> None:
         await until(lambda: driver.online and "power" in driver.state, message="driver online")
-        return driver
-
-    def values(self, key: str) -> list[Any]:
-        return [c[key] for c in self.changes if key in c]
 
 
 @pytest.fixture
-async def rig_factory() -> AsyncIterator[Callable[..., Any]]:
-    rigs: list[Rig] = []
-
-    async def make(rig_class: type[Rig] = Rig, **knobs: Any) -> Rig:
-        sim = ViscaSimulator(ViscaKnobs.model_validate({**FAST, **knobs}))
-        rig = rig_class(sim)
-        await rig.start()
-        rigs.append(rig)
-        return rig
-
-    yield make
-    for rig in rigs:
-        for driver in rig.drivers:
-            await driver.stop()
-        await rig.stop()
-
-
-async def error_of(coro: Any) -> AvhubError:
-    with pytest.raises(AvhubError) as info:
-        await coro
-    return info.value
+def rig_factory(rigs: RigStarter) -> Callable[..., Awaitable[ViscaRig]]:
+    return partial(rigs, ViscaRig)
 
 
 async def test_lossy_link_every_action_completes_and_state_is_right(rig_factory: Any) -> None:

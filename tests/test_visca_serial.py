@@ -2,40 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from drivers.errors import ErrorCode
 from drivers.visca.config import ViscaConfig
+from drivers.visca.driver import ViscaDriver
 from simulators.visca import ViscaSimulator
-from tests import test_visca_driver
 from tests.conftest import until
-from tests.test_visca_driver import Rig, error_of
+from tests.rig import PtyRig, RigStarter, error_of
+from tests.test_visca_driver import ViscaRig
 
-rig_factory = test_visca_driver.rig_factory  # the same fixture, for the rigs below
 
-
-class PtyRig(Rig):
+class ViscaPtyRig(PtyRig[ViscaSimulator, ViscaDriver], ViscaRig):
     """The camera on a pseudo-terminal at 9600 baud; the driver on `serial://` to it."""
 
-    path = ""
-
-    async def start(self) -> None:
-        self.path = await self.sim.start_pty(baudrate=9600)
-
-    def transport(self) -> str:
-        return f"serial://{self.path}?baudrate=9600&bytesize=8&parity=N&stopbits=1"
+    query = "?baudrate=9600&bytesize=8&parity=N&stopbits=1"
 
 
-class GatewayRig(Rig):
+class GatewayRig(ViscaRig):
     """The camera behind a serial-to-IP gateway: raw VISCA on TCP, `socket://`."""
 
     def transport(self) -> str:
         return f"socket://127.0.0.1:{self.sim.port}"
 
 
-async def test_visca_over_a_pty(rig_factory: Any) -> None:
+async def test_visca_over_a_pty(rigs: RigStarter) -> None:
     """Acceptance 2: every action over a real pty, camera address 3."""
-    rig = await rig_factory(PtyRig, address=3, power="off")
+    rig = await rigs(ViscaPtyRig, address=3, power="off")
     sim = rig.sim
     driver = await rig.online(address=3)
     assert sim.received["if_clear"] == 1  # login cleared the camera's buffers
@@ -63,18 +54,18 @@ async def test_visca_over_a_pty(rig_factory: Any) -> None:
     assert sim.connections == 1  # one open of the port throughout
 
 
-async def test_camera_at_another_address_never_answers(rig_factory: Any) -> None:
-    rig = await rig_factory(PtyRig, address=1)
+async def test_camera_at_another_address_never_answers(rigs: RigStarter) -> None:
+    rig = await rigs(ViscaPtyRig, address=1)
     driver = await rig.driver(address=2, timeout=0.1, retries=0, offline_after=2)
     await until(lambda: driver.state["offline_reason"] == "timeout", message="timeouts")
     assert not driver.online and rig.sim.received["if_clear"] == 0
 
 
-async def test_camera_behind_a_serial_gateway(rig_factory: Any) -> None:
+async def test_camera_behind_a_serial_gateway(rigs: RigStarter) -> None:
     config = ViscaConfig(driver="visca", transport="socket://10.0.0.9:4001", address=2)
     options = ViscaSimulator.options_for(config)  # what `--simulate` gives the camera
     assert options["listen"] == "tcp" and options["address"] == 2
-    rig = await rig_factory(GatewayRig, **options)
+    rig = await rigs(GatewayRig, **options)
     assert rig.sim.url.startswith("tcp://")
     driver = await rig.online(address=2)
     await driver.execute("zoom", {"speed": -2})

@@ -11,8 +11,8 @@ import pytest
 from drivers.transport.udp import UdpTransport
 from drivers.visca.codec import Message, PayloadType, decode_message
 from simulators import SIMULATORS
-from simulators.visca import ViscaKnobs, ViscaSimulator
-from tests.conftest import until
+from simulators.visca import ViscaSimulator
+from tests.conftest import SimulatorStarter, until
 from tests.test_udp_transport import Inbox, open_udp
 
 
@@ -47,14 +47,11 @@ REPLY, CONTROL_REPLY = PayloadType.REPLY, PayloadType.CONTROL_REPLY
 
 
 @pytest.fixture
-async def camera() -> AsyncIterator[tuple[ViscaSimulator, Any]]:
-    sims: list[ViscaSimulator] = []
+async def camera(simulators: SimulatorStarter) -> AsyncIterator[tuple[ViscaSimulator, Any]]:
     clients: list[Client] = []
 
     async def connect(**knobs: Any) -> tuple[ViscaSimulator, Client]:
-        sim = ViscaSimulator(ViscaKnobs.model_validate({"completion_delay": 0.01, **knobs}))
-        await sim.start()
-        sims.append(sim)
+        sim = await simulators(ViscaSimulator, **{"completion_delay": 0.01, **knobs})
         client = Client(*await open_udp(sim.port))
         clients.append(client)
         return sim, client
@@ -62,8 +59,6 @@ async def camera() -> AsyncIterator[tuple[ViscaSimulator, Any]]:
     yield connect  # type: ignore[misc]
     for client in clients:
         client.transport.close()
-    for sim in sims:
-        await sim.stop()
 
 
 async def test_registered_and_listens_on_udp(camera: Any) -> None:

@@ -26,7 +26,10 @@ class Framer(Protocol[F]):
 class DelimiterFramer:
     """Frames end at any byte of `terminators`; empty frames are skipped.
 
-    `DelimiterFramer(b"\\r\\n")` accepts CR, LF and CR LF endings alike.
+    `DelimiterFramer(b"\\r\\n")` accepts CR, LF and CR LF endings alike. A line longer
+    than `max_len` is reported once as a ProtocolError and dropped whole, up to its
+    terminator, so its tail never turns into a frame; how the bytes were split into
+    chunks never changes the frames.
     """
 
     def __init__(self, terminators: bytes, max_len: int = 4096) -> None:
@@ -35,6 +38,7 @@ class DelimiterFramer:
         self._split = re.compile(b"[" + re.escape(terminators) + b"]").split
         self._max_len = max_len
         self._buf = bytearray()
+        self._discarding = False  # inside an over-long line: drop bytes up to its terminator
 
     @property
     def pending(self) -> bytes:
@@ -48,18 +52,30 @@ class DelimiterFramer:
         return tail
 
     def feed(self, data: bytes) -> list[bytes | ProtocolError]:
-        self._buf += data
-        *frames, tail = self._split(self._buf)
-        self._buf = bytearray(tail)
-        out: list[bytes | ProtocolError] = [bytes(f) for f in frames if f]
+        out: list[bytes | ProtocolError] = []
+        *lines, tail = self._split(data)
+        for line in lines:
+            self._add(line, out)
+            if self._buf:
+                out.append(bytes(self._buf))
+                self._buf.clear()
+            self._discarding = False
+        self._add(tail, out)
+        return out
+
+    def _add(self, part: bytes, out: list[bytes | ProtocolError]) -> None:
+        if self._discarding:
+            return
+        self._buf += part
         if len(self._buf) > self._max_len:
             head = bytes(self._buf[:40])
             out.append(ProtocolError(f"frame over {self._max_len} bytes dropped: {head!r}..."))
             self._buf.clear()
-        return out
+            self._discarding = True
 
     def reset(self) -> None:
         self._buf.clear()
+        self._discarding = False
 
 
 class PassThroughFramer:
