@@ -131,11 +131,8 @@ async def main(port: int, rooms: int) -> None:
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     bound = runner.addresses[0]
-    handlers = {
-        name[3:]: getattr(baseline, name) for name in dir(baseline) if name.startswith("op_")
-    }
     try:
-        await control.serve(handlers, {"pid": os.getpid(), "url": f"http://127.0.0.1:{bound[1]}"})
+        await control.serve(baseline, {"pid": os.getpid(), "url": f"http://127.0.0.1:{bound[1]}"})
     finally:
         await runner.cleanup()
 

@@ -445,9 +445,8 @@ class Client:
 
 async def main() -> None:
     client = Client()
-    handlers = {name[3:]: getattr(client, name) for name in dir(client) if name.startswith("op_")}
     try:
-        await control.serve(handlers, {"pid": os.getpid()})
+        await control.serve(client, {"pid": os.getpid()})
     finally:
         await client.op_drop()
 

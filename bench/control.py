@@ -22,11 +22,15 @@ def reply(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-async def serve(handlers: dict[str, Handler], ready: dict[str, Any]) -> None:
+async def serve(target: object, ready: dict[str, Any]) -> None:
     """Announce `ready`, then run `{"op": name, ...}` requests until `close` or EOF.
 
-    Requests run one at a time, in order; an exception becomes `{"error": ...}`.
+    Request `name` calls `target.op_<name>(**args)`. Requests run one at a time, in
+    order; an exception becomes `{"error": ...}`.
     """
+    handlers: dict[str, Handler] = {
+        name[3:]: getattr(target, name) for name in dir(target) if name.startswith("op_")
+    }
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 24)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

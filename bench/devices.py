@@ -74,9 +74,8 @@ async def main(count: int) -> None:
     knobs = PjlinkKnobs.model_validate(KNOBS)
     sims = await start_many(lambda: PjlinkSimulator(knobs.model_copy(deep=True)), count)
     devices = Devices(sims)
-    handlers = {name[3:]: getattr(devices, name) for name in dir(devices) if name.startswith("op_")}
     try:
-        await control.serve(handlers, {"pid": os.getpid(), "ports": [s.port for s in sims]})
+        await control.serve(devices, {"pid": os.getpid(), "ports": [s.port for s in sims]})
     finally:
         await asyncio.gather(*(sim.stop() for sim in sims))
 

@@ -93,9 +93,8 @@ class Poller:
 
 async def main() -> None:
     poller = Poller()
-    handlers = {name[3:]: getattr(poller, name) for name in dir(poller) if name.startswith("op_")}
     try:
-        await control.serve(handlers, {"pid": os.getpid()})
+        await control.serve(poller, {"pid": os.getpid()})
     finally:
         await poller.stop()
 

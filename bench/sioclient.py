@@ -45,9 +45,8 @@ class Clients:
 
 async def main() -> None:
     clients = Clients()
-    handlers = {n[3:]: getattr(clients, n) for n in dir(clients) if n.startswith("op_")}
     try:
-        await control.serve(handlers, {"pid": os.getpid()})
+        await control.serve(clients, {"pid": os.getpid()})
     finally:
         await clients.close()
 
