@@ -106,6 +106,7 @@ class Driver(ABC, Generic[C]):
     persistent: ClassVar[bool] = True
     """Keep a connection open (push updates) rather than connect when there is work."""
     actions: ClassVar[dict[str, ActionSpec]] = {}
+    _action_schemas: ClassVar[dict[str, dict[str, Any]]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -206,8 +207,16 @@ class Driver(ABC, Generic[C]):
         return self.state.get("power") in TRANSITIONS
 
     def describe_actions(self) -> dict[str, dict[str, Any]]:
-        """Action name → JSON Schema of its arguments (the snapshot's `actions`)."""
-        return {name: spec.schema() for name, spec in self.actions.items()}
+        """Action name → JSON Schema of its arguments (the snapshot's `actions`).
+
+        Built once per driver class and shared by all its devices: treat it as read-only.
+        """
+        cls = type(self)
+        schemas: dict[str, dict[str, Any]] | None = cls.__dict__.get("_action_schemas")
+        if schemas is None:
+            schemas = {name: spec.schema() for name, spec in self.actions.items()}
+            cls._action_schemas = schemas
+        return schemas
 
     # ---- lifecycle -----------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -16,7 +17,7 @@ from drivers.transport import TransportFactory, create_transport
 from hub.config import Config
 from hub.http import setup_routes
 from hub.notifications import PjlinkNotifications
-from hub.rooms import RoomNamespace
+from hub.rooms import RoomNamespace, direct_transports
 from hub.store import RoomState
 
 log = logging.getLogger("avhub.hub")
@@ -110,10 +111,21 @@ class Hub:
     async def stop(self) -> None:
         """Stop drivers (closing device connections), panels and the web server."""
         self.pjlink_notifications.close()
+        if self._runner is not None:  # first take no new panels: reconnecting ones would wait
+            for site in list(self._runner.sites):
+                await site.stop()
         await asyncio.gather(*(d.stop() for d in self.all_drivers()))
         for namespace in self.namespaces.values():
             if namespace.fanout is not None:
                 await namespace.fanout.close()
+        # Say goodbye (an Engine.IO CLOSE) and hang up on every panel rather than let the
+        # grace run out: they reconnect to the next hub at once.
+        if self.sio.eio.sockets:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SHUTDOWN_GRACE):
+                    await self.sio.eio.disconnect()
+        for transport in list(direct_transports(self.sio).values()):
+            transport.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import hmac
 import logging
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import socketio
+from aiohttp import web
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
@@ -31,70 +33,247 @@ def error_reply(code: ErrorCode, message: str) -> dict[str, Any]:
     return {"ok": False, "error": {"code": code.value, "message": message}}
 
 
-class Fanout:
-    """Delivers one room's events to its panels in exactly the order they were queued.
+def ws_text_frame(payload: bytes) -> bytes:
+    """One unmasked, unfragmented server→client WebSocket text frame (RFC 6455 §5.2)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
 
-    Queueing is synchronous, so a panel that joins while a change is being committed
-    gets its snapshot and the changes after it in `seq` order. One task per room does
-    the sending, and each event is encoded once for all recipients.
+
+class Event:
+    """One event, encoded once: the Engine.IO packet, and its WebSocket frame on first use."""
+
+    __slots__ = ("_frame", "packet")
+
+    def __init__(self, namespace: str, event: str, data: Any) -> None:
+        self.packet = encode_event(namespace, event, data)
+        self._frame: bytes | None = None
+
+    @property
+    def frame(self) -> bytes:
+        if self._frame is None:
+            self._frame = ws_text_frame(self.packet.encode().encode())
+        return self._frame
+
+
+class Mode(enum.Enum):
+    JOINING = "joining"  # waiting for Socket.IO to queue the namespace CONNECT
+    HANDOFF = "handoff"  # waiting for Engine.IO to write everything queued before
+    QUEUED = "queued"  # through the Engine.IO queue (long-polling, or no direct transport)
+    DIRECT = "direct"  # frames written straight to the WebSocket's transport
+
+
+class Member:
+    """One panel of a room and how its bytes currently reach it."""
+
+    __slots__ = ("eio_sid", "mode", "pending", "sid", "transport")
+
+    def __init__(self, sid: str, eio_sid: str, first: list[Event]) -> None:
+        self.sid = sid
+        self.eio_sid = eio_sid
+        self.mode = Mode.JOINING
+        self.pending: list[Event] = first
+        self.transport: asyncio.Transport | None = None
+
+
+class _Handoff(eio_packet.Packet):  # type: ignore[misc]
+    """An Engine.IO NOOP that switches a member to direct writes as Engine.IO sends it.
+
+    Engine.IO's WebSocket writer encodes each queued packet just before writing it,
+    so when this one is encoded everything queued before it (the namespace CONNECT
+    among them) is already in the transport: frames written now come after.
     """
+
+    def __init__(self, fanout: Fanout, member: Member) -> None:
+        super().__init__(eio_packet.NOOP)
+        self._switch = (fanout, member)
+
+    def encode(self, b64: bool = False) -> Any:
+        fanout, member = self._switch
+        fanout._go_direct(member)
+        return super().encode(b64)
+
+
+class Fanout:
+    """Delivers one room's events to its panels, each panel in commit order.
+
+    Everything is synchronous: `broadcast` runs inside `RoomState.commit`, so the
+    recipients of a change are exactly the panels that have joined when it is
+    committed, and a joining panel's snapshot or replay is queued at the same instant.
+    Each event is encoded once, as an Engine.IO packet and as one WebSocket frame.
+
+    A panel connected over WebSocket gets its frames written straight to the socket's
+    transport: the per-recipient cost is one `transport.write`. Until the namespace
+    CONNECT and everything before it has gone out (see `_Handoff`), its events wait
+    in `pending`; a long-polling panel goes through Engine.IO's queue instead. A panel
+    that stops reading is disconnected once `max_buffer` bytes or `max_pending`
+    events wait for it; it resumes when it reconnects.
+    """
+
+    max_buffer = 4 * 1024 * 1024
+    max_pending = 10_000
 
     def __init__(self, server: socketio.AsyncServer, namespace: str) -> None:
         self._server = server
         self._namespace = namespace
-        self._members: dict[str, str] = {}  # sid -> Engine.IO sid
-        self._outbox: deque[tuple[eio_packet.Packet, str | None]] = deque()
-        self._ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._transports = direct_transports(server)
+        self._members: dict[str, Member] = {}
+        self._hangups: set[asyncio.Future[None]] = set()
 
     def __len__(self) -> int:
         return len(self._members)
 
-    def join(self, sid: str, eio_sid: str) -> None:
-        self._members[sid] = eio_sid
+    def modes(self) -> dict[str, int]:
+        """How many members are in each mode (for tests and metrics)."""
+        counts: dict[str, int] = {}
+        for member in self._members.values():
+            counts[member.mode.value] = counts.get(member.mode.value, 0) + 1
+        return counts
+
+    def join(self, sid: str, eio_sid: str, first: list[tuple[str, Any]]) -> None:
+        """Add a panel; `first` (its snapshot or replay) goes out before any later event."""
+        member = Member(sid, eio_sid, [Event(self._namespace, e, d) for e, d in first])
+        self._members[sid] = member
+        asyncio.get_running_loop().call_soon(self._activate, member, 0)
 
     def leave(self, sid: str) -> None:
-        self._members.pop(sid, None)
+        member = self._members.pop(sid, None)
+        if member is not None:
+            member.pending.clear()
+            member.transport = None
 
     def broadcast(self, event: str, data: Any) -> None:
-        """Queue an event for every member at the time it is sent."""
-        if self._members:
-            self._push(encode_event(self._namespace, event, data), None)
-
-    def send(self, sid: str, event: str, data: Any) -> None:
-        """Queue an event for one member, behind everything already queued."""
-        self._push(encode_event(self._namespace, event, data), sid)
-
-    def _push(self, pkt: eio_packet.Packet, target: str | None) -> None:
-        self._outbox.append((pkt, target))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain(), name=f"fanout{self._namespace}")
-        self._ready.set()
-
-    async def _drain(self) -> None:
-        eio = self._server.eio
-        outbox = self._outbox
-        while True:
-            while outbox:
-                pkt, target = outbox.popleft()
-                if target is None:
-                    recipients: Sequence[str] = tuple(self._members.values())
-                else:
-                    one = self._members.get(target)
-                    recipients = (one,) if one is not None else ()
-                for eio_sid in recipients:
-                    try:
-                        await eio.send_packet(eio_sid, pkt)
-                    except Exception as err:  # a closing socket must not stop the room
-                        log.debug("%s: dropped packet for %s: %s", self._namespace, eio_sid, err)
-            self._ready.clear()
-            await self._ready.wait()
+        """Send an event to every current member."""
+        if not self._members:
+            return
+        ev = Event(self._namespace, event, data)
+        for member in tuple(self._members.values()):
+            if member.mode is Mode.DIRECT:
+                self._write(member, ev.frame)
+            elif member.mode is Mode.QUEUED:
+                self._enqueue(member, ev)
+            else:
+                member.pending.append(ev)
+                if len(member.pending) > self.max_pending:
+                    self._drop(member, f"{len(member.pending)} events waiting")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        for sid in list(self._members):
+            self.leave(sid)
+
+    # ---- how bytes reach one member ------------------------------------------------
+
+    def _write(self, member: Member, frame: bytes) -> None:
+        transport = member.transport
+        if transport is None or transport.is_closing():
+            return  # the socket is going away; its disconnect removes the member
+        if transport.get_write_buffer_size() > self.max_buffer:
+            self._drop(member, f"{transport.get_write_buffer_size()} bytes unsent")
+            return
+        transport.write(frame)
+
+    def _enqueue(self, member: Member, ev: Event) -> None:
+        sock = self._server.eio.sockets.get(member.eio_sid)
+        if sock is None or sock.closed:
+            return
+        sock.queue.put_nowait(ev.packet)
+        if len(sock.queue._queue) > self.max_pending:
+            self._drop(member, f"{sock.queue.qsize()} packets queued")
+        elif self._can_write_directly(sock):
+            member.mode = Mode.HANDOFF
+            sock.queue.put_nowait(_Handoff(self, member))
+
+    def _activate(self, member: Member, tries: int) -> None:
+        """After on_connect: once Socket.IO has queued the CONNECT, start delivering."""
+        if self._members.get(member.sid) is not member:
+            return
+        if not self._server.manager.is_connected(member.sid, self._namespace):
+            if tries < 1000:  # Socket.IO queues the CONNECT right after on_connect returns
+                asyncio.get_running_loop().call_soon(self._activate, member, tries + 1)
+            else:
+                self.leave(member.sid)
+            return
+        sock = self._server.eio.sockets.get(member.eio_sid)
+        if sock is None or sock.closed:
+            self.leave(member.sid)
+            return
+        if self._can_write_directly(sock):
+            member.mode = Mode.HANDOFF
+            sock.queue.put_nowait(_Handoff(self, member))
+            return
+        member.mode = Mode.QUEUED
+        pending, member.pending = member.pending, []
+        for ev in pending:
+            sock.queue.put_nowait(ev.packet)
+
+    def _can_write_directly(self, sock: Any) -> bool:
+        return bool(sock.upgraded and not sock.upgrading and sock.sid in self._transports)
+
+    def _go_direct(self, member: Member) -> None:
+        """Engine.IO is writing the handoff marker: flush `pending`, write directly from now."""
+        if self._members.get(member.sid) is not member or member.mode is not Mode.HANDOFF:
+            return
+        member.transport = self._transports.get(member.eio_sid)
+        member.mode = Mode.DIRECT
+        pending, member.pending = member.pending, []
+        if pending:
+            self._write(member, b"".join(ev.frame for ev in pending))
+
+    def _drop(self, member: Member, why: str) -> None:
+        """Disconnect a panel that does not keep up; it resyncs when it reconnects."""
+        log.warning(
+            "%s: disconnecting panel %s, it is not reading (%s)", self._namespace, member.sid, why
+        )
+        self.leave(member.sid)
+        transport = self._transports.get(member.eio_sid)
+        if transport is not None:
+            transport.abort()
+        else:
+            task = asyncio.ensure_future(
+                self._server.disconnect(member.sid, namespace=self._namespace)
+            )
+            self._hangups.add(task)
+            task.add_done_callback(self._hangups.discard)
+
+
+def direct_transports(server: socketio.AsyncServer) -> dict[str, asyncio.Transport]:
+    """Engine.IO sid → transport of each live WebSocket of `server` (installed once).
+
+    Engine.IO's aiohttp driver builds a `WebSocketResponse` per connection and keeps it
+    to itself; this swaps in a subclass that records the transport while the socket
+    lives, and that refuses permessage-deflate, whose per-connection compression would
+    make every recipient's bytes different.
+    """
+    eio = server.eio
+    existing = eio._async["websocket"]
+    registry: dict[str, asyncio.Transport] | None = getattr(existing, "transports", None)
+    if registry is not None:
+        return registry
+    transports: dict[str, asyncio.Transport] = {}
+
+    class PanelWebSocket(existing):  # type: ignore[misc, valid-type]
+        async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+            request: web.Request = environ["aiohttp.request"]
+            self._sock = web.WebSocketResponse(
+                max_msg_size=self.server.max_http_buffer_size, compress=False
+            )
+            await self._sock.prepare(request)
+            self.environ = environ
+            sid = self.handler.__self__.sid
+            if request.transport is not None:
+                transports[sid] = request.transport
+            try:
+                await self.handler(self)
+            finally:
+                transports.pop(sid, None)
+            return self._sock
+
+    PanelWebSocket.transports = transports
+    eio._async = {**eio._async, "websocket": PanelWebSocket}
+    return transports
 
 
 class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -145,18 +324,17 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             )
         assert self.fanout is not None
         eio_sid = self.server.manager.eio_sid_from_sid(sid, self.namespace)
-        # From here to the end nothing awaits: the panel joins the fan-out at the
-        # exact seq its snapshot or replay ends with.
-        self.fanout.join(sid, eio_sid)
+        # Nothing awaits from here on: the panel joins the fan-out at the exact seq
+        # its snapshot or replay ends with.
         resume = auth.get("resume")
         changes = None
         if isinstance(resume, dict):
             changes = self.room.since(resume.get("epoch"), resume.get("seq"))
         if changes is None:
-            self.fanout.send(sid, "snapshot", self.room.snapshot())
+            first = [("snapshot", self.room.snapshot())]
         else:
-            for change in changes:
-                self.fanout.send(sid, "change", change.to_dict())
+            first = [("change", change.to_dict()) for change in changes]
+        self.fanout.join(sid, eio_sid, first)
         log.debug(
             "%s: panel %s joined (%s)",
             self.namespace,

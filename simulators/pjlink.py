@@ -55,6 +55,8 @@ _AVMT_SET: dict[str, tuple[bool | None, bool | None]] = {
 }
 
 PowerState = Literal["off", "on", "warming", "cooling"]
+SendListener = Callable[[bytes], None]
+"""Called with each class 2 notification datagram just before it is sent."""
 
 
 class PjlinkKnobs(Knobs):
@@ -189,6 +191,7 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
         self._hours_since = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
         self.add_listener(self._notify_change)
+        self._send_listeners: list[SendListener] = []
         self._udp: asyncio.DatagramTransport | None = None
         self._awaiting_auth: dict[Session, str] = {}
         self._class1: dict[str, Callable[[Command], str]] = {
@@ -243,9 +246,10 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
         if self._udp is None or not target:
             return
         host, _, port = target.rpartition(":")
-        self._udp.sendto(
-            self._encode(Reply(2, body, param).encode()), (host.strip("[]"), int(port))
-        )
+        data = self._encode(Reply(2, body, param).encode())
+        for listener in self._send_listeners:
+            listener(data)
+        self._udp.sendto(data, (host.strip("[]"), int(port)))
 
     def _notify_change(self, key: str, value: object) -> None:
         if key == "power" and isinstance(value, str):
@@ -308,6 +312,11 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
         return (
             None if self._filter_hours is None else int(self._filter_hours + self._hours_gained())
         )
+
+    def add_send_listener(self, listener: SendListener) -> Callable[[], None]:
+        """Call `listener(datagram)` just before each notification is sent (timestamps)."""
+        self._send_listeners.append(listener)
+        return lambda: self._send_listeners.remove(listener)
 
     # -- front panel (tests; not over the network) ------------------------------
 

@@ -1,0 +1,1 @@
+"""avhub benchmarks: scenarios, the baseline server, device and panel-client processes."""

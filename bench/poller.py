@@ -1,0 +1,104 @@
+"""The polling baseline: the least asyncio code that polls PJLink projectors like the hub does.
+
+`python -m bench.poller` keeps one connection per projector and, every `interval`,
+sends the status requests the PJLink driver sends (POWR, INPT, AVMT, ERST, IRES,
+FREZ), one at a time, each waiting for its reply line; LAMP and FILT every
+`lamp_interval`; the information requests once per connection. No parsing, no
+state, no retries beyond reconnecting: the floor a hub's polling cost is set against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+from typing import Any
+
+from bench import control
+
+STATUS = [b"%1POWR ?\r", b"%2INPT ?\r", b"%1AVMT ?\r", b"%1ERST ?\r", b"%2IRES ?\r", b"%2FREZ ?\r"]
+LAMP = [b"%1LAMP ?\r", b"%2FILT ?\r"]
+INFO = [
+    b"%1CLSS ?\r",
+    b"%1INF1 ?\r",
+    b"%1INF2 ?\r",
+    b"%1INFO ?\r",
+    b"%1NAME ?\r",
+    b"%2INST ?\r",
+    b"%2SNUM ?\r",
+    b"%2SVER ?\r",
+    b"%2RRES ?\r",
+]
+
+
+class Poller:
+    """One task per projector."""
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task[None]] = []
+        self.replies = 0
+        self.errors = 0
+
+    async def _device(self, port: int, interval: float, lamp_interval: float) -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(random.uniform(0, interval))
+        while True:
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                try:
+                    await reader.readuntil(b"\r")  # greeting
+                    for request in INFO:
+                        await self._ask(reader, writer, request)
+                    due = lamp_due = loop.time()
+                    while True:
+                        for request in STATUS:
+                            await self._ask(reader, writer, request)
+                        if loop.time() >= lamp_due:
+                            for request in LAMP:
+                                await self._ask(reader, writer, request)
+                            lamp_due += lamp_interval
+                        due += interval
+                        await asyncio.sleep(max(0.0, due - loop.time()))
+                finally:
+                    writer.close()
+            except (OSError, asyncio.IncompleteReadError):
+                self.errors += 1
+                await asyncio.sleep(1.0)
+
+    async def _ask(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+    ) -> None:
+        writer.write(request)
+        await reader.readuntil(b"\r")
+        self.replies += 1
+
+    async def op_poll(
+        self, ports: list[int], interval: float, lamp_interval: float = 60.0
+    ) -> dict[str, Any]:
+        """Start polling every projector in `ports`."""
+        for port in ports:
+            self.tasks.append(asyncio.create_task(self._device(port, interval, lamp_interval)))
+        return {"devices": len(self.tasks)}
+
+    async def op_stats(self) -> dict[str, Any]:
+        return {"replies": self.replies, "errors": self.errors}
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def main() -> None:
+    poller = Poller()
+    try:
+        await control.serve(poller, {"pid": os.getpid()})
+    finally:
+        await poller.stop()
+
+
+if __name__ == "__main__":
+    control.setup_logging()
+    asyncio.run(main())

@@ -1,0 +1,51 @@
+"""Each benchmark scenario, tiny and fast, end to end: the harness must not rot.
+
+These check that a scenario completes and writes well-formed results for both the
+hub and the baseline, never how fast anything was.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import main
+
+COMMON = ["--quiet-wait", "0", "--poll-interval", "30"]
+TINY = {
+    "latency": ["--rooms", "2", "--panels", "2", "--devices", "1", "--rate", "20",
+                "--seconds", "0.5", "--warmup", "0"],
+    "fanout": ["--rooms", "1", "--panels", "3", "--devices", "1", "--rate", "20",
+               "--seconds", "0.5", "--warmup", "0", "--ramp-from", "20", "--ramp-steps", "1"],
+    "panels": ["--rooms", "2", "--panels", "3", "--seconds", "0.5", "--settle", "0.1"],
+    "resync": ["--sizes", "2", "--reconnects", "2", "--storm-rooms", "1", "--storm-panels", "3",
+               "--storm-devices", "1"],
+    "polling": ["--devices", "4", "--per-room", "2", "--sim-procs", "2", "--seconds", "0.5",
+                "--warmup", "0.3"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("scenario", sorted(TINY))
+def test_scenario_runs_and_reports(scenario: str, tmp_path: Path) -> None:
+    assert main([scenario, *COMMON, "--out", str(tmp_path), *TINY[scenario]]) == 0
+    (path,) = tmp_path.glob(f"{scenario}-*.json")
+    result = json.loads(path.read_text())
+    assert result["scenario"] == scenario and result["machine"]["python"]
+    assert set(result["results"]) == {"avhub", "baseline"}
+    assert result["rows"] and all(len(row) == 3 for row in result["rows"])
+    for kind, outcome in result["results"].items():
+        steps = [outcome]
+        if scenario == "fanout":
+            steps = [outcome["fixed"], *outcome["ramp"]]
+        for step in steps:
+            if "delivered" in step:  # every marked change reached every panel, in order
+                assert step["delivered"] == step["expected"] > 0, (kind, step)
+                assert step["gaps"] == step["duplicates"] == 0, (kind, step)
+        if scenario == "resync":
+            assert outcome["storm"]["missing"] == 0, kind
+            assert outcome["room2"]["replay"]["paths"] == ["replay"], kind
+            assert outcome["room2"]["snapshot"]["paths"] == ["snapshot"], kind
+        if scenario == "polling":
+            assert outcome["requests_per_device_s"] > 0, kind
