@@ -12,6 +12,7 @@ from aiohttp import web
 
 from drivers import DRIVERS
 from drivers.base import Driver
+from drivers.errors import ConfigError
 from drivers.pjlink.driver import PjlinkDriver
 from drivers.transport import TransportFactory, create_transport
 from hub.config import Config
@@ -33,6 +34,11 @@ class Hub:
     def __init__(
         self, config: Config, *, transport_factory: TransportFactory = create_transport
     ) -> None:
+        if config.hub.store != "memory":
+            raise ConfigError(
+                "hub.store: sharing state between hubs over Redis is not available in this "
+                "version of avhub; use `store: memory`"
+            )
         self.config = config
         self.rooms: dict[str, RoomState] = {}
         self.drivers: dict[str, dict[str, Driver[Any]]] = {}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from drivers.config import parse_duration
+from drivers.errors import ConfigError
 from hub.config import Config, ConfigFileError, load_config, parse_listen
 
 Handler = Callable[[argparse.Namespace], int]
@@ -68,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_INVALID
     setup_logging(args.log_level or config.hub.log_level)
-    return asyncio.run(serve(config, args.listen, simulate=args.simulate))
+    try:
+        return asyncio.run(serve(config, args.listen, simulate=args.simulate))
+    except ConfigError as err:
+        print(f"{args.file}: {err}")
+        return EXIT_INVALID
 
 
 def _listen(text: str) -> tuple[str, int]:

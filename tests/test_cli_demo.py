@@ -113,3 +113,13 @@ async def test_sigint_also_shuts_down_cleanly() -> None:
         _, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()[-2000:]
     assert "Task was destroyed" not in err.decode()
+
+
+def test_run_refuses_a_store_it_cannot_provide(tmp_path: Path) -> None:
+    config = tmp_path / "redis.yaml"
+    config.write_text(
+        "hub:\n  store: redis://127.0.0.1:6379/0\nrooms:\n  lobby:\n    devices: {}\n"
+    )
+    result = subprocess.run([AVHUB, "run", str(config)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert "Redis is not available in this version" in result.stdout
