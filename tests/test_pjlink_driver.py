@@ -190,6 +190,7 @@ async def test_class2_information_and_actions(rig_factory: Any) -> None:
     driver = await rig.online()
     state = driver.state
     assert state["serial_number"] == "SN42" and state["software_version"] == "2.1"
+    assert state["unavailable_actions"] == []
     assert state["recommended_resolution"] == "1920x1200"
     assert state["input_terminals"]["31"] == "HDMI Front"
     assert state["input_resolution"] == "1920x1080"
@@ -205,6 +206,13 @@ async def test_class1_projector_refuses_class2_actions(rig_factory: Any) -> None
     rig = await rig_factory(pjclass=1, power="on")
     driver = await rig.online()
     assert driver.state["pjlink_class"] == 1
+    assert set(driver.state["unavailable_actions"]) == {
+        "set_freeze",
+        "volume_up",
+        "volume_down",
+        "mic_volume_up",
+        "mic_volume_down",
+    }
     assert "serial_number" not in driver.state and "freeze" not in driver.state
     err = await error_of(driver.execute("volume_up"))
     assert err.code is ErrorCode.DEVICE_ERROR and "class 2" in str(err)

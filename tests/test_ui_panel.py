@@ -74,6 +74,19 @@ async def test_every_device_of_every_demo_room_has_a_card(demo: HubRig, page: Pa
             await expect(page.locator(f"{sel} [data-role=status]")).to_have_text("Online")
 
 
+async def test_actions_a_device_cannot_do_are_not_offered(demo: HubRig, page: Page) -> None:
+    """The demo's right projector is PJLink class 1: no freeze or volume buttons."""
+    await open_room(page, demo, "lecture-hall")
+    class1, class2 = card(page, "projector-right"), card(page, "projector-left")
+    await expect(page.locator(f"{class2} [data-action=volume_up]")).to_have_count(1)
+    await expect(page.locator(f"{class2} [data-toggle=freeze]")).to_have_count(1)
+    await expect(page.locator(f"{class1} [data-action=power_on]")).to_have_count(1)
+    await expect(page.locator(f"{class1} [data-toggle=video_mute]")).to_have_count(1)
+    await expect(page.locator(f"{class1} [data-toggle=freeze]")).to_have_count(0)
+    for action in ("volume_up", "mic_volume_down"):
+        await expect(page.locator(f"{class1} [data-action={action}]")).to_have_count(0)
+
+
 async def test_power_on_shows_warming_then_on_with_buttons_locked(demo: HubRig, page: Page) -> None:
     sim = simulator(demo, "boardroom/projector", PjlinkSimulator)
     await open_room(page, demo, "boardroom")

@@ -51,6 +51,9 @@ class PjlinkDeviceError(DeviceError):
         self.error = error
 
 
+CLASS2_ACTIONS = ("mic_volume_down", "mic_volume_up", "set_freeze", "volume_down", "volume_up")
+
+
 class SelectInput(Args):
     input: str = Field(description="input name (e.g. 'HDMI 1') or PJLink code (e.g. '31')")
 
@@ -227,6 +230,7 @@ class PjlinkDriver(Driver[PjlinkConfig]):
         pjclass = int(clss) if clss and clss.isdigit() else 1
         changes: dict[str, Any] = {
             "pjlink_class": pjclass,
+            "unavailable_actions": [] if pjclass >= 2 else list(CLASS2_ACTIONS),
             "manufacturer": await self.query("INF1"),
             "model": await self.query("INF2"),
             "other_info": await self.query("INFO"),

@@ -14,6 +14,16 @@ const OFFLINE_TEXT = {
 };
 const DONE_SHOWN_MS = 2500;
 
+/** The device with the actions it says it cannot do (`state.unavailable_actions`) left out. */
+function usable(device) {
+  const missing = new Set(device.state.unavailable_actions ?? []);
+  if (!missing.size) return device;
+  const actions = Object.fromEntries(
+    Object.entries(device.actions).filter(([name]) => !missing.has(name)),
+  );
+  return { ...device, actions };
+}
+
 export class DeviceCard {
   /**
    * @param {string} id  device id
@@ -45,7 +55,7 @@ export class DeviceCard {
     const shape = structure(device);
     if (shape !== this.shape) {
       this.shape = shape;
-      const ctx = { device: this.device, run: (...args) => this.run(...args) };
+      const ctx = { device: usable(this.device), run: (...args) => this.run(...args) };
       this.sections = BUILDERS.map((build) => build(ctx)).filter(Boolean);
       this.body.replaceChildren(...this.sections.map((s) => s.el));
       this.el.classList.toggle(

@@ -656,6 +656,7 @@ export function structure(device) {
   const keys = (v) => (isObject(v) ? Object.keys(v).sort() : null);
   return JSON.stringify({
     actions: Object.keys(actions).sort(),
+    unavailable: state.unavailable_actions ?? null,
     power: "power" in state,
     inputs: state.inputs ?? null,
     levels: keys(state.levels),
