@@ -173,11 +173,11 @@ async def test_a_route_button_changes_the_switchers_tie(demo: HubRig, page: Page
 
 async def test_a_refused_command_shows_the_error_from_the_ack(demo: HubRig, page: Page) -> None:
     await open_room(page, demo, "lecture-hall")
-    sel = card(page, "projector-right")  # PJLink class 1: no freeze
-    await page.locator(f"{sel} [data-toggle=freeze]").click()
+    sel = card(page, "projector-right")  # in standby: an input change is refused (ERR3)
+    await page.locator(f'{sel} [data-input="HDMI 1"]').click()
     message = page.locator(f"{sel} [data-role=message]")
     await expect(message).to_have_attribute("data-state", "error")
-    await expect(message).to_contain_text("needs PJLink class 2")
+    await expect(message).to_contain_text("unavailable at this time (ERR3)")
 
 
 async def test_an_offline_device_is_greyed_with_its_last_state_and_reason(
