@@ -13,18 +13,23 @@ from typing import Any
 import socketio
 from aiohttp import web
 from engineio import packet as eio_packet
-from socketio import packet as sio_packet
 
 from drivers.base import Driver
 from drivers.errors import AvhubError, CommandError, ErrorCode
-from hub.store import Change, RoomState
+from hub.store import Change, RoomState, dumps
 
 log = logging.getLogger("avhub.rooms")
 
 
-def encode_event(namespace: str, event: str, data: Any) -> eio_packet.Packet:
-    """A Socket.IO event as an Engine.IO packet, JSON-encoded once for every recipient."""
-    text = sio_packet.Packet(sio_packet.EVENT, data=[event, data], namespace=namespace).encode()
+def encode_event(namespace: str, event: str, data_json: str) -> eio_packet.Packet:
+    """A Socket.IO event whose payload is already compact JSON, as an Engine.IO packet.
+
+    The text is what python-socketio's `Packet(EVENT, [event, data], namespace).encode()`
+    gives for JSON data (type digit, namespace and comma, then the array), without its
+    walk of the whole payload looking for binary attachments (our payloads are JSON).
+    """
+    prefix = "2" if namespace == "/" else f"2{namespace},"
+    text = f"{prefix}[{dumps(event)},{data_json}]"
     return eio_packet.Packet(eio_packet.MESSAGE, data=text)
 
 
@@ -48,8 +53,8 @@ class Event:
 
     __slots__ = ("_frame", "packet")
 
-    def __init__(self, namespace: str, event: str, data: Any) -> None:
-        self.packet = encode_event(namespace, event, data)
+    def __init__(self, namespace: str, event: str, data_json: str) -> None:
+        self.packet = encode_event(namespace, event, data_json)
         self._frame: bytes | None = None
 
     @property
@@ -133,9 +138,17 @@ class Fanout:
             counts[member.mode.value] = counts.get(member.mode.value, 0) + 1
         return counts
 
-    def join(self, sid: str, eio_sid: str, first: list[tuple[str, Any]]) -> None:
+    def event(self, event: str, data: Any) -> Event:
+        """An event of this namespace, encoded once."""
+        return Event(self._namespace, event, dumps(data))
+
+    def raw_event(self, event: str, data_json: str) -> Event:
+        """An event of this namespace whose payload is already compact JSON."""
+        return Event(self._namespace, event, data_json)
+
+    def join(self, sid: str, eio_sid: str, first: list[Event]) -> None:
         """Add a panel; `first` (its snapshot or replay) goes out before any later event."""
-        member = Member(sid, eio_sid, [Event(self._namespace, e, d) for e, d in first])
+        member = Member(sid, eio_sid, first)
         self._members[sid] = member
         asyncio.get_running_loop().call_soon(self._activate, member, 0)
 
@@ -149,7 +162,7 @@ class Fanout:
         """Send an event to every current member."""
         if not self._members:
             return
-        ev = Event(self._namespace, event, data)
+        ev = self.event(event, data)
         for member in tuple(self._members.values()):
             if member.mode is Mode.DIRECT:
                 self._write(member, ev.frame)
@@ -330,11 +343,12 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         changes = None
         if isinstance(resume, dict):
             changes = self.room.since(resume.get("epoch"), resume.get("seq"))
+        fanout = self.fanout
         if changes is None:
-            first = [("snapshot", self.room.snapshot())]
+            first = [fanout.raw_event("snapshot", self.room.snapshot_json())]
         else:
-            first = [("change", change.to_dict()) for change in changes]
-        self.fanout.join(sid, eio_sid, first)
+            first = [fanout.event("change", change.to_dict()) for change in changes]
+        fanout.join(sid, eio_sid, first)
         log.debug(
             "%s: panel %s joined (%s)",
             self.namespace,
