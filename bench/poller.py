@@ -1,10 +1,11 @@
 """The polling baseline: the least asyncio code that polls PJLink projectors like the hub does.
 
-`python -m bench.poller` keeps one connection per projector and, every `interval`,
-sends the status requests the PJLink driver sends (POWR, INPT, AVMT, ERST, IRES,
-FREZ), one at a time, each waiting for its reply line; LAMP and FILT every
-`lamp_interval`; the information requests once per connection. No parsing, no
-state, no retries beyond reconnecting: the floor a hub's polling cost is set against.
+`python -m bench.poller` keeps one connection per projector and sends what the PJLink
+driver sends to a projector that is on, with its default intervals: every `interval`
+POWR, INPT, AVMT; every `detail_interval` ERST, IRES, FREZ; LAMP and FILT every
+`lamp_interval`; the information requests once per connection. One request at a time,
+each waiting for its reply line. No parsing, no state, no retries beyond
+reconnecting: the floor a hub's polling cost is set against.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 
 from bench import control
 
-STATUS = [b"%1POWR ?\r", b"%2INPT ?\r", b"%1AVMT ?\r", b"%1ERST ?\r", b"%2IRES ?\r", b"%2FREZ ?\r"]
+STATUS = [b"%1POWR ?\r", b"%2INPT ?\r", b"%1AVMT ?\r"]
+DETAIL = [b"%1ERST ?\r", b"%2IRES ?\r", b"%2FREZ ?\r"]
 LAMP = [b"%1LAMP ?\r", b"%2FILT ?\r"]
 INFO = [
     b"%1CLSS ?\r",
@@ -40,7 +42,9 @@ class Poller:
         self.replies = 0
         self.errors = 0
 
-    async def _device(self, port: int, interval: float, lamp_interval: float) -> None:
+    async def _device(
+        self, port: int, interval: float, detail_interval: float, lamp_interval: float
+    ) -> None:
         loop = asyncio.get_running_loop()
         await asyncio.sleep(random.uniform(0, interval))
         while True:
@@ -50,10 +54,14 @@ class Poller:
                     await reader.readuntil(b"\r")  # greeting
                     for request in INFO:
                         await self._ask(reader, writer, request)
-                    due = lamp_due = loop.time()
+                    due = detail_due = lamp_due = loop.time()
                     while True:
                         for request in STATUS:
                             await self._ask(reader, writer, request)
+                        if loop.time() >= detail_due:
+                            for request in DETAIL:
+                                await self._ask(reader, writer, request)
+                            detail_due += max(detail_interval, interval)
                         if loop.time() >= lamp_due:
                             for request in LAMP:
                                 await self._ask(reader, writer, request)
@@ -74,11 +82,16 @@ class Poller:
         self.replies += 1
 
     async def op_poll(
-        self, ports: list[int], interval: float, lamp_interval: float = 60.0
+        self,
+        ports: list[int],
+        interval: float,
+        detail_interval: float = 10.0,
+        lamp_interval: float = 60.0,
     ) -> dict[str, Any]:
         """Start polling every projector in `ports`."""
         for port in ports:
-            self.tasks.append(asyncio.create_task(self._device(port, interval, lamp_interval)))
+            device = self._device(port, interval, detail_interval, lamp_interval)
+            self.tasks.append(asyncio.create_task(device))
         return {"devices": len(self.tasks)}
 
     async def op_stats(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ class PjlinkRig(Rig[PjlinkSimulator, PjlinkDriver]):
         "reconnect_min": 0.05,
         "reconnect_max": 0.2,
         "transition_poll": 0.05,
+        "detail_interval": 0.2,
         "power_settle": 0,
     }
 
@@ -397,3 +398,65 @@ async def test_one_log_line_when_offline_and_one_when_back(
     back = [m for m in lines if m.endswith("back online")]
     assert len(offline) == 1 and "refused" in offline[0], lines
     assert back == ["proj back online"], lines
+
+
+def asked(sim: PjlinkSimulator, *bodies: str) -> dict[str, int]:
+    return {body: sim.received[body] for body in bodies}
+
+
+async def test_standby_polls_ask_power_and_rarely_errors(rig_factory: Any) -> None:
+    rig = await rig_factory(power="off")
+    driver = await rig.online(poll_interval=0.05, detail_interval=0.5)
+    before = asked(rig.sim, "POWR", "INPT", "AVMT", "ERST", "IRES", "FREZ")
+    await asyncio.sleep(1.0)
+    after = asked(rig.sim, *before)
+    polls = after["POWR"] - before["POWR"]
+    assert polls >= 8  # power stays fresh at poll_interval
+    # Off: ERR3 is all input, mutes and freeze would give; no picture, no resolution.
+    assert [after[b] - before[b] for b in ("INPT", "AVMT", "IRES", "FREZ")] == [0, 0, 0, 0]
+    assert 1 <= after["ERST"] - before["ERST"] <= 3, (polls, after, before)
+    assert driver.state["input_resolution"] is None
+
+
+async def test_turning_on_reads_input_mutes_resolution_and_freeze_at_once(
+    rig_factory: Any,
+) -> None:
+    rig = await rig_factory(power="off", input="32")
+    driver = await rig.online(poll_interval=0.1, detail_interval=60)
+    assert "input" not in driver.state and "freeze" not in driver.state
+    rig.sim.press_power(True)  # front panel: the next power poll sees it
+    await until(lambda: driver.state["power"] == "on", timeout=2)
+    await until(lambda: driver.state.get("input") == "HDMI 2", timeout=0.5)
+    await until(lambda: driver.state.get("input_resolution") == "1920x1080", timeout=0.5)
+    assert driver.state["video_mute"] is False and driver.state["freeze"] is False
+    rig.sim.press_power(False)
+    await until(lambda: driver.state["input_resolution"] is None, timeout=2)
+
+
+async def test_while_on_input_and_mutes_follow_every_poll_details_less_often(
+    rig_factory: Any,
+) -> None:
+    rig = await rig_factory(power="on")
+    driver = await rig.online(poll_interval=0.05, detail_interval=0.5)
+    before = asked(rig.sim, "POWR", "INPT", "AVMT", "ERST", "IRES", "FREZ")
+    rig.sim.set_input("51")
+    rig.sim.set_mutes(audio=True)
+    await until(lambda: driver.state["input"] == "Network 1", timeout=0.3)
+    await until(lambda: driver.state["audio_mute"] is True, timeout=0.3)
+    await asyncio.sleep(1.0)
+    after = asked(rig.sim, *before)
+    polls = after["POWR"] - before["POWR"]
+    assert polls >= 8  # (a poll may be half done at either count)
+    assert abs(after["INPT"] - before["INPT"] - polls) <= 1
+    assert abs(after["AVMT"] - before["AVMT"] - polls) <= 1
+    for body in ("ERST", "IRES", "FREZ"):
+        assert 1 <= after[body] - before[body] <= 3, (body, polls, after, before)
+
+
+async def test_poll_in_standby_asks_everything_while_off(rig_factory: Any) -> None:
+    rig = await rig_factory(power="off", standby_lockout="none", input="51")
+    driver = await rig.online(poll_in_standby=True)
+    assert driver.state["input"] == "Network 1"
+    assert driver.state["input_resolution"] == "-"  # what this projector says while off
+    rig.sim.set_mutes(video=True)
+    await until(lambda: driver.state["video_mute"] is True, timeout=1)

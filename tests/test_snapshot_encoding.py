@@ -10,7 +10,7 @@ from socketio import packet as sio_packet
 from hub.rooms import Event
 from hub.store import RoomState
 
-ACTIONS = {"power_on": {"type": "object", "properties": {}}, "say": {"title": "Ünïcode \"q\""}}
+ACTIONS = {"power_on": {"type": "object", "properties": {}}, "say": {"title": 'Ünïcode "q"'}}
 
 
 def socketio_text(namespace: str, event: str, data: Any) -> str:

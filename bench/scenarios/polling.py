@@ -9,12 +9,21 @@ from typing import Any
 
 from bench.proc import Child, ChildError, Children, CpuMeter
 from bench.stacks import Layout, hub_config, start_hub
+from drivers.pjlink.config import PjlinkConfig
+
+DETAIL_INTERVAL = PjlinkConfig.model_fields["detail_interval"].default
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--per-room", type=int, default=10, help="devices per room")
     parser.add_argument("--interval", type=float, default=1.0, help="status poll interval (s)")
+    parser.add_argument(
+        "--detail-interval",
+        type=float,
+        default=DETAIL_INTERVAL,
+        help="errors/resolution/freeze poll interval (s); the driver's default",
+    )
     parser.add_argument("--sim-procs", type=int, default=4, help="simulator processes")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=5, help="seconds after all are online")
@@ -78,7 +87,8 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
         await children.stop(empty)
 
         config = rundir / "hub.yaml"
-        config.write_text(hub_config(layout, ports, None, "lamp_interval: 60s"))
+        extra = f"lamp_interval: 60s\ndetail_interval: {args.detail_interval}s"
+        config.write_text(hub_config(layout, ports, None, extra))
         hub, url = await start_hub(children, "hub", config)
         online_s = await all_online(client, url, layout)
         await asyncio.sleep(args.warmup)
@@ -92,7 +102,9 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
         poller = await children.python("poller", "bench.poller")
         await asyncio.sleep(min(1.0, args.warmup))
         rss_idle = poller.rss()
-        await poller.call("poll", ports=ports, interval=args.interval)
+        await poller.call(
+            "poll", ports=ports, interval=args.interval, detail_interval=args.detail_interval
+        )
         await asyncio.sleep(args.warmup + args.interval)
         theirs = await measure(poller, sims, args.seconds, layout.count)
         theirs["rss_per_device"] = (theirs["rss"] - rss_idle) / layout.count

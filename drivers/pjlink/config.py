@@ -24,6 +24,17 @@ class PjlinkConfig(DeviceConfig):
     power_settle: Duration = Field(
         15.0, ge=0, description="after a power command, how long a stale power report is ignored"
     )
+    detail_interval: Duration = Field(
+        10.0,
+        gt=0,
+        description="error status, input resolution and freeze (never more often than"
+        " poll_interval): they rarely change, and class 2 projectors push errors",
+    )
+    poll_in_standby: bool = Field(
+        False,
+        description="also ask input, mutes, resolution and freeze while the projector is not"
+        " on (most answer ERR3 then; turning on reads them at once)",
+    )
     lamp_interval: Duration = Field(60.0, gt=0)
     info_interval: Duration = Field(600.0, gt=0)
 

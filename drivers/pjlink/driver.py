@@ -70,7 +70,11 @@ class PjlinkDriver(Driver[PjlinkConfig]):
     """A projector or display speaking PJLink over TCP 4352.
 
     Connects when there is work and lets the projector close idle sessions: an idle
-    close is not a failure, so `online` does not flap.
+    close is not a failure, so `online` does not flap. Power, input and mutes are
+    polled every `poll_interval`; errors, input resolution and freeze, which rarely
+    change, every `detail_interval`. While the projector is not on, input, mutes,
+    resolution and freeze are not asked (projectors answer ERR3 then) unless
+    `poll_in_standby`; they are read as soon as it is on again.
     """
 
     name = "pjlink"
@@ -112,7 +116,7 @@ class PjlinkDriver(Driver[PjlinkConfig]):
                 if reply.param not in POWER_STATES:
                     raise ProtocolError(f"bad POWR value {reply.param!r}")
                 self._expect = None  # the projector said so itself
-                self.update(power=POWER_STATES[reply.param])
+                self._set_power(POWER_STATES[reply.param], pushed=True)
             elif reply.body == "INPT":
                 if not is_input_code(reply.param.upper()):
                     raise ProtocolError(f"bad INPT value {reply.param!r}")
@@ -174,6 +178,7 @@ class PjlinkDriver(Driver[PjlinkConfig]):
         return [
             PollGroup("info", self._poll_info, lambda: cfg.info_interval),
             PollGroup("status", self._poll_status, self._status_interval),
+            PollGroup("detail", self._poll_detail, self._detail_interval),
             PollGroup("lamp", self._poll_lamp, lambda: cfg.lamp_interval),
         ]
 
@@ -182,20 +187,43 @@ class PjlinkDriver(Driver[PjlinkConfig]):
             return min(self.config.transition_poll, self.config.poll_interval)
         return self.config.poll_interval
 
+    def _detail_interval(self) -> float:
+        return max(self.config.detail_interval, self.config.poll_interval)
+
     @property
     def pjlink_class(self) -> int:
         return int(self.state.get("pjlink_class") or 1)
 
+    def _showing(self) -> bool:
+        """True when input, mutes, resolution and freeze are worth asking for."""
+        return self.config.poll_in_standby or self.state.get("power") == "on"
+
     async def _poll_status(self) -> None:
+        """Every `poll_interval`: power, then input and mutes (while on, see `_showing`)."""
         await self._read_power()
-        await self._read_input()
-        await self._read_mutes()
+        if self._showing():
+            await self._read_input()
+            await self._read_mutes()
+
+    async def _poll_detail(self) -> None:
+        """Every `detail_interval`: errors; resolution and freeze while on (class 2)."""
         errors = await self.query("ERST")
         if errors is not None:
             self.update(errors=parse_errors(errors))
-        if self.pjlink_class >= 2:
-            self.update(input_resolution=await self.query("IRES", 2))
-            await self._read_freeze()
+        if self.pjlink_class < 2:
+            return
+        if not self._showing():
+            self.update(input_resolution=None)  # no picture: what an ERR3 answer would say
+            return
+        self.update(input_resolution=await self.query("IRES", 2))
+        await self._read_freeze()
+
+    def _set_power(self, power: str, *, pushed: bool = False) -> None:
+        """Publish power; when it turns on or off, re-read what depends on it now, not later."""
+        was_on = self.state.get("power") == "on"
+        self.update(power=power)
+        if (power == "on") != was_on and not self.config.poll_in_standby:
+            self.refresh(["status", "detail"] if pushed else ["detail"])
 
     async def _read_input(self) -> None:
         code = await self.query("INPT", self.pjlink_class)
@@ -302,7 +330,7 @@ class PjlinkDriver(Driver[PjlinkConfig]):
                 power = moving
             else:
                 self._expect = None
-        self.update(power=power)
+        self._set_power(power)
 
     _expect: tuple[str, str, float] | None = None
 
