@@ -11,12 +11,10 @@ state into change-only updates.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 from abc import ABC, abstractmethod
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -80,6 +78,8 @@ class PollGroup:
 class _Pending:
     match: Matcher
     future: asyncio.Future[Any]
+    data: bytes | None
+    deadline: float
 
 
 class _Connection:
@@ -138,13 +138,13 @@ class Driver(ABC, Generic[C]):
         self._reported_offline = False
         self._conn: _Connection | None = None
         self._pending: _Pending | None = None
-        self._backlog: deque[Any] = deque(maxlen=_BACKLOG)
+        self._backlog: list[Any] = []  # frames nobody claimed yet; the newest _BACKLOG
         self._held: list[Any] | None = None  # frames waiting behind a reply (see _feed)
         self._last_io = 0.0
         self._groups: list[PollGroup] = []
-        self._wake = asyncio.Event()
         self._waiters: list[asyncio.Future[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._timer: asyncio.TimerHandle | None = None  # see _arm
         self._current: Work | None = None
         self._closing = False
 
@@ -179,11 +179,12 @@ class Driver(ABC, Generic[C]):
             return
         self.state.update(diff)
         self._sink(diff)
-        self._wake.set()
-        waiters, self._waiters = self._waiters, []
-        for fut in waiters:
-            if not fut.done():
-                fut.set_result(None)
+        self._queue.wake()  # poll intervals may depend on state (e.g. while warming)
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
 
     async def wait_for_state(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until `predicate()` holds after some update; False on timeout."""
@@ -221,14 +222,11 @@ class Driver(ABC, Generic[C]):
     # ---- lifecycle -----------------------------------------------------------------
 
     async def start(self, stagger: float | None = None) -> None:
-        """Start polling and the worker; the first poll begins after a random stagger."""
+        """Start the worker; the first poll (and connect) begins after a random stagger."""
         self._groups = self.poll_groups()
         if stagger is None:
             stagger = random.uniform(0, min(self.config.poll_interval, 1.0))
-        self._tasks = [
-            asyncio.create_task(self._worker(), name=f"{self.label}-worker"),
-            asyncio.create_task(self._scheduler(stagger), name=f"{self.label}-poll"),
-        ]
+        self._tasks = [asyncio.create_task(self._worker(stagger), name=f"{self.label}-worker")]
 
     async def stop(self) -> None:
         """Close the connection, fail queued commands, stop every task."""
@@ -240,6 +238,9 @@ class Driver(ABC, Generic[C]):
             work.resolve(error=CommandError(ErrorCode.DEVICE_OFFLINE, "hub is shutting down"))
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._drop_connection()
 
     # ---- commands ------------------------------------------------------------------
@@ -305,16 +306,18 @@ class Driver(ABC, Generic[C]):
         """
         if self.conn_state is ConnectionState.LOGGING_IN:
             return await self._exchange(data, match, timeout or self.config.connect_timeout)
-        await self.yield_to_commands()
+        if self._queue.has_commands():
+            await self.yield_to_commands()
         tries = 1 + (self.config.retries if self.online else 0)
         for attempt in range(tries):
             last = attempt == tries - 1
-            try:
-                await self._connect_or_fail()  # counts its own failures
-            except (TransportError, CommandTimeout) as err:
-                if last or isinstance(err, AuthError) or not self.online:
-                    raise
-                continue
+            if self._conn is None or self.conn_state is not ConnectionState.ONLINE:
+                try:
+                    await self._connect_or_fail()  # counts its own failures
+                except (TransportError, CommandTimeout) as err:
+                    if last or isinstance(err, AuthError) or not self.online:
+                        raise
+                    continue
             try:
                 result = await self._exchange(data, match, timeout or self.config.timeout)
             except (TransportError, CommandTimeout) as err:
@@ -328,7 +331,8 @@ class Driver(ABC, Generic[C]):
                 self._succeeded()  # the device answered, even if to say no
                 raise
             else:
-                self._succeeded()
+                if self._failures or self._retry_at or not self.state["online"]:
+                    self._succeeded()
                 return result
         raise AssertionError("unreachable")
 
@@ -347,28 +351,49 @@ class Driver(ABC, Generic[C]):
                 if result is NOT_MINE:
                     rest.append(frame)
                 elif result is not MORE:
-                    self._backlog.extend(rest + early[i + 1 :])
+                    self._backlog[:] = (rest + early[i + 1 :])[-_BACKLOG:]
                     return result
-            self._backlog.extend(rest)
-        if data is not None:
+            self._backlog[:] = rest[-_BACKLOG:]
+        if data is not None and self.config.command_delay > 0:
             await self._pace()
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending = _Pending(match, future)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending = pending = _Pending(match, future, data, loop.time() + timeout)
         try:
             if data is not None:
                 if not conn.transport.is_open:
                     raise ConnectionClosed(f"{self.label}: connection closed")
                 conn.transport.write(data)
-            async with asyncio.timeout(timeout):
-                return await future
-        except TimeoutError as err:
-            if isinstance(err, CommandTimeout):
-                raise
-            what = f"reply to {data!r}" if data is not None else "data from device"
-            raise CommandTimeout(f"{self.label}: no {what}") from None
+            self._arm(loop, pending.deadline)
+            return await future
         finally:
             self._pending = None
             self._last_io = time.monotonic()
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        """Make sure the request timer fires by `deadline`.
+
+        One timer per driver, not one per request: requests take milliseconds and time
+        out after seconds, so the timer set for an earlier request usually still
+        stands; when it fires it re-arms for the request then pending, if any.
+        """
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= deadline:
+                return
+            timer.cancel()
+        self._timer = loop.call_at(deadline, self._expire, loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        pending = self._pending
+        if pending is None or pending.future.done():
+            return
+        if pending.deadline > loop.time():
+            self._arm(loop, pending.deadline)
+            return
+        what = f"reply to {pending.data!r}" if pending.data is not None else "data from device"
+        pending.future.set_exception(CommandTimeout(f"{self.label}: no {what}"))
 
     def send(self, data: bytes) -> None:
         """Write without expecting a reply (notifications, keep-alives)."""
@@ -425,6 +450,8 @@ class Driver(ABC, Generic[C]):
                 return True
         if self.conn_state is not ConnectionState.ONLINE:
             self._backlog.append(frame)
+            if len(self._backlog) > _BACKLOG:
+                del self._backlog[0]
             return False
         try:
             self.unsolicited(frame)
@@ -497,15 +524,34 @@ class Driver(ABC, Generic[C]):
             self._drop_connection()
             raise
         self.conn_state = ConnectionState.ONLINE
-        for frame in list(self._backlog):  # pushed during login, nobody claimed them
-            self._backlog.popleft()
-            self._dispatch(frame)
+        while self._backlog:  # pushed during login, nobody claimed them
+            self._dispatch(self._backlog.pop(0))
 
     # ---- the worker ----------------------------------------------------------------
 
-    async def _worker(self) -> None:
+    async def _worker(self, stagger: float) -> None:
+        """Run queued work, most urgent first, and queue each poll group when it is due.
+
+        One task per device does both: between pieces of work it waits for new work
+        or the next poll, whichever comes first.
+        """
+        loop = asyncio.get_running_loop()
+        queue = self._queue
+        begin = loop.time() + stagger
+        while loop.time() < begin:  # a refresh asked for meanwhile still runs
+            work = await queue.get(begin)
+            if work is not None:
+                await self._run(work)
+        if self.persistent:
+            queue.put(Work(Kind.CONNECT, self._noop, ("connect",), "connect"))
+        self.refresh()
+        count = len(self._groups)
+        for i, group in enumerate(self._groups):  # later groups a little later each round
+            group.last += group.interval() * i / (2 * count)
         while True:
-            await self._run(await self._queue.get())
+            work = await queue.get(self._queue_due_polls(loop.time()))
+            if work is not None:
+                await self._run(work)
 
     async def _run(self, work: Work) -> None:
         """Do one piece of work and hand its outcome to every caller waiting on it."""
@@ -587,29 +633,15 @@ class Driver(ABC, Generic[C]):
 
     # ---- polling -------------------------------------------------------------------
 
-    async def _scheduler(self, stagger: float) -> None:
-        if stagger > 0:
-            await asyncio.sleep(stagger)
-        loop = asyncio.get_running_loop()
-        if self.persistent:
-            self._queue.put(Work(Kind.CONNECT, self._noop, ("connect",), "connect"))
-        self.refresh()
-        count = len(self._groups)
-        for i, group in enumerate(self._groups):  # later groups a little later each round
-            group.last += group.interval() * i / (2 * count)
-        while True:
-            now = loop.time()
-            next_due = None
-            for group in self._groups:
-                due = group.last + group.interval()
-                if due <= now:
-                    group.last = now
-                    self._queue.put(Work(Kind.POLL, group.run, ("poll", group.name), group.name))
-                    due = now + group.interval()
-                next_due = due if next_due is None else min(next_due, due)
-            self._wake.clear()
-            timeout = None if next_due is None else max(next_due - loop.time(), 0.001)
-            # Not wait_for: on 3.11 it swallows a cancel that arrives as the event is set.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
+    def _queue_due_polls(self, now: float) -> float | None:
+        """Queue every poll group that is due; returns when the next one will be."""
+        next_due = None
+        for group in self._groups:
+            due = group.last + group.interval()
+            if due <= now:
+                group.last = now
+                self._queue.put(Work(Kind.POLL, group.run, ("poll", group.name), group.name))
+                due = now + group.interval()
+            if next_due is None or due < next_due:
+                next_due = due
+        return next_due

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from enum import IntEnum
 from typing import Any
@@ -48,12 +47,18 @@ class Work:
 
 
 class WorkQueue:
-    """Priority lanes, FIFO within a lane; queued work with the same key merges."""
+    """Priority lanes, FIFO within a lane; queued work with the same key merges.
+
+    Lanes are plain lists (a device rarely has more than a few items queued) and one
+    future wakes the single consumer: a hub keeps one queue per device.
+    """
+
+    __slots__ = ("_keyed", "_lanes", "_waiter")
 
     def __init__(self) -> None:
-        self._lanes: tuple[deque[Work], ...] = tuple(deque() for _ in Kind)
+        self._lanes: tuple[list[Work], ...] = tuple([] for _ in Kind)
         self._keyed: dict[Hashable, Work] = {}
-        self._ready = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
 
     def put(self, work: Work) -> Work:
         """Queue `work`, or fold it into queued work with the same key and return that.
@@ -71,30 +76,59 @@ class WorkQueue:
                 return queued
             self._keyed[work.key] = work
         self._lanes[work.kind].append(work)
-        self._ready.set()
+        self.wake()
         return work
+
+    def wake(self) -> None:
+        """Wake the consumer waiting in `get` (with a deadline, it returns None if idle)."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def has_commands(self) -> bool:
+        return bool(self._lanes[Kind.COMMAND])
 
     def queued(self, key: Hashable) -> bool:
         return key in self._keyed
 
-    async def get(self) -> Work:
-        """The most urgent work; waits while the queue is empty."""
+    async def get(self, deadline: float | None = None) -> Work | None:
+        """The most urgent work, waiting while the queue is empty.
+
+        Without a deadline it waits for work. With one (event loop time) it returns
+        None at the deadline, or when `wake` is called, if nothing was queued.
+        """
         while True:
-            for lane in self._lanes:
-                if lane:
-                    work = lane.popleft()
-                    if work.key is not None:
-                        self._keyed.pop(work.key, None)
-                    return work
-            self._ready.clear()
-            await self._ready.wait()
+            work = self._take()
+            if work is not None:
+                return work
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiter = waiter
+            timer = None if deadline is None else loop.call_at(deadline, _settle, waiter)
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+            if deadline is not None:
+                return self._take()
+
+    def _take(self) -> Work | None:
+        for lane in self._lanes:
+            if lane:
+                work = lane.pop(0)
+                if work.key is not None:
+                    self._keyed.pop(work.key, None)
+                return work
+        return None
 
     def pop(self, kind: Kind) -> Work | None:
         """The oldest queued work of one kind, or None."""
         lane = self._lanes[kind]
         if not lane:
             return None
-        work = lane.popleft()
+        work = lane.pop(0)
         if work.key is not None:
             self._keyed.pop(work.key, None)
         return work
@@ -119,3 +153,8 @@ class WorkQueue:
 
     def __len__(self) -> int:
         return sum(len(lane) for lane in self._lanes)
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
