@@ -83,19 +83,40 @@ class _Pending:
 
 
 class _Connection:
-    """Receiver bound to one transport, so late callbacks from an old one are ignored."""
+    """Receiver bound to one transport, so late callbacks from an old one are ignored.
+
+    Bytes (and a loss) that arrive while the transport is still opening, before the
+    driver adopts the connection, are kept and handed over by `adopt`: a device that
+    greets at once must not have its greeting dropped (event loops differ in whether
+    the first `data_received` runs before `open` returns).
+    """
 
     def __init__(self, driver: Driver[Any], transport: Transport, framer: Framer[Any]) -> None:
         self.driver = driver
         self.transport = transport
         self.framer = framer
+        self._early: list[bytes] | None = []  # None once adopted
+        self._lost_early: list[Exception | None] = []
+
+    def adopt(self) -> None:
+        """Make this the driver's connection and deliver what came before."""
+        early, self._early = self._early, None
+        self.driver._conn = self
+        for data in early or ():
+            self.data_received(data)
+        for exc in self._lost_early:
+            self.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self.driver._conn is self:
+        if self._early is not None:
+            self._early.append(data)
+        elif self.driver._conn is self:
             self.driver._on_data(self.framer.feed(data))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.driver._conn is self:
+        if self._early is not None:
+            self._lost_early[:] = [exc]
+        elif self.driver._conn is self:
             self.driver._on_lost(exc)
 
 
@@ -516,8 +537,8 @@ class Driver(ABC, Generic[C]):
         transport = self._transport_factory(self.config.transport, self.config.connect_timeout)
         conn = _Connection(self, transport, self.create_framer())
         await transport.open(conn)
-        self._conn = conn
         self.conn_state = ConnectionState.LOGGING_IN
+        conn.adopt()
         try:
             await self.login()
         except BaseException:

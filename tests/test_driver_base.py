@@ -12,8 +12,10 @@ from drivers.actions import action
 from drivers.base import NOT_MINE, Driver
 from drivers.config import DeviceConfig
 from drivers.queue import Kind, Work, WorkQueue
+from drivers.transport import Receiver
 from drivers.transport.backoff import Backoff
 from drivers.transport.framing import DelimiterFramer
+from drivers.transport.tcp import TcpTransport
 from tests.conftest import until
 
 
@@ -116,3 +118,59 @@ def test_backoff_doubles_caps_and_resets() -> None:
         jittery.reset()
         delays.append(jittery.next_delay())
     assert all(0.8 <= d <= 1.2 for d in delays) and len(set(delays)) > 1
+
+
+class GreetedDriver(LineDriver):
+    """LineDriver behind a device that says `hello` first; login waits for it."""
+
+    name = "greeted"
+
+    async def login(self) -> None:
+        def greeting(frame: bytes) -> bytes | object:
+            return frame if frame == b"hello" else NOT_MINE
+
+        await self.request(None, greeting, timeout=0.5)
+
+
+class LateOpen(TcpTransport):
+    """A real TCP transport whose `open` returns only after the first bytes arrived:
+    what some event loops do when the device speaks first (uvloop, a busy loop)."""
+
+    async def open(self, receiver: Receiver) -> None:
+        arrived = asyncio.Event()
+
+        class Spy:
+            def data_received(self, data: bytes) -> None:
+                arrived.set()
+                receiver.data_received(data)
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                receiver.connection_lost(exc)
+
+        await super().open(Spy())
+        await asyncio.wait_for(arrived.wait(), 2)
+
+
+async def test_bytes_that_arrive_while_the_transport_opens_are_not_lost() -> None:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"hello\n")
+        while await reader.readline():
+            writer.write(b"value 7\n")
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = DeviceConfig(
+        driver="greeted",
+        transport=f"tcp://127.0.0.1:{port}",  # type: ignore[arg-type]
+        offline_after=1,
+    )
+    driver = GreetedDriver("d", config, lambda _: None, transport_factory=LateOpen)
+    await driver.start(stagger=0)
+    try:
+        await until(lambda: driver.online, timeout=3)  # the greeting was seen: logged in
+        assert await driver.execute("read_x") == 7
+    finally:
+        await driver.stop()
+        server.close()
+        await server.wait_closed()
