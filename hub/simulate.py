@@ -9,7 +9,7 @@ from drivers.config import DeviceConfig
 from drivers.transport.url import TransportUrl
 from hub.config import Config
 from simulators import SIMULATORS
-from simulators.base import Simulator
+from simulators.base import PTY_BAUD_RATES, Simulator
 from simulators.pjlink import PjlinkSimulator
 
 log = logging.getLogger("avhub.simulate")
@@ -75,7 +75,15 @@ async def _serve_on_pty(label: str, sim: Simulator[Any], url: TransportUrl) -> T
             label,
             ", ".join(dropped),
         )
-    path = await sim.start_pty(baudrate=int(params.get("baudrate", 9600)))
+    baudrate = int(params.get("baudrate", 9600))
+    if baudrate not in PTY_BAUD_RATES:
+        log.info(
+            "%s: a pty cannot run at %d baud (not a standard rate); simulating at 9600",
+            label,
+            baudrate,
+        )
+        baudrate = params["baudrate"] = 9600
+    path = await sim.start_pty(baudrate=baudrate)
     return TransportUrl("serial", path=path, params=params)
 
 

@@ -36,6 +36,8 @@ SPLIT_PAUSE = 0.002  # between single-byte writes, long enough for TCP to send e
 GARBAGE_BYTES = bytes(range(0x80, 0xFF)) + b"#&*?~^"  # never a frame start or terminator
 GARBAGE_LEN = 8
 _BAUD_RATES = {v: int(k[1:]) for k, v in vars(termios).items() if re.fullmatch(r"B\d+", k)}
+PTY_BAUD_RATES = frozenset(rate for rate in _BAUD_RATES.values() if rate)
+"""The speeds a pty can be set to (termios B* constants; B0 means hang up)."""
 
 
 class Knobs(BaseModel):

@@ -403,6 +403,10 @@ async def test_simulate_serves_serial_devices_on_ptys(caplog: pytest.LogCaptureF
                 driver: pjlink
                 transport: serial:///dev/ttyUSB0?baudrate=19200&parity=E&stopbits=2
                 poll_interval: 200ms
+              odd_baud:
+                driver: pjlink
+                transport: serial:///dev/ttyUSB1?baudrate=14400
+                poll_interval: 200ms
               gateway:
                 driver: pjlink
                 transport: socket://10.0.0.5:4001
@@ -424,6 +428,8 @@ async def test_simulate_serves_serial_devices_on_ptys(caplog: pytest.LogCaptureF
         assert (
             "a pty carries only 8 data bits, no parity; simulating without parity=E" in caplog.text
         )
+        assert devices["odd_baud"].transport.params == {"baudrate": 9600}
+        assert "lab/odd_baud: a pty cannot run at 14400 baud" in caplog.text
         for name in ("gateway", "telnet_gateway"):
             url = devices[name].transport
             assert (url.scheme, url.host, url.params) == ("socket", "127.0.0.1", {})
