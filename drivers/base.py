@@ -218,7 +218,8 @@ class Driver(ABC, Generic[C]):
             fut: asyncio.Future[None] = loop.create_future()
             self._waiters.append(fut)
             try:
-                async with asyncio.timeout(remaining):  # not wait_for: see _scheduler
+                # Not wait_for: on 3.11 it swallows a cancel that arrives as the event is set.
+                async with asyncio.timeout(remaining):
                     await fut
             except TimeoutError:
                 return predicate()
@@ -568,7 +569,7 @@ class Driver(ABC, Generic[C]):
         self.refresh()
         count = len(self._groups)
         for i, group in enumerate(self._groups):  # later groups a little later each round
-            group.last += group.interval() * i / (2 * count)
+            group.last += self._interval(group) * i / (2 * count)
         while True:
             work = await queue.get(self._queue_due_polls(loop.time()))
             if work is not None:
@@ -658,11 +659,24 @@ class Driver(ABC, Generic[C]):
         """Queue every poll group that is due; returns when the next one will be."""
         next_due = None
         for group in self._groups:
-            due = group.last + group.interval()
+            interval = self._interval(group)
+            due = group.last + interval
             if due <= now:
                 group.last = now
                 self._queue.put(Work(Kind.POLL, group.run, ("poll", group.name), group.name))
-                due = now + group.interval()
+                due = now + interval
             if next_due is None or due < next_due:
                 next_due = due
         return next_due
+
+    def _interval(self, group: PollGroup) -> float:
+        """The group's interval now; `poll_interval` if the driver's own rule fails.
+
+        The worker that runs commands also schedules polls, so a bug here must not
+        stop the device from taking commands.
+        """
+        try:
+            return float(group.interval())
+        except Exception:
+            log.exception("%s: interval of poll group %r failed", self.label, group.name)
+            return self.config.poll_interval

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from drivers.actions import action
-from drivers.base import NOT_MINE, Driver
+from drivers.base import NOT_MINE, Driver, PollGroup
 from drivers.config import DeviceConfig
 from drivers.queue import Kind, Work, WorkQueue
 from drivers.transport import Receiver
@@ -174,3 +174,30 @@ async def test_bytes_that_arrive_while_the_transport_opens_are_not_lost() -> Non
         await driver.stop()
         server.close()
         await server.wait_closed()
+
+
+class BrokenIntervalDriver(LineDriver):
+    """A poll group whose interval rule raises: a driver bug."""
+
+    name = "broken-interval"
+
+    def poll_groups(self) -> list[PollGroup]:
+        def interval() -> float:
+            raise ZeroDivisionError("driver bug")
+
+        return [PollGroup("x", self.read_x, interval)]
+
+
+async def test_a_failing_poll_interval_does_not_stop_commands(
+    device: asyncio.Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = device.sockets[0].getsockname()[1]
+    config = DeviceConfig(driver="broken-interval", transport=f"tcp://127.0.0.1:{port}")  # type: ignore[arg-type]
+    driver = BrokenIntervalDriver("d", config, lambda _: None)
+    await driver.start(stagger=0)
+    try:
+        await until(lambda: driver.online, timeout=2)
+        assert await asyncio.wait_for(driver.execute("read_x"), 2) == 1
+        assert "interval of poll group 'x' failed" in caplog.text
+    finally:
+        await driver.stop()

@@ -423,7 +423,7 @@ async def test_turning_on_reads_input_mutes_resolution_and_freeze_at_once(
 ) -> None:
     rig = await rig_factory(power="off", input="32")
     driver = await rig.online(poll_interval=0.1, detail_interval=60)
-    assert "input" not in driver.state and "freeze" not in driver.state
+    assert "input" not in driver.state and driver.state.get("freeze") is None
     rig.sim.press_power(True)  # front panel: the next power poll sees it
     await until(lambda: driver.state["power"] == "on", timeout=2)
     await until(lambda: driver.state.get("input") == "HDMI 2", timeout=0.5)
@@ -431,6 +431,34 @@ async def test_turning_on_reads_input_mutes_resolution_and_freeze_at_once(
     assert driver.state["video_mute"] is False and driver.state["freeze"] is False
     rig.sim.press_power(False)
     await until(lambda: driver.state["input_resolution"] is None, timeout=2)
+    assert driver.state["freeze"] is None  # nothing to freeze while off
+
+
+async def test_poll_in_standby_rereads_resolution_when_turned_on(rig_factory: Any) -> None:
+    rig = await rig_factory(power="off")
+    driver = await rig.online(poll_in_standby=True, poll_interval=0.1, detail_interval=60)
+    await until(lambda: driver.state.get("input_resolution") == "-", timeout=2)
+    rig.sim.press_power(True)
+    await until(lambda: driver.state["power"] == "on", timeout=2)
+    await until(lambda: driver.state.get("input_resolution") == "1920x1080", timeout=1)
+
+
+async def test_power_on_of_an_instant_display_reads_its_input_at_once(rig_factory: Any) -> None:
+    rig = await rig_factory(power="off", input="32", warmup=0)
+    driver = await rig.online(poll_interval=5, detail_interval=60)
+    assert "input" not in driver.state
+    await driver.execute("power_on")
+    assert driver.state["power"] == "on"
+    await until(lambda: driver.state.get("input") == "HDMI 2", timeout=0.5)
+
+
+async def test_errors_are_read_every_transition_poll_while_warming(rig_factory: Any) -> None:
+    rig = await rig_factory(power="off", warmup=30)
+    driver = await rig.online(poll_interval=5, transition_poll=0.05, detail_interval=60)
+    await driver.execute("power_on")
+    assert driver.state["power"] == "warming"
+    rig.sim.set_errors("020000")  # the lamp fails to strike
+    await until(lambda: driver.state["errors"]["lamp"] == "error", timeout=1)
 
 
 async def test_while_on_input_and_mutes_follow_every_poll_details_less_often(

@@ -72,9 +72,9 @@ class PjlinkDriver(Driver[PjlinkConfig]):
     Connects when there is work and lets the projector close idle sessions: an idle
     close is not a failure, so `online` does not flap. Power, input and mutes are
     polled every `poll_interval`; errors, input resolution and freeze, which rarely
-    change, every `detail_interval`. While the projector is not on, input, mutes,
-    resolution and freeze are not asked (projectors answer ERR3 then) unless
-    `poll_in_standby`; they are read as soon as it is on again.
+    change, every `detail_interval` (errors also while warming or cooling). While the
+    projector is not on, input, mutes, resolution and freeze are not asked (projectors
+    answer ERR3 then) unless `poll_in_standby`; they are read as soon as it is on again.
     """
 
     name = "pjlink"
@@ -116,7 +116,7 @@ class PjlinkDriver(Driver[PjlinkConfig]):
                 if reply.param not in POWER_STATES:
                     raise ProtocolError(f"bad POWR value {reply.param!r}")
                 self._expect = None  # the projector said so itself
-                self._set_power(POWER_STATES[reply.param], pushed=True)
+                self._set_power(POWER_STATES[reply.param])
             elif reply.body == "INPT":
                 if not is_input_code(reply.param.upper()):
                     raise ProtocolError(f"bad INPT value {reply.param!r}")
@@ -199,31 +199,45 @@ class PjlinkDriver(Driver[PjlinkConfig]):
         return self.config.poll_in_standby or self.state.get("power") == "on"
 
     async def _poll_status(self) -> None:
-        """Every `poll_interval`: power, then input and mutes (while on, see `_showing`)."""
-        await self._read_power()
+        """Every `poll_interval`: power, then input and mutes (while on, see `_showing`).
+
+        While warming or cooling (polled every `transition_poll`) errors too: that is
+        when lamp and ignition faults show up.
+        """
+        await self._read_power(polling=True)
+        if self.in_transition():
+            await self._read_errors()
         if self._showing():
             await self._read_input()
             await self._read_mutes()
 
     async def _poll_detail(self) -> None:
         """Every `detail_interval`: errors; resolution and freeze while on (class 2)."""
-        errors = await self.query("ERST")
-        if errors is not None:
-            self.update(errors=parse_errors(errors))
+        await self._read_errors()
         if self.pjlink_class < 2:
             return
         if not self._showing():
-            self.update(input_resolution=None)  # no picture: what an ERR3 answer would say
+            # No picture: nothing is frozen, no resolution (what an ERR3 answer would say).
+            self.update(input_resolution=None, freeze=None)
             return
         self.update(input_resolution=await self.query("IRES", 2))
         await self._read_freeze()
 
-    def _set_power(self, power: str, *, pushed: bool = False) -> None:
-        """Publish power; when it turns on or off, re-read what depends on it now, not later."""
+    def _set_power(self, power: str, *, polling: bool = False) -> None:
+        """Publish power; when it turns on or off, re-read what depends on it now, not later.
+
+        The status poll reads input and mutes right after power itself (`polling`);
+        a notification or a power command queues that poll.
+        """
         was_on = self.state.get("power") == "on"
         self.update(power=power)
-        if (power == "on") != was_on and not self.config.poll_in_standby:
-            self.refresh(["status", "detail"] if pushed else ["detail"])
+        if (power == "on") != was_on:
+            self.refresh(["detail"] if polling else ["status", "detail"])
+
+    async def _read_errors(self) -> None:
+        errors = await self.query("ERST")
+        if errors is not None:
+            self.update(errors=parse_errors(errors))
 
     async def _read_input(self) -> None:
         code = await self.query("INPT", self.pjlink_class)
@@ -316,7 +330,7 @@ class PjlinkDriver(Driver[PjlinkConfig]):
         self._expect = (stable, moving, time.monotonic() + self.config.power_settle)
         await self._read_power()
 
-    async def _read_power(self) -> None:
+    async def _read_power(self, *, polling: bool = False) -> None:
         code = await self.query("POWR")
         if code is None:
             return
@@ -330,7 +344,7 @@ class PjlinkDriver(Driver[PjlinkConfig]):
                 power = moving
             else:
                 self._expect = None
-        self._set_power(power)
+        self._set_power(power, polling=polling)
 
     _expect: tuple[str, str, float] | None = None
 
