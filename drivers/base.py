@@ -328,18 +328,16 @@ class Driver(ABC, Generic[C]):
         """
         if self.conn_state is ConnectionState.LOGGING_IN:
             return await self._exchange(data, match, timeout or self.config.connect_timeout)
-        if self._queue.has_commands():
-            await self.yield_to_commands()
+        await self.yield_to_commands()
         tries = 1 + (self.config.retries if self.online else 0)
         for attempt in range(tries):
             last = attempt == tries - 1
-            if self._conn is None or self.conn_state is not ConnectionState.ONLINE:
-                try:
-                    await self._connect_or_fail()  # counts its own failures
-                except (TransportError, CommandTimeout) as err:
-                    if last or isinstance(err, AuthError) or not self.online:
-                        raise
-                    continue
+            try:
+                await self._connect_or_fail()  # counts its own failures
+            except (TransportError, CommandTimeout) as err:
+                if last or isinstance(err, AuthError) or not self.online:
+                    raise
+                continue
             try:
                 result = await self._exchange(data, match, timeout or self.config.timeout)
             except (TransportError, CommandTimeout) as err:
@@ -353,8 +351,7 @@ class Driver(ABC, Generic[C]):
                 self._succeeded()  # the device answered, even if to say no
                 raise
             else:
-                if self._failures or self._retry_at or not self.state["online"]:
-                    self._succeeded()
+                self._succeeded()
                 return result
         raise AssertionError("unreachable")
 
@@ -376,7 +373,7 @@ class Driver(ABC, Generic[C]):
                     self._backlog[:] = (rest + early[i + 1 :])[-_BACKLOG:]
                     return result
             self._backlog[:] = rest[-_BACKLOG:]
-        if data is not None and self.config.command_delay > 0:
+        if data is not None:
             await self._pace()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
@@ -640,6 +637,8 @@ class Driver(ABC, Generic[C]):
 
     def _succeeded(self) -> None:
         """The device answered: reset the failure count; back online (and refresh) if needed."""
+        if not self._failures and not self._retry_at and self.online:
+            return  # the usual case: nothing failed since the last good reply
         self._failures = 0
         self._backoff.reset()
         self._retry_at = 0.0

@@ -85,9 +85,6 @@ class WorkQueue:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def has_commands(self) -> bool:
-        return bool(self._lanes[Kind.COMMAND])
-
     def queued(self, key: Hashable) -> bool:
         return key in self._keyed
 
@@ -104,7 +101,7 @@ class WorkQueue:
             loop = asyncio.get_running_loop()
             waiter: asyncio.Future[None] = loop.create_future()
             self._waiter = waiter
-            timer = None if deadline is None else loop.call_at(deadline, _settle, waiter)
+            timer = None if deadline is None else loop.call_at(deadline, self.wake)
             try:
                 await waiter
             finally:
@@ -115,12 +112,9 @@ class WorkQueue:
                 return self._take()
 
     def _take(self) -> Work | None:
-        for lane in self._lanes:
-            if lane:
-                work = lane.pop(0)
-                if work.key is not None:
-                    self._keyed.pop(work.key, None)
-                return work
+        for kind in Kind:
+            if self._lanes[kind]:
+                return self.pop(kind)
         return None
 
     def pop(self, kind: Kind) -> Work | None:
@@ -153,8 +147,3 @@ class WorkQueue:
 
     def __len__(self) -> int:
         return sum(len(lane) for lane in self._lanes)
-
-
-def _settle(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)

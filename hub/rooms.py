@@ -140,7 +140,7 @@ class Fanout:
 
     def event(self, event: str, data: Any) -> Event:
         """An event of this namespace, encoded once."""
-        return Event(self._namespace, event, dumps(data))
+        return self.raw_event(event, dumps(data))
 
     def raw_event(self, event: str, data_json: str) -> Event:
         """An event of this namespace whose payload is already compact JSON."""
@@ -195,9 +195,8 @@ class Fanout:
         sock.queue.put_nowait(ev.packet)
         if len(sock.queue._queue) > self.max_pending:
             self._drop(member, f"{sock.queue.qsize()} packets queued")
-        elif self._can_write_directly(sock):
-            member.mode = Mode.HANDOFF
-            sock.queue.put_nowait(_Handoff(self, member))
+        else:
+            self._try_handoff(member, sock)
 
     def _activate(self, member: Member, tries: int) -> None:
         """After on_connect: once Socket.IO has queued the CONNECT, start delivering."""
@@ -213,17 +212,20 @@ class Fanout:
         if sock is None or sock.closed:
             self.leave(member.sid)
             return
-        if self._can_write_directly(sock):
-            member.mode = Mode.HANDOFF
-            sock.queue.put_nowait(_Handoff(self, member))
+        if self._try_handoff(member, sock):
             return
         member.mode = Mode.QUEUED
         pending, member.pending = member.pending, []
         for ev in pending:
             sock.queue.put_nowait(ev.packet)
 
-    def _can_write_directly(self, sock: Any) -> bool:
-        return bool(sock.upgraded and not sock.upgrading and sock.sid in self._transports)
+    def _try_handoff(self, member: Member, sock: Any) -> bool:
+        """Once the panel's WebSocket is in place, queue the switch to direct writes."""
+        if not (sock.upgraded and not sock.upgrading and sock.sid in self._transports):
+            return False
+        member.mode = Mode.HANDOFF
+        sock.queue.put_nowait(_Handoff(self, member))
+        return True
 
     def _go_direct(self, member: Member) -> None:
         """Engine.IO is writing the handoff marker: flush `pending`, write directly from now."""
