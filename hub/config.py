@@ -36,6 +36,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -45,9 +46,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
 from drivers import DRIVERS
-from drivers.config import DeviceConfig, Duration
+from drivers.config import DeviceConfig, Duration, parse_address
 from drivers.errors import ConfigError
-from drivers.pjlink.codec import PORT as PJLINK_PORT
+from drivers.service import DriverSettings
 
 __all__ = [
     "Config",
@@ -89,7 +90,6 @@ class ConfigFileError(ConfigError):
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _ID_RULE = "1-64 lowercase letters, digits, '_' or '-', starting with a letter or digit"
-_LISTEN_PORT = re.compile(r"\d{1,5}", re.ASCII)
 
 
 def _id_checker(kind: str) -> Callable[[str], str]:
@@ -120,18 +120,28 @@ else:
     DeviceUnion = _device_union()
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """`HOST:PORT` (IPv6 in brackets) → (host, port), or ValueError."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or any(c.isspace() for c in host):
-        raise ValueError(f"expected HOST:PORT like 127.0.0.1:8080, got {text!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise ValueError(f"put an IPv6 address in brackets, like [::1]:8080, got {text!r}")
-    if not _LISTEN_PORT.fullmatch(port) or int(port) > 65535:
-        raise ValueError(f"port must be 0-65535, got {port!r}")
-    return host, int(port)
+parse_listen = parse_address
+
+
+def _driver_settings_model() -> type[BaseModel]:
+    """`hub.drivers`: one optional section per driver kind that declares hub-level settings."""
+    fields: dict[str, Any] = {
+        name: (spec.settings, Field(default_factory=spec.settings))
+        for name, spec in DRIVERS.items()
+        if spec.settings is not None
+    }
+    return create_model(
+        "DriverSettingsByKind",
+        __config__=ConfigDict(extra="forbid", frozen=True),
+        __doc__="Hub-level settings of driver kinds, by driver name.",
+        **fields,
+    )
+
+
+if TYPE_CHECKING:
+    DriverSettingsByKind = BaseModel
+else:
+    DriverSettingsByKind = _driver_settings_model()
 
 
 def _check_store(value: str) -> str:
@@ -165,10 +175,9 @@ class HubSettings(BaseModel):
     replay_size: int = Field(1000, ge=1, description="changes kept per room for resync")
     replay_max_age: Duration = Field(600.0, gt=0, description="oldest change kept for resync")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    pjlink_notify: str = Field(
-        "auto",
-        description="UDP HOST:PORT for PJLink class 2 notifications; "
-        "auto: the listen host, port 4352; off: none",
+    drivers: DriverSettingsByKind = Field(
+        default_factory=DriverSettingsByKind,
+        description="hub-level settings of driver kinds, e.g. drivers: {pjlink: {notify: off}}",
     )
 
     @field_validator("listen")
@@ -177,20 +186,15 @@ class HubSettings(BaseModel):
         parse_listen(value)
         return value
 
-    @field_validator("pjlink_notify")
+    @field_validator("drivers", mode="before")
     @classmethod
-    def _notify(cls, value: str) -> str:
-        if value not in ("auto", "off"):
-            parse_listen(value)
-        return value
+    def _null_drivers(cls, value: object) -> object:
+        return {} if value is None else value
 
-    def pjlink_notify_address(self, host: str | None = None) -> tuple[str, int] | None:
-        """Where to listen for PJLink notifications, or None when off."""
-        if self.pjlink_notify == "off":
-            return None
-        if self.pjlink_notify == "auto":
-            return (host if host is not None else self.host), PJLINK_PORT
-        return parse_listen(self.pjlink_notify)
+    def driver_settings(self, driver: str) -> DriverSettings | None:
+        """The `hub.drivers.<driver>` section (defaults when absent), or None if it has none."""
+        settings = getattr(self.drivers, driver, None)
+        return settings if isinstance(settings, DriverSettings) else None
 
     @field_validator("store")
     @classmethod

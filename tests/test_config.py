@@ -329,6 +329,40 @@ def test_hub_settings_problems(hub_text: str, expected: str) -> None:
     assert "pw" not in found
 
 
+@pytest.mark.parametrize(
+    ("drivers_text", "at", "expected"),
+    [
+        (
+            "{pjlink: {notify: nowhere}}",
+            "nowhere",
+            "hub.drivers.pjlink.notify: expected HOST:PORT like 127.0.0.1:8080, got 'nowhere'",
+        ),
+        (
+            "{pjlink: {notfy: off}}",
+            "notfy",
+            "hub.drivers.pjlink.notfy: unknown key 'notfy', did you mean 'notify'? "
+            "(allowed: notify)",
+        ),
+        ("{pjlnk: {}}", "pjlnk", "hub.drivers.pjlnk: unknown key 'pjlnk', did you mean 'pjlink'?"),
+    ],
+)
+def test_driver_settings_are_validated_by_their_driver(
+    drivers_text: str, at: str, expected: str
+) -> None:
+    (found,) = problems(f"hub:\n  drivers: {drivers_text}\nrooms: {{a: {{devices: {{}}}}}}\n")
+    column = len("  drivers: ") + drivers_text.index(at) + 1
+    assert found.startswith(f"deploy.yaml:2:{column}: {expected}"), found
+
+
+def test_driver_settings_default_when_absent() -> None:
+    config = load_config_text(VALID)
+    pjlink = config.hub.driver_settings("pjlink")
+    assert pjlink is not None and pjlink.model_dump() == {"notify": "auto"}
+    assert config.hub.driver_settings("extron_sis") is None  # declares no hub-level settings
+    quiet = load_config_text("hub: {drivers: {pjlink: {notify: 'off'}}}\n" + VALID)
+    assert quiet.hub.driver_settings("pjlink") == type(pjlink)(notify="off")
+
+
 def test_unknown_key_lists_allowed_keys_and_suggests() -> None:
     (found,) = problems(VALID + "        pasword: x\n")
     assert found.startswith(

@@ -131,7 +131,7 @@ async def test_demo_switcher_runs_under_simulate() -> None:
         hub = Hub(simulated)
         await hub.start("127.0.0.1", 0)
         try:
-            drivers = [hub.drivers[key.split("/")[0]][key.split("/")[1]] for key in switchers]
+            drivers = [hub.rooms[key.split("/")[0]].drivers[key.split("/")[1]] for key in switchers]
             await until(lambda: all(d.online and "routes" in d.state for d in drivers), timeout=10)
             for key, driver in zip(switchers, drivers, strict=True):
                 size = driver.state["size"]

@@ -86,7 +86,7 @@ class Api:
 
     async def slow_online(self) -> None:
         """The slow device polls once at a random time in its first second, then every 60 s."""
-        slow = self.hub.drivers["lobby"]["slow"]
+        slow = self.hub.rooms["lobby"].drivers["slow"]
         await until(lambda: slow.online, message="slow device online")
 
     async def command(
@@ -101,7 +101,7 @@ async def api(hub_factory: Any, pjlink_sims: Any) -> AsyncIterator[Api]:
     class1 = await pjlink_sims(pjclass=1)
     slow = await pjlink_sims()
     hub: Hub = await hub_factory(config(proj.port, class1.port, slow.port))
-    lobby = hub.drivers["lobby"]
+    lobby = hub.rooms["lobby"].drivers
     live = [d for d in hub.all_drivers() if d not in (lobby["dead"], lobby["slow"])]
     await until(lambda: all(d.online and "pjlink_class" in d.state for d in live))
     assert hub.address is not None
@@ -252,7 +252,7 @@ async def test_room_list(api: Api) -> None:
 
 
 async def test_room_snapshot_is_the_socketio_snapshot(api: Api, panels: Any) -> None:
-    room = api.hub.rooms["lobby"]
+    room = api.hub.rooms["lobby"].store
     status, body = await api.call("GET", "/api/rooms/lobby")
     assert status == 200
     assert body["epoch"] == room.epoch and body["room"] == {"id": "lobby", "name": "Lobby"}
@@ -300,7 +300,7 @@ async def test_metrics_in_prometheus_text_format(api: Api, panels: Any) -> None:
     assert metric(text, "avhub_panels_connected", room="lobby") == 1
     assert metric(text, "avhub_panels_connected", room="board") == 0
     changes = metric(text, "avhub_changes_total", room="lobby")
-    assert 0 < changes <= api.hub.rooms["lobby"].seq
+    assert 0 < changes <= api.hub.rooms["lobby"].store.seq
     assert metric(text, "avhub_commands_total", room="lobby", result="ok") == 1
     assert metric(text, "avhub_commands_total", room="lobby", result="busy") == 1
     assert metric(text, "avhub_commands_total", room="lobby", result="unknown_action") == 1

@@ -436,7 +436,7 @@ async def test_simulate_serves_serial_devices_on_ptys(caplog: pytest.LogCaptureF
         assert "simulating rfc2217://10.0.0.6:4002?baudrate=9600 as socket://" in caplog.text
         hub = Hub(simulated)
         await hub.start("127.0.0.1", 0)
-        drivers = hub.drivers["lab"].values()
+        drivers = hub.rooms["lab"].drivers.values()
         await until(lambda: all(d.online for d in drivers), message="all online")
     finally:
         if hub is not None:
