@@ -23,7 +23,7 @@ import difflib
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
@@ -49,6 +49,7 @@ from drivers import DRIVERS
 from drivers.config import DeviceConfig, Duration, parse_address
 from drivers.errors import ConfigError
 from drivers.service import DriverSettings
+from simulators import SIMULATORS
 
 __all__ = [
     "Config",
@@ -59,6 +60,7 @@ __all__ = [
     "load_config",
     "load_config_text",
     "parse_listen",
+    "simulator_options",
 ]
 
 # ---------------------------------------------------------------------------- problems
@@ -312,10 +314,43 @@ def load_config_text(
         except ValidationError as err:
             found = (_problem_from(error, doc) for error in err.errors(include_url=False))
             problems += [p for p in found if p is not None]
+        else:
+            problems += _simulator_problems(config, doc)
     if problems or config is None:
         problems.sort(key=lambda p: (p.line, p.column))
         raise ConfigFileError(problems)
     return config
+
+
+# ---------------------------------------------------------------------------- simulator blocks
+
+
+def simulator_options(device: DeviceConfig) -> dict[str, Any]:
+    """Knobs for a device's simulator: what the device config implies, then its `simulator:` block."""
+    implied = SIMULATORS[device.driver].options_for(device)
+    return {**implied, **(device.simulator or {})}
+
+
+def _simulator_problems(config: Config, doc: _Document) -> Iterator[Problem]:
+    """Each `simulator:` block checked against its simulator's knobs, as `--simulate` builds them.
+
+    The device model keeps the block as a plain mapping (drivers do not know simulators), so
+    the knobs are validated here, after the rest, and located like any other key.
+    """
+    for room_id, device_id, device in config.devices():
+        if device.simulator is None:
+            continue
+        model = SIMULATORS[device.driver].knobs_model
+        try:
+            model.model_validate(simulator_options(device))
+        except ValidationError as err:
+            for error in err.errors(include_url=False):
+                error["loc"] = ("rooms", room_id, "devices", device_id, "simulator", *error["loc"])
+                problem = _problem_from(error, doc)
+                if problem is not None and error["type"] == "extra_forbidden":
+                    problem = replace(problem, message=_unknown_key(str(error["loc"][-1]), model))
+                if problem is not None:
+                    yield problem
 
 
 # ---------------------------------------------------------------------------- YAML → data

@@ -9,17 +9,11 @@ from typing import Any
 from drivers.config import DeviceConfig
 from drivers.service import DriverService
 from drivers.transport.url import TransportUrl
-from hub.config import Config
+from hub.config import Config, simulator_options
 from simulators import SIMULATORS
 from simulators.base import PTY_BAUD_RATES, Simulator
 
 log = logging.getLogger("avhub.simulate")
-
-
-def simulator_options(device: DeviceConfig) -> dict[str, Any]:
-    """Knobs for a device's simulator: what the device config implies, then its `simulator:` block."""
-    implied = SIMULATORS[device.driver].options_for(device)
-    return {**implied, **(device.simulator or {})}
 
 
 class Simulators:

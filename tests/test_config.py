@@ -110,7 +110,7 @@ def test_full_file() -> None:
                 transport: serial:///dev/ttyUSB0?baudrate=19200
                 poll_interval: 250ms
                 password: JBMIAProjectorLink
-                simulator: {warmup: 1s, anything: [1, 2]}
+                simulator: {warmup: 1s, input_names: {"31": Table}}
         """
     )
     assert (config.hub.host, config.hub.port) == ("::1", 0)
@@ -121,7 +121,7 @@ def test_full_file() -> None:
     assert room.panel_tokens == ["a", "b"]
     device = room.devices["proj1"]
     assert device.poll_interval == 0.25
-    assert device.simulator == {"warmup": "1s", "anything": [1, 2]}
+    assert device.simulator == {"warmup": "1s", "input_names": {"31": "Table"}}
 
 
 def test_models_are_frozen() -> None:
@@ -384,6 +384,40 @@ def test_missing_driver_points_at_the_device() -> None:
     assert problems(VALID.replace("driver: pjlink", "name: X")) == [
         "deploy.yaml:4:7: rooms.boardroom.devices.proj1.driver: "
         f"missing required key 'driver' (known drivers: {', '.join(DRIVERS)})"
+    ]
+
+
+def test_simulator_knobs_are_checked_against_the_simulator() -> None:
+    text = VALID + "        simulator:\n          warmpu: 1s\n          cooldown: soon\n"
+    unknown, wrong_type = problems(text)
+    assert unknown.startswith(
+        "deploy.yaml:8:11: rooms.boardroom.devices.proj1.simulator.warmpu: unknown key 'warmpu', "
+        "did you mean 'warmup'? (allowed: reply_delay, split_writes, "
+    )
+    assert wrong_type == (
+        "deploy.yaml:9:21: rooms.boardroom.devices.proj1.simulator.cooldown: "
+        "expected a duration like 5s or 250ms, got 'soon'"
+    )
+
+
+def test_simulator_knobs_are_checked_with_what_the_device_implies() -> None:
+    text = """\
+        rooms:
+          a:
+            devices:
+              dsp:
+                driver: tesira
+                transport: tcp://10.0.0.2
+                controls:
+                  program: {tag: ProgramLevel}
+                simulator:
+                  presets:
+                    1001: {levels: {ProgramLevel/1: -10}}
+        """
+    assert load(text).rooms["a"].devices["dsp"].simulator is not None  # the block from controls
+    assert problems(text + "            1002: {levels: {Nowhere/1: -10}}\n") == [
+        "deploy.yaml:10:11: rooms.a.devices.dsp.simulator: "
+        "preset 1002: 'Nowhere/1' is not <tag>/<channel> of a block"
     ]
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from hub.app import Hub
-from hub.config import load_config, load_config_text
-from hub.simulate import Simulators, simulator_options
+from hub.config import load_config, load_config_text, simulator_options
+from hub.simulate import Simulators
 from simulators.extron_sis import ExtronSimulator
 from tests.conftest import SimulatorStarter, until
 from tests.panel import Panel
