@@ -34,8 +34,8 @@ from drivers.tesira.codec import (
     tokenize,
 )
 from drivers.tesira.config import TAG_PATTERN, TesiraConfig
-from drivers.tesira.telnet import Negotiation, TelnetFramer, Verb
 from drivers.transport.framing import Framer
+from drivers.transport.telnet import Negotiation, TelnetFramer, Verb
 from simulators.base import Knobs, Session, Simulator, Writer
 
 log = logging.getLogger(__name__)

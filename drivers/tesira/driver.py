@@ -26,7 +26,7 @@ from drivers.tesira.codec import (
     reply_framer,
 )
 from drivers.tesira.config import ControlConfig, Point, TesiraConfig
-from drivers.tesira.telnet import Negotiation, TelnetFramer
+from drivers.transport.telnet import TelnetFramer
 
 log = logging.getLogger("avhub.driver.tesira")
 
@@ -100,17 +100,14 @@ class TesiraDriver(Driver[TesiraConfig]):
             control_errors={},
         )
 
-    def create_framer(self) -> TelnetFramer:
-        return reply_framer(self._refuse)
+    def create_framer(self) -> TelnetFramer[bytes]:
+        return reply_framer(self._answer_telnet)  # refuses every option
 
-    def _refuse(self, request: Negotiation) -> None:
-        """Answer DO with WONT and WILL with DONT: without answers the banner never comes."""
-        reply = request.refusal()
-        if reply is None:
-            return
-        log.debug("%s: telnet %s → %s", self.label, request, reply)
+    def _answer_telnet(self, answer: bytes) -> None:
+        """Send the refusals: without answers the banner never comes."""
+        log.debug("%s: telnet answer %s", self.label, answer.hex(" "))
         with contextlib.suppress(ConnectionClosed):  # gone: the next connection negotiates afresh
-            self.send(reply.encode())
+            self.send(answer)
 
     async def login(self) -> None:
         """Wait for the banner, then subscribe to every control (subscriptions die with the session)."""
