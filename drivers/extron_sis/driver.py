@@ -105,7 +105,7 @@ class ExtronDeviceError(DeviceError):
         error = reply.error
         code = _ERROR_CODES.get(error, ErrorCode.DEVICE_ERROR) if error else ErrorCode.DEVICE_ERROR
         hint = _HINTS.get(error, "") if error else ""
-        super().__init__(f"{what}: switcher answered {reply.code} ({reply.meaning}){hint}", code)
+        super().__init__(code, f"{what}: switcher answered {reply.code} ({reply.meaning}){hint}")
         self.error = reply.code
 
 

@@ -47,7 +47,7 @@ class PjlinkDeviceError(DeviceError):
     """The projector answered ERR1-ERR4."""
 
     def __init__(self, message: str, error: PjlinkError) -> None:
-        super().__init__(message, _ERROR_CODES[error])
+        super().__init__(_ERROR_CODES[error], message)
         self.error = error
 
 
@@ -371,7 +371,9 @@ class PjlinkDriver(Driver[PjlinkConfig]):
 
     def _require_class2(self, what: str) -> None:
         if self.pjlink_class < 2:
-            raise DeviceError(f"{what} needs PJLink class 2; this projector is class 1")
+            raise DeviceError(
+                ErrorCode.DEVICE_ERROR, f"{what} needs PJLink class 2; this projector is class 1"
+            )
 
     @action(SetFreeze, coalesce="freeze", description="freeze the picture (class 2)")
     async def set_freeze(self, args: SetFreeze) -> None:

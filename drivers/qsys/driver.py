@@ -45,7 +45,7 @@ class QrcDeviceError(DeviceError):
             code = ErrorCode.INVALID_ARGS
         elif rpc_code == QrcError.STANDBY:
             code = ErrorCode.BUSY
-        super().__init__(message, code)
+        super().__init__(code, message)
         self.rpc_code = rpc_code
 
 

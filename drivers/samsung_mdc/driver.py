@@ -45,7 +45,7 @@ class MdcNak(DeviceError):
     """The display answered NAK; `error` is its (undocumented) error byte."""
 
     def __init__(self, message: str, error: int) -> None:
-        super().__init__(message, ErrorCode.DEVICE_ERROR)
+        super().__init__(ErrorCode.DEVICE_ERROR, message)
         self.error = error
 
 

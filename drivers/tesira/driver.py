@@ -42,7 +42,7 @@ class TesiraDeviceError(DeviceError):
     """The Tesira answered an error line."""
 
     def __init__(self, message: str, kind: ErrorKind) -> None:
-        super().__init__(message, _ERROR_CODES.get(kind, ErrorCode.DEVICE_ERROR))
+        super().__init__(_ERROR_CODES.get(kind, ErrorCode.DEVICE_ERROR), message)
         self.kind = kind
 
 

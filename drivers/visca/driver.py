@@ -84,7 +84,7 @@ class ViscaDeviceError(DeviceError):
     """The camera answered a VISCA error reply (`y0 6z <code> FF`)."""
 
     def __init__(self, message: str, error: ViscaError | int | None) -> None:
-        super().__init__(message, _ERROR_CODES.get(error, ErrorCode.DEVICE_ERROR))
+        super().__init__(_ERROR_CODES.get(error, ErrorCode.DEVICE_ERROR), message)
         self.error = error
 
 
@@ -120,7 +120,10 @@ class _Exchange:
                     acked=self.socket is not None,
                 )
             if frame.payload == MESSAGE_ERROR:
-                raise DeviceError(f"{self.what}: camera rejected the message (ERROR 0F 02)")
+                raise DeviceError(
+                    ErrorCode.DEVICE_ERROR,
+                    f"{self.what}: camera rejected the message (ERROR 0F 02)",
+                )
             return None
         try:
             reply = parse_reply(frame.payload)
@@ -264,7 +267,9 @@ class ViscaDriver(Driver[ViscaConfig]):
                 await self._reset()
                 if err.acked:  # the camera accepted it earlier: a retransmission found it done
                     return b""
-        raise DeviceError(f"{self.label}: {what}: camera keeps reporting sequence errors")
+        raise DeviceError(
+            ErrorCode.DEVICE_ERROR, f"{self.label}: {what}: camera keeps reporting sequence errors"
+        )
 
     async def _deliver(self, exchange: _Exchange) -> bytes:
         """ACK then completion; a lost completion is asked for again by retransmitting."""
