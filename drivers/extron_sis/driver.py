@@ -260,7 +260,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
             return NOT_MINE
 
         try:
-            await self._ask(verbose_command(VERBOSE), expect, "set verbose mode 3")
+            await self.ask(verbose_command(VERBOSE), expect, "set verbose mode 3")
         except ExtronDeviceError as err:
             log.warning("%s: %s; changes show only at the next poll", self.label, err)
 
@@ -271,8 +271,8 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
             return reply.text if isinstance(reply, Text) else NOT_MINE
 
         try:
-            firmware = await self._ask(QUERY_FIRMWARE, text, "read the firmware version")
-            part = await self._ask(QUERY_PART, text, "read the part number")
+            firmware = await self.ask(QUERY_FIRMWARE, text, "read the firmware version")
+            part = await self.ask(QUERY_PART, text, "read the part number")
         except ExtronDeviceError as err:
             log.info("%s: %s", self.label, err)
             return
@@ -284,7 +284,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
             return parse_size(reply.text) if isinstance(reply, Text) else NOT_MINE
 
         try:
-            inputs, outputs, audio = await self._ask(QUERY_SIZE, expect, "read the matrix size")
+            inputs, outputs, audio = await self.ask(QUERY_SIZE, expect, "read the matrix size")
         except ExtronDeviceError as err:
             raise ProtocolError(f"{err}; set inputs: and outputs: for this device") from None
         self._inputs = self.config.inputs or inputs
@@ -303,7 +303,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
             log.warning("%s: skipped %d junk bytes: %r", self.label, len(junk), junk)
         return reply
 
-    async def _ask(self, command: Command, expect: Expect, what: str) -> Any:
+    async def ask(self, command: Command, expect: Expect, what: str) -> Any:
         """Send `command`; the first line `expect` accepts (not NOT_MINE) is the answer.
 
         Lines it does not accept are change notices and go to `unsolicited`; an `Exx`
@@ -419,7 +419,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
                     return reply.inputs
                 return NOT_MINE
 
-            inputs = await self._ask(table_command(kind, first), expect, f"read {kind} ties")
+            inputs = await self.ask(table_command(kind, first), expect, f"read {kind} ties")
             for output, input_ in enumerate(inputs, start=first):
                 if input_ is not None and output in self.outputs:
                     ties[output] = input_
@@ -436,7 +436,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
                 table = parse_mute_table(reply.text) if isinstance(reply, Text) else None
                 return NOT_MINE if table is None else table
 
-            table = await self._ask(VIEW_MUTES, expect, "read the output mutes")
+            table = await self.ask(VIEW_MUTES, expect, "read the output mutes")
             state = {o: table[o - 1] if o <= len(table) else 0 for o in self.outputs}
             if cfg.audio_mute:
                 self.update(mutes={str(o): bool(m & 2) for o, m in state.items()})
@@ -451,7 +451,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
                 return int(reply.text)
             return NOT_MINE
 
-        volume: int = await self._ask(
+        volume: int = await self.ask(
             Command(str(output), "V"), expect, f"read output {output} volume"
         )
         return volume
@@ -493,21 +493,21 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
             expect = answer(Tie, output=args.output, input=input_)
         where = "every output" if args.output is None else f"output {args.output}"
         command = tie_command(input_, args.output, args.kind)
-        self._apply(await self._ask(command, expect, f"tie input {input_} to {where}"))
+        self._apply(await self.ask(command, expect, f"tie input {input_} to {where}"))
 
     @action(SetLevel, coalesce=lambda a: ("level", a.control), description="output volume in dB")
     async def set_level(self, args: SetLevel) -> None:
         output = self._output_of(args.control)
         command = Command(f"{output}*{db_to_volume(args.level)}", "V")
         expect = answer(Volume, output=output)
-        self._apply(await self._ask(command, expect, f"set output {output} volume"))
+        self._apply(await self.ask(command, expect, f"set output {output} volume"))
 
     @action(SetMute, coalesce=lambda a: ("mute", a.control), description="output audio mute")
     async def set_mute(self, args: SetMute) -> None:
         output = self._output_of(args.control)
         command = mute_command(output, int(args.mute), "Z")
         expect = answer(AudioMute, output=output)
-        self._apply(await self._ask(command, expect, f"mute output {output} audio"))
+        self._apply(await self.ask(command, expect, f"mute output {output} audio"))
 
     @action(
         SetVideoMute,
@@ -520,13 +520,13 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         command = mute_command(args.output, int(args.mute), "B")
         where = "every output" if args.output is None else f"output {args.output}"
         expect = answer(VideoMute, output=args.output)
-        self._apply(await self._ask(command, expect, f"video mute {where}"))
+        self._apply(await self.ask(command, expect, f"video mute {where}"))
 
     @action(Preset, description="recall a global preset (its ties)")
     async def recall_preset(self, args: Preset) -> None:
         command = Command(str(args.preset), ".")
         expect = answer(PresetRecalled, preset=args.preset)
-        await self._ask(command, expect, f"recall preset {args.preset}")
+        await self.ask(command, expect, f"recall preset {args.preset}")
         self.update(preset=args.preset)
         await self._poll_ties()
 
@@ -534,11 +534,11 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
     async def save_preset(self, args: Preset) -> None:
         command = Command(str(args.preset), ",")
         expect = answer(PresetSaved, preset=args.preset)
-        await self._ask(command, expect, f"save preset {args.preset}")
+        await self.ask(command, expect, f"save preset {args.preset}")
 
 
 def answer(kind: type[Reply], **fields: object) -> Expect:
-    """An `expect` for `_ask`: the reply of this type whose fields have these values."""
+    """An `expect` for `ask`: the reply of this type whose fields have these values."""
 
     def expect(reply: Reply) -> Any:
         if isinstance(reply, kind) and all(getattr(reply, k) == v for k, v in fields.items()):

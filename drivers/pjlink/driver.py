@@ -98,7 +98,7 @@ class PjlinkDriver(Driver[PjlinkConfig]):
             raise AuthError(f"{self.label}: projector wants a password and none is configured")
         else:
             self._digest = auth_digest(greeting.nonce, self.config.password)
-        await self.send_command("CLSS")
+        await self.ask("CLSS")
 
     def _match_greeting(self, frame: bytes) -> Greeting | object:
         try:
@@ -137,7 +137,7 @@ class PjlinkDriver(Driver[PjlinkConfig]):
 
     # ---- requests -----------------------------------------------------------------
 
-    async def send_command(self, body: str, param: str = "?", pjclass: int = 1) -> Reply:
+    async def ask(self, body: str, param: str = "?", pjclass: int = 1) -> Reply:
         """Send one command and return its reply; PJLink errors raise DeviceError."""
         command = Command(pjclass, body, param)
         digest, self._digest = self._digest, ""
@@ -165,7 +165,7 @@ class PjlinkDriver(Driver[PjlinkConfig]):
     async def query(self, body: str, pjclass: int = 1, param: str = "?") -> str | None:
         """A query whose ERR1/ERR3 answer means "nothing to report now" (None)."""
         try:
-            return (await self.send_command(body, param, pjclass)).param
+            return (await self.ask(body, param, pjclass)).param
         except PjlinkDeviceError as err:
             if err.error in _OPTIONAL:
                 return None
@@ -313,7 +313,7 @@ class PjlinkDriver(Driver[PjlinkConfig]):
         self, body: str, param: str, pjclass: int, read_back: Callable[[], Awaitable[None]]
     ) -> None:
         """Set, then read the value back so the change is published before the ack."""
-        await self.send_command(body, param, pjclass)
+        await self.ask(body, param, pjclass)
         await read_back()
 
     async def _power(self, on: bool) -> None:
@@ -324,9 +324,9 @@ class PjlinkDriver(Driver[PjlinkConfig]):
         """
         stable, moving = ("on", "warming") if on else ("off", "cooling")
         if self.state.get("power") == stable:
-            await self.send_command("POWR", "1" if on else "0")
+            await self.ask("POWR", "1" if on else "0")
             return
-        await self.send_command("POWR", "1" if on else "0")
+        await self.ask("POWR", "1" if on else "0")
         self._expect = (stable, moving, time.monotonic() + self.config.power_settle)
         await self._read_power()
 
@@ -383,19 +383,19 @@ class PjlinkDriver(Driver[PjlinkConfig]):
     @action(description="speaker volume one step up (class 2)")
     async def volume_up(self) -> None:
         self._require_class2("volume")
-        await self.send_command("SVOL", "1", 2)
+        await self.ask("SVOL", "1", 2)
 
     @action(description="speaker volume one step down (class 2)")
     async def volume_down(self) -> None:
         self._require_class2("volume")
-        await self.send_command("SVOL", "0", 2)
+        await self.ask("SVOL", "0", 2)
 
     @action(description="microphone volume one step up (class 2)")
     async def mic_volume_up(self) -> None:
         self._require_class2("microphone volume")
-        await self.send_command("MVOL", "1", 2)
+        await self.ask("MVOL", "1", 2)
 
     @action(description="microphone volume one step down (class 2)")
     async def mic_volume_down(self) -> None:
         self._require_class2("microphone volume")
-        await self.send_command("MVOL", "0", 2)
+        await self.ask("MVOL", "0", 2)

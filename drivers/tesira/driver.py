@@ -118,7 +118,7 @@ class TesiraDriver(Driver[TesiraConfig]):
         rate_ms = round(self.config.subscribe_rate * 1000)
         for point in self._points:
             try:
-                await self.command(
+                await self.ask(
                     point, point.tag, "subscribe", point.kind, point.channel, point.token, rate_ms
                 )
             except TesiraDeviceError as err:
@@ -148,7 +148,7 @@ class TesiraDriver(Driver[TesiraConfig]):
 
     # ---- requests -----------------------------------------------------------------
 
-    async def command(
+    async def ask(
         self, point: Point | None, *parts: Arg, on_reply: Callable[[Ok], None] | None = None
     ) -> Ok:
         """Send one command; return its `+OK`. Publish lines before it are applied, an echo skipped.
@@ -198,7 +198,7 @@ class TesiraDriver(Driver[TesiraConfig]):
         return TesiraDeviceError(text, kind)
 
     async def _get(self, point: Point) -> None:
-        await self.command(
+        await self.ask(
             point,
             *(point.tag, "get", point.kind, point.channel),
             on_reply=lambda reply: self._store(point, reply.value),
@@ -257,7 +257,7 @@ class TesiraDriver(Driver[TesiraConfig]):
                 self._fault(point, None)
 
     async def _poll_aliases(self) -> None:
-        reply = await self.command(None, "SESSION", "get", "aliases")
+        reply = await self.ask(None, "SESSION", "get", "aliases")
         aliases = reply.fields.get("list", reply.value)
         if isinstance(aliases, list):
             self.update(aliases=[str(a) for a in aliases])
@@ -287,7 +287,7 @@ class TesiraDriver(Driver[TesiraConfig]):
     async def set_level(self, args: SetLevel) -> None:
         point = self._point(args.control, "level")
         self._check_range(args.control, args.level)
-        await self.command(point, point.tag, "set", "level", point.channel, args.level)
+        await self.ask(point, point.tag, "set", "level", point.channel, args.level)
         await self._get(point)
 
     @action(StepLevel, description="raise or lower a level by `step` dB")
@@ -301,22 +301,22 @@ class TesiraDriver(Driver[TesiraConfig]):
         elif current is not None and cfg.min is not None and current + args.step < cfg.min:
             limit = cfg.min
         if limit is not None:
-            await self.command(point, point.tag, "set", "level", point.channel, limit)
+            await self.ask(point, point.tag, "set", "level", point.channel, limit)
         elif args.step:
             verb = "increment" if args.step > 0 else "decrement"
-            await self.command(point, point.tag, verb, "level", point.channel, abs(args.step))
+            await self.ask(point, point.tag, verb, "level", point.channel, abs(args.step))
         await self._get(point)
 
     @action(SetMute, coalesce=lambda a: ("mute", a.control), description="mute or unmute")
     async def set_mute(self, args: SetMute) -> None:
         point = self._point(args.control, "mute")
-        await self.command(point, point.tag, "set", "mute", point.channel, args.mute)
+        await self.ask(point, point.tag, "set", "mute", point.channel, args.mute)
         await self._get(point)
 
     @action(ToggleMute, description="flip a mute")
     async def toggle_mute(self, args: ToggleMute) -> None:
         point = self._point(args.control, "mute")
-        await self.command(point, point.tag, "toggle", "mute", point.channel)
+        await self.ask(point, point.tag, "toggle", "mute", point.channel)
         await self._get(point)
 
     @action(RecallPreset, description="recall a preset by number or name")
@@ -325,9 +325,9 @@ class TesiraDriver(Driver[TesiraConfig]):
         if isinstance(preset, str) and preset.strip().isdigit():
             preset = int(preset)
         if isinstance(preset, int):
-            await self.command(None, "DEVICE", "recallPreset", preset)
+            await self.ask(None, "DEVICE", "recallPreset", preset)
         else:
-            await self.command(None, "DEVICE", "recallPresetByName", preset)
+            await self.ask(None, "DEVICE", "recallPresetByName", preset)
         self.update(preset=preset)
 
 

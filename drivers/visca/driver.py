@@ -202,7 +202,7 @@ class ViscaDriver(Driver[ViscaConfig]):
     async def login(self) -> None:
         """IP: RESET the camera's sequence counter. Serial: IF_Clear the camera's buffers."""
         if self.serial:
-            await self._send(IF_CLEAR, "IF_Clear", inquiry=True)
+            await self.ask(IF_CLEAR, "IF_Clear", inquiry=True)
         else:
             await self._reset()
 
@@ -222,7 +222,7 @@ class ViscaDriver(Driver[ViscaConfig]):
 
     # ---- messages -------------------------------------------------------------------
 
-    async def _ask(self, wire: bytes, match: Any) -> Any:
+    async def _request(self, wire: bytes, match: Any) -> Any:
         """`request`, with the retransmissions login's single try would not make."""
         tries = 1 + self.config.retries if self.conn_state is ConnectionState.LOGGING_IN else 1
         for attempt in range(tries):
@@ -241,7 +241,7 @@ class ViscaDriver(Driver[ViscaConfig]):
             ok = frame.type in CONTROL_TYPES and frame.payload == RESET
             return True if ok else NOT_MINE
 
-        await self._ask(wire, match)
+        await self._request(wire, match)
         self._seq = 0
 
     def _message(self, body: bytes, what: str, inquiry: bool) -> _Exchange:
@@ -253,7 +253,7 @@ class ViscaDriver(Driver[ViscaConfig]):
         wire = Message(kind, seq, data).encode()
         return _Exchange(self.label, wire, seq, self.address, inquiry, what)
 
-    async def _send(self, body: bytes, what: str, inquiry: bool = False) -> bytes:
+    async def ask(self, body: bytes, what: str, inquiry: bool = False) -> bytes:
         """Send one message; the data of its completion or inquiry reply."""
         for _ in range(1 + self.config.retries):
             # request() lets waiting user commands run before it writes; do that now, so
@@ -274,7 +274,7 @@ class ViscaDriver(Driver[ViscaConfig]):
     async def _deliver(self, exchange: _Exchange) -> bytes:
         """ACK then completion; a lost completion is asked for again by retransmitting."""
         for _ in range(1 + self.config.retries):
-            result = await self._ask(exchange.wire, exchange.first)
+            result = await self._request(exchange.wire, exchange.first)
             if result is not ACKED:
                 return bytes(result)
             try:
@@ -294,10 +294,10 @@ class ViscaDriver(Driver[ViscaConfig]):
         finally:
             self._completion = None
 
-    async def _inquire(self, body: bytes, what: str) -> bytes | None:
+    async def query(self, body: bytes, what: str) -> bytes | None:
         """An inquiry; None when the camera cannot answer it now (standby, busy)."""
         try:
-            return await self._send(body, what, inquiry=True)
+            return await self.ask(body, what, inquiry=True)
         except ViscaDeviceError as err:
             if err.code is ErrorCode.BUSY:
                 return None
@@ -315,17 +315,17 @@ class ViscaDriver(Driver[ViscaConfig]):
             await self._read_pan_tilt()
 
     async def _read_power(self) -> None:
-        data = await self._inquire(POWER_INQUIRY, "power inquiry")
+        data = await self.query(POWER_INQUIRY, "power inquiry")
         if data is not None:
             self.update(power=power_value(data))
 
     async def _read_zoom(self) -> None:
-        data = await self._inquire(ZOOM_POSITION_INQUIRY, "zoom position inquiry")
+        data = await self.query(ZOOM_POSITION_INQUIRY, "zoom position inquiry")
         if data is not None:
             self.update(zoom_position=zoom_position(data))
 
     async def _read_pan_tilt(self) -> None:
-        data = await self._inquire(PAN_TILT_POSITION_INQUIRY, "pan/tilt position inquiry")
+        data = await self.query(PAN_TILT_POSITION_INQUIRY, "pan/tilt position inquiry")
         if data is not None:
             pan, tilt = pan_tilt_position(data)
             self.update(pan=pan, tilt=tilt)
@@ -339,7 +339,7 @@ class ViscaDriver(Driver[ViscaConfig]):
         if before != stable:
             self.update(power=moving)
         try:
-            await self._send(POWER_ON if on else POWER_OFF, f"power {stable}")
+            await self.ask(POWER_ON if on else POWER_OFF, f"power {stable}")
         except AvhubError:
             if before is not None:
                 self.update(power=before)
@@ -362,20 +362,20 @@ class ViscaDriver(Driver[ViscaConfig]):
     async def pan_tilt(self, args: PanTilt) -> None:
         pan = _clamp(args.pan, self.config.max_pan_speed)
         tilt = _clamp(args.tilt, self.config.max_tilt_speed)
-        await self._send(pan_tilt_drive(pan, tilt), f"pan/tilt {pan:+d} {tilt:+d}")
+        await self.ask(pan_tilt_drive(pan, tilt), f"pan/tilt {pan:+d} {tilt:+d}")
         if pan == tilt == 0:
             await self._read_pan_tilt()
 
     @action(Zoom, coalesce="zoom", description="zoom at a signed speed until changed or stopped")
     async def zoom(self, args: Zoom) -> None:
-        await self._send(zoom_drive(args.speed), f"zoom {args.speed:+d}")
+        await self.ask(zoom_drive(args.speed), f"zoom {args.speed:+d}")
         if args.speed == 0:
             await self._read_zoom()
 
     @action(name="stop", coalesce="stop", description="stop pan, tilt and zoom")
     async def stop_motion(self) -> None:
-        await self._send(PAN_TILT_STOP, "pan/tilt stop")
-        await self._send(ZOOM_STOP, "zoom stop")
+        await self.ask(PAN_TILT_STOP, "pan/tilt stop")
+        await self.ask(ZOOM_STOP, "zoom stop")
         await self._read_pan_tilt()
         await self._read_zoom()
 
@@ -391,7 +391,7 @@ class ViscaDriver(Driver[ViscaConfig]):
     @action(Preset, coalesce="preset", description="move to a stored preset")
     async def recall_preset(self, args: Preset) -> None:
         number = self._preset_number(args)
-        await self._send(memory(PresetAction.RECALL, number), f"recall preset {number}")
+        await self.ask(memory(PresetAction.RECALL, number), f"recall preset {number}")
         self.update(preset=number)
         await self._read_pan_tilt()
         await self._read_zoom()
@@ -399,4 +399,4 @@ class ViscaDriver(Driver[ViscaConfig]):
     @action(Preset, description="store the current position as a preset")
     async def store_preset(self, args: Preset) -> None:
         number = self._preset_number(args)
-        await self._send(memory(PresetAction.STORE, number), f"store preset {number}")
+        await self.ask(memory(PresetAction.STORE, number), f"store preset {number}")
