@@ -6,12 +6,12 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import Field
 
 from drivers.actions import Args, action
-from drivers.base import MORE, NOT_MINE, Driver, PollGroup
+from drivers.base import MORE, NOT_MINE, Driver, PollGroup, Wait
 from drivers.errors import (
     AuthError,
     CommandError,
@@ -94,7 +94,8 @@ _OPTIONAL_ACTIONS = {
     "set_video_mute": "video_mute",
 }
 
-Expect = Callable[[Reply], Any]
+T = TypeVar("T")
+Expect = Callable[[Reply], T | Wait]
 Port = Annotated[int, Field(ge=1, le=MAX_PORTS)]
 
 
@@ -136,7 +137,7 @@ class Preset(Args):
     preset: Port
 
 
-class ExtronSisDriver(Driver[ExtronSisConfig]):
+class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
     """An Extron matrix switcher over Telnet (banner, password) or RS-232 (neither).
 
     Verbose mode 3 is set on every connection, so ties, mutes and volumes changed on
@@ -202,7 +203,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         elif self.config.password:
             log.info("%s: switcher asked for no password; the configured one is unused", self.label)
 
-    def _match_greeting(self, frame: bytes) -> Any:
+    def _match_greeting(self, frame: bytes) -> Banner | PasswordPrompt | Wait:
         reply = self._parse(frame)
         if isinstance(reply, Banner | PasswordPrompt):
             return reply
@@ -216,7 +217,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         extend the wait, up to `connect_timeout`.
         """
 
-        def match(frame: bytes) -> Any:
+        def match(frame: bytes) -> bool | Wait:
             reply = self._parse(frame)
             if isinstance(reply, PasswordPrompt):
                 return True
@@ -242,7 +243,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
                 "(set password: for this device)"
             )
 
-        def match(frame: bytes) -> Any:
+        def match(frame: bytes) -> str | Wait:
             reply = self._parse(frame)
             if isinstance(reply, Login):
                 return reply.level
@@ -254,7 +255,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         self.update(login=level)
 
     async def _set_verbose(self) -> None:
-        def expect(reply: Reply) -> Any:
+        def expect(reply: Reply) -> bool | Wait:
             if isinstance(reply, Verbose) or (isinstance(reply, Text) and reply.text.isdigit()):
                 return True
             return NOT_MINE
@@ -267,7 +268,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
     async def _read_identity(self) -> None:
         """Firmware (`Q`) and part number (`N`); on RS-232 this also proves the unit answers."""
 
-        def text(reply: Reply) -> Any:
+        def text(reply: Reply) -> str | Wait:
             return reply.text if isinstance(reply, Text) else NOT_MINE
 
         try:
@@ -280,8 +281,9 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         self.update(firmware=parse_version(firmware), part_number=found.group(0) if found else part)
 
     async def _read_size(self) -> None:
-        def expect(reply: Reply) -> Any:
-            return parse_size(reply.text) if isinstance(reply, Text) else NOT_MINE
+        def expect(reply: Reply) -> tuple[int, int, bool] | Wait:
+            size = parse_size(reply.text) if isinstance(reply, Text) else None
+            return NOT_MINE if size is None else size
 
         try:
             inputs, outputs, audio = await self.ask(QUERY_SIZE, expect, "read the matrix size")
@@ -303,14 +305,14 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
             log.warning("%s: skipped %d junk bytes: %r", self.label, len(junk), junk)
         return reply
 
-    async def ask(self, command: Command, expect: Expect, what: str) -> Any:
+    async def ask(self, command: Command, expect: Expect[T], what: str) -> T:
         """Send `command`; the first line `expect` accepts (not NOT_MINE) is the answer.
 
         Lines it does not accept are change notices and go to `unsolicited`; an `Exx`
         line is the answer too, raised as ExtronDeviceError.
         """
 
-        def match(frame: bytes) -> Any:
+        def match(frame: bytes) -> T | Wait:
             reply = self._parse(frame)
             if reply is None:
                 return NOT_MINE
@@ -326,7 +328,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
     def outputs(self) -> range:
         return range(1, (self._outputs or 0) + 1)
 
-    def unsolicited(self, frame: Any) -> None:
+    def unsolicited(self, frame: bytes) -> None:
         reply = self._parse(frame)
         if reply is None:
             raise ProtocolError(f"not an SIS line: {frame[:60]!r}")
@@ -414,7 +416,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         ties = self._video if kind is Kind.VIDEO else self._audio_ties
         for first in range(1, len(self.outputs) + 1, TABLE_WIDTH):
 
-            def expect(reply: Reply) -> Any:
+            def expect(reply: Reply) -> tuple[int | None, ...] | Wait:
                 if isinstance(reply, TieTable) and reply.kind is kind:
                     return reply.inputs
                 return NOT_MINE
@@ -432,7 +434,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
                 self._apply(Volume(output, await self._read_volume(output)))
         if cfg.audio_mute or cfg.video_mute:
 
-            def expect(reply: Reply) -> Any:
+            def expect(reply: Reply) -> list[int] | Wait:
                 table = parse_mute_table(reply.text) if isinstance(reply, Text) else None
                 return NOT_MINE if table is None else table
 
@@ -444,17 +446,14 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
                 self.update(video_mutes={str(o): bool(m & 1) for o, m in state.items()})
 
     async def _read_volume(self, output: int) -> int:
-        def expect(reply: Reply) -> Any:
+        def expect(reply: Reply) -> int | Wait:
             if isinstance(reply, Volume) and reply.output == output:
                 return reply.volume
             if isinstance(reply, Text) and reply.text.isdigit():
                 return int(reply.text)
             return NOT_MINE
 
-        volume: int = await self.ask(
-            Command(str(output), "V"), expect, f"read output {output} volume"
-        )
-        return volume
+        return await self.ask(Command(str(output), "V"), expect, f"read output {output} volume")
 
     # ---- actions --------------------------------------------------------------------
 
@@ -487,6 +486,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
             raise CommandError(
                 ErrorCode.INVALID_ARGS, f"{self.device_id} does not switch audio separately"
             )
+        expect: Expect[Tie | TieAll]
         if args.output is None:
             expect = answer(TieAll, input=input_)
         else:
@@ -537,10 +537,10 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         await self.ask(command, expect, f"save preset {args.preset}")
 
 
-def answer(kind: type[Reply], **fields: object) -> Expect:
+def answer(kind: type[T], **fields: object) -> Expect[T]:
     """An `expect` for `ask`: the reply of this type whose fields have these values."""
 
-    def expect(reply: Reply) -> Any:
+    def expect(reply: Reply) -> T | Wait:
         if isinstance(reply, kind) and all(getattr(reply, k) == v for k, v in fields.items()):
             return reply
         return NOT_MINE

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from drivers.actions import Args, action
-from drivers.base import NOT_MINE, Driver, PollGroup
+from drivers.base import NOT_MINE, Driver, PollGroup, Wait
 from drivers.errors import AuthError, CommandError, DeviceError, ErrorCode, ProtocolError
 from drivers.pjlink.codec import (
     ERROR_MEANINGS,
@@ -66,7 +66,7 @@ class SetFreeze(Args):
     freeze: bool
 
 
-class PjlinkDriver(Driver[PjlinkConfig]):
+class PjlinkDriver(Driver[PjlinkConfig, bytes]):
     """A projector or display speaking PJLink over TCP 4352.
 
     Connects when there is work and lets the projector close idle sessions: an idle
@@ -91,7 +91,7 @@ class PjlinkDriver(Driver[PjlinkConfig]):
         The digest rides on the first command of each connection; asking CLSS then
         means a wrong password fails here, before any real command is at stake.
         """
-        greeting: Greeting = await self.request(None, self._match_greeting)
+        greeting = await self.request(None, self._match_greeting)
         if greeting.nonce is None:
             self._digest = ""
         elif not self.config.password:
@@ -100,7 +100,7 @@ class PjlinkDriver(Driver[PjlinkConfig]):
             self._digest = auth_digest(greeting.nonce, self.config.password)
         await self.ask("CLSS")
 
-    def _match_greeting(self, frame: bytes) -> Greeting | object:
+    def _match_greeting(self, frame: bytes) -> Greeting | Wait:
         try:
             message, _ = parse_message(frame)
         except ProtocolError:
@@ -132,7 +132,7 @@ class PjlinkDriver(Driver[PjlinkConfig]):
         except ProtocolError as err:
             log.warning("%s: ignored notification %s: %s", self.label, reply, err)
 
-    def unsolicited(self, frame: Any) -> None:
+    def unsolicited(self, frame: bytes) -> None:
         log.warning("%s: skipped unexpected data: %r", self.label, frame)
 
     # ---- requests -----------------------------------------------------------------
@@ -142,7 +142,7 @@ class PjlinkDriver(Driver[PjlinkConfig]):
         command = Command(pjclass, body, param)
         digest, self._digest = self._digest, ""
 
-        def match(frame: bytes) -> Reply | object:
+        def match(frame: bytes) -> Reply | Wait:
             try:
                 message, junk = parse_message(frame)
             except ProtocolError:
@@ -159,8 +159,7 @@ class PjlinkDriver(Driver[PjlinkConfig]):
                 raise PjlinkDeviceError(f"{body} {param}: {meaning} ({error})", error)
             return message
 
-        reply: Reply = await self.request(command.encode(digest), match)
-        return reply
+        return await self.request(command.encode(digest), match)
 
     async def query(self, body: str, pjclass: int = 1, param: str = "?") -> str | None:
         """A query whose ERR1/ERR3 answer means "nothing to report now" (None)."""

@@ -83,7 +83,7 @@ def _mute(value: object) -> bool | None:
     return None
 
 
-class QsysDriver(Driver[QsysConfig]):
+class QsysDriver(Driver[QsysConfig, Message]):
     """A Q-SYS Core on TCP 1710: JSON-RPC 2.0 messages, each ended by a NUL byte.
 
     Every configured control joins one change group that the Core AutoPolls, so
@@ -127,12 +127,12 @@ class QsysDriver(Driver[QsysConfig]):
             self.update(presets=list(cfg.presets))
         await self._poll_status()
 
-    async def ask(self, method: str, params: Any = None, about: str = "") -> Any:
+    async def ask(self, method: str, params: Any = None, about: str = "") -> object:
         """One JSON-RPC request; returns its `result`, raises the mapped error for an `error`."""
         self._last_id = self._last_id % _MAX_ID + 1
         request_id = self._last_id
 
-        def match(message: Message) -> Any:
+        def match(message: Message) -> object:
             if not isinstance(message, Response) or message.id != request_id:
                 return NOT_MINE
             if message.error is not None:
@@ -322,7 +322,10 @@ class QsysDriver(Driver[QsysConfig]):
         about = self._about(component, [control])
         if component is None:
             await self.ask("Control.Set", item, about)
-            self._apply_controls(await self.ask("Control.Get", [control], about))
+            values = await self.ask("Control.Get", [control], about)
+            if not isinstance(values, list):
+                raise ProtocolError(f"Control.Get result is not a list: {values!r}")
+            self._apply_controls(values)
             return
         result = await self.ask("Component.Set", {"Name": component, "Controls": [item]}, about)
         if isinstance(result, list) and result:  # "returns a list of unknown controls"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from drivers.actions import Args, action
-from drivers.base import NOT_MINE, Driver, PollGroup
+from drivers.base import NOT_MINE, Driver, PollGroup, Wait
 from drivers.errors import (
     AuthError,
     CommandError,
@@ -89,7 +89,7 @@ def _echo(reply: Reply, sent: int) -> int:
     return reply.values[0] if reply.values else sent
 
 
-class SamsungMdcDriver(Driver[SamsungMdcConfig]):
+class SamsungMdcDriver(Driver[SamsungMdcConfig, bytes]):
     """A Samsung display speaking MDC.
 
     State: `power`, `input`, `inputs`, `levels {"volume": %}`, `mutes {"volume": bool}`
@@ -126,7 +126,7 @@ class SamsungMdcDriver(Driver[SamsungMdcConfig]):
             "avhub does not speak; turn off 'Secured Protocol' in the display's settings"
         )
 
-    def unsolicited(self, frame: Any) -> None:
+    def unsolicited(self, frame: bytes) -> None:
         log.warning("%s: skipped unexpected data: %r", self.label, frame)
 
     # ---- requests -----------------------------------------------------------------
@@ -136,7 +136,7 @@ class SamsungMdcDriver(Driver[SamsungMdcConfig]):
         what = what or _describe(cmd, data)
         display_id = self.config.display_id
 
-        def match(frame: bytes) -> Reply | object:
+        def match(frame: bytes) -> Reply | Wait:
             if frame == TLS_PREAMBLE:
                 raise self._tls_required()
             try:
@@ -152,8 +152,7 @@ class SamsungMdcDriver(Driver[SamsungMdcConfig]):
                 )
             return reply
 
-        reply: Reply = await self.request(Frame(cmd, display_id, data).encode(), match)
-        return reply
+        return await self.request(Frame(cmd, display_id, data).encode(), match)
 
     async def query(self, cmd: Cmd) -> str | None:
         """An ASCII query; None when this model does not answer it (NAK)."""

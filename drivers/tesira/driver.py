@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import Field, NonNegativeInt, StringConstraints
 
 from drivers.actions import Args, action
-from drivers.base import MORE, NOT_MINE, Driver, PollGroup
+from drivers.base import MORE, NOT_MINE, Driver, PollGroup, Wait
 from drivers.errors import CommandError, ConnectionClosed, DeviceError, ErrorCode, ProtocolError
 from drivers.tesira.codec import (
     Arg,
@@ -76,7 +76,7 @@ class RecallPreset(Args):
     )
 
 
-class TesiraDriver(Driver[TesiraConfig]):
+class TesiraDriver(Driver[TesiraConfig, bytes]):
     """A Tesira server: levels and mutes of configured blocks, kept current by subscriptions.
 
     Every (re)connect answers the Telnet negotiation (refusing every option), waits
@@ -127,7 +127,7 @@ class TesiraDriver(Driver[TesiraConfig]):
             else:
                 self._fault(point, None)
 
-    def _match_banner(self, frame: bytes) -> object:
+    def _match_banner(self, frame: bytes) -> bool | Wait:
         try:
             message = parse_line(frame)
         except ProtocolError:
@@ -137,7 +137,7 @@ class TesiraDriver(Driver[TesiraConfig]):
             return MORE
         return True if isinstance(message, Other) and message.is_banner else NOT_MINE
 
-    def unsolicited(self, frame: Any) -> None:
+    def unsolicited(self, frame: bytes) -> None:
         message = parse_line(frame)  # a ProtocolError is logged by the base
         if isinstance(message, Publish):
             self._apply(message)
@@ -159,7 +159,7 @@ class TesiraDriver(Driver[TesiraConfig]):
         data = encode_command(*parts)
         sent = data.decode().strip()
 
-        def match(frame: bytes) -> object:
+        def match(frame: bytes) -> Ok | Wait:
             try:
                 message = parse_line(frame)
             except ProtocolError:
@@ -177,8 +177,7 @@ class TesiraDriver(Driver[TesiraConfig]):
                 raise self._error(sent, point, message)
             return MORE if message.text == sent else NOT_MINE
 
-        reply: Ok = await self.request(data, match)
-        return reply
+        return await self.request(data, match)
 
     def _error(self, sent: str, point: Point | None, err: Err) -> TesiraDeviceError:
         kind = err.kind

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Callable
+from enum import Enum
+from typing import Final, TypeVar
 
 from pydantic import Field
 
 from drivers.actions import Args, action
-from drivers.base import NOT_MINE, Driver, PollGroup
+from drivers.base import NOT_MINE, Driver, PollGroup, Wait
 from drivers.errors import (
     AvhubError,
     CommandError,
@@ -63,6 +65,7 @@ from drivers.visca.config import ViscaConfig
 log = logging.getLogger("avhub.driver.visca")
 
 IP_ADDRESS = 1  # VISCA over IP always addresses camera 1
+R = TypeVar("R")
 
 _ERROR_CODES: dict[int | None, ErrorCode] = {
     ViscaError.SYNTAX: ErrorCode.INVALID_ARGS,
@@ -71,12 +74,14 @@ _ERROR_CODES: dict[int | None, ErrorCode] = {
 }
 
 
-class _Acked:
+class _Phase(Enum):
+    ACKED = "ACKED"
+
     def __repr__(self) -> str:
-        return "ACKED"
+        return self.name
 
 
-ACKED = _Acked()
+ACKED: Final = _Phase.ACKED
 """The first-phase answer of a command the camera accepted but has not completed yet."""
 
 
@@ -135,7 +140,7 @@ class _Exchange:
     def _error(self, reply: Reply) -> ViscaDeviceError:
         return ViscaDeviceError(f"{self.what}: {error_meaning(reply.error)}", reply.error)
 
-    def first(self, frame: Message) -> Any:
+    def first(self, frame: Message) -> bytes | _Phase | Wait:
         """Match the ACK (commands), the completion or inquiry reply, or an error."""
         reply = self._reply(frame)
         if reply is None:
@@ -151,7 +156,7 @@ class _Exchange:
             return NOT_MINE  # serial has no sequence numbers: a completion before the ACK is stale
         return reply.data
 
-    def completion(self, frame: Message) -> Any:
+    def completion(self, frame: Message) -> bytes | Wait:
         """Match the completion (or error) of the socket the ACK named."""
         reply = self._reply(frame)
         if reply is None or reply.kind not in (ReplyKind.COMPLETION, ReplyKind.ERROR):
@@ -180,7 +185,7 @@ def _clamp(speed: int, limit: int) -> int:
     return max(-limit, min(limit, speed))
 
 
-class ViscaDriver(Driver[ViscaConfig]):
+class ViscaDriver(Driver[ViscaConfig, Message]):
     """A PTZ camera: power, pan/tilt and zoom drives, presets; positions polled."""
 
     name = "visca"
@@ -206,7 +211,7 @@ class ViscaDriver(Driver[ViscaConfig]):
         else:
             await self._reset()
 
-    def unsolicited(self, frame: Any) -> None:
+    def unsolicited(self, frame: Message) -> None:
         waiting = self._completion
         if waiting is not None and not waiting[1].done():
             exchange, future = waiting
@@ -215,14 +220,14 @@ class ViscaDriver(Driver[ViscaConfig]):
             except AvhubError as err:
                 future.set_exception(err)
                 return
-            if result is not NOT_MINE:
+            if isinstance(result, bytes):
                 future.set_result(result)
                 return
         log.debug("%s: ignored a late or duplicate reply: %s", self.label, frame)
 
     # ---- messages -------------------------------------------------------------------
 
-    async def _request(self, wire: bytes, match: Any) -> Any:
+    async def _request(self, wire: bytes, match: Callable[[Message], R | Wait]) -> R:
         """`request`, with the retransmissions login's single try would not make."""
         tries = 1 + self.config.retries if self.conn_state is ConnectionState.LOGGING_IN else 1
         for attempt in range(tries):
@@ -237,7 +242,7 @@ class ViscaDriver(Driver[ViscaConfig]):
         """Set the camera's sequence counter (and ours) back to 0."""
         wire = Message(PayloadType.CONTROL, 0, RESET).encode()
 
-        def match(frame: Message) -> Any:
+        def match(frame: Message) -> bool | Wait:
             ok = frame.type in CONTROL_TYPES and frame.payload == RESET
             return True if ok else NOT_MINE
 
@@ -274,9 +279,9 @@ class ViscaDriver(Driver[ViscaConfig]):
     async def _deliver(self, exchange: _Exchange) -> bytes:
         """ACK then completion; a lost completion is asked for again by retransmitting."""
         for _ in range(1 + self.config.retries):
-            result = await self._request(exchange.wire, exchange.first)
+            result: bytes | _Phase = await self._request(exchange.wire, exchange.first)
             if result is not ACKED:
-                return bytes(result)
+                return result
             try:
                 return await self._await_completion(exchange)
             except TimeoutError:
