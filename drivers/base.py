@@ -88,6 +88,10 @@ class Driver(ABC, Generic[C, F]):
         """A frame no request claimed: a push update, or noise to log."""
         log.warning("%s: unexpected data from device: %r", self.label, frame)
 
+    def unavailable_reason(self, action: str) -> str:
+        """Why `action` is in the `unavailable_actions` state key, for the error `execute` raises."""
+        return "the device lists it in unavailable_actions"
+
     # ---- state ---------------------------------------------------------------------
 
     @property
@@ -169,6 +173,11 @@ class Driver(ABC, Generic[C, F]):
             raise CommandError(
                 ErrorCode.UNKNOWN_ACTION,
                 f"{self.device_id} has no action {action!r} (has: {known})",
+            )
+        if action in (self.state.get("unavailable_actions") or ()):
+            reason = self.unavailable_reason(action)
+            raise CommandError(
+                ErrorCode.UNKNOWN_ACTION, f"{self.device_id}: {action} is unavailable ({reason})"
             )
         args = spec.parse(raw_args)
         self._require_online()

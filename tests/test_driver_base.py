@@ -12,12 +12,14 @@ import pytest
 from drivers.actions import action
 from drivers.base import NOT_MINE, Driver, PollGroup, Wait
 from drivers.config import DeviceConfig
+from drivers.errors import ErrorCode
 from drivers.queue import Kind, Work, WorkQueue
 from drivers.transport import Receiver
 from drivers.transport.backoff import Backoff
 from drivers.transport.framing import DelimiterFramer
 from drivers.transport.tcp import TcpTransport
 from tests.conftest import until
+from tests.rig import error_of
 
 
 class LineDriver(Driver[DeviceConfig, bytes]):
@@ -82,6 +84,39 @@ async def test_a_push_behind_a_reply_is_applied_after_the_reply(device: asyncio.
         await until(lambda: changes[-1] == {"x": 2})
         assert driver.state["x"] == 2  # the newer pushed value, not the older reply
         assert [c["x"] for c in changes if "x" in c] == [1, 2]
+
+
+async def test_an_action_in_unavailable_actions_is_refused_until_it_is_back(
+    device: asyncio.Server,
+) -> None:
+    async with online(LineDriver, device) as driver:
+        driver.update(unavailable_actions=["read_x"])
+        err = await error_of(driver.execute("read_x"))
+        assert err.code is ErrorCode.UNKNOWN_ACTION
+        assert "read_x is unavailable" in str(err)
+        assert "x" not in driver.state  # it never ran
+        driver.update(unavailable_actions=[])
+        assert await driver.execute("read_x") == 1
+
+
+class ModelDriver(LineDriver):
+    """A model without `read_x`, saying why."""
+
+    name = "model"
+
+    def unavailable_reason(self, action: str) -> str:
+        return "this model has no x"
+
+
+async def test_an_unavailable_action_is_refused_first_with_the_driver_s_reason() -> None:
+    config = DeviceConfig(driver="model", transport="tcp://127.0.0.1:9")  # type: ignore[arg-type]
+    driver = ModelDriver("d", config, lambda _: None)  # never started: offline
+    driver.state["unavailable_actions"] = ["read_x"]
+    err = await error_of(driver.execute("read_x", {"bogus": 1}))  # bad args too
+    assert err.code is ErrorCode.UNKNOWN_ACTION
+    assert str(err) == "d: read_x is unavailable (this model has no x)"
+    err = await error_of(driver.execute("read_y"))
+    assert err.code is ErrorCode.UNKNOWN_ACTION and "has no action 'read_y'" in str(err)
 
 
 def test_queue_priority_and_fifo() -> None:

@@ -159,25 +159,16 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         self._audio_ties: dict[int, int] = {}
         self._reinit = False
         self._framer = ReplyFramer()
-        self._absent = {a for a, flag in _OPTIONAL_ACTIONS.items() if not getattr(cfg, flag)}
+        # What this model lacks never changes: in the state from the first snapshot on.
+        absent = [a for a, flag in _OPTIONAL_ACTIONS.items() if not getattr(cfg, flag)]
+        self.state["unavailable_actions"] = absent
 
     def create_framer(self) -> ReplyFramer:
         self._framer = ReplyFramer()
         return self._framer
 
-    def describe_actions(self) -> dict[str, dict[str, Any]]:
-        """Only the actions this model has (per the volume/mute options)."""
-        actions = super().describe_actions()
-        return {name: schema for name, schema in actions.items() if name not in self._absent}
-
-    async def execute(self, action: str, raw_args: object = None) -> Any:
-        if action in self._absent:
-            flag = _OPTIONAL_ACTIONS[action]
-            raise CommandError(
-                ErrorCode.UNKNOWN_ACTION,
-                f"{self.device_id} has no {action} ({flag} is off in its config)",
-            )
-        return await super().execute(action, raw_args)
+    def unavailable_reason(self, action: str) -> str:
+        return f"{_OPTIONAL_ACTIONS[action]} is off in its config"
 
     # ---- login ----------------------------------------------------------------------
 

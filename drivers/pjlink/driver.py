@@ -82,6 +82,10 @@ class PjlinkDriver(Driver[PjlinkConfig, bytes]):
 
     _digest = ""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.state["unavailable_actions"] = list(CLASS2_ACTIONS)  # until it says it is class 2
+
     def create_framer(self) -> DelimiterFramer:
         return DelimiterFramer(b"\r\n", max_len=MAX_LINE + 64)
 
@@ -134,6 +138,9 @@ class PjlinkDriver(Driver[PjlinkConfig, bytes]):
 
     def unsolicited(self, frame: bytes) -> None:
         log.warning("%s: skipped unexpected data: %r", self.label, frame)
+
+    def unavailable_reason(self, action: str) -> str:
+        return "needs PJLink class 2; this projector is class 1"
 
     # ---- requests -----------------------------------------------------------------
 
@@ -368,33 +375,22 @@ class PjlinkDriver(Driver[PjlinkConfig, bytes]):
     async def set_audio_mute(self, args: SetMute) -> None:
         await self._set("AVMT", "21" if args.mute else "20", 1, self._read_mutes)
 
-    def _require_class2(self, what: str) -> None:
-        if self.pjlink_class < 2:
-            raise DeviceError(
-                ErrorCode.DEVICE_ERROR, f"{what} needs PJLink class 2; this projector is class 1"
-            )
-
     @action(SetFreeze, coalesce="freeze", description="freeze the picture (class 2)")
     async def set_freeze(self, args: SetFreeze) -> None:
-        self._require_class2("freeze")
         await self._set("FREZ", "1" if args.freeze else "0", 2, self._read_freeze)
 
     @action(description="speaker volume one step up (class 2)")
     async def volume_up(self) -> None:
-        self._require_class2("volume")
         await self.ask("SVOL", "1", 2)
 
     @action(description="speaker volume one step down (class 2)")
     async def volume_down(self) -> None:
-        self._require_class2("volume")
         await self.ask("SVOL", "0", 2)
 
     @action(description="microphone volume one step up (class 2)")
     async def mic_volume_up(self) -> None:
-        self._require_class2("microphone volume")
         await self.ask("MVOL", "1", 2)
 
     @action(description="microphone volume one step down (class 2)")
     async def mic_volume_down(self) -> None:
-        self._require_class2("microphone volume")
         await self.ask("MVOL", "0", 2)
