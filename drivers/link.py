@@ -125,6 +125,27 @@ class _Connection(Generic[F]):
 class Link(Generic[F]):
     """One device's connection: connect and log in, match replies, count failures."""
 
+    __slots__ = (
+        "_backlog",
+        "_backoff",
+        "_closing",
+        "_conn",
+        "_failures",
+        "_held",
+        "_last_io",
+        "_pending",
+        "_reported_offline",
+        "_retry_at",
+        "_timer",
+        "_transport_factory",
+        "_worker",
+        "config",
+        "conn_state",
+        "device",
+        "label",
+        "online",
+    )
+
     def __init__(
         self,
         device: Device[F],

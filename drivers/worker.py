@@ -31,6 +31,17 @@ class PollGroup:
 class Worker:
     """Runs one device's work, most urgent first: commands, then reconnects, then polls."""
 
+    __slots__ = (
+        "_connect",
+        "_current",
+        "_groups",
+        "_queue",
+        "_stopping",
+        "label",
+        "poll_interval",
+        "task",
+    )
+
     def __init__(self, label: str, poll_interval: float) -> None:
         self.label = label
         self.poll_interval = poll_interval
