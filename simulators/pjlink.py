@@ -20,6 +20,7 @@ from drivers.pjlink.codec import (
     MAC,
     MAX_LINE,
     MAX_PASSWORD,
+    MUTES,
     PORT,
     POWER_CODES,
     SEARCH,
@@ -45,14 +46,6 @@ OK = "OK"
 ERR1, ERR2, ERR3, ERR4 = PjlinkError  # str members: "ERR1" ... "ERR4"
 _HEADER = re.compile(rb"^%([12])([A-Za-z0-9]{4})")
 _CLASS1_INPUT = re.compile(r"^[1-5][1-9]$")
-_AVMT_SET: dict[str, tuple[bool | None, bool | None]] = {
-    "10": (False, None),
-    "11": (True, None),
-    "20": (None, False),
-    "21": (None, True),
-    "30": (False, False),
-    "31": (True, True),
-}
 
 PowerState = Literal["off", "on", "warming", "cooling"]
 SendListener = Callable[[bytes], None]
@@ -462,13 +455,12 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
         if command.param == "?":
             if self._locked(command):
                 return ERR3
-            mutes = (self._video_mute, self._audio_mute)
-            return {(True, True): "31", (True, False): "11", (False, True): "21"}.get(mutes, "30")
-        if command.param not in _AVMT_SET:
+            return mutes_code(self._video_mute, self._audio_mute)
+        if command.param not in MUTES:
             return ERR2
         if self._locked(command):
             return ERR3
-        self.set_mutes(*_AVMT_SET[command.param])
+        self.set_mutes(*MUTES[command.param])
         return OK
 
     def _frez(self, command: Command) -> str:

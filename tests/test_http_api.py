@@ -97,7 +97,7 @@ class Api:
 
 @pytest.fixture
 async def api(hub_factory: Any, pjlink_sims: Any) -> AsyncIterator[Api]:
-    proj = await pjlink_sims()
+    proj = await pjlink_sims(err4=["MVOL"])
     class1 = await pjlink_sims(pjclass=1)
     slow = await pjlink_sims()
     hub: Hub = await hub_factory(config(proj.port, class1.port, slow.port))
@@ -144,7 +144,8 @@ async def test_empty_and_json_bodies_are_args(api: Api) -> None:
         ("nope", "power_on", {}, 404, "unknown_device"),
         ("proj", "self_destruct", {}, 404, "unknown_action"),
         ("proj", "set_video_mute", {"body": {"mute": True}}, 409, "busy"),  # ERR3 while off
-        ("class1", "set_freeze", {"body": {"freeze": True}}, 502, "device_error"),
+        ("class1", "set_freeze", {"body": {"freeze": True}}, 404, "unknown_action"),  # class 2
+        ("proj", "mic_volume_up", {}, 502, "device_error"),  # ERR4
         ("dead", "power_on", {}, 503, "device_offline"),
     ],
 )
