@@ -4,8 +4,15 @@
 serial session (`start_pty`) speaks raw, `FF`-terminated VISCA to the same camera.
 The camera has power, pan/tilt and zoom that move with speed and time between
 limits, presets, and two command sockets: ACK at once, completion after a simulated
-duration. Over IP it tracks each controller's sequence number and answers abnormal
-ones with ERROR `0F 01`.
+duration; a command with nothing to do (power on while on, stop while still)
+completes at once and holds no socket, so a controller that sends the next command
+on each ACK never fills the buffer.
+
+Over IP it tracks each controller's (source address's) sequence number as cameras
+do: any new number is accepted; the last number again is a retransmission, ignored
+while that message runs and answered with ERROR `0F 01` once it is done. Knob
+`strict_sequence` accepts only the last number + 1 (after the first or a RESET), for
+tests of a driver's own numbering.
 """
 
 from __future__ import annotations
@@ -92,6 +99,12 @@ class ViscaKnobs(Knobs):
     duplicate: float = Field(0.0, ge=0, le=1, description="fraction of datagrams doubled")
     reorder: float = Field(0.0, ge=0, le=1, description="fraction of replies held back")
     reorder_delay: Duration = Field(0.05, description="how long a held-back reply waits")
+    strict_sequence: bool = Field(
+        False,
+        description="over IP, accept only the last sequence number + 1 (any number after "
+        "the first message or a RESET): others get ERROR 0F 01; off: any new number is "
+        "accepted, as cameras do",
+    )
 
     @model_validator(mode="after")
     def _limits(self) -> ViscaKnobs:
@@ -139,8 +152,15 @@ class _Controller:
     last: int | None = None
     done: bool = True
 
-    def check(self, seq: int) -> _Seq:
-        if self.last is None or seq == (self.last + 1) & MAX_SEQ:
+    def check(self, seq: int, strict: bool) -> _Seq:
+        """NEW: execute it; RUNNING: a retransmission of the running message; ABNORMAL."""
+        if self.last is None:
+            new = True
+        elif strict:
+            new = seq == (self.last + 1) & MAX_SEQ
+        else:
+            new = seq != self.last
+        if new:
             self.last, self.done = seq, False
             return _Seq.NEW
         if seq == self.last and not self.done:
@@ -159,8 +179,10 @@ class _Job:
     revert: Callable[[], None]
 
 
-Outcome = tuple[float, Callable[[], None], Callable[[], None]] | ViscaError
-"""A command's (completion delay, effect at completion, undo on cancel), or its error."""
+Outcome = tuple[float | None, Callable[[], None], Callable[[], None]] | ViscaError
+"""A command's (completion delay, effect at completion, undo on cancel), or its error.
+
+Delay None: nothing to do, it completes at once without holding a socket."""
 
 
 def _noop() -> None:
@@ -330,7 +352,7 @@ class ViscaSimulator(Simulator[ViscaKnobs]):
         if message.type not in (PayloadType.COMMAND, PayloadType.INQUIRY):
             self._control(session, seq, MESSAGE_ERROR)
             return False
-        verdict = controller.check(seq)
+        verdict = controller.check(seq, self.knobs.strict_sequence)
         if verdict is _Seq.RUNNING:
             self.repeats += 1
             return False
@@ -458,6 +480,9 @@ class ViscaSimulator(Simulator[ViscaKnobs]):
             return
         delay, effect, revert = outcome
         self._answer(session, seq, self._reply(seq, ReplyKind.ACK, socket))
+        if delay is None:
+            self._complete(session, seq, socket, effect)
+            return
         handle = asyncio.get_running_loop().call_later(
             delay, self._complete, session, seq, socket, effect
         )
@@ -510,7 +535,7 @@ class ViscaSimulator(Simulator[ViscaKnobs]):
         stable: PowerState = "on" if on else "off"
         old: PowerState = "off" if on else "on"
         if self._power == stable:
-            return self.knobs.completion_delay, _noop, _noop
+            return None, _noop, _noop
         if self._power != old:  # already switching
             return ViscaError.NOT_EXECUTABLE
         self._power = "warming" if on else "cooling"
@@ -531,7 +556,10 @@ class ViscaSimulator(Simulator[ViscaKnobs]):
             speed = parse_zoom_drive(body)
         except ValueError:
             return ViscaError.SYNTAX
-        self._zoom.drive(speed * self.knobs.zoom_rate)
+        rate = speed * self.knobs.zoom_rate
+        if rate == self._zoom.speed:
+            return None, _noop, _noop
+        self._zoom.drive(rate)
         return self.knobs.completion_delay, _noop, _noop
 
     def _pan_tilt_drive(self, body: bytes) -> Outcome:
@@ -544,8 +572,11 @@ class ViscaSimulator(Simulator[ViscaKnobs]):
         if not speeds_ok or not 1 <= body[4] <= self.knobs.max_tilt_speed:
             return ViscaError.SYNTAX
         self._drive = (pan, tilt)
-        self._pan.drive(pan * self.knobs.pan_rate)
-        self._tilt.drive(tilt * self.knobs.pan_rate)
+        pan_rate, tilt_rate = pan * self.knobs.pan_rate, tilt * self.knobs.pan_rate
+        if (self._pan.speed, self._tilt.speed) == (pan_rate, tilt_rate):
+            return None, _noop, _noop
+        self._pan.drive(pan_rate)
+        self._tilt.drive(tilt_rate)
         return self.knobs.completion_delay, _noop, _noop
 
     def _memory(self, operation: int, number: int) -> Outcome:

@@ -444,7 +444,7 @@ async def camera(simulators: SimulatorStarter) -> AsyncIterator[Callable[..., Aw
 
 
 async def test_udp_refuse_and_reboot_answer_with_icmp(camera: Any) -> None:
-    sim, client = await camera()
+    sim, client = await camera(strict_sequence=True)
     seq = client.inquire()
     assert await client.reply() == (seq, "90 50 02 FF")
     sim.knobs.refuse = True
