@@ -891,8 +891,7 @@ class Simulator(ABC, Generic[KnobsT]):
         self._rebooting += 1
         if self._started:
             self._unlisten()
-        for session in list(self.sessions):
-            session.abort()
+        self.drop_sessions()
         self.reset_state()
         try:
             await asyncio.sleep(wait)
@@ -903,6 +902,11 @@ class Simulator(ABC, Generic[KnobsT]):
             raise
         self._rebooting -= 1
         await self._follow_refuse()
+
+    def drop_sessions(self) -> None:
+        """Break every live connection now: TCP peers get a reset, a pty session just ends."""
+        for session in list(self.sessions):
+            session.abort()
 
     def _follow_reboot_every(self) -> None:
         loop, self._reboot_loop = self._reboot_loop, None

@@ -321,6 +321,18 @@ async def test_reboot_drops_refuses_and_comes_back_with_the_start_state(
 
 
 @pytest.mark.parametrize("kind", KINDS)
+async def test_drop_sessions_breaks_every_live_connection(
+    device: Connect, clients: list[Client], kind: str
+) -> None:
+    sim, client = await device(kind)
+    other = await connect_to(sim, PROBES[kind], clients)
+    sim.drop_sessions()
+    for dropped in (client, other):
+        assert await dropped.until_dropped() == b""
+    await (await connect_to(sim, PROBES[kind], clients)).ask()  # still listening
+
+
+@pytest.mark.parametrize("kind", KINDS)
 async def test_reboot_every_power_cycles_periodically(device: Connect, kind: str) -> None:
     sim, client = await device(kind, reboot_every=0.1, reboot_downtime=0.05)
     await until(lambda: sim.reboots >= 2)
