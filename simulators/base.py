@@ -811,6 +811,7 @@ class Simulator(ABC, Generic[KnobsT]):
         if self._pty is not None:
             raise RuntimeError(f"{self.kind} simulator already serves pty {self._pty.path}")
         self._pty = _PtyPort(self, baudrate, Path(link) if link is not None else None)
+        self._follow_reboot_every()
         return self._pty.path
 
     def close_pty(self) -> None:
@@ -912,7 +913,8 @@ class Simulator(ABC, Generic[KnobsT]):
         loop, self._reboot_loop = self._reboot_loop, None
         if loop is not None:
             loop.cancel()
-        if self._started and self.knobs.reboot_every is not None:
+        serving = self._started or self._pty is not None
+        if serving and self.knobs.reboot_every is not None:
             self._reboot_loop = self._spawn(self._reboot_forever())
 
     async def _reboot_forever(self) -> None:
@@ -922,9 +924,7 @@ class Simulator(ABC, Generic[KnobsT]):
 
     def _knob_changed(self, name: str) -> None:
         """Knobs that act on the listener act at once (the rest are read when used)."""
-        if not self._started:
-            return  # start() applies them
-        if name == "refuse":
+        if name == "refuse" and self._started:  # else start() applies it
             if self.refusing:
                 self._unlisten()  # now: the very next connect is refused
             else:

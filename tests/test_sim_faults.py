@@ -579,6 +579,19 @@ async def test_pty_sessions_honour_the_faults(
     assert await host.ask(probe.command, len(probe.reply)) == probe.reply
 
 
+async def test_a_device_on_a_pty_alone_reboots_every_while(
+    display_on_a_pty: tuple[SamsungMdcSimulator, PtyHost],
+) -> None:
+    sim, host = display_on_a_pty
+    sim.knobs.reboot_downtime = 0.02
+    sim.knobs.reboot_every = 0.05
+    await until(lambda: sim.reboots >= 2)
+    sim.knobs.reboot_every = None
+    await until(lambda: not sim.refusing)
+    probe = PROBES["samsung_mdc"]
+    assert await host.ask(probe.command, len(probe.reply)) == probe.reply
+
+
 # ---- randomness and the command line ------------------------------------------------------
 
 
