@@ -162,7 +162,8 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
 
     Faults: its device error is ERR4 (projector failure); `fail_auth` asks every new
     connection for a digest (`PJLINK 1`) and answers any with `PJLINK ERRA`. Refusing
-    connections (and rebooting) also takes the class 2 UDP side off the network.
+    connections (and rebooting) also takes the class 2 UDP side off the network, and a
+    stalled projector neither answers searches nor sends notifications.
     """
 
     kind = "pjlink"
@@ -254,7 +255,7 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
 
     def _notify(self, body: str, param: str) -> None:
         target = self.knobs.notify
-        if self._search is None or not target:
+        if self._search is None or not target or self.knobs.stall:
             return
         host, _, port = target.rpartition(":")
         data = self._encode(Reply(2, body, param).encode())
@@ -273,6 +274,9 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
             self._notify("AVMT", mutes_code(self._video_mute, self._audio_mute))
 
     def _answer_search(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.knobs.stall:  # a hung projector answers nothing, here either
+            self.stalled += 1
+            return
         if data.strip(b"\r\n").upper() != SEARCH.strip():
             log.info("pjlink simulator: ignored UDP datagram %r from %s", data[:40], addr)
             return

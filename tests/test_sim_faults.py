@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from drivers.extron_sis.codec import Login
+from drivers.pjlink import codec as pjlink
 from drivers.pjlink.codec import auth_digest
 from drivers.qsys.codec import QrcError, Request, Response, RpcError
 from drivers.samsung_mdc.codec import Cmd, Frame, Reply
@@ -416,12 +417,15 @@ class Datagrams:
         self.transport, self.inbox = await open_udp(self.port)
         return self
 
-    def refused(self) -> bool:
-        """Ask again until the camera's port answers ICMP port unreachable (the socket
-        closes one loop iteration after the knob is set; a datagram that came first is
-        simply lost)."""
+    def refused(self, datagram: bytes | None = None) -> bool:
+        """Ask again (an inquiry, or `datagram`) until the port answers ICMP port
+        unreachable: the socket closes one loop iteration after the knob is set, and a
+        datagram that came first is simply lost."""
         if not self.inbox.lost:
-            self.inquire()
+            if datagram is None:
+                self.inquire()
+            else:
+                self.transport.write(datagram)
         return bool(self.inbox.lost)
 
     def inquire(self) -> int:
@@ -506,6 +510,24 @@ async def test_udp_mid_reply_drop_sends_half_a_datagram(camera: Any) -> None:
     assert await client.inbox.next(2.0) == whole[: len(whole) // 2]
     assert await client.silent()
     await until(lambda: not sim.sessions)
+
+
+async def test_pjlink_udp_side_stalls_and_refuses_with_the_projector(
+    simulators: SimulatorStarter,
+) -> None:
+    sim = await simulators(PjlinkSimulator, udp=True)
+    search = await Datagrams(sim.port).open()
+    try:
+        search.transport.write(pjlink.SEARCH)
+        assert await search.inbox.next(2.0) == b"%2ACKN=00:1a:2b:3c:4d:5e\r"
+        sim.knobs.stall = True
+        search.transport.write(pjlink.SEARCH)
+        assert await search.silent() and sim.stalled == 1
+        sim.knobs.stall = False
+        sim.knobs.refuse = True
+        await until(lambda: search.refused(pjlink.SEARCH), message="ICMP port unreachable")
+    finally:
+        search.transport.close()
 
 
 # ---- a serial pty -------------------------------------------------------------------------
