@@ -4,7 +4,7 @@ A driver subclass describes its device: how frames are cut (`create_framer`), wh
 happens after connecting (`login`), what to poll (`poll_groups`), what unsolicited
 frames mean (`unsolicited`) and which actions it offers (`@action` methods). Its
 link (drivers/link.py) connects and reconnects with backoff, matches replies to the
-one outstanding request and tracks online/offline; its worker (drivers/worker.py)
+requests in flight and tracks online/offline; its worker (drivers/worker.py)
 runs commands before reconnects before polls, coalesced, one at a time. This class
 turns state into change-only updates and panel commands into work, holding them
 through power transitions.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -43,6 +43,9 @@ class Driver(ABC, Generic[C, F]):
     name: ClassVar[str]
     persistent: ClassVar[bool] = True
     """Keep a connection open (push updates) rather than connect when there is work."""
+    pipelined: ClassVar[bool] = False
+    """The protocol takes several requests in flight, answered in order or matched by id:
+    `request_many` writes its requests at once (unless the device has a `command_delay`)."""
     actions: ClassVar[dict[str, ActionSpec]] = {}
     _action_schemas: ClassVar[dict[str, dict[str, Any]]]
 
@@ -69,7 +72,9 @@ class Driver(ABC, Generic[C, F]):
         self._sink = sink
         self._waiters: list[asyncio.Future[None]] = []
         self._worker = Worker(self.label, config.poll_interval)
-        self._link: Link[F] = Link(self, config, self._worker, transport_factory)
+        self._link: Link[F] = Link(
+            self, config, self._worker, transport_factory, pipelined=self.pipelined
+        )
 
     # ---- what subclasses provide -------------------------------------------------
 
@@ -222,6 +227,23 @@ class Driver(ABC, Generic[C, F]):
         lost connection; a device that is already offline gets one try.
         """
         return self._link.request(data, match, timeout)
+
+    def request_many(
+        self,
+        requests: Sequence[tuple[bytes, Callable[[F], R | Wait]]],
+        timeout: float | None = None,
+    ) -> Coroutine[Any, Any, list[R]]:
+        """Send several requests; return what their matchers make of the replies, in order.
+
+        On a `pipelined` driver they go out in one write and are all in flight at once
+        (one `timeout` for the group): each frame goes to the oldest waiting request
+        whose matcher claims it, the rest to `unsolicited`. A matcher should apply its
+        reply itself, so that replies and the notices between them take effect in
+        stream order. Otherwise (or with `command_delay`) they are sent one at a time.
+        Either way every request is answered before the first error a matcher raised
+        is raised; a timeout or a lost connection fails (and retries) them all.
+        """
+        return self._link.request_many(requests, timeout)
 
     def send(self, data: bytes) -> None:
         """Write without expecting a reply (notifications, keep-alives)."""

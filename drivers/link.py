@@ -1,9 +1,10 @@
-"""The link to one device: its connection, one request in flight, online/offline.
+"""The link to one device: its connection, the requests in flight, online/offline.
 
 A link connects (after a backoff once tries have failed), lets its device log in,
-writes requests and hands every frame that comes back to the matcher of the one
-request in flight, else to the device's `unsolicited`. It counts failures and
-publishes `online` and `offline_reason` through the device.
+writes requests and hands every frame that comes back to the matcher of a request
+in flight, else to the device's `unsolicited`. Usually one request is in flight; a
+pipelined device may have a group of them, written at once (`request_many`). It
+counts failures and publishes `online` and `offline_reason` through the device.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final, Generic, Protocol
@@ -76,12 +77,36 @@ class Device(Protocol[F]):
     def refresh(self, groups: Iterable[str] | None = None) -> None: ...
 
 
+Request = tuple[bytes | None, Callable[[F], Any]]
+"""What to write (None: nothing) and the matcher of its reply."""
+
+
+class _Waiting:
+    """The reply slot of a request not answered yet."""
+
+
+_WAITING: Final = _Waiting()
+
+
 @dataclass(slots=True)
 class _Pending(Generic[F]):
-    match: Callable[[F], Any]
-    future: asyncio.Future[Any]
-    data: bytes | None
+    """The requests in flight, written together: one, or a pipelined group.
+
+    A frame goes to the oldest request still waiting whose matcher claims it; the
+    future gets every reply, in request order, once each request has one (or the
+    first error a matcher raised, once each request has an answer).
+    """
+
+    requests: Sequence[Request[F]]
+    replies: list[Any]
+    future: asyncio.Future[list[Any]]
     deadline: float
+    waiting: int
+    error: AvhubError | None = None
+
+    def first_waiting(self) -> int:
+        """The index of the oldest request without a reply."""
+        return next(i for i, reply in enumerate(self.replies) if reply is _WAITING)
 
 
 class _Connection(Generic[F]):
@@ -134,6 +159,7 @@ class Link(Generic[F]):
         "_held",
         "_last_io",
         "_pending",
+        "_pipelined",
         "_reported_offline",
         "_retry_at",
         "_timer",
@@ -152,6 +178,7 @@ class Link(Generic[F]):
         config: DeviceConfig,
         worker: Worker,
         transport_factory: TransportFactory,
+        pipelined: bool = False,
     ) -> None:
         self.device = device
         self.config = config
@@ -171,15 +198,50 @@ class Link(Generic[F]):
         self._last_io = 0.0
         self._timer: asyncio.TimerHandle | None = None  # see _arm
         self._closing = False
+        # Pacing needs each reply before the next write: no pipelining with a delay.
+        self._pipelined = pipelined and not config.command_delay
 
     # ---- requests ------------------------------------------------------------------
 
-    async def request(
+    def request(
         self, data: bytes | None, match: Callable[[F], R | Wait], timeout: float | None = None
-    ) -> R:
+    ) -> Coroutine[Any, Any, R]:
         """Send `data` (or nothing) and return what `match` makes of the reply; see Driver."""
+        return self._request(((data, match),), timeout, True)
+
+    def request_many(
+        self,
+        requests: Sequence[tuple[bytes, Callable[[F], R | Wait]]],
+        timeout: float | None = None,
+    ) -> Coroutine[Any, Any, list[R]]:
+        """Send several requests, written at once on a pipelined link; see Driver."""
+        if not self._pipelined or len(requests) < 2:
+            return self._one_by_one(requests, timeout)
+        return self._request(requests, timeout, False)
+
+    async def _one_by_one(
+        self, requests: Sequence[tuple[bytes, Callable[[F], R | Wait]]], timeout: float | None
+    ) -> list[R]:
+        """`request_many` without pipelining: each request waits for the one before."""
+        replies: list[Any] = []
+        error: DeviceError | ProtocolError | None = None
+        for data, match in requests:
+            try:
+                replies.append(await self.request(data, match, timeout))
+            except (DeviceError, ProtocolError) as err:  # answered: the rest go too, as in a group
+                error = error or err
+                replies.append(None)
+        if error is not None:
+            raise error
+        return replies
+
+    async def _request(
+        self, requests: Sequence[Request[F]], timeout: float | None, single: bool
+    ) -> Any:
+        """Exchange `requests`, with retries; the one reply if `single`, else all of them."""
         if self.conn_state is ConnectionState.LOGGING_IN:
-            return await self._exchange(data, match, timeout or self.config.connect_timeout)
+            replies = await self._exchange(requests, timeout or self.config.connect_timeout)
+            return replies[0] if single else replies
         await self._worker.yield_to_commands()
         tries = 1 + (self.config.retries if self.online else 0)
         for attempt in range(tries):
@@ -191,7 +253,7 @@ class Link(Generic[F]):
                     raise
                 continue
             try:
-                result = await self._exchange(data, match, timeout or self.config.timeout)
+                replies = await self._exchange(requests, timeout or self.config.timeout)
             except (TransportError, CommandTimeout) as err:
                 self._failed(err)
                 if not (isinstance(err, CommandTimeout) and self._datagram()):
@@ -204,34 +266,31 @@ class Link(Generic[F]):
                 raise
             else:
                 self._succeeded()
-                return result
+                return replies[0] if single else replies
         raise AssertionError("unreachable")
 
-    async def _exchange(
-        self, data: bytes | None, match: Callable[[F], R | Wait], timeout: float
-    ) -> R:
-        """One try: write, then wait for the matching frame on the current connection."""
+    async def _exchange(self, requests: Sequence[Request[F]], timeout: float) -> list[Any]:
+        """One try: write, then wait for the matching frames on the current connection."""
         conn = self._conn
         if conn is None:
             raise ConnectionClosed(f"{self.label}: not connected")
         if self._pending is not None:
-            raise RuntimeError("one request at a time")
-        if data is None and self._backlog:  # arrived before anyone asked, like a greeting
-            early, rest = list(self._backlog), []
-            self._backlog.clear()
-            for i, frame in enumerate(early):
-                result = match(frame)
-                if result is NOT_MINE:
-                    rest.append(frame)
-                elif result is not MORE:
-                    self._backlog[:] = (rest + early[i + 1 :])[-_BACKLOG:]
-                    return result
-            self._backlog[:] = rest[-_BACKLOG:]
+            raise RuntimeError("one exchange at a time")
+        if len(requests) == 1:
+            data, match = requests[0]
+            if data is None and self._backlog:  # arrived before anyone asked, like a greeting
+                early = self._from_backlog(match)
+                if early is not _WAITING:
+                    return [early]
+        else:
+            data = b"".join([d for d, _ in requests if d is not None])
         if data is not None:
             await self._pace()
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[R] = loop.create_future()
-        self._pending = pending = _Pending(match, future, data, loop.time() + timeout)
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        replies: list[Any] = [_WAITING] * len(requests)
+        deadline = loop.time() + timeout
+        self._pending = pending = _Pending(requests, replies, future, deadline, len(requests))
         try:
             if data is not None:
                 if not conn.transport.is_open:
@@ -242,6 +301,20 @@ class Link(Generic[F]):
         finally:
             self._pending = None
             self._last_io = time.monotonic()
+
+    def _from_backlog(self, match: Callable[[F], Any]) -> Any:
+        """The first frame of the backlog `match` completes a reply with, or _WAITING."""
+        early, rest = list(self._backlog), []
+        self._backlog.clear()
+        for i, frame in enumerate(early):
+            result = match(frame)
+            if result is NOT_MINE:
+                rest.append(frame)
+            elif result is not MORE:
+                self._backlog[:] = (rest + early[i + 1 :])[-_BACKLOG:]
+                return result
+        self._backlog[:] = rest[-_BACKLOG:]
+        return _WAITING
 
     def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
         """Make sure the request timer fires by `deadline`.
@@ -265,7 +338,11 @@ class Link(Generic[F]):
         if pending.deadline > loop.time():
             self._arm(loop, pending.deadline)
             return
-        what = f"reply to {pending.data!r}" if pending.data is not None else "data from device"
+        index = pending.first_waiting()
+        data = pending.requests[index][0]
+        what = f"reply to {data!r}" if data is not None else "data from device"
+        if len(pending.requests) > 1:
+            what += f" (request {index + 1} of {len(pending.requests)} written together)"
         pending.future.set_exception(CommandTimeout(f"{self.label}: no {what}"))
 
     def send(self, data: bytes) -> None:
@@ -306,23 +383,12 @@ class Link(Generic[F]):
             self._feed(held)
 
     def _dispatch(self, frame: F) -> bool:
-        """Route one frame; True when it completed the pending request."""
+        """Route one frame; True when it completed the requests in flight."""
         pending = self._pending
         if pending is not None and not pending.future.done():
-            try:
-                result = pending.match(frame)
-            except AvhubError as err:
-                pending.future.set_exception(err)
-                return True
-            except Exception as err:  # a driver bug must not kill the connection callback
-                log.exception("%s: reply matcher failed on %r", self.label, frame)
-                pending.future.set_exception(ProtocolError(f"cannot parse reply {frame!r}: {err}"))
-                return True
-            if result is MORE:
-                return False
-            if result is not NOT_MINE:
-                pending.future.set_result(result)
-                return True
+            claimed = self._claim(pending, frame)
+            if claimed is not None:
+                return claimed
         if self.conn_state is not ConnectionState.ONLINE:
             self._backlog.append(frame)
             if len(self._backlog) > _BACKLOG:
@@ -335,6 +401,44 @@ class Link(Generic[F]):
         except Exception:
             log.exception("%s: failed to handle %r", self.label, frame)
         return False
+
+    def _claim(self, pending: _Pending[F], frame: F) -> bool | None:
+        """Offer `frame` to the waiting requests, oldest first.
+
+        None when no matcher claims it; else True when it answered the last waiting one.
+        A matcher's error answers its request: the others still take their replies,
+        so the stream stays in step, and the group fails with the first error.
+        """
+        replies = pending.replies
+        for i, (_, match) in enumerate(pending.requests):
+            if replies[i] is not _WAITING:
+                continue
+            try:
+                result = match(frame)
+            except AvhubError as err:
+                result = None
+                pending.error = pending.error or err
+            except Exception as err:  # a driver bug must not kill the connection callback
+                log.exception("%s: reply matcher failed on %r", self.label, frame)
+                result = None
+                pending.error = pending.error or ProtocolError(
+                    f"cannot parse reply {frame!r}: {err}"
+                )
+            else:
+                if result is NOT_MINE:
+                    continue
+                if result is MORE:
+                    return False
+            replies[i] = result
+            pending.waiting -= 1
+            if pending.waiting:
+                return False
+            if pending.error is not None:
+                pending.future.set_exception(pending.error)
+            else:
+                pending.future.set_result(replies)
+            return True
+        return None
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._conn = None
