@@ -268,7 +268,10 @@ class Session:
 
     def feed(self, data: bytes) -> None:
         """Bytes from the client; complete frames are queued for the handler."""
-        for frame in self._framer.feed(data):
+        frames = self._framer.feed(data)
+        if len(frames) > self.sim.burst:
+            self.sim.burst = len(frames)
+        for frame in frames:
             self._inbox.put_nowait(frame)
 
     def connection_lost(self) -> None:
@@ -705,6 +708,7 @@ class Simulator(ABC, Generic[KnobsT]):
         self.stalled = 0  # frames ignored and messages not sent while stalled
         self.device_errors_sent = 0  # commands answered with a device error
         self.reboots = 0
+        self.burst = 0  # the most frames one read of a session carried (pipelined commands)
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
         self._udp: asyncio.DatagramTransport | None = None

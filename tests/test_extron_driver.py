@@ -325,6 +325,47 @@ async def test_notice_between_command_and_reply_is_applied_and_not_taken_as_repl
     assert rig.values("online") == [True]
 
 
+# ---- pipelined polls ---------------------------------------------------------------
+
+
+async def test_a_poll_goes_out_in_one_write(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=60)
+    # video table, audio table, four volumes, the mute table: one write, seven commands
+    assert rig.sim.burst == 7
+    assert driver.state["routes"] == sim_routes(rig.sim.video_ties)
+    assert driver.state["levels"] == {"1": 0, "2": 0, "3": 0, "4": 0}
+
+
+async def test_notices_between_pipelined_answers_are_applied_in_stream_order(
+    rig_factory: Any,
+) -> None:
+    """Before each command the front panel ties output 4 anew; its notice precedes the answer.
+
+    The seven answers of a poll and the seven notices between them come in one write. A
+    tie table applied once the whole poll is answered would undo the notices behind it.
+    """
+    rig = await rig_factory(interleave=True, coalesce_replies=14)
+    driver = await rig.online(poll_interval=60)
+    ties_before = rig.sim.notices["Tie"]
+    driver.refresh()
+    await until(lambda: rig.sim.notices["Tie"] == ties_before + 7, message="a poll")
+    await until(lambda: driver.state["routes"] == sim_routes(rig.sim.video_ties))
+    assert rig.sim.burst == 7
+    assert driver.state["audio_routes"] == sim_routes(rig.sim.audio_ties)
+    assert rig.values("online") == [True]
+
+
+async def test_a_switcher_with_command_delay_is_never_pipelined(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=60, command_delay=0.005)
+    driver.refresh()
+    polls = rig.sim.received["VM"]
+    await until(lambda: rig.sim.received["VM"] > polls, message="another poll")
+    assert rig.sim.burst == 1
+    assert driver.state["routes"] == sim_routes(rig.sim.video_ties)
+
+
 async def test_slider_storm_is_coalesced_and_paced(rig_factory: Any) -> None:
     rig = await rig_factory()
     driver = await rig.online(poll_interval=60, command_delay=0.04)

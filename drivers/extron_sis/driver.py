@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any, TypeVar
 
 from pydantic import Field
@@ -96,6 +96,8 @@ _OPTIONAL_ACTIONS = {
 
 T = TypeVar("T")
 Expect = Callable[[Reply], T | Wait]
+Query = tuple[Command, Expect[Any], str]
+"""A command, the `expect` of its answer and what it does (for errors): see `ask`."""
 Port = Annotated[int, Field(ge=1, le=MAX_PORTS)]
 
 
@@ -144,10 +146,13 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
     the front panel or by other controllers arrive as they happen; replies are matched
     by what they say, so such a notice may come between a command and its answer.
     `routes` shows the video ties; with audio breakaway `audio_routes` differ.
+    The unit answers commands in the order they came, so the queries of a poll go
+    out together and each answer is applied as it is read.
     """
 
     name = "extron_sis"
     persistent = True
+    pipelined = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -302,7 +307,16 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         Lines it does not accept are change notices and go to `unsolicited`; an `Exx`
         line is the answer too, raised as ExtronDeviceError.
         """
+        return await self.request(command.encode(), self._matcher(expect, what))
 
+    async def ask_many(self, queries: Sequence[Query]) -> list[Any]:
+        """`ask` each query, all written at once; answers are matched in order.
+
+        An `Exx` answer is raised once every query has its answer.
+        """
+        return await self.request_many([(c.encode(), self._matcher(e, w)) for c, e, w in queries])
+
+    def _matcher(self, expect: Expect[T], what: str) -> Callable[[bytes], T | Wait]:
         def match(frame: bytes) -> T | Wait:
             reply = self._parse(frame)
             if reply is None:
@@ -311,7 +325,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
                 raise ExtronDeviceError(what, reply)
             return expect(reply)
 
-        return await self.request(command.encode(), match)
+        return match
 
     # ---- state ----------------------------------------------------------------------
 
@@ -334,10 +348,10 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
             case TieAll(input_, kind):
                 self._apply_tie(self.outputs, input_, kind)
             case QuickTie():
-                self.refresh(["ties"])
+                self.refresh()
             case PresetRecalled(preset):
                 self.update(preset=preset)
-                self.refresh(["ties"])
+                self.refresh()
             case PresetSaved(preset):
                 log.info("%s: preset %d saved", self.label, preset)
             case VideoMute(output, mute):
@@ -382,69 +396,83 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
     # ---- polling --------------------------------------------------------------------
 
     def poll_groups(self) -> list[PollGroup]:
-        """Ties every poll_interval (also the keep-alive), output audio/video state likewise."""
-        cfg = self.config
-        keepalive = min(cfg.poll_interval, KEEPALIVE)
-        groups = [PollGroup("ties", self._poll_ties, lambda: keepalive)]
-        if cfg.volume or cfg.audio_mute or cfg.video_mute:
-            groups.append(PollGroup("outputs", self._poll_outputs, lambda: cfg.poll_interval))
-        return groups
+        """Ties and output audio/video state every poll_interval; also the keep-alive."""
+        keepalive = min(self.config.poll_interval, KEEPALIVE)
+        return [PollGroup("status", self._poll, lambda: keepalive)]
 
-    async def _poll_ties(self) -> None:
+    async def _poll(self) -> None:
         if self._reinit:
             self._reinit = False
             await self._set_verbose()
-        await self._read_table(Kind.VIDEO)
-        if self._audio:
-            await self._read_table(Kind.AUDIO)
+        await self.ask_many(self._tie_queries() + self._output_queries())
 
-    async def _read_table(self, kind: Kind) -> None:
-        """Ties of every output, 16 per `Esc0*<first>*<1|2>VC` request.
+    async def _read_ties(self) -> None:
+        await self.ask_many(self._tie_queries())
 
-        Each answer is applied as it comes: user commands may run between the
-        requests of a poll, and a table read earlier must not undo them.
+    def _tie_queries(self) -> list[Query]:
+        """Ties of every output, 16 per `Esc0*<first>*<1|2>VC` request, video then audio.
+
+        Each answer is applied as it is read: a notice that comes after it in the
+        stream is newer, and a table applied later must not undo it.
         """
+        kinds = [Kind.VIDEO, Kind.AUDIO] if self._audio else [Kind.VIDEO]
+        return [
+            (table_command(kind, first), self._expect_table(kind, first), f"read {kind} ties")
+            for kind in kinds
+            for first in range(1, len(self.outputs) + 1, TABLE_WIDTH)
+        ]
+
+    def _expect_table(self, kind: Kind, first: int) -> Expect[bool]:
         ties = self._video if kind is Kind.VIDEO else self._audio_ties
-        for first in range(1, len(self.outputs) + 1, TABLE_WIDTH):
 
-            def expect(reply: Reply) -> tuple[int | None, ...] | Wait:
-                if isinstance(reply, TieTable) and reply.kind is kind:
-                    return reply.inputs
+        def expect(reply: Reply) -> bool | Wait:
+            if not isinstance(reply, TieTable) or reply.kind is not kind:
                 return NOT_MINE
-
-            inputs = await self.ask(table_command(kind, first), expect, f"read {kind} ties")
-            for output, input_ in enumerate(inputs, start=first):
+            for output, input_ in enumerate(reply.inputs, start=first):
                 if input_ is not None and output in self.outputs:
                     ties[output] = input_
             self._publish_ties()
+            return True
 
-    async def _poll_outputs(self) -> None:
+        return expect
+
+    def _output_queries(self) -> list[Query]:
+        """Volume of each output (HVA models) and the mute table, each applied as it is read."""
         cfg = self.config
+        queries: list[Query] = []
         if cfg.volume:
-            for output in self.outputs:
-                self._apply(Volume(output, await self._read_volume(output)))
+            queries += [
+                (Command(str(o), "V"), self._expect_volume(o), f"read output {o} volume")
+                for o in self.outputs
+            ]
         if cfg.audio_mute or cfg.video_mute:
+            queries.append((VIEW_MUTES, self._expect_mutes, "read the output mutes"))
+        return queries
 
-            def expect(reply: Reply) -> list[int] | Wait:
-                table = parse_mute_table(reply.text) if isinstance(reply, Text) else None
-                return NOT_MINE if table is None else table
-
-            table = await self.ask(VIEW_MUTES, expect, "read the output mutes")
-            state = {o: table[o - 1] if o <= len(table) else 0 for o in self.outputs}
-            if cfg.audio_mute:
-                self.update(mutes={str(o): bool(m & 2) for o, m in state.items()})
-            if cfg.video_mute:
-                self.update(video_mutes={str(o): bool(m & 1) for o, m in state.items()})
-
-    async def _read_volume(self, output: int) -> int:
-        def expect(reply: Reply) -> int | Wait:
+    def _expect_volume(self, output: int) -> Expect[bool]:
+        def expect(reply: Reply) -> bool | Wait:
             if isinstance(reply, Volume) and reply.output == output:
-                return reply.volume
-            if isinstance(reply, Text) and reply.text.isdigit():
-                return int(reply.text)
-            return NOT_MINE
+                volume = reply.volume
+            elif isinstance(reply, Text) and reply.text.isdigit():
+                volume = int(reply.text)
+            else:
+                return NOT_MINE
+            self._apply(Volume(output, volume))
+            return True
 
-        return await self.ask(Command(str(output), "V"), expect, f"read output {output} volume")
+        return expect
+
+    def _expect_mutes(self, reply: Reply) -> bool | Wait:
+        table = parse_mute_table(reply.text) if isinstance(reply, Text) else None
+        if table is None:
+            return NOT_MINE
+        cfg = self.config
+        state = {o: table[o - 1] if o <= len(table) else 0 for o in self.outputs}
+        if cfg.audio_mute:
+            self.update(mutes={str(o): bool(m & 2) for o, m in state.items()})
+        if cfg.video_mute:
+            self.update(video_mutes={str(o): bool(m & 1) for o, m in state.items()})
+        return True
 
     # ---- actions --------------------------------------------------------------------
 
@@ -519,7 +547,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         expect = answer(PresetRecalled, preset=args.preset)
         await self.ask(command, expect, f"recall preset {args.preset}")
         self.update(preset=args.preset)
-        await self._poll_ties()
+        await self._read_ties()
 
     @action(Preset, description="save the current ties as a global preset")
     async def save_preset(self, args: Preset) -> None:
