@@ -257,6 +257,34 @@ async def test_publish_between_command_and_reply_is_applied(rig_factory: Any) ->
     assert driver.state["mutes"]["gate"] is True
 
 
+async def test_subscriptions_and_the_gets_of_a_control_go_out_together(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    driver = await rig.online()
+    assert rig.sim.burst == POINTS  # every subscribe in one write
+    rig.sim.burst = 0
+    asked = gets(rig.sim)
+    driver.refresh(["control:mic2"])
+    await until(lambda: gets(rig.sim) == asked + 2, message="a poll of mic2")
+    assert rig.sim.burst == 2  # its level (Level2) and its mute (Mute1 channel 2)
+
+
+async def test_publishes_between_pipelined_replies_are_applied(rig_factory: Any) -> None:
+    rig = await rig_factory(interleave=True, echo=True, coalesce_replies=6)
+    driver = await rig.online()
+    rig.sim.set_level("Level1", 1, -30)  # held until the next command
+    rig.sim.set_mute("Level1", 1, True)
+    rig.sim.burst = 0
+    driver.refresh(["control:program"])  # get level, get mute: one write
+    # echo, two publishes, +OK; echo, +OK: one write too
+    await until(lambda: driver.state["mutes"]["program"] is True, message="poll answered")
+    assert driver.state["levels"]["program"] == -30.0
+    assert rig.sim.burst == 2
+    rig.sim.set_level("Level1", 1, -12)
+    driver.refresh(["control:program"])
+    await until(lambda: driver.state["levels"]["program"] == -12.0)
+    assert driver.online and rig.values("online") == [True]
+
+
 async def test_subscribe_initial_values_with_every_publish_interleaved(rig_factory: Any) -> None:
     rig = await rig_factory(interleave=True, echo=True)
     rig.sim.set_level("Level2", 1, -9)
@@ -448,11 +476,10 @@ async def test_demo_dsp_gets_a_simulator_built_from_its_controls() -> None:
 async def test_a_publish_right_behind_a_reply_is_not_undone_by_it(rig_factory: Any) -> None:
     rig = await rig_factory(coalesce_window=0.5)
     driver = await rig.online()
-    rig.sim.knobs.coalesce_replies = 2  # the get's reply waits for the next message
-    levels_asked = rig.sim.received["Level1 get level"]
+    rig.sim.knobs.coalesce_replies = 3  # the gets' two replies wait for the next message
     mutes_asked = rig.sim.received["Level1 get mute"]
-    driver.refresh(["control:program"])
-    await until(lambda: rig.sim.received["Level1 get level"] > levels_asked, interval=0.001)
-    rig.sim.set_level("Level1", 1, -24)  # pushed in the same write as the older reply
-    await until(lambda: rig.sim.received["Level1 get mute"] > mutes_asked)  # the poll went on
+    driver.refresh(["control:program"])  # get level and get mute, written together
+    await until(lambda: rig.sim.received["Level1 get mute"] > mutes_asked, interval=0.001)
+    rig.sim.set_level("Level1", 1, -24)  # pushed in the same write as the older replies
+    await until(lambda: rig.values("levels")[-1]["program"] == -24.0)
     assert driver.state["levels"]["program"] == -24.0

@@ -82,11 +82,14 @@ class TesiraDriver(Driver[TesiraConfig, bytes]):
     Every (re)connect answers the Telnet negotiation (refusing every option), waits
     for the welcome banner and subscribes to each control with a stable publish
     token; publish lines update state wherever they arrive. A periodic `get` of every
-    control is the safety net for a lost push, and notices a silent device.
+    control is the safety net for a lost push, and notices a silent device. The server
+    answers in the order it was asked, so the subscriptions, and the gets of a control,
+    go out together.
     """
 
     name = "tesira"
     persistent = True
+    pipelined = True
 
     def __init__(self, device_id: str, config: TesiraConfig, *args: Any, **kwargs: Any) -> None:
         super().__init__(device_id, config, *args, **kwargs)
@@ -113,16 +116,15 @@ class TesiraDriver(Driver[TesiraConfig, bytes]):
         """Wait for the banner, then subscribe to every control (subscriptions die with the session)."""
         await self.request(None, self._match_banner)
         rate_ms = round(self.config.subscribe_rate * 1000)
-        for point in self._points:
-            try:
-                await self.ask(
-                    point, point.tag, "subscribe", point.kind, point.channel, point.token, rate_ms
-                )
-            except TesiraDeviceError as err:
-                if err.kind is not ErrorKind.ALREADY_SUBSCRIBED:
-                    self._fault(point, str(err))
-            else:
-                self._fault(point, None)
+        subscribe = [
+            self._query(
+                point,
+                (point.tag, "subscribe", point.kind, point.channel, point.token, rate_ms),
+                ignore=ErrorKind.ALREADY_SUBSCRIBED,
+            )
+            for point in self._points
+        ]
+        await self.request_many(subscribe)
 
     def _match_banner(self, frame: bytes) -> bool | Wait:
         try:
@@ -154,6 +156,11 @@ class TesiraDriver(Driver[TesiraConfig, bytes]):
         await could undo a publish that arrived in the same read, right behind it.
         """
         data = encode_command(*parts)
+        return await self.request(data, self._matcher(data, point, on_reply))
+
+    def _matcher(
+        self, data: bytes, point: Point | None, on_reply: Callable[[Ok], None] | None
+    ) -> Callable[[bytes], Ok | Wait]:
         sent = data.decode().strip()
 
         def match(frame: bytes) -> Ok | Wait:
@@ -174,7 +181,33 @@ class TesiraDriver(Driver[TesiraConfig, bytes]):
                 raise self._error(sent, point, message)
             return MORE if message.text == sent else NOT_MINE
 
-        return await self.request(data, match)
+        return match
+
+    def _query(
+        self,
+        point: Point,
+        parts: tuple[Arg, ...],
+        on_reply: Callable[[Ok], None] | None = None,
+        ignore: ErrorKind | None = None,
+    ) -> tuple[bytes, Callable[[bytes], bool | Wait]]:
+        """A request about `point` for `request_many`: its fault (or recovery) is recorded
+        as the answer is read, not raised; an error of kind `ignore` changes nothing."""
+        data = encode_command(*parts)
+        match = self._matcher(data, point, on_reply)
+
+        def tracked(frame: bytes) -> bool | Wait:
+            try:
+                result = match(frame)
+            except TesiraDeviceError as err:
+                if err.kind is not ignore:
+                    self._fault(point, str(err))
+                return False
+            if isinstance(result, Wait):
+                return result
+            self._fault(point, None)
+            return True
+
+        return data, tracked
 
     def _error(self, sent: str, point: Point | None, err: Err) -> TesiraDeviceError:
         kind = err.kind
@@ -197,8 +230,11 @@ class TesiraDriver(Driver[TesiraConfig, bytes]):
         await self.ask(
             point,
             *(point.tag, "get", point.kind, point.channel),
-            on_reply=lambda reply: self._store(point, reply.value),
+            on_reply=partial(self._store_reply, point),
         )
+
+    def _store_reply(self, point: Point, reply: Ok) -> None:
+        self._store(point, reply.value)
 
     def _apply(self, publish: Publish) -> None:
         """Apply a publish line; a bad one is logged, never raised into a reply matcher."""
@@ -242,15 +278,16 @@ class TesiraDriver(Driver[TesiraConfig, bytes]):
         return groups
 
     async def _poll(self, name: str) -> None:
-        for point in self._points:
-            if point.control != name:
-                continue
-            try:
-                await self._get(point)
-            except TesiraDeviceError as err:
-                self._fault(point, str(err))
-            else:
-                self._fault(point, None)
+        gets = [
+            self._query(
+                point,
+                (point.tag, "get", point.kind, point.channel),
+                on_reply=partial(self._store_reply, point),
+            )
+            for point in self._points
+            if point.control == name
+        ]
+        await self.request_many(gets)
 
     async def _poll_aliases(self) -> None:
         reply = await self.ask(None, "SESSION", "get", "aliases")
