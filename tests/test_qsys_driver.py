@@ -261,6 +261,22 @@ async def test_notifications_between_request_and_response(rig_factory: Any, shap
     assert rig.values("online") == [True]
 
 
+async def test_change_group_requests_go_out_together_and_match_by_id(rig_factory: Any) -> None:
+    """The two adds, then Poll with AutoPoll, each pair in one write, notifications between."""
+    rig = await rig_factory(interleave=True, coalesce_replies=4)
+    rig.sim.set_control("MainGain", -21)
+    driver = await rig.online(autopoll_rate=30)
+    assert rig.sim.burst == 2
+    assert rig.sim.received["ChangeGroup.AddControl"] == 1
+    assert rig.sim.received["ChangeGroup.AddComponentControl"] == 1
+    assert driver.state["levels"] == {"program": -21.0, "mic1": 0.0}
+    assert driver.state["unknown_controls"] == [] and rig.sim.change_groups == 1
+    rig.sim.set_control("MainGain", -5)  # pushed before the answer to the next request
+    await driver.execute("set_mute", {"control": "mic1", "mute": True})
+    assert driver.state["levels"]["program"] == -5.0
+    assert rig.values("online") == [True]
+
+
 async def test_split_writes_and_garbage_frames(rig_factory: Any) -> None:
     rig = await rig_factory(garbage_every=3)
     driver = await rig.online(timeout=3)

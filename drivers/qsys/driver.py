@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import Any, Literal
 
@@ -89,11 +89,13 @@ class QsysDriver(Driver[QsysConfig, Message]):
     Every configured control joins one change group that the Core AutoPolls, so
     front-panel and UCI changes push; the group dies with the connection and is
     re-created after every (re)connect and after a design reload. Replies are
-    matched by `id`; notifications in between go to `unsolicited`.
+    matched by `id`, so requests that do not depend on each other go out together;
+    notifications in between go to `unsolicited`.
     """
 
     name = "qsys"
     persistent = True
+    pipelined = True
 
     _last_id = 0
     _group_for: str | None = None  # design code the change group was made for; None: no group
@@ -129,6 +131,21 @@ class QsysDriver(Driver[QsysConfig, Message]):
 
     async def ask(self, method: str, params: Any = None, about: str = "") -> object:
         """One JSON-RPC request; returns its `result`, raises the mapped error for an `error`."""
+        return await self.request(*self._call(method, params, about))
+
+    def _call(
+        self,
+        method: str,
+        params: Any = None,
+        about: str = "",
+        accept: tuple[int, ...] = (),
+        on_result: Callable[[object], None] | None = None,
+    ) -> tuple[bytes, Callable[[Message], object]]:
+        """A request with the next id, and the matcher of its response.
+
+        The matcher returns the `result` (after `on_result`, run as it is read) or
+        raises the mapped error, which it returns instead when its code is in `accept`.
+        """
         self._last_id = self._last_id % _MAX_ID + 1
         request_id = self._last_id
 
@@ -136,10 +153,15 @@ class QsysDriver(Driver[QsysConfig, Message]):
             if not isinstance(message, Response) or message.id != request_id:
                 return NOT_MINE
             if message.error is not None:
-                raise self._error(method, about, message.error)
+                error = self._error(method, about, message.error)
+                if message.error.code in accept:
+                    return error
+                raise error
+            if on_result is not None:
+                on_result(message.result)
             return message.result
 
-        return await self.request(Request(method, params, request_id).encode(), match)
+        return Request(method, params, request_id).encode(), match
 
     def _error(self, method: str, about: str, error: RpcError) -> AvhubError:
         what = f"{method} {about}".strip()
@@ -224,9 +246,12 @@ class QsysDriver(Driver[QsysConfig, Message]):
         by_component: dict[str | None, list[str]] = {}
         for component, control in self._targets:
             by_component.setdefault(component, []).append(control)
+        adds = list(by_component.items())
+        answers = await self.request_many([self._add(c, controls) for c, controls in adds])
         unknown: list[str] = []
-        for component, controls in by_component.items():
-            unknown += await self._add_to_group(component, controls)
+        for (component, controls), answer in zip(adds, answers, strict=True):
+            if isinstance(answer, QrcDeviceError):
+                unknown += await self._unknown_of(component, controls, answer)
         self.update(unknown_controls=unknown)
         if unknown:
             log.warning(
@@ -236,14 +261,22 @@ class QsysDriver(Driver[QsysConfig, Message]):
             )
         if len(unknown) == len(self._targets):
             return
-        self._apply_poll(await self.ask("ChangeGroup.Poll", {"Id": GROUP_ID}))
         rate = {"Id": GROUP_ID, "Rate": self.config.autopoll_rate}
-        first = await self.ask("ChangeGroup.AutoPoll", rate)
-        if isinstance(first, dict) and "Changes" in first:
-            self._apply_poll(first)
+        await self.request_many(
+            [
+                self._call("ChangeGroup.Poll", {"Id": GROUP_ID}, on_result=self._apply_poll),
+                self._call("ChangeGroup.AutoPoll", rate, on_result=self._apply_first_autopoll),
+            ]
+        )
 
-    async def _add_to_group(self, component: str | None, controls: list[str]) -> list[str]:
-        """Add controls; returns those the design lacks (a typo must not sink the others)."""
+    def _apply_first_autopoll(self, result: object) -> None:
+        if isinstance(result, dict) and "Changes" in result:
+            self._apply_poll(result)
+
+    def _add(
+        self, component: str | None, controls: list[str]
+    ) -> tuple[bytes, Callable[..., object]]:
+        """The request adding `controls` to the group; an unknown one answers with its error."""
         params: dict[str, Any]
         if component is None:
             method, params = "ChangeGroup.AddControl", {"Id": GROUP_ID, "Controls": controls}
@@ -251,17 +284,20 @@ class QsysDriver(Driver[QsysConfig, Message]):
             method = "ChangeGroup.AddComponentControl"
             listed = [{"Name": c} for c in controls]
             params = {"Id": GROUP_ID, "Component": {"Name": component, "Controls": listed}}
-        try:
-            await self.ask(method, params, self._about(component, controls))
-            return []
-        except QrcDeviceError as err:
-            if err.rpc_code not in (QrcError.UNKNOWN_COMPONENT, QrcError.UNKNOWN_CONTROL):
-                raise
-            if err.rpc_code == QrcError.UNKNOWN_COMPONENT or len(controls) == 1:
-                return [_label((component, c)) for c in controls]
+        unknown = (QrcError.UNKNOWN_COMPONENT, QrcError.UNKNOWN_CONTROL)
+        return self._call(method, params, self._about(component, controls), accept=unknown)
+
+    async def _unknown_of(
+        self, component: str | None, controls: list[str], error: QrcDeviceError
+    ) -> list[str]:
+        """Which of `controls` the design lacks, the Core having refused them together."""
+        if error.rpc_code == QrcError.UNKNOWN_COMPONENT or len(controls) == 1:
+            return [_label((component, c)) for c in controls]
         unknown: list[str] = []
-        for control in controls:  # find the culprits one by one
-            unknown += await self._add_to_group(component, [control])
+        for control in controls:  # find the culprits one by one (a typo must not sink the others)
+            answer = await self.request(*self._add(component, [control]))
+            if isinstance(answer, QrcDeviceError):
+                unknown.append(_label((component, control)))
         return unknown
 
     def _apply_poll(self, result: object) -> None:
