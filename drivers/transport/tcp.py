@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import threading
 from typing import cast
 
 from drivers.errors import ConnectError, ConnectionClosed, OfflineReason
@@ -29,6 +30,33 @@ class _StreamProtocol(asyncio.Protocol):
         self.receiver.connection_lost(exc)
 
 
+class _ReadBuffer(threading.local):
+    """One receive buffer per thread, shared by its connections: each read is copied out
+    before the event loop can start another."""
+
+    SIZE = 64 * 1024
+
+    def __init__(self) -> None:
+        self.view = memoryview(bytearray(self.SIZE))
+
+
+_READ = _ReadBuffer()
+
+
+class _BufferedStreamProtocol(_StreamProtocol, asyncio.BufferedProtocol):
+    """Reads into the thread's shared buffer.
+
+    For a plain Protocol asyncio allocates a 256 KiB bytes object per read; device
+    replies are a few dozen bytes, and that allocation costs several times the read.
+    """
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _READ.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.receiver.data_received(bytes(_READ.view[:nbytes]))
+
+
 def connect_error(err: OSError | TimeoutError, target: str) -> ConnectError:
     """Map an OSError from connecting to a ConnectError with an offline reason."""
     if isinstance(err, TimeoutError):
@@ -43,7 +71,7 @@ def connect_error(err: OSError | TimeoutError, target: str) -> ConnectError:
 class TcpTransport(Transport):
     """A TCP connection; `open` honours the connect timeout."""
 
-    _protocol: _StreamProtocol | None = None
+    _protocol: _BufferedStreamProtocol | None = None
 
     async def open(self, receiver: Receiver) -> None:
         loop = asyncio.get_running_loop()
@@ -51,7 +79,7 @@ class TcpTransport(Transport):
         try:
             async with asyncio.timeout(self.connect_timeout):
                 _, protocol = await loop.create_connection(
-                    lambda: _StreamProtocol(receiver), self.url.host, self.url.port
+                    lambda: _BufferedStreamProtocol(receiver), self.url.host, self.url.port
                 )
         except (OSError, TimeoutError) as err:
             raise connect_error(err, target) from err
