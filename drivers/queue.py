@@ -16,6 +16,9 @@ class Kind(IntEnum):
     POLL = 2
 
 
+_KINDS = tuple(Kind)  # iterating the enum itself is slow, and this runs for every piece of work
+
+
 class Work:
     """One unit of device work; every caller waiting on it holds one of `futures`."""
 
@@ -109,7 +112,7 @@ class WorkQueue:
                 return self._take()
 
     def _take(self) -> Work | None:
-        for kind in Kind:
+        for kind in _KINDS:
             if self._lanes[kind]:
                 return self.pop(kind)
         return None
