@@ -163,6 +163,8 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         self._video: dict[int, int] = {}
         self._audio_ties: dict[int, int] = {}
         self._reinit = False
+        self._polls: list[tuple[bytes, Callable[[bytes], Any]]] = []  # made at login
+        self._mute_table: str | None = None  # the mute table last applied, while current
         self._framer = ReplyFramer()
         # What this model lacks never changes: in the state from the first snapshot on.
         absent = [a for a, flag in _OPTIONAL_ACTIONS.items() if not getattr(cfg, flag)]
@@ -186,6 +188,8 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         if self._inputs is None or self._outputs is None:
             await self._read_size()
         self.update(size={"inputs": self._inputs, "outputs": self._outputs})
+        self._polls = self._requests(self._tie_queries() + self._output_queries())
+        self._mute_table = None
 
     async def _greeting(self) -> None:
         first = await self.request(None, self._match_greeting)
@@ -314,7 +318,10 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
 
         An `Exx` answer is raised once every query has its answer.
         """
-        return await self.request_many([(c.encode(), self._matcher(e, w)) for c, e, w in queries])
+        return await self.request_many(self._requests(queries))
+
+    def _requests(self, queries: Sequence[Query]) -> list[tuple[bytes, Callable[[bytes], Any]]]:
+        return [(c.encode(), self._matcher(e, w)) for c, e, w in queries]
 
     def _matcher(self, expect: Expect[T], what: str) -> Callable[[bytes], T | Wait]:
         def match(frame: bytes) -> T | Wait:
@@ -389,6 +396,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         self.update(routes=video, video_routes=video, audio_routes=audio)
 
     def _apply_flags(self, key: str, outputs: Iterable[int], on: bool) -> None:
+        self._mute_table = None  # the state no longer shows the last table
         flags = dict(self.state.get(key) or {})
         flags.update({str(o): on for o in outputs if o in self.outputs})
         self.update({key: flags})
@@ -404,7 +412,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         if self._reinit:
             self._reinit = False
             await self._set_verbose()
-        await self.ask_many(self._tie_queries() + self._output_queries())
+        await self.request_many(self._polls)  # made at login: the same every time
 
     async def _read_ties(self) -> None:
         await self.ask_many(self._tie_queries())
@@ -428,10 +436,13 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         def expect(reply: Reply) -> bool | Wait:
             if not isinstance(reply, TieTable) or reply.kind is not kind:
                 return NOT_MINE
+            outputs, changed = self.outputs, "routes" not in self.state
             for output, input_ in enumerate(reply.inputs, start=first):
-                if input_ is not None and output in self.outputs:
+                if input_ is not None and output in outputs and ties.get(output) != input_:
                     ties[output] = input_
-            self._publish_ties()
+                    changed = True
+            if changed:
+                self._publish_ties()
             return True
 
         return expect
@@ -463,9 +474,13 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         return expect
 
     def _expect_mutes(self, reply: Reply) -> bool | Wait:
-        table = parse_mute_table(reply.text) if isinstance(reply, Text) else None
+        text = reply.text if isinstance(reply, Text) else ""
+        table = parse_mute_table(text)
         if table is None:
             return NOT_MINE
+        if text == self._mute_table:  # what the state shows already
+            return True
+        self._mute_table = text
         cfg = self.config
         state = {o: table[o - 1] if o <= len(table) else 0 for o in self.outputs}
         if cfg.audio_mute:
