@@ -5,6 +5,9 @@ notifications on) on ephemeral loopback ports and is driven over JSON lines. A
 change sets a device's error digits to its next mark (`bench.marks`): the
 simulator sends the `%2ERST` notification at once, and the time is taken when
 `sendto` has returned. Polls are answered as usual.
+
+`--kind extron_sis` starts Extron switchers instead (8x8 with audio breakaway and
+output mutes, `SWITCHER`), which only answer polls.
 """
 
 from __future__ import annotations
@@ -18,10 +21,26 @@ from typing import Any
 from bench import control
 from bench.churn import Marks, churn
 from bench.marks import digits
-from simulators.base import start_many
+from simulators.base import Simulator, start_many
+from simulators.extron_sis import ExtronKnobs, ExtronSimulator
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
 
 KNOBS = {"power": "on", "warmup": 0, "cooldown": 0, "udp": True, "idle_timeout": 3600}
+SWITCHER = {
+    "inputs": 8,
+    "outputs": 8,
+    "audio": True,
+    "volume": False,
+    "audio_mute": True,
+    "video_mute": True,
+    "idle_timeout": 3600,
+}
+"""The Extron switchers: a poll is the video and audio tie tables and the mute table."""
+
+
+def answered(sims: list[PjlinkSimulator] | list[ExtronSimulator]) -> dict[str, Any]:
+    """Commands answered so far, over all simulators."""
+    return {"received": sum(sum(sim.received.values()) for sim in sims)}
 
 
 class Devices:
@@ -58,8 +77,7 @@ class Devices:
         return await churn(self._change, self.marks, order, rate, seconds)
 
     async def op_received(self) -> dict[str, Any]:
-        """Commands answered so far, over all simulators."""
-        return {"received": sum(sum(sim.received.values()) for sim in self.sims)}
+        return answered(self.sims)
 
     async def op_bump(self, targets: list[int]) -> dict[str, Any]:
         """One change on each target device, now."""
@@ -70,12 +88,29 @@ class Devices:
         return {"writes": writes}
 
 
-async def main(count: int) -> None:
-    knobs = PjlinkKnobs.model_validate(KNOBS)
-    sims = await start_many(lambda: PjlinkSimulator(knobs.model_copy(deep=True)), count)
-    devices = Devices(sims)
+class Switchers:
+    """N Extron switchers, polled and nothing else."""
+
+    def __init__(self, sims: list[ExtronSimulator]) -> None:
+        self.sims = sims
+
+    async def op_received(self) -> dict[str, Any]:
+        return answered(self.sims)
+
+
+async def main(count: int, kind: str) -> None:
+    sims: list[Simulator[Any]]
+    served: Devices | Switchers
+    if kind == "extron_sis":
+        switcher = ExtronKnobs.model_validate(SWITCHER)
+        switchers = await start_many(lambda: ExtronSimulator(switcher.model_copy()), count)
+        sims, served = list(switchers), Switchers(switchers)
+    else:
+        knobs = PjlinkKnobs.model_validate(KNOBS)
+        projectors = await start_many(lambda: PjlinkSimulator(knobs.model_copy(deep=True)), count)
+        sims, served = list(projectors), Devices(projectors)
     try:
-        await control.serve(devices, {"pid": os.getpid(), "ports": [s.port for s in sims]})
+        await control.serve(served, {"pid": os.getpid(), "ports": [s.port for s in sims]})
     finally:
         await asyncio.gather(*(sim.stop() for sim in sims))
 
@@ -83,5 +118,7 @@ async def main(count: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.devices")
     parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--kind", choices=["pjlink", "extron_sis"], default="pjlink")
     control.setup_logging()
-    asyncio.run(main(parser.parse_args().count))
+    args = parser.parse_args()
+    asyncio.run(main(args.count, args.kind))

@@ -63,9 +63,12 @@ async def wait_quiet(max_wait: float, busy: float = 0.15, window: float = 2.0) -
 class Child:
     """One child process; `call` speaks the JSON-lines protocol of `bench.control`."""
 
-    def __init__(self, name: str, argv: list[str], logdir: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], logdir: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.argv = argv
+        self.env = env or {}
         self.logfile = logdir / f"{name}.log"
         self.proc: asyncio.subprocess.Process | None = None
         self.ready: dict[str, Any] = {}
@@ -90,7 +93,7 @@ class Child:
                 stderr=log,
                 start_new_session=True,
                 limit=1 << 26,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             )
         finally:
             log.close()
@@ -156,8 +159,10 @@ class Children:
         self.logdir = logdir
         self.running: list[Child] = []
 
-    async def start(self, name: str, argv: list[str], **kw: Any) -> Child:
-        child = Child(name, argv, self.logdir)
+    async def start(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None, **kw: Any
+    ) -> Child:
+        child = Child(name, argv, self.logdir, env)
         self.running.append(child)
         return await child.start(**kw)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -59,25 +60,22 @@ def free_udp_port() -> int:
         return port
 
 
-def hub_config(layout: Layout, ports: list[int], notify: int | None, extra: str = "") -> str:
+def hub_config(
+    layout: Layout, ports: list[int], notify: int | None, extra: str = "", driver: str = "pjlink"
+) -> str:
     """Deployment YAML for `layout`, device n of the list at `ports[n]`."""
-    where = f"127.0.0.1:{notify}" if notify else '"off"'  # quoted: YAML reads off as false
-    lines = [
-        "hub:",
-        "  listen: 127.0.0.1:0",
-        "  log_level: warning",
-        "  drivers:",
-        "    pjlink:",
-        f"      notify: {where}",
-        "rooms:",
-    ]
+    lines = ["hub:", "  listen: 127.0.0.1:0", "  log_level: warning"]
+    if driver == "pjlink":
+        where = f"127.0.0.1:{notify}" if notify else '"off"'  # quoted: YAML reads off as false
+        lines += ["  drivers:", "    pjlink:", f"      notify: {where}"]
+    lines.append("rooms:")
     for r, room in enumerate(layout.room_ids):
         lines += [f"  {room}:", "    devices:" + ("" if layout.devices else " {}")]
         for d, device in enumerate(layout.device_ids):
             port = ports[r * layout.devices + d]
             lines += [
                 f"      {device}:",
-                "        driver: pjlink",
+                f"        driver: {driver}",
                 f"        transport: tcp://127.0.0.1:{port}",
                 f"        poll_interval: {layout.poll_interval}s",
                 *(f"        {line}" for line in extra.splitlines() if line.strip()),
@@ -86,11 +84,19 @@ def hub_config(layout: Layout, ports: list[int], notify: int | None, extra: str 
 
 
 async def start_hub(
-    children: Children, name: str, config: Path, port: int = 0
+    children: Children, name: str, config: Path, port: int = 0, source: Path | None = None
 ) -> tuple[Child, str]:
-    """`avhub run CONFIG --listen 127.0.0.1:PORT`; returns the child and the hub's URL."""
-    argv = [AVHUB, "run", str(config), "--listen", f"127.0.0.1:{port}"]
-    hub = await children.start(name, argv, expect_json=False)
+    """`avhub run CONFIG --listen 127.0.0.1:PORT`; returns the child and the hub's URL.
+
+    With `source`, the hub's code comes from that directory (a copy of another
+    commit, see `export_source`) instead of this checkout.
+    """
+    args = ["run", str(config), "--listen", f"127.0.0.1:{port}"]
+    argv, env = [AVHUB, *args], None
+    if source is not None:  # -P: not this checkout's directory first on sys.path
+        argv = [sys.executable, "-P", "-c", "import sys, hub.cli; sys.exit(hub.cli.main())", *args]
+        env = {"PYTHONPATH": str(source), "PYTHONDONTWRITEBYTECODE": "1"}
+    hub = await children.start(name, argv, env=env, expect_json=False)
     said: list[str] = []
     try:
         while True:
@@ -100,6 +106,19 @@ async def start_hub(
             said.append(line)
     except ChildError as err:
         raise ChildError(f"{err}; it said: {' / '.join(said)}") from None
+
+
+def export_source(ref: str, directory: Path) -> Path:
+    """The tree of git commit `ref` of this repository, written to `directory`."""
+    root = Path(__file__).resolve().parent.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", "--format=tar", ref],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(["tar", "-x", "-C", str(directory)], input=archive.stdout, check=True)
+    return directory
 
 
 @dataclass

@@ -24,6 +24,8 @@ TINY = {
                "--storm-devices", "1"],
     "polling": ["--devices", "4", "--per-room", "2", "--sim-procs", "2", "--seconds", "0.5",
                 "--warmup", "0.3"],
+    "pipelining": ["--devices", "4", "--per-room", "2", "--sim-procs", "2", "--seconds", "0.5",
+                   "--warmup", "0.3", "--tries", "1"],
 }  # fmt: skip
 
 
@@ -47,5 +49,15 @@ def test_scenario_runs_and_reports(scenario: str, tmp_path: Path) -> None:
             assert outcome["storm"]["missing"] == 0, kind
             assert outcome["room2"]["replay"]["paths"] == ["replay"], kind
             assert outcome["room2"]["snapshot"]["paths"] == ["snapshot"], kind
-        if scenario == "polling":
+        if scenario in ("polling", "pipelining"):
             assert outcome["requests_per_device_s"] > 0, kind
+
+
+def test_pipelining_runs_the_hub_of_another_commit_beside(tmp_path: Path) -> None:
+    args = ["pipelining", *COMMON, "--out", str(tmp_path), *TINY["pipelining"], "--before", "HEAD"]
+    assert main(args) == 0
+    (path,) = tmp_path.glob("pipelining-*.json")
+    result = json.loads(path.read_text())
+    assert set(result["results"]) == {"avhub", "avhub_before", "baseline"}
+    assert result["results"]["avhub_before"]["requests_per_device_s"] > 0
+    assert any(row[0].startswith("HEAD, one at a time") for row in result["rows"])

@@ -62,21 +62,31 @@ async def measure(server: Child, sims: list[Child], seconds: float, devices: int
         / meter.wall,
         "other_cpu_pct": 100 * cpu["other"] / meter.wall,
         "requests_per_device_s": answered / meter.wall / devices,
+        "answered": answered,
+        "server_cpu_s": cpu["server"],
         "rss": server.rss(),
     }
+
+
+async def start_devices(
+    children: Children, count: int, procs: int, kind: str = "pjlink"
+) -> tuple[list[Child], list[int]]:
+    """`count` simulators of `kind` in `procs` processes (`bench.devices`); and their ports."""
+    sims, ports = [], []
+    per = -(-count // procs)
+    for i in range(procs):
+        argv = ("--count", str(min(per, count - i * per)), "--kind", kind)
+        child = await children.python(f"devices{i}", "bench.devices", *argv)
+        sims.append(child)
+        ports += child.ready["ports"]
+    return sims, ports
 
 
 async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
     layout = Layout(args.devices // args.per_room, args.per_room, poll_interval=args.interval)
     results: dict[str, Any] = {}
     async with Children(rundir) as children:
-        sims, ports = [], []
-        per = -(-layout.count // args.sim_procs)
-        for i in range(args.sim_procs):
-            count = min(per, layout.count - i * per)
-            child = await children.python(f"devices{i}", "bench.devices", "--count", str(count))
-            sims.append(child)
-            ports += child.ready["ports"]
+        sims, ports = await start_devices(children, layout.count, args.sim_procs)
         client = await children.python("client0", "bench.client")
 
         config = rundir / "hub-empty.yaml"
