@@ -20,11 +20,14 @@ Connect = Callable[[], Awaitable[None]]
 
 @dataclass(slots=True)
 class PollGroup:
-    """Keys polled together: `run` queries the device and calls `update`."""
+    """Keys polled together: `run` queries the device and calls `update`.
+
+    `interval` is seconds, or a function giving them (an interval that depends on state).
+    """
 
     name: str
     run: Callable[[], Awaitable[None]]
-    interval: Callable[[], float]
+    interval: float | Callable[[], float]
     last: float = field(default=-1.0)
 
 
@@ -190,8 +193,11 @@ class Worker:
         The task that runs commands also schedules polls, so a bug here must not stop
         the device from taking commands.
         """
+        interval = group.interval
+        if not callable(interval):
+            return interval
         try:
-            return float(group.interval())
+            return float(interval())
         except Exception:
             log.exception("%s: interval of poll group %r failed", self.label, group.name)
             return self.poll_interval

@@ -406,7 +406,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
     def poll_groups(self) -> list[PollGroup]:
         """Ties and output audio/video state every poll_interval; also the keep-alive."""
         keepalive = min(self.config.poll_interval, KEEPALIVE)
-        return [PollGroup("status", self._poll, lambda: keepalive)]
+        return [PollGroup("status", self._poll, keepalive)]
 
     async def _poll(self) -> None:
         if self._reinit:

@@ -196,10 +196,10 @@ class QsysDriver(Driver[QsysConfig, Message]):
 
     def poll_groups(self) -> list[PollGroup]:
         cfg = self.config
-        groups = [PollGroup("status", self._poll_status, lambda: cfg.poll_interval)]
+        groups = [PollGroup("status", self._poll_status, cfg.poll_interval)]
         if cfg.keepalive is not None:
             keepalive = cfg.keepalive
-            groups.append(PollGroup("keepalive", self._keepalive, lambda: keepalive))
+            groups.append(PollGroup("keepalive", self._keepalive, keepalive))
         return groups
 
     async def _keepalive(self) -> None:

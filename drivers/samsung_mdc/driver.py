@@ -167,7 +167,7 @@ class SamsungMdcDriver(Driver[SamsungMdcConfig, bytes]):
     def poll_groups(self) -> list[PollGroup]:
         return [
             PollGroup("status", self._read_status, self._status_interval),
-            PollGroup("info", self._poll_info, lambda: self.config.info_interval),
+            PollGroup("info", self._poll_info, self.config.info_interval),
         ]
 
     def _status_interval(self) -> float:

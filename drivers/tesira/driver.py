@@ -270,11 +270,11 @@ class TesiraDriver(Driver[TesiraConfig, bytes]):
         """One group per control: the gets spread over the interval instead of coming in a burst."""
         interval = self.config.poll_interval
         groups = [
-            PollGroup(f"control:{name}", partial(self._poll, name), lambda: interval)
+            PollGroup(f"control:{name}", partial(self._poll, name), interval)
             for name in self.config.controls
         ]
         if not groups:  # still notice a silent device
-            groups.append(PollGroup("aliases", self._poll_aliases, lambda: interval))
+            groups.append(PollGroup("aliases", self._poll_aliases, interval))
         return groups
 
     async def _poll(self, name: str) -> None:

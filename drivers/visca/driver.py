@@ -311,7 +311,7 @@ class ViscaDriver(Driver[ViscaConfig, Message]):
     # ---- polling --------------------------------------------------------------------
 
     def poll_groups(self) -> list[PollGroup]:
-        return [PollGroup("status", self._poll_status, lambda: self.config.poll_interval)]
+        return [PollGroup("status", self._poll_status, self.config.poll_interval)]
 
     async def _poll_status(self) -> None:
         await self._read_power()
