@@ -50,17 +50,16 @@ class Work:
 
 
 class WorkQueue:
-    """Priority lanes, FIFO within a lane; queued work with the same key merges.
+    """Priority lanes, FIFO within a lane; queued work with the same key (and kind) merges.
 
     Lanes are plain lists (a device rarely has more than a few items queued) and one
     future wakes the single consumer: a hub keeps one queue per device.
     """
 
-    __slots__ = ("_keyed", "_lanes", "_waiter")
+    __slots__ = ("_lanes", "_waiter")
 
     def __init__(self) -> None:
         self._lanes: tuple[list[Work], ...] = tuple([] for _ in Kind)
-        self._keyed: dict[Hashable, Work] = {}
         self._waiter: asyncio.Future[None] | None = None
 
     def put(self, work: Work) -> Work:
@@ -69,16 +68,16 @@ class WorkQueue:
         A newer command replaces the queued one's action (latest value wins) and both
         callers get its result; a poll that is already queued is not queued twice.
         """
+        lane = self._lanes[work.kind]
         if work.key is not None:
-            queued = self._keyed.get(work.key)
-            if queued is not None:
-                if work.kind is Kind.COMMAND:
-                    queued.run = work.run
-                    queued.label = work.label
-                queued.futures.extend(work.futures)
-                return queued
-            self._keyed[work.key] = work
-        self._lanes[work.kind].append(work)
+            for queued in lane:  # a lane holds a few items at most: no index to keep
+                if queued.key == work.key:
+                    if work.kind is Kind.COMMAND:
+                        queued.run = work.run
+                        queued.label = work.label
+                    queued.futures.extend(work.futures)
+                    return queued
+        lane.append(work)
         self.wake()
         return work
 
@@ -122,17 +121,13 @@ class WorkQueue:
         lane = self._lanes[kind]
         if not lane:
             return None
-        work = lane.pop(0)
-        if work.key is not None:
-            self._keyed.pop(work.key, None)
-        return work
+        return lane.pop(0)
 
     def drain(self) -> list[Work]:
         """Remove and return everything queued."""
         items = [w for lane in self._lanes for w in lane]
         for lane in self._lanes:
             lane.clear()
-        self._keyed.clear()
         return items
 
     def __len__(self) -> int:
