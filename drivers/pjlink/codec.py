@@ -6,6 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache, lru_cache
 
 from drivers.errors import ProtocolError
 
@@ -156,6 +157,7 @@ def is_input_code(code: str) -> bool:
     return bool(_INPUT_CODE.match(code))
 
 
+@lru_cache(maxsize=512)  # one string per code, shared by every projector's state
 def default_input_name(code: str) -> str:
     """`31` → `HDMI 1`, `11` → `RGB 1`, `3A` → `HDMI A`."""
     kind = INPUT_TYPES.get(code[:1], f"Input {code[:1]}")
@@ -187,6 +189,7 @@ def mutes_code(video: bool, audio: bool) -> str:
     return {(True, True): "31", (True, False): "11", (False, True): "21"}.get((video, audio), "30")
 
 
+@cache  # 729 values at most: projectors that report the same share one dict (read-only)
 def parse_errors(param: str) -> dict[str, str]:
     """ERST reply `000010` → {"fan": "ok", ..., "filter": "warning", "other": "ok"}."""
     if len(param) != 6 or any(c not in ERROR_LEVELS for c in param):

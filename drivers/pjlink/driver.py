@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -80,11 +81,12 @@ class PjlinkDriver(Driver[PjlinkConfig, bytes]):
     name = "pjlink"
     persistent = False
 
-    _digest = ""
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.state["unavailable_actions"] = list(CLASS2_ACTIONS)  # until it says it is class 2
+        self._digest = ""
+        self._codes: tuple[str, ...] = ()
+        self._expect: tuple[str, str, float] | None = None
 
     def create_framer(self) -> DelimiterFramer:
         return DelimiterFramer(b"\r\n", max_len=MAX_LINE + 64)
@@ -169,9 +171,13 @@ class PjlinkDriver(Driver[PjlinkConfig, bytes]):
         return await self.request(command.encode(digest), match)
 
     async def query(self, body: str, pjclass: int = 1, param: str = "?") -> str | None:
-        """A query whose ERR1/ERR3 answer means "nothing to report now" (None)."""
+        """A query whose ERR1/ERR3 answer means "nothing to report now" (None).
+
+        The answer is interned: what it becomes in the state (a model name, an input
+        name) is then one string shared by every projector that says the same.
+        """
         try:
-            return (await self.ask(body, param, pjclass)).param
+            return sys.intern((await self.ask(body, param, pjclass)).param)
         except PjlinkDeviceError as err:
             if err.error in _OPTIONAL:
                 return None
@@ -182,10 +188,10 @@ class PjlinkDriver(Driver[PjlinkConfig, bytes]):
     def poll_groups(self) -> list[PollGroup]:
         cfg = self.config
         return [
-            PollGroup("info", self._poll_info, lambda: cfg.info_interval),
+            PollGroup("info", self._poll_info, cfg.info_interval),
             PollGroup("status", self._poll_status, self._status_interval),
             PollGroup("detail", self._poll_detail, self._detail_interval),
-            PollGroup("lamp", self._poll_lamp, lambda: cfg.lamp_interval),
+            PollGroup("lamp", self._poll_lamp, cfg.lamp_interval),
         ]
 
     def _status_interval(self) -> float:
@@ -285,7 +291,7 @@ class PjlinkDriver(Driver[PjlinkConfig, bytes]):
             "name": await self.query("NAME"),
         }
         codes = (await self.query("INST", min(pjclass, 2)) or "").split()
-        self._codes = tuple(c for c in codes if is_input_code(c))
+        self._codes = tuple(sys.intern(c) for c in codes if is_input_code(c))
         changes["inputs"] = [self.input_name(c) for c in self._codes]
         if pjclass >= 2:
             changes["serial_number"] = await self.query("SNUM", 2)
@@ -296,8 +302,6 @@ class PjlinkDriver(Driver[PjlinkConfig, bytes]):
                 terminals[code] = await self.query("INNM", 2, f"?{code}")
             changes["input_terminals"] = terminals
         self.update(changes)
-
-    _codes: tuple[str, ...] = ()
 
     def input_name(self, code: str) -> str:
         """Config name for a code, else the generic `HDMI 1` style name."""
@@ -351,8 +355,6 @@ class PjlinkDriver(Driver[PjlinkConfig, bytes]):
             else:
                 self._expect = None
         self._set_power(power, polling=polling)
-
-    _expect: tuple[str, str, float] | None = None
 
     @action(coalesce="power", lockout=True, description="turn the projector on (warms up first)")
     async def power_on(self) -> None:
