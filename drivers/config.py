@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -13,6 +13,7 @@ from pydantic import (
     PlainSerializer,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from drivers.transport.url import TransportUrl, parse_transport_url
@@ -55,6 +56,9 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds, written in config as `5s`, `250ms`, `2m` or a number."""
 
 TransportField = Annotated[TransportUrl, PlainSerializer(str)]
+
+_FIELDS_SETS: dict[frozenset[str], set[str]] = {}
+"""One `model_fields_set` per combination of keys a deployment file sets (see DeviceConfig)."""
 
 
 class DeviceConfig(BaseModel):
@@ -99,3 +103,16 @@ class DeviceConfig(BaseModel):
         if low is not None and value < low:
             raise ValueError(f"reconnect_max ({value}s) is below reconnect_min ({low}s)")
         return value
+
+    @model_validator(mode="after")
+    def _share_fields_set(self) -> Self:
+        """Devices configured with the same keys share one set of them.
+
+        Pydantic keeps a set of the keys given per model instance, grown key by key to
+        728 bytes for five keys. A frozen model never changes it (`model_copy` changes
+        a copy), so equal ones can be one.
+        """
+        given = frozenset(self.__pydantic_fields_set__)
+        shared = _FIELDS_SETS.setdefault(given, set(given))
+        object.__setattr__(self, "__pydantic_fields_set__", shared)
+        return self

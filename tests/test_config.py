@@ -130,6 +130,19 @@ def test_models_are_frozen() -> None:
         config.hub.listen = "0.0.0.0:1"  # type: ignore[misc]
 
 
+def test_devices_configured_alike_share_their_set_of_given_keys() -> None:
+    """One set for every device given the same keys; copies and changes stay their own."""
+    spec = DRIVERS["pjlink"].config
+    first = spec.model_validate({"driver": "pjlink", "transport": "tcp://10.0.0.1", "timeout": 2})
+    second = spec.model_validate({"driver": "pjlink", "transport": "tcp://10.0.0.2", "timeout": 3})
+    assert first.model_fields_set is second.model_fields_set
+    assert first.model_fields_set == {"driver", "transport", "timeout"}
+    changed = first.model_copy(update={"retries": 5})
+    assert changed.model_fields_set == {"driver", "transport", "timeout", "retries"}
+    assert second.model_fields_set == {"driver", "transport", "timeout"}
+    assert first.model_dump(exclude_unset=True)["timeout"] == 2.0
+
+
 def test_keys_are_text_and_nulls_mean_empty() -> None:
     config = load("hub:\nrooms:\n  101:\n    devices:\n")
     assert list(config.rooms) == ["101"]
