@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -59,6 +60,16 @@ class DeviceEntry:
             tail = f',"actions":{dumps(self.actions)}}}'
             self.tail = _texts.setdefault(tail, tail)
         return self.head + dumps(self.state) + self.tail
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """A change as the replay ring keeps it: the state as compact JSON, a third of its dict."""
+
+    seq: int
+    device: str
+    state: str
+    ts: float
 
 
 Subscriber = Callable[[Change], None]
@@ -131,7 +142,7 @@ class MemoryStore:
         self.seq = 0
         self.devices: dict[str, DeviceEntry] = {}
         self.max_age = max_age
-        self._ring: deque[Change] = deque(maxlen=ring_size)
+        self._ring: deque[_Kept] = deque(maxlen=ring_size)
         self._subscribers: list[Subscriber] = []
         self._clock = clock
 
@@ -143,18 +154,27 @@ class MemoryStore:
         state: Mapping[str, Any],
         actions: dict[str, Any],
     ) -> None:
-        """Register a device before any change of it is committed."""
+        """Register a device before any change of it is committed.
+
+        A `state` dict is kept, not copied: the room passes its driver's, which holds
+        the same values (the driver commits each change it makes to it at once).
+        """
         if device_id in self.devices:
             raise ValueError(f"device {device_id!r} already in room {self.room_id!r}")
-        self.devices[device_id] = DeviceEntry(name, driver, dict(state), actions)
+        kept = state if isinstance(state, dict) else dict(state)
+        self.devices[device_id] = DeviceEntry(name, driver, kept, actions)
 
     def commit(self, device_id: str, changes: Mapping[str, Any]) -> Change:
         """Number and apply a change, keep it for replay, notify subscribers in order."""
         entry = self.devices[device_id]
+        state = dict(changes)
+        # First, so that a value that is not JSON changes nothing; interned, because
+        # devices alike report alike (`{"power":"on"}`): the ring keeps one copy.
+        encoded = sys.intern(dumps(state))
         self.seq += 1
-        change = Change(self.epoch, self.seq, device_id, dict(changes), self._clock())
-        entry.state.update(change.state)
-        self._ring.append(change)
+        change = Change(self.epoch, self.seq, device_id, state, self._clock())
+        entry.state.update(state)
+        self._ring.append(_Kept(change.seq, device_id, encoded, change.ts))
         self._prune(change.ts)
         for subscriber in tuple(self._subscribers):
             subscriber(change)
@@ -182,7 +202,11 @@ class MemoryStore:
         if not self._ring or self._ring[0].seq > seq + 1:
             return None
         skip = seq + 1 - self._ring[0].seq
-        return [self._ring[i] for i in range(skip, len(self._ring))]
+        ring, epoch = self._ring, self.epoch
+        return [
+            Change(epoch, kept.seq, kept.device, json.loads(kept.state), kept.ts)
+            for kept in (ring[i] for i in range(skip, len(ring)))
+        ]
 
     def snapshot(self) -> dict[str, Any]:
         """The `snapshot` event payload (DESIGN.md §3)."""

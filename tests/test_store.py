@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from hub.store import Change, MemoryStore
 
 
@@ -70,3 +72,29 @@ def test_change_payload_and_epochs_differ_per_room() -> None:
         "ts": 1000.0,
     }
     assert room().epoch != r.epoch
+
+
+def test_replay_gives_each_change_as_it_was_committed() -> None:
+    """The ring keeps what a change said, not the objects it said it with."""
+    r = room()
+    levels = {"1": -10.5, "2": None}
+    r.commit("d", {"levels": levels, "name": "Größe", "big": 2**70, "ok": True})
+    levels["1"] = 0.0  # a driver that changed a value in place afterwards (a bug)
+    r.commit("d", {"x": 0.1 + 0.2})
+    first, second = r.since(r.epoch, 0) or []
+    assert first.state == {
+        "levels": {"1": -10.5, "2": None},
+        "name": "Größe",
+        "big": 2**70,
+        "ok": True,
+    }
+    assert second.state == {"x": 0.30000000000000004}
+    assert (first.seq, first.device, first.epoch) == (1, "d", r.epoch)
+
+
+def test_a_value_that_is_not_json_changes_nothing() -> None:
+    r = room()
+    with pytest.raises(TypeError):
+        r.commit("d", {"x": object()})
+    assert r.seq == 0 and r.since(r.epoch, 0) == []
+    assert r.snapshot()["devices"]["d"]["state"] == {"online": False}
