@@ -92,7 +92,7 @@ class Poller:
                 for request in LAMP:
                     await self._ask(reader, writer, request)
                 lamp_due += lamp_interval
-            due += interval
+            due = max(due + interval, loop.time())  # polls missed (paused, late) are skipped
             await asyncio.sleep(max(0.0, due - loop.time()))
 
     async def _switcher(
@@ -108,7 +108,7 @@ class Poller:
             for _ in EXTRON_POLL:
                 await reader.readuntil(b"\n")
             self.replies += len(EXTRON_POLL)
-            due += interval
+            due = max(due + interval, loop.time())  # polls missed (paused, late) are skipped
             await asyncio.sleep(max(0.0, due - loop.time()))
 
     async def _ask(

@@ -137,6 +137,14 @@ class Child:
     def rss(self) -> int:
         return rss_bytes(self.pid)
 
+    def pause(self) -> None:
+        """SIGSTOP the child's process group (its sockets stay open)."""
+        os.killpg(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT the child's process group."""
+        os.killpg(self.pid, signal.SIGCONT)
+
     async def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the child's process group, SIGKILL it if it lingers."""
         proc, self.proc = self.proc, None
@@ -144,6 +152,7 @@ class Child:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, signal.SIGCONT)  # a paused child handles SIGTERM once resumed
         try:
             await asyncio.wait_for(proc.wait(), timeout)
         except TimeoutError:

@@ -25,7 +25,7 @@ TINY = {
     "polling": ["--devices", "4", "--per-room", "2", "--sim-procs", "2", "--seconds", "0.5",
                 "--warmup", "0.3"],
     "pipelining": ["--devices", "4", "--per-room", "2", "--sim-procs", "2", "--seconds", "0.5",
-                   "--warmup", "0.3", "--tries", "1"],
+                   "--warmup", "0.3", "--rounds", "2"],
 }  # fmt: skip
 
 

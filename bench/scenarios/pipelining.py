@@ -6,6 +6,10 @@ in the same run: the bare poller (`bench/poller.py`) sending the same three quer
 the same way, and, with `--before REF`, the hub of git commit REF (e.g. the commit
 before pipelining), which sends them one at a time. The figure is server CPU seconds
 per request answered.
+
+Every stack is started and brought online first, then all but one are paused
+(SIGSTOP): `--rounds` rounds measure each in turn for `--seconds`, so that other work
+on a shared machine falls on all of them alike; the table gives each one's median.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +27,7 @@ from bench.stacks import Layout, export_source, hub_config, start_hub
 
 SWITCHER = "inputs: 8\noutputs: 8\naudio_mute: true\nvideo_mute: true\nprompt_wait: 0.1s"
 """Driver options matching the simulated switchers (bench/devices.py SWITCHER)."""
-CROWDED_PCT = 25.0  # other processes' CPU (% of a core) that makes a measurement suspect
+SETTLE = 2.0  # seconds after resuming a stack before its window (it catches up on polls)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,29 +35,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-room", type=int, default=10, help="devices per room")
     parser.add_argument("--interval", type=float, default=1.0, help="poll interval (s)")
     parser.add_argument("--sim-procs", type=int, default=4, help="simulator processes")
-    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--seconds", type=float, default=10, help="length of one window")
+    parser.add_argument("--rounds", type=int, default=5, help="windows per stack")
     parser.add_argument("--warmup", type=float, default=5, help="seconds after all are online")
     parser.add_argument(
         "--before",
         metavar="REF",
         help="also run the hub of this git commit (one request at a time) in the same run",
     )
-    parser.add_argument(
-        "--tries", type=int, default=3, help="measurements of a crowded step (1: never again)"
-    )
 
 
-async def steady(
+async def window(
     server: Child, sims: list[Child], args: argparse.Namespace, devices: int
 ) -> dict[str, Any]:
-    """`measure`, again (up to `--tries`) while other processes crowd the machine."""
-    for _ in range(max(1, args.tries)):
+    """Resume `server`, measure it for `--seconds`, pause it again."""
+    server.resume()
+    try:
+        await asyncio.sleep(min(SETTLE, args.seconds))
         result = await measure(server, sims, args.seconds, devices)
-        if result["other_cpu_pct"] <= CROWDED_PCT:
-            break
-    answered = max(1, result["answered"])
-    result["cpu_us_per_request"] = 1e6 * result["server_cpu_s"] / answered
+    finally:
+        server.pause()
+    result["cpu_us_per_request"] = 1e6 * result["server_cpu_s"] / max(1, result["answered"])
     return result
+
+
+def median(windows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over the windows; the windows themselves under `windows`."""
+    keys = [k for k, v in windows[0].items() if isinstance(v, int | float)]
+    figures: dict[str, Any] = {k: statistics.median(w[k] for w in windows) for k in keys}
+    return {**figures, "windows": windows}
 
 
 async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
@@ -60,25 +71,45 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
     hubs: list[tuple[str, Path | None]] = [("avhub", None)]
     if args.before:
         hubs.insert(0, ("avhub_before", export_source(args.before, rundir / "before-src")))
-    results: dict[str, Any] = {}
+    stacks: dict[str, Child] = {}
     async with Children(rundir) as children:
         sims, ports = await start_devices(children, layout.count, args.sim_procs, "extron_sis")
         client = await children.python("client0", "bench.client")
-
+        online: dict[str, float] = {}
         for name, source in hubs:
             config = rundir / f"{name}.yaml"
             config.write_text(hub_config(layout, ports, None, SWITCHER, driver="extron_sis"))
-            hub, url = await start_hub(children, name, config, source=source)
-            online_s = await all_online(client, url, layout)
-            await asyncio.sleep(args.warmup)
-            results[name] = {**await steady(hub, sims, args, layout.count), "online_s": online_s}
-            await children.stop(hub)
-
+            stacks[name], url = await start_hub(children, name, config, source=source)
+            online[name] = await all_online(client, url, layout)
+            stacks[name].pause()
         poller = await children.python("poller", "bench.poller")
         await poller.call("poll", ports=ports, interval=args.interval, driver="extron_sis")
-        await asyncio.sleep(args.warmup + args.interval)
-        results["baseline"] = await steady(poller, sims, args, layout.count)
-        results["baseline"]["errors"] = (await poller.call("stats"))["errors"]
+        await asyncio.sleep(args.interval)
+        poller.pause()
+        stacks["baseline"] = poller
+        await asyncio.sleep(args.warmup)
+
+        windows: dict[str, list[dict[str, Any]]] = {name: [] for name in stacks}
+        for i in range(args.rounds):
+            names = list(stacks)
+            for name in names[i % len(names) :] + names[: i % len(names)]:
+                windows[name].append(await window(stacks[name], sims, args, layout.count))
+        poller.resume()
+        errors = (await poller.call("stats"))["errors"]
+    results = {name: median(w) for name, w in windows.items()}
+    for name in ("baseline", "avhub_before"):
+        if name in windows:  # ratios of windows next to each other in time, then their median
+            ratios = [
+                ours["cpu_us_per_request"] / theirs["cpu_us_per_request"]
+                for ours, theirs in zip(windows["avhub"], windows[name], strict=True)
+                if theirs["cpu_us_per_request"]
+            ]
+            results["avhub"][f"per_request_ratio_{name}"] = (
+                statistics.median(ratios) if ratios else math.nan
+            )
+    for name, seconds in online.items():
+        results[name]["online_s"] = seconds
+    results["baseline"]["errors"] = errors
     return {"results": results, "rows": rows(results, args.before)}
 
 
@@ -91,12 +122,13 @@ def rows(results: dict[str, Any], before: str | None) -> list[tuple[str, Any, An
     ]
     table: list[tuple[str, Any, Any]] = [(name, ours[key], theirs[key]) for name, key in figures]
     table.append(("simulator CPU %", ours["simulators_cpu_pct"], theirs["simulators_cpu_pct"]))
+    ratio = ours["per_request_ratio_baseline"]
+    table.append(("CPU per request / baseline's, median of the rounds", ratio, None))
     old = results.get("avhub_before")
     if old is not None:
         table += [
             (f"{before}, one at a time: {name}", old[key], theirs[key]) for name, key in figures
         ]
-        one_at_a_time = old["cpu_us_per_request"]
-        per_request = ours["cpu_us_per_request"] / one_at_a_time if one_at_a_time else math.nan
-        table.append(("CPU per request, pipelined / one at a time", per_request, None))
+        ratio = ours["per_request_ratio_avhub_before"]
+        table.append(("CPU per request / one at a time, median of the rounds", ratio, None))
     return table
