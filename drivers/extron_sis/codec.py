@@ -436,21 +436,26 @@ _BANNER = re.compile(
 )
 _JUNK = re.compile(r"^[^A-Za-z0-9(+\-]+")
 _PRINTABLE = re.compile(r"[\x20-\x7e]*")
-_PATTERNS: list[tuple[re.Pattern[str], type[Reply] | str]] = [
-    (re.compile(rf"Out(\d+) ?In(\d+) ?{_KIND}", re.I), "tie"),
-    (re.compile(rf"In(\d+) ?{_KIND}", re.I), "tie_all"),
-    (re.compile(r"Out(\d+) ?Vol(\d+)", re.I), "volume"),
-    (re.compile(rf"((?:\d+|-+)(?: +(?:\d+|-+))*) +{_KIND}", re.I), "table"),
-    (re.compile(r"Vmt(?:(\d+)[* ])?(\d)", re.I), "video_mute"),
-    (re.compile(r"Amt(?:(\d+)[* ])?([01])", re.I), "audio_mute"),
-    (re.compile(r"Rpr ?(\d+)", re.I), "recalled"),
-    (re.compile(r"Spr ?(\d+)", re.I), "saved"),
-    (re.compile(r"Vrb ?(\d)", re.I), "verbose"),
-    (re.compile(r"E(\d\d)"), "error"),
-    (re.compile(r"Qik", re.I), "quick"),
-    (re.compile(r"Login (Administrator|User)", re.I), "login"),
-    (re.compile(r"Password:", re.I), "prompt"),
+_PATTERNS: list[tuple[str, re.Pattern[str], str]] = [  # (first letters of a match, pattern, kind)
+    ("o", re.compile(rf"Out(\d+) ?In(\d+) ?{_KIND}", re.I), "tie"),
+    ("i", re.compile(rf"In(\d+) ?{_KIND}", re.I), "tie_all"),
+    ("o", re.compile(r"Out(\d+) ?Vol(\d+)", re.I), "volume"),
+    ("0123456789-", re.compile(rf"((?:\d+|-+)(?: +(?:\d+|-+))*) +{_KIND}", re.I), "table"),
+    ("v", re.compile(r"Vmt(?:(\d+)[* ])?(\d)", re.I), "video_mute"),
+    ("a", re.compile(r"Amt(?:(\d+)[* ])?([01])", re.I), "audio_mute"),
+    ("r", re.compile(r"Rpr ?(\d+)", re.I), "recalled"),
+    ("s", re.compile(r"Spr ?(\d+)", re.I), "saved"),
+    ("v", re.compile(r"Vrb ?(\d)", re.I), "verbose"),
+    ("E", re.compile(r"E(\d\d)"), "error"),
+    ("q", re.compile(r"Qik", re.I), "quick"),
+    ("l", re.compile(r"Login (Administrator|User)", re.I), "login"),
+    ("p", re.compile(r"Password:", re.I), "prompt"),
 ]
+_BY_FIRST: dict[str, list[tuple[re.Pattern[str], str]]] = {}
+"""The patterns a line can match, by its first character: a line is tried against those only."""
+for _firsts, _pattern, _kind in _PATTERNS:
+    for _first in {*_firsts, *(_firsts.upper() if _pattern.flags & re.I else "")}:
+        _BY_FIRST.setdefault(_first, []).append((_pattern, _kind))
 
 
 def parse_reply(line: bytes) -> tuple[Reply, str]:
@@ -473,9 +478,9 @@ def parse_reply(line: bytes) -> tuple[Reply, str]:
                 text, m.group("model").strip(), m.group("firmware"), m.group("part")
             ), junk
         return Banner(text), junk
-    for pattern, name in _PATTERNS:
+    for pattern, name in _BY_FIRST.get(text[0], ()):
         if m := pattern.fullmatch(text):
-            return _build(str(name), m), junk
+            return _build(name, m), junk
     return Text(text), junk
 
 
@@ -490,7 +495,7 @@ def _build(name: str, m: re.Match[str]) -> Reply:
             return Volume(int(g[0]), int(g[1]))
         case "table":
             cells = g[0].split()
-            inputs = tuple(None if c.startswith("-") else int(c) for c in cells)
+            inputs = tuple([None if c[0] == "-" else int(c) for c in cells])
             return TieTable(_TAG_KIND[g[1].lower()], inputs)
         case "video_mute":
             return VideoMute(None if g[0] is None else int(g[0]), int(g[1]))
@@ -530,10 +535,13 @@ def parse_version(text: str) -> str | None:
     return m.group(1) if m else None
 
 
+_MUTE_DIGITS = re.compile(r"[0-3]+")
+
+
 def parse_mute_table(text: str) -> list[int] | None:
     """`EscVM` answer `0010 3000` → per output 0 (none), 1 (video), 2 (audio), 3 (both)."""
     digits = text.replace(" ", "")
-    if not digits or any(c not in "0123" for c in digits):
+    if not _MUTE_DIGITS.fullmatch(digits):
         return None
     return [int(c) for c in digits]
 
