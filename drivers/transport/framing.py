@@ -52,8 +52,13 @@ class DelimiterFramer:
         return tail
 
     def feed(self, data: bytes) -> list[bytes | ProtocolError]:
-        out: list[bytes | ProtocolError] = []
         *lines, tail = self._split(data)
+        if not self._buf and not self._discarding and len(data) <= self._max_len:
+            # The usual read: whole lines, none too long; nothing to join or drop.
+            out: list[bytes | ProtocolError] = [line for line in lines if line]
+            self._buf += tail
+            return out
+        out = []
         for line in lines:
             self._add(line, out)
             if self._buf:
@@ -68,7 +73,7 @@ class DelimiterFramer:
             return
         self._buf += part
         if len(self._buf) > self._max_len:
-            head = bytes(self._buf[:40])
+            head = bytes(self._buf[: min(40, self._max_len + 1)])  # the same however it was read
             out.append(ProtocolError(f"frame over {self._max_len} bytes dropped: {head!r}..."))
             self._buf.clear()
             self._discarding = True

@@ -165,6 +165,11 @@ class Telnet:
         """Bytes held for an unfinished subnegotiation; never more than the cap."""
         return len(self._sub)
 
+    @property
+    def in_data(self) -> bool:
+        """True between Telnet commands: bytes without IAC are plain data then."""
+        return self._state is _State.DATA
+
     def feed(self, data: bytes) -> Decoded:
         clean = bytearray()
         negotiations: list[Negotiation] = []
@@ -257,6 +262,8 @@ class TelnetFramer(Generic[F]):
         self.on_negotiation = on_negotiation
 
     def feed(self, data: bytes) -> list[F | ProtocolError]:
+        if IAC not in data and self.telnet.in_data:  # the usual read: no Telnet in it
+            return self.inner.feed(data)
         got = self.telnet.feed(data)
         if got.replies and self.send is not None:
             self.send(got.answer)
