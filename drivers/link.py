@@ -282,10 +282,10 @@ class Link(Generic[F]):
                 early = self._from_backlog(match)
                 if early is not _WAITING:
                     return [early]
-        else:
+            if data is not None:
+                await self._pace()
+        else:  # pipelined, so without a command_delay to keep
             data = b"".join([d for d, _ in requests if d is not None])
-        if data is not None:
-            await self._pace()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Any]] = loop.create_future()
         replies: list[Any] = [_WAITING] * len(requests)

@@ -94,7 +94,7 @@ class WorkQueue:
         None at the deadline, or when `wake` is called, if nothing was queued.
         """
         while True:
-            work = self._take()
+            work = self.take()
             if work is not None:
                 return work
             loop = asyncio.get_running_loop()
@@ -108,9 +108,10 @@ class WorkQueue:
                 if timer is not None:
                     timer.cancel()
             if deadline is not None:
-                return self._take()
+                return self.take()
 
-    def _take(self) -> Work | None:
+    def take(self) -> Work | None:
+        """The most urgent work queued, or None (without waiting)."""
         for kind in _KINDS:
             if self._lanes[kind]:
                 return self.pop(kind)

@@ -135,7 +135,8 @@ class Worker:
         for i, group in enumerate(self._groups):  # later groups a little later each round
             group.last += self._interval(group) * i / (2 * count)
         while True:
-            work = await queue.get(self._queue_due_polls(loop.time()))
+            deadline = self._queue_due_polls(loop.time())
+            work = queue.take() or await queue.get(deadline)  # no coroutine when work is there
             if work is not None:
                 await self._run(work)
 
