@@ -56,11 +56,12 @@ class WorkQueue:
     future wakes the single consumer: a hub keeps one queue per device.
     """
 
-    __slots__ = ("_lanes", "_waiter")
+    __slots__ = ("_lanes", "_timer", "_waiter")
 
     def __init__(self) -> None:
         self._lanes: tuple[list[Work], ...] = tuple([] for _ in Kind)
         self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def put(self, work: Work) -> Work:
         """Queue `work`, or fold it into queued work with the same key and return that.
@@ -82,33 +83,23 @@ class WorkQueue:
         return work
 
     def wake(self) -> None:
-        """Wake the consumer waiting in `get` (with a deadline, it returns None if idle)."""
+        """End the consumer's `wait` (new work, or something changed that it should see)."""
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def get(self, deadline: float | None = None) -> Work | None:
-        """The most urgent work, waiting while the queue is empty.
+    def wait(self, deadline: float | None = None) -> asyncio.Future[None]:
+        """A future done when work is queued, `wake` is called, or (loop time) `deadline` comes.
 
-        Without a deadline it waits for work. With one (event loop time) it returns
-        None at the deadline, or when `wake` is called, if nothing was queued.
+        A future rather than a coroutine: an idle device holds no coroutine frame for it.
         """
-        while True:
-            work = self.take()
-            if work is not None:
-                return work
-            loop = asyncio.get_running_loop()
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiter = waiter
-            timer = None if deadline is None else loop.call_at(deadline, self.wake)
-            try:
-                await waiter
-            finally:
-                self._waiter = None
-                if timer is not None:
-                    timer.cancel()
-            if deadline is not None:
-                return self.take()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiter = waiter
+        if self._timer is not None:  # one timer per queue: the last wait's, if still due
+            self._timer.cancel()
+        self._timer = None if deadline is None else loop.call_at(deadline, self.wake)
+        return waiter
 
     def take(self) -> Work | None:
         """The most urgent work queued, or None (without waiting)."""
@@ -125,7 +116,10 @@ class WorkQueue:
         return lane.pop(0)
 
     def drain(self) -> list[Work]:
-        """Remove and return everything queued."""
+        """Remove and return everything queued (the consumer is stopping: no timer either)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         items = [w for lane in self._lanes for w in lane]
         for lane in self._lanes:
             lane.clear()

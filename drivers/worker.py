@@ -126,8 +126,10 @@ class Worker:
         queue = self._queue
         begin = loop.time() + stagger
         while loop.time() < begin:  # a refresh asked for meanwhile still runs
-            work = await queue.get(begin)
-            if work is not None:
+            work = queue.take()
+            if work is None:
+                await queue.wait(begin)
+            else:
                 await self._run(work)
         self.reconnect("connect")
         self.refresh()
@@ -136,8 +138,10 @@ class Worker:
             group.last += self._interval(group) * i / (2 * count)
         while True:
             deadline = self._queue_due_polls(loop.time())
-            work = queue.take() or await queue.get(deadline)  # no coroutine when work is there
-            if work is not None:
+            work = queue.take()
+            if work is None:
+                await queue.wait(deadline)
+            else:
                 await self._run(work)
 
     async def _run(self, work: Work) -> None:

@@ -132,7 +132,7 @@ def test_queue_priority_and_fifo() -> None:
         (Kind.COMMAND, "u2"),
     ]:
         queue.put(Work(kind, nothing, label=label))
-    order = [asyncio.run(queue.get()).label for _ in range(5)]
+    order = [work.label for work in iter(queue.take, None)]
     assert order == ["u1", "u2", "c", "p1", "p2"]
 
 
