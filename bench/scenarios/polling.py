@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.proc import Child, ChildError, Children, CpuMeter
-from bench.stacks import Layout, hub_config, start_hub
+from bench.stacks import Layout, export_source, hub_config, start_hub
 from drivers.pjlink.config import PjlinkConfig
 
 DETAIL_INTERVAL = PjlinkConfig.model_fields["detail_interval"].default
@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sim-procs", type=int, default=4, help="simulator processes")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=5, help="seconds after all are online")
+    parser.add_argument(
+        "--before", metavar="REF", help="also run the hub of this git commit in the same run"
+    )
 
 
 async def all_online(client: Child, url: str, layout: Layout, timeout: float = 180) -> float:
@@ -82,32 +85,53 @@ async def start_devices(
     return sims, ports
 
 
+async def polled_hub(
+    children: Children,
+    name: str,
+    args: argparse.Namespace,
+    rundir: Path,
+    sims: list[Child],
+    ports: list[int],
+    source: Path | None = None,
+) -> dict[str, Any]:
+    """The hub (of `source`, see `start_hub`) polling every device: `measure`, RSS per device.
+
+    RSS per device is set against the same hub with the same rooms and no devices.
+    """
+    layout = Layout(args.devices // args.per_room, args.per_room, poll_interval=args.interval)
+    client = await children.python(f"client-{name}", "bench.client")
+    config = rundir / f"{name}-empty.yaml"
+    config.write_text(hub_config(Layout(layout.rooms, 0), [], None))
+    empty, _ = await start_hub(children, f"{name}-empty", config, source=source)
+    await asyncio.sleep(args.warmup)
+    rss_empty = empty.rss()
+    await children.stop(empty)
+
+    config = rundir / f"{name}.yaml"
+    extra = f"lamp_interval: 60s\ndetail_interval: {args.detail_interval}s"
+    config.write_text(hub_config(layout, ports, None, extra))
+    hub, url = await start_hub(children, name, config, source=source)
+    online_s = await all_online(client, url, layout)
+    await asyncio.sleep(args.warmup)
+    result = await measure(hub, sims, args.seconds, layout.count)
+    result["online_s"] = online_s
+    result["rss_per_device"] = (result["rss"] - rss_empty) / layout.count
+    result["rss_empty"] = rss_empty
+    await children.stop(hub)
+    await children.stop(client)
+    return result
+
+
 async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
     layout = Layout(args.devices // args.per_room, args.per_room, poll_interval=args.interval)
     results: dict[str, Any] = {}
     async with Children(rundir) as children:
         sims, ports = await start_devices(children, layout.count, args.sim_procs)
-        client = await children.python("client0", "bench.client")
-
-        config = rundir / "hub-empty.yaml"
-        config.write_text(hub_config(Layout(layout.rooms, 0), [], None))
-        empty, _ = await start_hub(children, "hub-empty", config)
-        await asyncio.sleep(args.warmup)
-        rss_empty = empty.rss()
-        await children.stop(empty)
-
-        config = rundir / "hub.yaml"
-        extra = f"lamp_interval: 60s\ndetail_interval: {args.detail_interval}s"
-        config.write_text(hub_config(layout, ports, None, extra))
-        hub, url = await start_hub(children, "hub", config)
-        online_s = await all_online(client, url, layout)
-        await asyncio.sleep(args.warmup)
-        ours = await measure(hub, sims, args.seconds, layout.count)
-        ours["online_s"] = online_s
-        ours["rss_per_device"] = (ours["rss"] - rss_empty) / layout.count
-        ours["rss_empty"] = rss_empty
-        await children.stop(hub)
-        results["avhub"] = ours
+        if args.before:
+            source = export_source(args.before, rundir / "before-src")
+            before = await polled_hub(children, "hub_before", args, rundir, sims, ports, source)
+            results["avhub_before"] = before
+        ours = results["avhub"] = await polled_hub(children, "hub", args, rundir, sims, ports)
 
         poller = await children.python("poller", "bench.poller")
         await asyncio.sleep(min(1.0, args.warmup))
@@ -127,4 +151,10 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
         ("simulator CPU %", ours["simulators_cpu_pct"], theirs["simulators_cpu_pct"]),
         ("server RSS (MB)", ours["rss"] / 2**20, theirs["rss"] / 2**20),
     ]
+    if args.before:
+        old = results["avhub_before"]
+        rows += [
+            (f"{args.before}: RSS per device (KB)", old["rss_per_device"] / 1024, None),
+            (f"{args.before}: server CPU % of one core", old["server_cpu_pct"], None),
+        ]
     return {"results": results, "rows": rows}
