@@ -24,8 +24,8 @@ TINY = {
                "--storm-devices", "1"],
     "polling": ["--devices", "4", "--per-room", "2", "--sim-procs", "2", "--seconds", "0.5",
                 "--warmup", "0.3"],
-    "pipelining": ["--devices", "4", "--per-room", "2", "--sim-procs", "2", "--seconds", "0.5",
-                   "--warmup", "0.3", "--rounds", "2"],
+    "pipelining": ["--devices", "4", "--per-room", "2", "--sim-procs", "2", "--seconds", "0.6",
+                   "--warmup", "0.3", "--rounds", "2", "--interval", "0.1"],
 }  # fmt: skip
 
 
