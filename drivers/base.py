@@ -244,7 +244,12 @@ class Driver(ABC, Generic[C]):
     # ---- lifecycle -----------------------------------------------------------------
 
     async def start(self, stagger: float | None = None) -> None:
-        """Start the worker; the first poll (and connect) begins after a random stagger."""
+        """Start the worker; the first poll (and connect) begins after a random stagger.
+
+        A stopped driver may be started again (a hub that owns the device again).
+        """
+        self._closing = False
+        self.conn_state = ConnectionState.IDLE
         self._groups = self.poll_groups()
         if stagger is None:
             stagger = random.uniform(0, min(self.config.poll_interval, 1.0))

@@ -17,6 +17,7 @@ class ErrorCode(StrEnum):
     TIMEOUT = "timeout"
     DEVICE_ERROR = "device_error"
     INTERNAL = "internal"
+    STORE_UNAVAILABLE = "store_unavailable"  # Redis (hub.store) cannot be reached
 
 
 class OfflineReason(StrEnum):

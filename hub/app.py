@@ -12,9 +12,12 @@ from aiohttp import web
 
 from drivers import DRIVERS
 from drivers.base import Driver
-from drivers.errors import ConfigError
+from drivers.errors import ErrorCode
 from drivers.service import DriverService
 from drivers.transport import TransportFactory, create_transport
+from hub.cluster.node import ClusterNode
+from hub.cluster.placement import ClusterPlacement
+from hub.cluster.store import RedisStore
 from hub.config import Config, HubSettings, RoomConfig
 from hub.fanout import direct_transports
 from hub.http import setup_routes
@@ -43,19 +46,25 @@ class Hub:
         self, config: Config, *, transport_factory: TransportFactory = create_transport
     ) -> None:
         settings = config.hub
-        if settings.store != "memory":
-            raise ConfigError(
-                "hub.store: sharing state between hubs over Redis is not available in this "
-                "version of avhub; use `store: memory`"
-            )
         self.config = config
+        self.cluster: ClusterNode | None = None
+        placement: ClusterPlacement | None = None
+        if settings.store != "memory":  # scale-out: hub/cluster
+            self.cluster = ClusterNode(
+                settings.store,
+                settings.cluster,
+                replay_size=settings.replay_size,
+                replay_max_age=settings.replay_max_age,
+            )
+            placement = ClusterPlacement(self.cluster)
         self.rooms: dict[str, Room] = {
             room_id: Room(
                 room_id,
                 room_cfg,
-                memory_store(room_id, room_cfg, settings),
+                self._new_store(room_id, room_cfg),
                 admin_token=settings.admin_token,
                 transport_factory=transport_factory,
+                placement=placement,
             )
             for room_id, room_cfg in config.rooms.items()
         }
@@ -69,6 +78,9 @@ class Hub:
             self.sio.register_namespace(namespace)
             namespace.attach(self.sio)
             self.namespaces[room_id] = namespace
+        if self.cluster is not None:
+            self.cluster.status_listeners.append(self._tell_store_status)
+            self.cluster.reset_listeners.append(self._resend_snapshots)
         self.app = web.Application()
         self.sio.attach(self.app)
         setup_routes(self.app, self)
@@ -77,6 +89,38 @@ class Hub:
 
     def all_drivers(self) -> list[Driver[Any]]:
         return drivers_of(self.rooms.values())
+
+    # ---- the store (hub.store) ------------------------------------------------------
+
+    def _new_store(self, room_id: str, room: RoomConfig) -> RoomStore:
+        if self.cluster is None:
+            return memory_store(room_id, room, self.config.hub)
+        return self.cluster.store(room_id, room.name)
+
+    def store_health(self) -> dict[str, Any]:
+        """`/healthz` fields of a Redis store: `store` (ok or store_unavailable), node, owned."""
+        if self.cluster is None:
+            return {}
+        return {
+            "store": "ok" if self.cluster.available else ErrorCode.STORE_UNAVAILABLE.value,
+            "node": self.cluster.node_id,
+            "owned": len(self.cluster.ownership.owned()),
+        }
+
+    def _tell_store_status(self, available: bool) -> None:
+        """Panels get a `store` event when Redis goes away and when it is back."""
+        status: dict[str, Any] = {"available": available}
+        if not available:
+            status["code"] = ErrorCode.STORE_UNAVAILABLE.value
+        for namespace in self.namespaces.values():
+            if namespace.fanout is not None:
+                namespace.fanout.broadcast("store", status)
+
+    def _resend_snapshots(self, store: RedisStore) -> None:
+        """The room's continuity ended in Redis: its panels load the new epoch's snapshot."""
+        namespace = self.namespaces.get(store.room_id)
+        if namespace is not None and namespace.fanout is not None:
+            namespace.fanout.broadcast("snapshot", store.snapshot())
 
     async def start(self, host: str | None = None, port: int | None = None) -> tuple[str, int]:
         """Serve HTTP/Socket.IO, start every room and driver service; returns the bound address."""
@@ -90,8 +134,12 @@ class Hub:
         await site.start()
         bound = self._runner.addresses[0]
         self.address = (str(bound[0]), int(bound[1]))
+        if self.cluster is not None:
+            await self.cluster.start(self.address)
         for room in self.rooms.values():
             await room.start()
+        if self.cluster is not None:
+            self.cluster.run_ownership()
         for service in self.services.values():
             await service.start(host)
         log.info(
@@ -109,7 +157,11 @@ class Hub:
         if self._runner is not None:  # first take no new panels: reconnecting ones would wait
             for site in list(self._runner.sites):
                 await site.stop()
+        if self.cluster is not None:  # every lease handed back at once, before the rooms stop
+            await self.cluster.stop_ownership()
         await asyncio.gather(*(room.stop() for room in self.rooms.values()))
+        if self.cluster is not None:
+            await self.cluster.stop()
         for namespace in self.namespaces.values():
             await namespace.close()
         # Say goodbye (an Engine.IO CLOSE) and hang up on every panel rather than let the

@@ -49,6 +49,7 @@ from drivers import DRIVERS
 from drivers.config import DeviceConfig, Duration, parse_address
 from drivers.errors import ConfigError
 from drivers.service import DriverSettings
+from hub.cluster.settings import ClusterSettings
 from simulators import SIMULATORS
 
 __all__ = [
@@ -181,6 +182,10 @@ class HubSettings(BaseModel):
         default_factory=DriverSettingsByKind,
         description="hub-level settings of driver kinds, e.g. drivers: {pjlink: {notify: off}}",
     )
+    cluster: ClusterSettings = Field(
+        default_factory=ClusterSettings,
+        description="node id, device lease TTL and command timeout with store: redis://",
+    )
 
     @field_validator("listen")
     @classmethod
@@ -188,7 +193,7 @@ class HubSettings(BaseModel):
         parse_listen(value)
         return value
 
-    @field_validator("drivers", mode="before")
+    @field_validator("drivers", "cluster", mode="before")
     @classmethod
     def _null_drivers(cls, value: object) -> object:
         return {} if value is None else value

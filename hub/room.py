@@ -11,7 +11,7 @@ import hmac
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from drivers import DRIVERS
 from drivers.base import Driver, StateSink
@@ -35,6 +35,19 @@ class RoomCounters:
     """Panels sent a whole snapshot on connect."""
 
 
+class Placement(Protocol):
+    """Where a room's devices run when several hubs share the building (hub/cluster)."""
+
+    async def adopt(self, room: Room) -> None:
+        """Take over starting the room's devices: each runs on the hub that owns it."""
+
+    async def release(self, room: Room) -> None:
+        """Stop the room's devices running here."""
+
+    async def command(self, room: Room, data: Any, where: str) -> Reply:
+        """Run a command on the hub that owns its device."""
+
+
 class Room:
     """One room of the deployment; see the module docstring."""
 
@@ -46,8 +59,10 @@ class Room:
         *,
         admin_token: str | None = None,
         transport_factory: TransportFactory = create_transport,
+        placement: Placement | None = None,
     ) -> None:
         self.id = room_id
+        self.placement = placement
         self.name = config.name
         self.config = config
         self.store = store
@@ -83,23 +98,34 @@ class Room:
 
     async def command(self, data: Any, where: str) -> Reply:
         """Run one `{device, action, args}` command; the ack, counted by result."""
-        reply = await run_command(self.drivers, data, where)
+        if self.placement is not None:
+            reply = await self.placement.command(self, data, where)
+        else:
+            reply = await run_command(self.drivers, data, where)
         self.counters.commands[result_code(reply)] += 1
         return reply
 
     def online(self) -> int:
         """How many of the room's devices are online."""
+        if self.placement is not None:  # drivers run on their owners: count from the store
+            return sum(1 for d in self.drivers if self.store.devices[d].state.get("online"))
         return sum(1 for d in self.drivers.values() if d.online)
 
     async def start(self) -> None:
-        """Open the store, then start every device."""
+        """Open the store, then start every device (or hand them to the placement)."""
         await self.store.open()
+        if self.placement is not None:
+            await self.placement.adopt(self)
+            return
         for driver in self.drivers.values():
             await driver.start()
 
     async def stop(self) -> None:
         """Stop every device (closing its connection), then close the store."""
-        await asyncio.gather(*(d.stop() for d in self.drivers.values()))
+        if self.placement is not None:
+            await self.placement.release(self)
+        else:
+            await asyncio.gather(*(d.stop() for d in self.drivers.values()))
         await self.store.close()
 
 
