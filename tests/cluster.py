@@ -186,7 +186,7 @@ async def hub_processes(tmp_path: Path) -> AsyncIterator[HubStarter]:
     started: list[HubProcess] = []
 
     async def start(text: str, count: int, name: str = "hub") -> list[HubProcess]:
-        config = tmp_path / "deployment.yaml"
+        config = tmp_path / f"deployment{len(started)}.yaml"
         config.write_text(text)
         hubs = [HubProcess(config, f"{name}{len(started) + i}") for i in range(count)]
         started.extend(hubs)

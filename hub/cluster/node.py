@@ -45,8 +45,9 @@ log = logging.getLogger("avhub.cluster")
 BATCH = 512  # most commits in one pipeline
 READ_BLOCK_MS = 1000
 MAX_OUTBOX = 100_000  # beyond this, waiting changes are merged per device
-BACKOFF_MIN, BACKOFF_MAX = 0.05, 2.0
+BACKOFF_MIN, BACKOFF_MAX = 0.05, 1.0
 LINK_ERRORS = (RedisError, OSError, TimeoutError)
+STOP_WAIT = 2.0
 
 
 class StoreUnavailable(AvhubError):
@@ -100,7 +101,7 @@ class ClusterNode:
         self.commands = CommandBus(self)
         self.status_listeners: list[StatusListener] = []
         self.reset_listeners: list[ResetListener] = []
-        timeout = max(0.2, settings.lease_ttl / 2)
+        timeout = max(0.2, settings.lease_ttl / 4)  # an answer later than this: unreachable
         options: dict[str, Any] = {
             "decode_responses": True,
             "socket_connect_timeout": timeout,
@@ -172,8 +173,12 @@ class ClusterNode:
         self._tasks, self._readers, self._recovery = [], [], None
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await self._close_clients()
+        try:  # a blocked read that does not end must not hold up the hub's exit
+            async with asyncio.timeout(STOP_WAIT):
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await self._close_clients()
+        except TimeoutError:
+            log.warning("Redis connections did not close within %gs", STOP_WAIT)
 
     async def wait_available(self) -> None:
         await self._up.wait()
@@ -202,6 +207,7 @@ class ClusterNode:
                 store.seq,
             )
             self._outbox = deque(p for p in self._outbox if p.store is not store)
+            await self.ownership.reclaim(store.room_id)
             for listener in self.reset_listeners:
                 listener(store)
 
@@ -317,6 +323,7 @@ class ClusterNode:
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(delay * 2, BACKOFF_MAX)
         self._restart_readers()
+        self.ownership.recovered()
         self.available = True
         self._up.set()
         self._wake.set()

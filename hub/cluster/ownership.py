@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -70,15 +69,21 @@ def rank(node: str, key: str) -> bytes:
 
 
 def assign(keys: list[str], nodes: list[str]) -> dict[str, str]:
-    """Lease key → node: rendezvous hashing with bounded load (every hub computes the same)."""
+    """Lease key → node: rendezvous hashing with bounded load (every hub computes the same).
+
+    Each node gets floor(keys / nodes) keys, and the first nodes to want one more take
+    the remainder: loads differ by at most one.
+    """
     if not nodes:
         return {}
-    cap = math.ceil(len(keys) / len(nodes))
+    floor, extra = divmod(len(keys), len(nodes))
     load: Counter[str] = Counter()
     plan: dict[str, str] = {}
     for key in sorted(keys, key=lambda k: hashlib.blake2b(k.encode(), digest_size=8).digest()):
         for node in sorted(nodes, key=lambda n: rank(n, key), reverse=True):
-            if load[node] < cap:
+            if load[node] < floor or (load[node] == floor and extra):
+                if load[node] == floor:
+                    extra -= 1
                 plan[key] = node
                 load[node] += 1
                 break
@@ -98,6 +103,7 @@ class Ownership:
         self._timer: asyncio.TimerHandle | None = None
         self._changed = asyncio.Event()
         self._drops: set[asyncio.Task[None]] = set()
+        self._grace: tuple[float, frozenset[str]] = (0.0, frozenset())
 
     @property
     def interval(self) -> float:
@@ -140,6 +146,35 @@ class Ownership:
             if lease.holder is not None and lease.room_id == room_id:
                 lease.owned.republish()
 
+    async def reclaim(self, room_id: str) -> None:
+        """Redis lost the room: take back this hub's leases in it, unless another hub has."""
+        node = self.node
+        held = [x for x in self._leases.values() if x.holder and x.room_id == room_id]
+        if not held:
+            return
+        ttl_ms = int(node.settings.lease_ttl * 1000)
+        pipe = node.redis.pipeline(transaction=False)
+        for lease in held:
+            node.scripts.run(pipe, "reclaim", [lease.key], [lease.holder, ttl_ms])
+        sent = asyncio.get_running_loop().time()
+        results = await pipe.execute()
+        for lease, ok in zip(held, results, strict=True):
+            if lease.holder is None:
+                continue
+            if ok == 1:
+                lease.deadline = sent + node.settings.lease_ttl * SAFETY
+            else:
+                self._lose(lease)
+
+    def recovered(self) -> None:
+        """Redis is back: for one TTL, hubs live before count as live while they re-register.
+
+        Otherwise the first hub back would see itself alone and take every free lease.
+        """
+        loop = asyncio.get_running_loop()
+        self._grace = (loop.time() + self.node.settings.lease_ttl, frozenset(self.live))
+        self._changed.set()
+
     async def run(self) -> None:
         """Tick every TTL / 5 (and at once when devices come or go)."""
         while True:
@@ -179,7 +214,8 @@ class Ownership:
         live, *epochs = await pipe.execute()
         for store, epoch in zip(stores, epochs, strict=True):
             node.check_epoch(store, epoch)
-        self.live = sorted(live)
+        until, before = self._grace
+        self.live = sorted(set(live) | before if loop.time() < until else live)
         plan = self._planned()
         leaving = [
             lease

@@ -114,6 +114,15 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
+# KEYS lease; ARGV holder ttl_ms. After Redis lost a room: the lease is `holder`'s again
+# unless another node took it since. 1 when it is, 0 when not.
+RECLAIM = """
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
 # KEYS lease; ARGV holder. Frees the lease if `holder` still has it.
 RELEASE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -131,6 +140,7 @@ class Scripts:
         "heartbeat": HEARTBEAT,
         "acquire": ACQUIRE,
         "renew": RENEW,
+        "reclaim": RECLAIM,
         "release": RELEASE,
     }
 

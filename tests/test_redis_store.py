@@ -1,0 +1,105 @@
+"""`hub.store: redis://…` inside one process: fencing, catching up, assignment, settings."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from hub.app import Hub
+from hub.cluster.ownership import assign
+from hub.cluster.store import RedisStore
+from hub.config import ConfigFileError, load_config_text
+from tests.cluster import RedisServer, cluster_config, owners, redis_server
+from tests.conftest import until
+from tests.panel import Panel
+
+__all__ = ["redis_server"]  # fixture
+
+
+def test_assign_spreads_evenly_and_moves_only_what_it_must() -> None:
+    for count in range(25):
+        for hubs in range(1, 6):
+            nodes = [f"hub{i}" for i in range(hubs)]
+            plan = assign([f"d{i}" for i in range(count)], nodes)
+            loads = Counter(plan.values())
+            assert len(plan) == count
+            assert max(loads[n] for n in nodes) - min(loads[n] for n in nodes) <= 1
+    keys = [f"avhub:{{lab}}:lease:proj{i}" for i in range(300)]
+    before = assign(keys, ["a", "b", "c"])
+    after = assign(keys, ["a", "b"])  # c leaves: about its share moves, little else
+    assert sum(before[k] != after[k] for k in keys) <= 110
+    joined = assign(keys, ["a", "b", "c", "d"])  # d joins: it takes a quarter
+    assert sum(before[k] != joined[k] for k in keys) <= 85
+
+
+async def test_a_change_made_under_a_lease_another_hub_holds_is_refused(
+    redis_server: RedisServer, hub_factory: Any, pjlink_sims: Any
+) -> None:
+    sim = await pjlink_sims(power="on")
+    hub: Hub = await hub_factory(cluster_config(redis_server.url, [sim.port], ttl=3))
+    store = hub.rooms["lab"].store
+    assert isinstance(store, RedisStore)
+    await until(lambda: store.devices["proj0"].state.get("online") is True)
+    panel = Panel(f"http://127.0.0.1:{hub.address[1]}", "lab")  # type: ignore[index]
+    await panel.connect()
+    await until(lambda: panel.in_sync)
+    redis = redis_server.client()
+    # Another hub took the device (as after this hub's lease ran out unnoticed).
+    await redis.set("avhub:{lab}:lease:proj0", "elsewhere|999", px=60_000)
+    seq = store.seq
+    sim.set_input("51")
+    await until(lambda: store.refused > 0, message="Redis to refuse the change")
+    assert store.seq == seq  # nothing was numbered
+    assert await owners(redis, "lab", ["proj0"]) == {"proj0": "elsewhere"}
+    await until(lambda: not hub.cluster.ownership.owns("lab", "proj0"))  # type: ignore[union-attr]
+    await until(lambda: not hub.rooms["lab"].drivers["proj0"]._tasks)  # stopped polling
+    assert panel.seq == seq and panel.violations == []
+    assert panel.devices["proj0"]["state"].get("input") != "Network 1"
+    await redis.aclose()
+    await panel.disconnect()
+
+
+async def test_a_panel_resuming_past_this_hubs_mirror_waits_for_it(
+    redis_server: RedisServer, hub_factory: Any, pjlink_sims: Any
+) -> None:
+    sim = await pjlink_sims(power="on")
+    text = cluster_config(redis_server.url, [sim.port], ttl=3)
+    first: Hub = await hub_factory(text)
+    second: Hub = await hub_factory(text)
+    stores = [h.rooms["lab"].store for h in (first, second)]
+    await until(lambda: all(s.devices["proj0"].state.get("online") for s in stores))
+    behind = stores[1]
+    ahead = behind.seq + 1
+    waiting = behind.catch_up(behind.epoch, ahead)  # seen elsewhere, not applied here yet
+    assert waiting is not None
+    task = asyncio.ensure_future(waiting)
+    await asyncio.sleep(0.05)
+    assert not task.done() or behind.seq >= ahead
+    sim.set_input("32")  # a change, committed by whichever hub owns the projector
+    await asyncio.wait_for(task, 5)
+    assert behind.seq >= ahead
+    changes = behind.since(behind.epoch, ahead - 1)
+    assert changes is not None and changes[0].seq == ahead
+    # Nothing to wait for when already there, for another epoch, or for nonsense.
+    assert behind.catch_up(behind.epoch, behind.seq) is None
+    assert behind.catch_up("other", behind.seq + 5) is None
+    assert behind.catch_up(behind.epoch, "7") is None
+
+
+@pytest.mark.parametrize(
+    ("cluster", "problem"),
+    [
+        ("{node_id: 'a|b'}", "hub.cluster.node_id: String should match pattern"),
+        ("{lease_ttl: 0.1s}", "hub.cluster.lease_ttl: must be at least 0.5, got 0.1"),
+        ("{lease: 10s}", "hub.cluster.lease: unknown key"),
+    ],
+)
+def test_cluster_settings_are_checked(cluster: str, problem: str) -> None:
+    text = f"hub:\n  store: redis://127.0.0.1:6379/0\n  cluster: {cluster}\nrooms:\n  a:\n    devices: {{}}\n"
+    with pytest.raises(ConfigFileError) as caught:
+        load_config_text(text, "t.yaml")
+    assert problem in str(caught.value)
+    assert str(caught.value).startswith("t.yaml:3:")
