@@ -60,6 +60,9 @@ class CommandBus:
                         self._received(message["data"])
             except (RedisError, OSError, TimeoutError) as err:
                 node.lost(err)
+            except Exception:
+                log.exception("cluster command listener failed; listening again")
+                await asyncio.sleep(1.0)
             finally:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 

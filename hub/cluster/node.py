@@ -71,6 +71,7 @@ class _Pending:
     ts: float
     token: str
     epoch: str
+    encoded: list[str]  # the commit script's `change_json key1 value1 …`
 
 
 StatusListener = Callable[[bool], None]
@@ -221,7 +222,8 @@ class ClusterNode:
     def submit(self, store: RedisStore, device: str, changes: dict[str, Any], token: str) -> None:
         """Queue one change for Redis, behind every change queued before it."""
         outbox = self._outbox
-        outbox.append(_Pending(store, device, changes, time.time(), token, store.epoch))
+        encoded = encode_change(changes)  # not JSON: raises here, as in-process fan-out would
+        outbox.append(_Pending(store, device, changes, time.time(), token, store.epoch, encoded))
         if len(outbox) == 1:
             self._wake.set()
         elif len(outbox) > MAX_OUTBOX:
@@ -232,7 +234,10 @@ class ClusterNode:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            await self._flush()
+            try:
+                await self._flush()
+            except Exception:  # a bug here must not stop every later commit
+                log.exception("committing to Redis failed")
 
     async def _flush(self) -> None:
         """Commit the outbox in order, a pipeline at a time, while Redis answers."""
@@ -241,8 +246,7 @@ class ClusterNode:
             pipe = self.redis.pipeline(transaction=False)
             for p in batch:
                 keys = p.store.keys
-                args = [p.epoch, p.token, p.store.ring_size, repr(p.ts), p.device]
-                args += encode_change(p.changes)
+                args = [p.epoch, p.token, p.store.ring_size, repr(p.ts), p.device, *p.encoded]
                 self.scripts.run(
                     pipe, "commit", [keys.meta, keys.state, keys.log, keys.lease(p.device)], args
                 )
@@ -279,8 +283,13 @@ class ClusterNode:
                 continue
             for log_key, entries in reply or ():
                 store = stores[log_key]
-                if not store.receive(entries):
-                    self.lost(RuntimeError(f"room {store.room_id}: fell behind the replay ring"))
+                try:
+                    complete = store.receive(entries)
+                except Exception:
+                    log.exception("room %s: unreadable change in Redis", store.room_id)
+                    complete = False
+                if not complete:
+                    self.lost(RuntimeError(f"room {store.room_id}: reloading its mirror"))
 
     def _restart_readers(self) -> None:
         """(Re)start the stream reader and the command listener on fresh blocking reads."""
@@ -350,10 +359,12 @@ def _merged(outbox: deque[_Pending]) -> deque[_Pending]:
         key = (id(p.store), p.device, p.epoch)
         first = merged.get(key)
         if first is None:
-            merged[key] = _Pending(p.store, p.device, dict(p.changes), p.ts, p.token, p.epoch)
+            merged[key] = _Pending(p.store, p.device, dict(p.changes), p.ts, p.token, p.epoch, [])
         else:
             first.changes.update(p.changes)
             first.ts, first.token = p.ts, p.token
+    for p in merged.values():
+        p.encoded = encode_change(p.changes)
     return deque(merged.values())
 
 

@@ -183,6 +183,8 @@ class Ownership:
                     await self._tick()
                 except (RedisError, OSError, TimeoutError) as err:
                     self.node.lost(err)
+                except Exception:  # a bug here must not stop renewing every lease
+                    log.exception("device leases: tick failed")
             self._changed.clear()
             try:
                 async with asyncio.timeout(self.interval):

@@ -49,16 +49,26 @@ class ClusterPlacement:
     async def adopt(self, room: Room) -> None:
         """The room's devices start when (and while) this hub holds their leases."""
         self.rooms[room.id] = room
-        store = room.store
-        assert isinstance(store, RedisStore)
-        for device_id, driver in room.drivers.items():
-            self.node.ownership.add(room.id, device_id, OwnedDriver(store, driver))
+        for device_id in room.drivers:
+            self.add_device(room, device_id)
 
     async def release(self, room: Room) -> None:
-        """Stop the room's devices owned here and hand their leases back."""
+        """Stop the room's devices owned here, hand their leases back, forget the room."""
         for device_id in room.drivers:
-            await self.node.ownership.remove(room.id, device_id)
+            await self.remove_device(room, device_id)
         self.rooms.pop(room.id, None)
+        if self.node.stores.get(room.id) is room.store:
+            del self.node.stores[room.id]
+
+    def add_device(self, room: Room, device_id: str) -> None:
+        """A driver of the room (also one added at run time) runs where its lease is held."""
+        store = room.store
+        assert isinstance(store, RedisStore)
+        self.node.ownership.add(room.id, device_id, OwnedDriver(store, room.drivers[device_id]))
+
+    async def remove_device(self, room: Room, device_id: str) -> None:
+        """A device leaves: stopped if it runs here, its lease freed."""
+        await self.node.ownership.remove(room.id, device_id)
 
     async def command(self, room: Room, data: Any, where: str) -> Reply:
         """Run a command here when this hub owns the device, else on its owner."""
