@@ -103,3 +103,41 @@ def test_cluster_settings_are_checked(cluster: str, problem: str) -> None:
         load_config_text(text, "t.yaml")
     assert problem in str(caught.value)
     assert str(caught.value).startswith("t.yaml:3:")
+
+
+class RoomRunner:
+    """Something that is not a driver but must run on exactly one hub (a room's macros)."""
+
+    def __init__(self) -> None:
+        self.running = False
+        self.republished = 0
+
+    async def take(self) -> None:
+        self.running = True
+
+    async def drop(self) -> None:
+        self.running = False
+
+    def republish(self) -> None:
+        self.republished += 1
+
+
+async def test_a_non_driver_device_gets_exactly_one_owner_among_hubs(
+    redis_server: RedisServer, hub_factory: Any, pjlink_sims: Any
+) -> None:
+    sim = await pjlink_sims(power="on")
+    text = cluster_config(redis_server.url, [sim.port], ttl=1)
+    hubs: list[Hub] = [await hub_factory(text) for _ in range(2)]
+    runners = [RoomRunner() for _ in hubs]
+    for hub, runner in zip(hubs, runners, strict=True):
+        assert hub.cluster is not None
+        hub.cluster.ownership.add("lab", "room", runner)
+    await until(lambda: sum(r.running for r in runners) == 1, timeout=5)
+    redis = redis_server.client()
+    (holder,) = (await owners(redis, "lab", ["room"])).values()
+    owner = next(i for i, r in enumerate(runners) if r.running)
+    assert holder == hubs[owner].cluster.node_id  # type: ignore[union-attr]
+    await hubs[owner].stop()  # its owner leaves: the other hub takes over
+    assert not runners[owner].running
+    await until(lambda: runners[1 - owner].running, timeout=5)
+    await redis.aclose()
