@@ -141,3 +141,27 @@ async def test_a_non_driver_device_gets_exactly_one_owner_among_hubs(
     assert not runners[owner].running
     await until(lambda: runners[1 - owner].running, timeout=5)
     await redis.aclose()
+
+
+async def test_redis_gone_back_in_time_starts_a_new_epoch_instead_of_reusing_seqs(
+    redis_server: RedisServer, hub_factory: Any, pjlink_sims: Any
+) -> None:
+    sim = await pjlink_sims(power="on")
+    hub: Hub = await hub_factory(cluster_config(redis_server.url, [sim.port], ttl=3))
+    store = hub.rooms["lab"].store
+    await until(lambda: store.devices["proj0"].state.get("online") is True and store.seq > 1)
+    panel = Panel(f"http://127.0.0.1:{hub.address[1]}", "lab")  # type: ignore[index]
+    await panel.connect()
+    await until(lambda: panel.in_sync)
+    old = store.epoch
+    redis = redis_server.client()
+    # As after a failover to a replica that missed the last changes: same epoch, lower seq.
+    await redis.hset("avhub:{lab}:meta", "seq", 0)
+    await redis.client_kill_filter(_type="normal", skipme=True)
+    await until(lambda: store.epoch != old, message="a new epoch")
+    sim.set_input("32")
+    await until(lambda: panel.epoch == store.epoch and panel.seq == store.seq and panel.in_sync)
+    assert panel.devices == store.snapshot()["devices"]
+    assert panel.violations == []
+    await redis.aclose()
+    await panel.disconnect()

@@ -193,13 +193,14 @@ class ClusterNode:
             self._restart_readers()  # so the blocking read takes the new stream
 
     async def _load(self, store: RedisStore) -> None:
-        reply = await self.scripts.run(
-            self.redis,
-            "open",
-            [store.keys.meta, store.keys.state, store.keys.log],
-            [secrets.token_hex(8)],
-        )
+        keys = [store.keys.meta, store.keys.state, store.keys.log]
+        reply = await self.scripts.run(self.redis, "open", keys, [secrets.token_hex(8)])
         epoch, seq, state, entries = reply
+        if epoch == store.epoch and int(seq) < store.seq:  # Redis lost changes panels have
+            log.warning("room %s: Redis is behind this hub; starting a new epoch", store.room_id)
+            await self.scripts.run(self.redis, "end", keys, [epoch])
+            reply = await self.scripts.run(self.redis, "open", keys, [secrets.token_hex(8)])
+            epoch, seq, state, entries = reply
         if store.load(epoch, int(seq), state, entries):
             log.warning(
                 "room %s: continuity lost in Redis (now epoch %s at seq %d); panels resync",

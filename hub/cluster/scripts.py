@@ -64,6 +64,13 @@ local seq = redis.call('HGET', KEYS[1], 'seq')
 return {epoch, seq, redis.call('HGETALL', KEYS[2]), redis.call('XRANGE', KEYS[3], '-', '+')}
 """
 
+# KEYS meta state log; ARGV epoch. Ends the room's epoch `epoch` (Redis went back in time:
+# a replica that missed changes took over), so that the next OPEN starts a new one.
+END = """
+if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) end
+return 1
+"""
+
 # KEYS meta state log lease; ARGV epoch fence maxlen ts device change_json key1 value1 ...
 # Returns the change's seq; -1 when the room's epoch is not `epoch` (Redis lost the room),
 # -2 when `fence` no longer holds the device's lease (its writer is not the owner).
@@ -136,6 +143,7 @@ class Scripts:
 
     SOURCES = {
         "open": OPEN,
+        "end": END,
         "commit": COMMIT,
         "heartbeat": HEARTBEAT,
         "acquire": ACQUIRE,
