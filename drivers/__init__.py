@@ -15,6 +15,8 @@ from drivers.qsys.config import QsysConfig
 from drivers.qsys.driver import QsysDriver
 from drivers.samsung_mdc.config import SamsungMdcConfig
 from drivers.samsung_mdc.driver import SamsungMdcDriver
+from drivers.sony_adcp.config import SonyAdcpConfig
+from drivers.sony_adcp.driver import SonyAdcpDriver
 from drivers.tesira.config import TesiraConfig
 from drivers.tesira.driver import TesiraDriver
 from drivers.visca.config import ViscaConfig
@@ -36,4 +38,5 @@ DRIVERS: dict[str, DriverSpec] = {
     "qsys": DriverSpec(QsysDriver, QsysConfig),
     "visca": DriverSpec(ViscaDriver, ViscaConfig),
     "samsung_mdc": DriverSpec(SamsungMdcDriver, SamsungMdcConfig),
+    "sony_adcp": DriverSpec(SonyAdcpDriver, SonyAdcpConfig),
 }

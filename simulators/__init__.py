@@ -9,6 +9,7 @@ from simulators.extron_sis import ExtronKnobs, ExtronSimulator
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
 from simulators.qsys import QsysKnobs, QsysSimulator
 from simulators.samsung_mdc import SamsungMdcKnobs, SamsungMdcSimulator
+from simulators.sony_adcp import SonyAdcpKnobs, SonyAdcpSimulator
 from simulators.tesira import TesiraKnobs, TesiraSimulator
 from simulators.visca import ViscaKnobs, ViscaSimulator
 
@@ -19,6 +20,7 @@ SIMULATORS: dict[str, type[Simulator[Any]]] = {
     "tesira": TesiraSimulator,
     "visca": ViscaSimulator,
     "qsys": QsysSimulator,
+    "sony_adcp": SonyAdcpSimulator,
 }
 
 __all__ = [
@@ -34,6 +36,8 @@ __all__ = [
     "SamsungMdcSimulator",
     "Session",
     "Simulator",
+    "SonyAdcpKnobs",
+    "SonyAdcpSimulator",
     "TesiraKnobs",
     "TesiraSimulator",
     "ViscaKnobs",
