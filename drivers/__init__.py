@@ -7,6 +7,8 @@ from typing import Any
 
 from drivers.base import Driver
 from drivers.config import DeviceConfig
+from drivers.epson_escvp.config import EpsonEscvpConfig
+from drivers.epson_escvp.driver import EpsonEscvpDriver
 from drivers.extron_sis.config import ExtronSisConfig
 from drivers.extron_sis.driver import ExtronSisDriver
 from drivers.pjlink.config import PjlinkConfig
@@ -39,4 +41,5 @@ DRIVERS: dict[str, DriverSpec] = {
     "visca": DriverSpec(ViscaDriver, ViscaConfig),
     "samsung_mdc": DriverSpec(SamsungMdcDriver, SamsungMdcConfig),
     "sony_adcp": DriverSpec(SonyAdcpDriver, SonyAdcpConfig),
+    "epson_escvp": DriverSpec(EpsonEscvpDriver, EpsonEscvpConfig),
 }

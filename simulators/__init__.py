@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from simulators.base import Knobs, Session, Simulator, start_many
+from simulators.epson_escvp import EpsonEscvpKnobs, EpsonEscvpSimulator
 from simulators.extron_sis import ExtronKnobs, ExtronSimulator
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
 from simulators.qsys import QsysKnobs, QsysSimulator
@@ -21,10 +22,13 @@ SIMULATORS: dict[str, type[Simulator[Any]]] = {
     "visca": ViscaSimulator,
     "qsys": QsysSimulator,
     "sony_adcp": SonyAdcpSimulator,
+    "epson_escvp": EpsonEscvpSimulator,
 }
 
 __all__ = [
     "SIMULATORS",
+    "EpsonEscvpKnobs",
+    "EpsonEscvpSimulator",
     "ExtronKnobs",
     "ExtronSimulator",
     "Knobs",

@@ -16,7 +16,13 @@ from drivers.sony_adcp.config import SonyAdcpConfig
 from drivers.sony_adcp.driver import SonyAdcpDriver
 from simulators.sony_adcp import SonyAdcpSimulator
 from tests.conftest import until
-from tests.rig import Rig, RigStarter, error_of
+from tests.rig import (
+    Rig,
+    RigStarter,
+    error_of,
+    refused_login_backs_off,
+    silence_goes_offline_and_back,
+)
 
 
 class AdcpRig(Rig[SonyAdcpSimulator, SonyAdcpDriver]):
@@ -79,14 +85,7 @@ async def test_factory_password_is_the_default(rig_factory: Any) -> None:
 async def test_wrong_password_goes_offline_auth_failed_and_backs_off(rig_factory: Any) -> None:
     rig = await rig_factory(password="right")
     driver = await rig.driver(password="wrong", reconnect_min=0.05, reconnect_max=0.3)
-    await until(lambda: driver.state["offline_reason"] == "auth_failed")
-    assert driver.online is False
-    first = rig.sim.connections
-    await asyncio.sleep(0.9)
-    tries = rig.sim.connections - first
-    assert 1 <= tries <= 5, tries  # the longest backoff, not a tight loop
-    err = await error_of(driver.execute("power_on"))
-    assert err.code is ErrorCode.DEVICE_OFFLINE and "auth_failed" in str(err)
+    await refused_login_backs_off(rig, driver)
     rig.sim.knobs.password = "wrong"  # the projector's password is changed to match
     await until(lambda: driver.online, timeout=3)
 
@@ -278,13 +277,7 @@ async def test_offline_when_projector_leaves_and_back_with_fresh_state(rig_facto
 
 
 async def test_silent_projector_goes_offline_on_timeouts(rig_factory: Any) -> None:
-    rig = await rig_factory()
-    driver = await rig.online(timeout=0.1, connect_timeout=0.2, retries=1, offline_after=2)
-    rig.sim.knobs.reply_delay = 1.0
-    await until(lambda: not driver.online, timeout=3)
-    assert driver.state["offline_reason"] == "timeout"
-    rig.sim.knobs.reply_delay = 0
-    await until(lambda: driver.online, timeout=3)
+    await silence_goes_offline_and_back(await rig_factory())
 
 
 async def test_idle_close_does_not_flap_online(rig_factory: Any) -> None:
