@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from itertools import count
@@ -143,12 +142,13 @@ async def test_serial_gateway_has_no_handshake(rig_factory: Any) -> None:
 async def test_power_on_answers_once_warm_and_off_cycle(rig_factory: Any) -> None:
     rig = await rig_factory(warmup=0.3)
     driver = await rig.online()
+    acked_at: list[str] = []
     power_on = asyncio.create_task(driver.execute("power_on"))
+    power_on.add_done_callback(lambda _: acked_at.append(rig.sim.power))
     await until(lambda: driver.state["power"] == "warming")
-    await asyncio.sleep(0.1)
-    assert not power_on.done()  # PWR ON has no prompt before the lamp is lit
     assert await power_on is None
-    assert driver.state["power"] == "on" and rig.sim.power == "on"
+    assert acked_at == ["on"]  # PWR ON has no prompt before the lamp is lit
+    assert driver.state["power"] == "on"
     await driver.execute("power_off")  # its prompt comes at once
     assert driver.state["power"] == "cooling"
     await until(lambda: driver.state["power"] == "off")
@@ -158,12 +158,13 @@ async def test_power_on_answers_once_warm_and_off_cycle(rig_factory: Any) -> Non
 async def test_commands_during_warmup_are_held_until_it_ends(rig_factory: Any) -> None:
     rig = await rig_factory(warmup=0.4)
     driver = await rig.online()
+    set_at: list[str] = []
+    rig.sim.add_listener(lambda key, _: set_at.append(rig.sim.power) if key == "input" else None)
     power_on = asyncio.create_task(driver.execute("power_on"))
     await until(lambda: driver.state["power"] == "warming")
-    started = time.monotonic()
     await driver.execute("select_input", {"input": "HDMI 2"})
-    assert time.monotonic() - started > 0.2  # waited for the warm-up
     assert power_on.done() and driver.state["input"] == "HDMI 2" and rig.sim.input == "A0"
+    assert set_at == ["on"]  # sent once the warm-up was over
     assert rig.sim.received["SOURCE"] == 2  # the set and its read-back, none while warming
 
 
@@ -186,11 +187,12 @@ async def test_commands_during_warmup_can_be_refused_as_busy(rig_factory: Any) -
 async def test_power_off_can_answer_after_the_cooldown(rig_factory: Any) -> None:
     rig = await rig_factory(power="on", cooldown=0.3, off_prompt="after_cooldown")
     driver = await rig.online()
+    acked_at: list[str] = []
     power_off = asyncio.create_task(driver.execute("power_off"))
+    power_off.add_done_callback(lambda _: acked_at.append(rig.sim.power))
     await until(lambda: driver.state["power"] == "cooling")
-    assert not power_off.done()
     await power_off
-    assert driver.state["power"] == "off"
+    assert acked_at == ["off"] and driver.state["power"] == "off"
 
 
 async def test_power_commands_wait_up_to_power_timeout(rig_factory: Any) -> None:
@@ -205,7 +207,6 @@ async def test_a_warmup_longer_than_power_timeout(rig_factory: Any) -> None:
     driver = await rig.online(power_timeout=0.3, retries=0, offline_after=5)
     err = await error_of(driver.execute("power_on"))
     assert err.code is ErrorCode.TIMEOUT
-    assert driver.state["power"] == "warming"  # what the projector says, read again
     await until(lambda: driver.state["power"] == "on", timeout=3)
     assert rig.values("online") == [True]
 
@@ -277,7 +278,7 @@ async def test_turning_on_at_the_projector(rig_factory: Any) -> None:
     rig = await rig_factory(warmup=30, input="A0")
     driver = await rig.online(detail_interval=60)
     assert rig.sim.press_power(True)
-    await until(lambda: driver.state["power"] == "warming", timeout=1)
+    await until(lambda: driver.state["power"] == "warming", timeout=2)
     rig.sim.set_error("04")  # errors are read at every transition poll
     await until(lambda: driver.state["errors"] == {"temperature": "error"}, timeout=1)
     rig.sim.knobs.warmup = 0
@@ -290,7 +291,7 @@ async def test_on_at_the_projector_reads_input_and_mute_at_once(rig_factory: Any
     driver = await rig.online(poll_interval=0.1, detail_interval=60)
     assert rig.sim.press_power(True)
     await until(lambda: driver.state["power"] == "on", timeout=2)
-    await until(lambda: driver.state.get("input") == "HDMI 2", timeout=0.5)
+    await until(lambda: driver.state.get("input") == "HDMI 2", timeout=1)
     assert driver.state["video_mute"] is False
 
 

@@ -151,14 +151,14 @@ async def test_standby_variants(make_sim: SimFactory, connect: Connect) -> None:
 async def test_power_on_prompt_comes_after_the_warmup(
     make_sim: SimFactory, connect: Connect
 ) -> None:
-    sim = await make_sim(warmup=0.3, cooldown=0.2)
+    sim = await make_sim(warmup=0.6, cooldown=0.2)
     client = await handshaken(connect, sim)
     other = await handshaken(connect, sim)
     client.writer.write(b"PWR ON\r")
     await until(lambda: sim.power == "warming")
     assert await ask(other, "PWR?") == b"PWR=02\r:"  # another session is answered meanwhile
     assert await ask(other, "PWR OFF") == b"ERR\r:"  # not before it has fully started
-    assert await client.upto(b":", timeout=1) == b":"
+    assert await client.upto(b":") == b":"
     assert sim.power == "on"
     assert await ask(client, "PWR ON") == b":"  # already on: at once
     assert await ask(client, "PWR OFF") == b":"  # the default: at once, then cooling

@@ -152,7 +152,7 @@ async def test_timers_and_unsupported_commands(make_sim: SimFactory, connect: Co
 async def test_power_on_startup_on_cooling1_cooling2_standby(
     make_sim: SimFactory, connect: Connect
 ) -> None:
-    sim = await make_sim(warmup=0.15, cooldown=0.3)
+    sim = await make_sim(warmup=0.5, cooldown=1.0)
     client = await greeted(connect, sim)
     assert await client.ask('power "on"') == b"ok"
     assert await client.ask("power_status ?") == b'"startup"'
@@ -172,7 +172,7 @@ async def test_power_on_startup_on_cooling1_cooling2_standby(
 async def test_power_in_transition_knob(
     make_sim: SimFactory, connect: Connect, mode: str, after: str
 ) -> None:
-    sim = await make_sim(warmup=0.1, cooldown=0.05, power_in_transition=mode)
+    sim = await make_sim(warmup=0.5, cooldown=0.05, power_in_transition=mode)
     client = await greeted(connect, sim)
     await client.ask('power "on"')
     assert await client.ask('power "off"') == b"ok"
