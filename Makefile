@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 WEB := hub/web
 NODE_STAMP := $(WEB)/node_modules/.installed
 
-.PHONY: install demo test lint clean
+.PHONY: install system-deps demo test lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,10 +20,15 @@ $(NODE_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
 
 install: $(STAMP) $(NODE_STAMP)
 
+# What the tests need from the system (Chromium, redis-server): checked on every run, installed
+# with apt-get when running as root, otherwise the command to run is printed. `demo` needs neither.
+system-deps:
+	bash scripts/system-deps.sh
+
 demo: install
 	$(BIN)/avhub demo
 
-test: install
+test: system-deps install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

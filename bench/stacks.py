@@ -66,7 +66,9 @@ def hub_config(layout: Layout, ports: list[int], notify: int | None, extra: str 
         "hub:",
         "  listen: 127.0.0.1:0",
         "  log_level: warning",
-        f"  pjlink_notify: {where}",
+        "  drivers:",
+        "    pjlink:",
+        f"      notify: {where}",
         "rooms:",
     ]
     for r, room in enumerate(layout.room_ids):

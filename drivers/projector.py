@@ -30,7 +30,7 @@ class ProjectorConfig(DeviceConfig):
 P = TypeVar("P", bound=ProjectorConfig)
 
 
-class ProjectorDriver(Driver[P]):
+class ProjectorDriver(Driver[P, bytes]):
     """Polls a projector: `power` every `poll_interval` (`transition_poll` while warming or
     cooling), and input and mutes with it while the projector is on (projectors refuse
     them in standby; turning on reads them at once); errors every `detail_interval` and

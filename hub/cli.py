@@ -125,19 +125,32 @@ def register_demo(subparsers: Subparsers) -> None:
 
 
 def discover(args: argparse.Namespace) -> int:
-    """Search for PJLink class 2 projectors; print address and MAC of each that answers."""
-    from drivers.pjlink.udp import discover as search
+    """Search the network for devices of every kind that can be searched for (or of one)."""
+    from drivers import DRIVERS
 
-    targets = args.target or [("255.255.255.255", 4352)]
-    try:
-        found = asyncio.run(search(targets, args.listen, args.timeout))
-    except OSError as err:
-        print(f"avhub discover: cannot search from udp://{args.listen[0]}:{args.listen[1]}: {err}")
-        return 1
-    for projector in found:
-        print(f"{projector.host}:{projector.port}  {projector.mac}")
-    print(f"{len(found)} projector{'' if len(found) == 1 else 's'} answered")
-    return 0 if found else 1
+    kinds = {name: spec.discovery for name, spec in DRIVERS.items() if spec.discovery}
+    if args.driver is not None:
+        if args.driver not in kinds:
+            print(f"avhub discover: cannot search for {args.driver!r}; can: {', '.join(kinds)}")
+            return EXIT_INVALID
+        kinds = {args.driver: kinds[args.driver]}
+    found_any = False
+    for name, discovery in kinds.items():
+        listen = args.listen or ("0.0.0.0", discovery.port)
+        targets = args.target or [("255.255.255.255", discovery.port)]
+        try:
+            found = asyncio.run(discovery.search(targets, listen, args.timeout))
+        except OSError as err:
+            print(
+                f"avhub discover: {name}: cannot search from udp://{listen[0]}:{listen[1]}: {err}"
+            )
+            return 1
+        for device in found:
+            print(f"{device.host}:{device.port}  {device.detail}")
+        noun = discovery.noun
+        print(f"{len(found)} {noun}{'' if len(found) == 1 else 's'} answered")
+        found_any = found_any or bool(found)
+    return 0 if found_any else 1
 
 
 def _duration(text: str) -> float:
@@ -148,9 +161,22 @@ def _duration(text: str) -> float:
 
 
 def register_discover(subparsers: Subparsers) -> None:
-    """`avhub discover [--timeout D] [--listen HOST:PORT] [--target HOST:PORT ...]`."""
+    """`avhub discover [DRIVER] [--timeout D] [--listen HOST:PORT] [--target HOST:PORT ...]`."""
+    from drivers import DRIVERS
+
+    searches = "; ".join(
+        f"{name}: {spec.discovery.description} on port {spec.discovery.port}"
+        for name, spec in DRIVERS.items()
+        if spec.discovery is not None
+    )
     parser = subparsers.add_parser(
-        "discover", help="find PJLink class 2 projectors with a UDP search (%%2SRCH)"
+        "discover", help=f"search the network for devices ({searches})".replace("%", "%%")
+    )
+    parser.add_argument(
+        "driver",
+        nargs="?",
+        metavar="DRIVER",
+        help="search for this driver's devices only (default: every driver that can search)",
     )
     parser.add_argument(
         "--timeout", type=_duration, default=3.0, help="how long to collect answers"
@@ -158,16 +184,17 @@ def register_discover(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--listen",
         type=_listen,
-        default=("0.0.0.0", 4352),
         metavar="HOST:PORT",
-        help="local UDP address to search from; projectors answer to port 4352 (default 0.0.0.0:4352)",
+        help="local UDP address to search from; devices answer to their protocol's port, "
+        "so the default is 0.0.0.0 on that port",
     )
     parser.add_argument(
         "--target",
         type=_listen,
         action="append",
         metavar="HOST:PORT",
-        help="where to send the search (repeatable; default the broadcast 255.255.255.255:4352)",
+        help="where to send the search (repeatable; default the broadcast 255.255.255.255 "
+        "on the protocol's port)",
     )
     parser.set_defaults(handler=discover)
 

@@ -23,7 +23,7 @@ import difflib
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
@@ -36,6 +36,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -45,9 +46,10 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
 from drivers import DRIVERS
-from drivers.config import DeviceConfig, Duration
+from drivers.config import DeviceConfig, Duration, parse_address
 from drivers.errors import ConfigError
-from drivers.pjlink.codec import PORT as PJLINK_PORT
+from drivers.service import DriverSettings
+from simulators import SIMULATORS
 
 __all__ = [
     "Config",
@@ -58,6 +60,7 @@ __all__ = [
     "load_config",
     "load_config_text",
     "parse_listen",
+    "simulator_options",
 ]
 
 # ---------------------------------------------------------------------------- problems
@@ -89,7 +92,6 @@ class ConfigFileError(ConfigError):
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _ID_RULE = "1-64 lowercase letters, digits, '_' or '-', starting with a letter or digit"
-_LISTEN_PORT = re.compile(r"\d{1,5}", re.ASCII)
 
 
 def _id_checker(kind: str) -> Callable[[str], str]:
@@ -120,18 +122,28 @@ else:
     DeviceUnion = _device_union()
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """`HOST:PORT` (IPv6 in brackets) → (host, port), or ValueError."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or any(c.isspace() for c in host):
-        raise ValueError(f"expected HOST:PORT like 127.0.0.1:8080, got {text!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise ValueError(f"put an IPv6 address in brackets, like [::1]:8080, got {text!r}")
-    if not _LISTEN_PORT.fullmatch(port) or int(port) > 65535:
-        raise ValueError(f"port must be 0-65535, got {port!r}")
-    return host, int(port)
+parse_listen = parse_address
+
+
+def _driver_settings_model() -> type[BaseModel]:
+    """`hub.drivers`: one optional section per driver kind that declares hub-level settings."""
+    fields: dict[str, Any] = {
+        name: (spec.settings, Field(default_factory=spec.settings))
+        for name, spec in DRIVERS.items()
+        if spec.settings is not None
+    }
+    return create_model(
+        "DriverSettingsByKind",
+        __config__=ConfigDict(extra="forbid", frozen=True),
+        __doc__="Hub-level settings of driver kinds, by driver name.",
+        **fields,
+    )
+
+
+if TYPE_CHECKING:
+    DriverSettingsByKind = BaseModel
+else:
+    DriverSettingsByKind = _driver_settings_model()
 
 
 def _check_store(value: str) -> str:
@@ -165,10 +177,9 @@ class HubSettings(BaseModel):
     replay_size: int = Field(1000, ge=1, description="changes kept per room for resync")
     replay_max_age: Duration = Field(600.0, gt=0, description="oldest change kept for resync")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    pjlink_notify: str = Field(
-        "auto",
-        description="UDP HOST:PORT for PJLink class 2 notifications; "
-        "auto: the listen host, port 4352; off: none",
+    drivers: DriverSettingsByKind = Field(
+        default_factory=DriverSettingsByKind,
+        description="hub-level settings of driver kinds, e.g. drivers: {pjlink: {notify: off}}",
     )
 
     @field_validator("listen")
@@ -177,20 +188,15 @@ class HubSettings(BaseModel):
         parse_listen(value)
         return value
 
-    @field_validator("pjlink_notify")
+    @field_validator("drivers", mode="before")
     @classmethod
-    def _notify(cls, value: str) -> str:
-        if value not in ("auto", "off"):
-            parse_listen(value)
-        return value
+    def _null_drivers(cls, value: object) -> object:
+        return {} if value is None else value
 
-    def pjlink_notify_address(self, host: str | None = None) -> tuple[str, int] | None:
-        """Where to listen for PJLink notifications, or None when off."""
-        if self.pjlink_notify == "off":
-            return None
-        if self.pjlink_notify == "auto":
-            return (host if host is not None else self.host), PJLINK_PORT
-        return parse_listen(self.pjlink_notify)
+    def driver_settings(self, driver: str) -> DriverSettings | None:
+        """The `hub.drivers.<driver>` section (defaults when absent), or None if it has none."""
+        settings = getattr(self.drivers, driver, None)
+        return settings if isinstance(settings, DriverSettings) else None
 
     @field_validator("store")
     @classmethod
@@ -308,10 +314,43 @@ def load_config_text(
         except ValidationError as err:
             found = (_problem_from(error, doc) for error in err.errors(include_url=False))
             problems += [p for p in found if p is not None]
+        else:
+            problems += _simulator_problems(config, doc)
     if problems or config is None:
         problems.sort(key=lambda p: (p.line, p.column))
         raise ConfigFileError(problems)
     return config
+
+
+# ---------------------------------------------------------------------------- simulator blocks
+
+
+def simulator_options(device: DeviceConfig) -> dict[str, Any]:
+    """Knobs for a device's simulator: what the device config implies, then its `simulator:` block."""
+    implied = SIMULATORS[device.driver].options_for(device)
+    return {**implied, **(device.simulator or {})}
+
+
+def _simulator_problems(config: Config, doc: _Document) -> Iterator[Problem]:
+    """Each `simulator:` block checked against its simulator's knobs, as `--simulate` builds them.
+
+    The device model keeps the block as a plain mapping (drivers do not know simulators), so
+    the knobs are validated here, after the rest, and located like any other key.
+    """
+    for room_id, device_id, device in config.devices():
+        if device.simulator is None:
+            continue
+        model = SIMULATORS[device.driver].knobs_model
+        try:
+            model.model_validate(simulator_options(device))
+        except ValidationError as err:
+            for error in err.errors(include_url=False):
+                error["loc"] = ("rooms", room_id, "devices", device_id, "simulator", *error["loc"])
+                problem = _problem_from(error, doc)
+                if problem is not None and error["type"] == "extra_forbidden":
+                    problem = replace(problem, message=_unknown_key(str(error["loc"][-1]), model))
+                if problem is not None:
+                    yield problem
 
 
 # ---------------------------------------------------------------------------- YAML → data

@@ -9,17 +9,17 @@ document need no token.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from drivers.errors import ErrorCode
-from hub.rooms import RoomNamespace, error_reply, run_command
+from hub.commands import error_reply
 
 if TYPE_CHECKING:
     from hub.app import Hub
+    from hub.room import Room
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 STATIC_DIR = WEB_DIR / "static"
@@ -132,70 +132,64 @@ class HttpApi:
     async def list_rooms(self, request: web.Request) -> web.Response:
         rooms = [
             {
-                "id": room_id,
+                "id": room.id,
                 "name": room.name,
-                "devices": len(room.devices),
-                "token_required": not self.hub.namespaces[room_id].open_room,
-                "panel": f"/rooms/{room_id}",
+                "devices": len(room.drivers),
+                "token_required": not room.open_room,
+                "panel": f"/rooms/{room.id}",
             }
-            for room_id, room in self.hub.rooms.items()
+            for room in self.hub.rooms.values()
         ]
         return web.json_response({"rooms": rooms})
 
     async def room_snapshot(self, request: web.Request) -> web.Response:
-        room_id = request.match_info["room_id"]
-        refused = self._refuse(request, room_id)
-        if refused is not None:
-            return refused
-        return web.json_response(self.hub.rooms[room_id].snapshot())
+        room = self._room(request)
+        if isinstance(room, web.Response):
+            return room
+        return web.json_response(room.store.snapshot())
 
     async def command(self, request: web.Request) -> web.Response:
-        room_id = request.match_info["room_id"]
-        refused = self._refuse(request, room_id)
-        if refused is not None:
-            return refused
-        namespace = self.hub.namespaces[room_id]
+        room = self._room(request)
+        if isinstance(room, web.Response):
+            return room
         args = await _json_args(request)
         if isinstance(args, str):
             reply = error_reply(ErrorCode.INVALID_ARGS, args)
+            room.counters.commands[ErrorCode.INVALID_ARGS.value] += 1
         else:
             data = {
                 "device": request.match_info["device_id"],
                 "action": request.match_info["action"],
                 "args": args,
             }
-            reply = await run_command(self.hub.drivers[room_id], data, f"HTTP {room_id}")
-        namespace.count_result(reply)
+            reply = await room.command(data, f"HTTP {room.id}")
         return web.json_response(reply, status=status_for(reply))
 
-    def _refuse(self, request: web.Request, room_id: str) -> web.Response | None:
-        """None when the request may use the room; else the 404/401/403 answer."""
-        namespace = self.hub.namespaces.get(room_id)
-        if namespace is None:
+    def _room(self, request: web.Request) -> Room | web.Response:
+        """The room the request may use; else the 404/401/403 answer."""
+        room_id = request.match_info["room_id"]
+        room = self.hub.rooms.get(room_id)
+        if room is None:
             return _error(404, UNKNOWN_ROOM, f"no room {room_id!r}; GET /api/rooms lists them")
         token = bearer_token(request)
-        if namespace.authorized(token):
-            return None
+        if room.authorized(token):
+            return room
         if token is None:
             return _error(
                 401,
                 ErrorCode.UNAUTHORIZED,
                 f"room {room_id!r} needs a token: send 'Authorization: Bearer <token>'",
             )
-        if _opens_other_room(token, room_id, self.hub.namespaces.values()):
+        if any(
+            r is not room and not r.open_room and r.authorized(token)
+            for r in self.hub.rooms.values()
+        ):
             return _error(
                 FORBIDDEN,
                 ErrorCode.UNAUTHORIZED,
                 f"this token belongs to another room; it does not open {room_id!r}",
             )
         return _error(401, ErrorCode.UNAUTHORIZED, f"the token is not valid for room {room_id!r}")
-
-
-def _opens_other_room(token: str, room_id: str, namespaces: Iterable[RoomNamespace]) -> bool:
-    return any(
-        not ns.open_room and ns.room.room_id != room_id and ns.authorized(token)
-        for ns in namespaces
-    )
 
 
 async def _json_args(request: web.Request) -> dict[str, Any] | str:
@@ -256,14 +250,12 @@ def render_metrics(hub: Hub) -> str:
     )
     rooms.add(len(hub.rooms))
     for room_id, room in hub.rooms.items():
-        drivers = hub.drivers[room_id].values()
-        online = sum(1 for d in drivers if d.online)
+        online = room.online()
         devices.add(online, room=room_id, status="online")
-        devices.add(len(drivers) - online, room=room_id, status="offline")
-        namespace = hub.namespaces[room_id]
-        panels.add(len(namespace.fanout) if namespace.fanout is not None else 0, room=room_id)
-        changes.add(room.seq, room=room_id)
+        devices.add(len(room.drivers) - online, room=room_id, status="offline")
+        panels.add(room.counters.panels, room=room_id)
+        changes.add(room.store.seq, room=room_id)
         for result in ("ok", *(c.value for c in ErrorCode)):
-            commands.add(namespace.command_results[result], room=room_id, result=result)
+            commands.add(room.counters.commands[result], room=room_id, result=result)
     families = (rooms, devices, panels, changes, commands)
     return "\n".join(line for f in families for line in f.lines) + "\n"

@@ -54,8 +54,7 @@ async def serve(
         hub = Hub(config)
         host, port = listen if listen is not None else (None, None)
         await hub.start(host, port)
-        if hub.pjlink_notifications.address is not None:
-            sims.notify_to(hub.pjlink_notifications.address)
+        sims.aim_at(hub.services)
         print_urls(hub)
         await stop.wait()
         log.info("shutting down")

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from drivers.config import DeviceConfig
+from drivers.service import DriverService
 from drivers.transport.url import TransportUrl
-from hub.config import Config
+from hub.config import Config, simulator_options
 from simulators import SIMULATORS
 from simulators.base import PTY_BAUD_RATES, Simulator
-from simulators.pjlink import PjlinkSimulator
 
 log = logging.getLogger("avhub.simulate")
-
-
-def simulator_options(device: DeviceConfig) -> dict[str, Any]:
-    """Knobs for a device's simulator: what the device config implies, then its `simulator:` block."""
-    implied = SIMULATORS[device.driver].options_for(device)
-    return {**implied, **(device.simulator or {})}
 
 
 class Simulators:
@@ -50,11 +45,17 @@ class Simulators:
         log.info("%s: %s simulator on %s", label, device.driver, url)
         return device.model_copy(update={"transport": url})
 
-    def notify_to(self, address: tuple[str, int]) -> None:
-        """Point every simulated PJLink projector's class 2 notifications at the hub."""
+    def aim_at(self, services: Mapping[str, DriverService[Any]]) -> None:
+        """Give each simulator the knobs that point it at its driver kind's service, if any.
+
+        For example a simulated PJLink projector sends its class 2 notifications to the
+        hub's listener.
+        """
         for sim in self.running:
-            if isinstance(sim, PjlinkSimulator):
-                sim.knobs.notify = f"{address[0]}:{address[1]}"
+            service = services.get(sim.kind)
+            if service is not None:
+                for knob, value in service.simulator_knobs().items():
+                    setattr(sim.knobs, knob, value)
 
     async def stop(self) -> None:
         for sim in self.running:

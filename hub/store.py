@@ -1,4 +1,8 @@
-"""The state store: every room's device state, numbered changes and a bounded replay ring."""
+"""Room state stores: device state, numbered changes and a bounded replay ring per room.
+
+`RoomStore` is the interface a room owns its state through; `MemoryStore` keeps it in
+this process (`hub.store: memory`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +64,51 @@ class DeviceEntry:
 Subscriber = Callable[[Change], None]
 
 
-class RoomState:
-    """One room: current state, `epoch`/`seq`, the replay ring and ordered subscribers.
+class RoomStore(Protocol):
+    """What a room needs of its state store; the namespace and HTTP read it through the room.
+
+    Contract: `commit` numbers a change with the room's next `seq` and every subscriber
+    gets every change exactly once, in `seq` order. `since`, `snapshot` and
+    `snapshot_json` answer from the state as of the last change subscribers were given,
+    so a panel joined in the same loop turn continues exactly where its answer ends.
+    """
+
+    room_id: str
+    name: str
+    devices: dict[str, DeviceEntry]
+
+    @property
+    def epoch(self) -> str: ...
+
+    @property
+    def seq(self) -> int: ...
+
+    def add_device(
+        self,
+        device_id: str,
+        name: str,
+        driver: str,
+        state: Mapping[str, Any],
+        actions: dict[str, Any],
+    ) -> None: ...
+
+    def commit(self, device_id: str, changes: Mapping[str, Any]) -> Change | None: ...
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]: ...
+
+    def since(self, epoch: object, seq: object) -> list[Change] | None: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+    def snapshot_json(self) -> str: ...
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryStore:
+    """One room's state in this process: `epoch`/`seq`, the replay ring, ordered subscribers.
 
     `commit` is synchronous: the change is numbered, applied, kept in the ring and
     handed to every subscriber before it returns, so every subscriber sees every
@@ -116,7 +163,12 @@ class RoomState:
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Call `subscriber` with every later change; returns the unsubscribe function."""
         self._subscribers.append(subscriber)
-        return lambda: self._subscribers.remove(subscriber)
+
+        def unsubscribe() -> None:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+        return unsubscribe
 
     def since(self, epoch: object, seq: object) -> list[Change] | None:
         """Every change after `seq` of `epoch`, or None when the ring cannot give them all."""
@@ -158,6 +210,12 @@ class RoomState:
         devices = ",".join(f"{dumps(d)}:{entry.encode()}" for d, entry in self.devices.items())
         room = dumps({"id": self.room_id, "name": self.name})
         return f'{{"epoch":{dumps(self.epoch)},"seq":{self.seq},"room":{room},"devices":{{{devices}}}}}'
+
+    async def open(self) -> None:
+        """Nothing to connect to: the state lives in this process."""
+
+    async def close(self) -> None:
+        self._subscribers.clear()
 
     def _prune(self, now: float) -> None:
         ring, horizon = self._ring, now - self.max_age

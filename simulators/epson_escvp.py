@@ -105,6 +105,8 @@ class EpsonEscvpSimulator(Simulator[EpsonEscvpKnobs]):
     warming, PWR ON while cooling) answer `ERR` and a prompt. A session waiting for its
     PWR ON prompt handles nothing else meanwhile; other sessions are answered (PWR?
     says 02). `stop()` keeps the state, so `start()` continues where it was.
+
+    Faults: its device error is `ERR` and a prompt.
     """
 
     kind = "epson_escvp"
@@ -128,18 +130,10 @@ class EpsonEscvpSimulator(Simulator[EpsonEscvpKnobs]):
 
     def __init__(self, knobs: EpsonEscvpKnobs | None = None) -> None:
         super().__init__(knobs)
-        k = self.knobs
         self.received: Counter[str] = Counter()  # commands per key, refused ones too
-        self._power: PowerState = k.power
-        self._abnormal = False
-        self._input = (k.input or k.inputs[0]).upper()
-        self._mute = False
-        self._error = k.error
-        self._lamp_meter = HourMeter(k.lamp_hours, lambda: self.knobs.lamp_hours_per_second)
-        self._lamp_meter.run(self._power == "on")
         self._timer: asyncio.TimerHandle | None = None
         self._steady = asyncio.Event()  # set while neither warming nor cooling
-        self._steady.set()
+        self.reset_state()
         self._connected: set[Session] = set()  # network sessions past the handshake
         self._handlers: dict[str, Handler] = {
             "PWR": self._pwr,
@@ -148,6 +142,21 @@ class EpsonEscvpSimulator(Simulator[EpsonEscvpKnobs]):
             "LAMP": self._lamp,
             "ERR": self._err,
         }
+
+    def reset_state(self) -> None:
+        """Power, input, mute, error code and lamp hours as the knobs set them at start."""
+        k = self.knobs
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._power: PowerState = k.power
+        self._abnormal = False
+        self._input = (k.input or k.inputs[0]).upper()
+        self._mute = False
+        self._error = k.error
+        self._lamp_meter = HourMeter(k.lamp_hours, lambda: self.knobs.lamp_hours_per_second)
+        self._lamp_meter.run(self._power == "on")
+        self._steady.set()  # a PWR ON waiting for its prompt is answered (to nobody, now)
 
     # -- state, read-only; change it through the front panel ---------------------
 
@@ -225,11 +234,15 @@ class EpsonEscvpSimulator(Simulator[EpsonEscvpKnobs]):
     def session_ended(self, session: Session) -> None:
         self._connected.discard(session)
 
+    def _needs_handshake(self, session: Session) -> bool:
+        """True while a network session has not opened with the ESC/VP.net handshake."""
+        return self.knobs.handshake and not session.on_serial and session not in self._connected
+
     async def handle_frame(self, session: Session, frame: bytes) -> None:
         if is_packet(frame):
             await self._handshake(session, frame)
             return
-        if self.knobs.handshake and not session.on_serial and session not in self._connected:
+        if self._needs_handshake(session):
             log.info("%s: ignoring %r before the ESC/VP.net handshake", session, frame[:40])
             return
         if not frame:  # a lone CR: "are you there?"
@@ -245,6 +258,18 @@ class EpsonEscvpSimulator(Simulator[EpsonEscvpKnobs]):
         handler = self._handlers.get(command.key)
         replies = await handler(command.value) if handler is not None else [REFUSAL]
         await session.send(b"".join(reply.encode() for reply in replies) + PROMPT)
+
+    async def device_error(self, session: Session, frame: bytes) -> bool:
+        """`ERR` and a prompt for any well-formed command the projector would handle now."""
+        if not frame or is_packet(frame) or self._needs_handshake(session):
+            return False
+        try:
+            command = parse_command(frame)
+        except ProtocolError:
+            return False
+        self.received[command.key] += 1
+        await session.send(REFUSAL.encode() + PROMPT)
+        return True
 
     async def _handshake(self, session: Session, frame: bytes) -> None:
         if session.on_serial or not self.knobs.handshake:

@@ -45,11 +45,12 @@ KEYS = frozenset(
 )
 """Remote keys `key "..."` accepts (a small part of a real model's list)."""
 
-ERR_CMD, ERR_VAL, ERR_INACTIVE, ERR_AUTH = (
+ERR_CMD, ERR_VAL, ERR_INACTIVE, ERR_AUTH, ERR_INTERNAL = (
     ErrorReply("err_cmd"),
     ErrorReply("err_val"),
     ErrorReply("err_inactive"),
     ErrorReply("err_auth"),
+    ErrorReply("err_internal1"),
 )
 OK = Ok()
 Answer = Ok | ErrorReply | Value
@@ -127,6 +128,8 @@ class SonyAdcpSimulator(Simulator[SonyAdcpKnobs]):
     and the connection closes. A client may send one command per connection or keep
     the session. `stop()` takes the projector off the network; its state (and a running
     warm-up) carries on, so `start()` on the same port continues where it was.
+
+    Faults: its device error is `err_internal1` (internal communication error).
     """
 
     kind = "sony_adcp"
@@ -150,18 +153,9 @@ class SonyAdcpSimulator(Simulator[SonyAdcpKnobs]):
 
     def __init__(self, knobs: SonyAdcpKnobs | None = None) -> None:
         super().__init__(knobs)
-        k = self.knobs
         self.received: Counter[str] = Counter()  # commands per name, refused ones too
-        self._power: PowerWord = "on" if k.power == "on" else "standby"
-        self._input = k.input or k.inputs[0]
-        self._blank = False
-        self._errors = list(k.errors)
-        self._warnings = list(k.warnings)
-        self._light_source = HourMeter(k.light_source_hours, lambda: self.knobs.hours_per_second)
-        self._operation = HourMeter(k.operation_hours, lambda: self.knobs.hours_per_second)
-        for meter in (self._light_source, self._operation):
-            meter.run(self._power == "on")
         self._timer: asyncio.TimerHandle | None = None
+        self.reset_state()
         self._awaiting_auth: dict[Session, str] = {}
         self._queries: dict[str, Callable[[], Answer]] = {
             "power_status": lambda: Value(self._power),
@@ -179,6 +173,22 @@ class SonyAdcpSimulator(Simulator[SonyAdcpKnobs]):
             "blank": self._blank_set,
             "key": self._key,
         }
+
+    def reset_state(self) -> None:
+        """Power, input, blank, errors and hours as the knobs set them at start."""
+        k = self.knobs
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._power: PowerWord = "on" if k.power == "on" else "standby"
+        self._input = k.input or k.inputs[0]
+        self._blank = False
+        self._errors = list(k.errors)
+        self._warnings = list(k.warnings)
+        self._light_source = HourMeter(k.light_source_hours, lambda: self.knobs.hours_per_second)
+        self._operation = HourMeter(k.operation_hours, lambda: self.knobs.hours_per_second)
+        for meter in (self._light_source, self._operation):
+            meter.run(self._power == "on")
 
     # -- state, read-only; change it through the front panel ---------------------
 
@@ -268,7 +278,19 @@ class SonyAdcpSimulator(Simulator[SonyAdcpKnobs]):
             await session.send(ERR_CMD.encode())
             return
         self.received[command.name] += 1
-        await session.send(self.answer(command).encode())
+        await session.send(self.reply_to(command).encode())
+
+    async def device_error(self, session: Session, frame: bytes) -> bool:
+        """`err_internal1` for any well-formed command once the session is past its login."""
+        if session in self._awaiting_auth:
+            return False
+        try:
+            command = parse_command(frame)
+        except ProtocolError:
+            return False
+        self.received[command.name] += 1
+        await session.send(ERR_INTERNAL.encode())
+        return True
 
     def _digest_ok(self, frame: bytes, challenge: str) -> bool:
         password = self.knobs.password
@@ -277,7 +299,7 @@ class SonyAdcpSimulator(Simulator[SonyAdcpKnobs]):
         expected = auth_digest(challenge, password).encode()
         return hmac.compare_digest(frame.strip().lower(), expected)
 
-    def answer(self, command: Command) -> Answer:
+    def reply_to(self, command: Command) -> Answer:
         """The reply to one command."""
         if command.name in self.knobs.unsupported:
             return ERR_CMD

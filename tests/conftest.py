@@ -204,8 +204,7 @@ class HubRig:
     async def start_hub(self) -> Hub:
         hub = Hub(self.config)
         _, self.port = await hub.start(LOCALHOST, self.port)
-        if hub.pjlink_notifications.address is not None:
-            self.simulators.notify_to(hub.pjlink_notifications.address)
+        self.simulators.aim_at(hub.services)
         self.hub = hub
         return hub
 

@@ -4,20 +4,18 @@ Engine.IO/Socket.IO internals it leans on (pinned in pyproject.toml)."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 from importlib import metadata
 from typing import Any
 
+import aiohttp
 import pytest
 import socketio
-from engineio import async_socket
 from engineio import packet as eio_packet
-from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from bench.wire import EIO_PATH, WsClient, sio_connect
 from hub.app import Hub
-from hub.rooms import Fanout, Mode
+from hub.fanout import Fanout, direct_transports
 from tests.conftest import until
 
 CONFIG = """
@@ -78,14 +76,14 @@ def fanout(hub: Hub) -> Fanout:
 
 
 def commit(hub: Hub, n: int, size: int = 0) -> None:
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     for _ in range(n):
         room.commit("dev", {"probe": room.seq + 1, **({"blob": "x" * size} if size else {})})
 
 
 async def lobby_hub(hub_factory: Any) -> Hub:
     hub: Hub = await hub_factory(CONFIG)
-    hub.rooms["lobby"].add_device("dev", "Dev", "test", {"online": True}, {})
+    hub.rooms["lobby"].store.add_device("dev", "Dev", "test", {"online": True}, {})
     return hub
 
 
@@ -109,7 +107,7 @@ async def test_connect_then_snapshot_then_contiguous_changes_while_changes_strea
     finally:
         stop.set()
         await task
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     await until(lambda: all(p.seq == room.seq for p in panels))
     for panel in panels:
         kinds = [t[:2] for t in panel.packets if t[0] == "4"]
@@ -130,7 +128,7 @@ async def test_a_change_committed_as_a_panel_joins_is_in_its_snapshot_only(
     hub = await lobby_hub(hub_factory)
     watcher = RawPanel(hub)
     await watcher.connect()
-    await until(lambda: watcher.seq == hub.rooms["lobby"].seq)
+    await until(lambda: watcher.seq == hub.rooms["lobby"].store.seq)
     namespace = hub.namespaces["lobby"]
     real = namespace.on_connect
 
@@ -143,7 +141,7 @@ async def test_a_change_committed_as_a_panel_joins_is_in_its_snapshot_only(
     await late.connect()
     await until(lambda: late.events())
     commit(hub, 1)
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     await until(lambda: late.seq == room.seq and watcher.seq == room.seq)
     (first, snapshot), *changes = late.events()
     assert first == "snapshot" and snapshot["seq"] == room.seq - 1
@@ -154,7 +152,7 @@ async def test_a_change_committed_as_a_panel_joins_is_in_its_snapshot_only(
 
 async def test_resume_replays_before_live_changes_over_direct_writes(hub_factory: Any) -> None:
     hub = await lobby_hub(hub_factory)
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     commit(hub, 10)
     panel = RawPanel(hub, {"resume": {"epoch": room.epoch, "seq": 4}})
     await panel.connect()
@@ -179,7 +177,7 @@ async def test_long_polling_panels_are_served_through_engineio_in_order(
         f"http://127.0.0.1:{hub.address[1]}", namespaces=["/rooms/lobby"], transports=transports
     )
     try:
-        room = hub.rooms["lobby"]
+        room = hub.rooms["lobby"].store
         for _ in range(20):
             commit(hub, 2)
             await asyncio.sleep(0.02)
@@ -214,7 +212,7 @@ async def test_a_panel_that_stops_reading_is_disconnected(
         if len(fanout(hub)) == 1:
             break
     await until(lambda: len(fanout(hub)) == 1)
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     await until(lambda: fine.seq == room.seq, timeout=10)
     stuck.ws.transport.resume_reading()
     await until(lambda: stuck.closed.is_set(), timeout=10)  # the hub hung up on it
@@ -222,23 +220,48 @@ async def test_a_panel_that_stops_reading_is_disconnected(
     fine.close()
 
 
-def test_engineio_internals_the_fanout_relies_on() -> None:
-    """Fails when a python-engineio release moves what `hub.rooms.Fanout` leans on."""
+async def test_the_engineio_internals_the_fanout_leans_on_behave_as_it_expects(
+    hub_factory: Any,
+) -> None:
+    """What `hub/fanout.py` lists of python-engineio, checked through a real WebSocket.
+
+    The hook learns each live WebSocket's transport under its Engine.IO sid and forgets
+    it when the socket ends; it refuses permessage-deflate; the handoff marker is
+    written after the namespace CONNECT queued before it, so direct frames follow it.
+    """
     assert metadata.version("python-engineio").startswith("4.15.")
     assert metadata.version("python-socketio").startswith("5.18.")
-    driver = eio_aiohttp._async["websocket"]
-    call = inspect.signature(driver.__call__)
-    assert list(call.parameters) == ["self", "environ"]
-    assert list(inspect.signature(driver.__init__).parameters) == ["self", "handler", "server"]
-    source = inspect.getsource(async_socket.AsyncSocket._websocket_handler)
-    # Each queued packet is encoded right before it is written: the handoff marker's hook.
-    assert "await ws.send(pkt.encode())" in source
-    assert "self.upgraded = True" in source
-    sock = async_socket.AsyncSocket(type("S", (), {"create_queue": asyncio.Queue})(), "sid")
-    for name in ("queue", "upgraded", "upgrading", "closed", "sid"):
-        assert hasattr(sock, name), name
-    assert isinstance(sock.queue, asyncio.Queue)
-    assert Mode.DIRECT.value == "direct"
+    hub = await lobby_hub(hub_factory)
+    assert hub.address is not None
+    transports = direct_transports(hub.sio)
+    assert direct_transports(hub.sio) is transports  # installed once per server
+    url = f"http://127.0.0.1:{hub.address[1]}{EIO_PATH}"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, compress=15) as ws,
+    ):
+        assert ws.compress == 0  # the offer of permessage-deflate was refused
+        opened = json.loads((await ws.receive_str())[1:])
+        sid = opened["sid"]
+        await until(lambda: sid in transports)
+        local = ws.get_extra_info("sockname")
+        assert transports[sid].get_extra_info("peername")[:2] == local[:2]
+        sock = hub.sio.eio.sockets[sid]
+        assert isinstance(sock.queue, asyncio.Queue)
+        assert sock.upgraded and not sock.upgrading and not sock.closed and sock.sid == sid
+        await ws.send_str(sio_connect("/rooms/lobby", {}))
+        connect = await ws.receive_str()
+        assert connect.startswith("40/rooms/lobby,")  # the CONNECT, through Engine.IO's queue
+        # The handoff marker (a NOOP, "6") is encoded just before Engine.IO writes it: the
+        # snapshot waiting for the switch is written directly at that moment, ahead of it.
+        assert (await ws.receive_str()).startswith('42/rooms/lobby,["snapshot"')
+        assert await ws.receive_str() == "6"
+        assert fanout(hub).modes() == {"direct": 1}
+        commit(hub, 1)
+        change = json.loads((await ws.receive_str())[len("42/rooms/lobby,") :])
+        assert change[0] == "change" and change[1]["seq"] == hub.rooms["lobby"].store.seq
+    await until(lambda: sid not in transports)
+    await until(lambda: len(fanout(hub)) == 0)
 
 
 async def test_hub_stop_hangs_up_on_connected_panels_promptly(hub_factory: Any) -> None:

@@ -86,7 +86,7 @@ class Api:
 
     async def slow_online(self) -> None:
         """The slow device polls once at a random time in its first second, then every 60 s."""
-        slow = self.hub.drivers["lobby"]["slow"]
+        slow = self.hub.rooms["lobby"].drivers["slow"]
         await until(lambda: slow.online, message="slow device online")
 
     async def command(
@@ -97,11 +97,11 @@ class Api:
 
 @pytest.fixture
 async def api(hub_factory: Any, pjlink_sims: Any) -> AsyncIterator[Api]:
-    proj = await pjlink_sims()
+    proj = await pjlink_sims(err4=["MVOL"])
     class1 = await pjlink_sims(pjclass=1)
     slow = await pjlink_sims()
     hub: Hub = await hub_factory(config(proj.port, class1.port, slow.port))
-    lobby = hub.drivers["lobby"]
+    lobby = hub.rooms["lobby"].drivers
     live = [d for d in hub.all_drivers() if d not in (lobby["dead"], lobby["slow"])]
     await until(lambda: all(d.online and "pjlink_class" in d.state for d in live))
     assert hub.address is not None
@@ -144,7 +144,8 @@ async def test_empty_and_json_bodies_are_args(api: Api) -> None:
         ("nope", "power_on", {}, 404, "unknown_device"),
         ("proj", "self_destruct", {}, 404, "unknown_action"),
         ("proj", "set_video_mute", {"body": {"mute": True}}, 409, "busy"),  # ERR3 while off
-        ("class1", "set_freeze", {"body": {"freeze": True}}, 502, "device_error"),
+        ("class1", "set_freeze", {"body": {"freeze": True}}, 404, "unknown_action"),  # class 2
+        ("proj", "mic_volume_up", {}, 502, "device_error"),  # ERR4
         ("dead", "power_on", {}, 503, "device_offline"),
     ],
 )
@@ -252,7 +253,7 @@ async def test_room_list(api: Api) -> None:
 
 
 async def test_room_snapshot_is_the_socketio_snapshot(api: Api, panels: Any) -> None:
-    room = api.hub.rooms["lobby"]
+    room = api.hub.rooms["lobby"].store
     status, body = await api.call("GET", "/api/rooms/lobby")
     assert status == 200
     assert body["epoch"] == room.epoch and body["room"] == {"id": "lobby", "name": "Lobby"}
@@ -300,7 +301,7 @@ async def test_metrics_in_prometheus_text_format(api: Api, panels: Any) -> None:
     assert metric(text, "avhub_panels_connected", room="lobby") == 1
     assert metric(text, "avhub_panels_connected", room="board") == 0
     changes = metric(text, "avhub_changes_total", room="lobby")
-    assert 0 < changes <= api.hub.rooms["lobby"].seq
+    assert 0 < changes <= api.hub.rooms["lobby"].store.seq
     assert metric(text, "avhub_commands_total", room="lobby", result="ok") == 1
     assert metric(text, "avhub_commands_total", room="lobby", result="busy") == 1
     assert metric(text, "avhub_commands_total", room="lobby", result="unknown_action") == 1

@@ -100,7 +100,7 @@ async def test_change_group_is_recreated_after_the_core_comes_back(core: Any) ->
     await sim.stop()  # the Core reboots: the connection and its change group are gone
     await asyncio.sleep(0.2)
     await sim.start("127.0.0.1", port)
-    driver = hub.drivers["boardroom"]["core"]
+    driver = hub.rooms["boardroom"].drivers["core"]
     await until(lambda: sim.change_groups == 1 and driver.online, timeout=5)
     sim.set_control("MainMute", True)
     await until(lambda: panel.state("core")["mutes"]["program"] is True)
@@ -122,7 +122,7 @@ async def test_slider_storm_is_coalesced_and_ends_at_the_last_value(core: Any) -
     received = sim.received["Control.Set"] - sets
     assert received <= 40, received  # paced by the Core's answers, coalesced in the queue
     assert sim.value("MainGain") == values[-1]
-    room_state = hub.rooms["boardroom"].snapshot()["devices"]["core"]["state"]
+    room_state = hub.rooms["boardroom"].store.snapshot()["devices"]["core"]["state"]
     assert room_state["levels"]["program"] == values[-1]
     await until(lambda: levels(panel)().get("program") == values[-1])
 

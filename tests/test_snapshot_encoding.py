@@ -7,8 +7,8 @@ from typing import Any
 
 from socketio import packet as sio_packet
 
-from hub.rooms import Event
-from hub.store import RoomState
+from hub.fanout import Event
+from hub.store import MemoryStore
 
 ACTIONS = {"power_on": {"type": "object", "properties": {}}, "say": {"title": 'Ünïcode "q"'}}
 
@@ -18,8 +18,8 @@ def socketio_text(namespace: str, event: str, data: Any) -> str:
     return sio_packet.Packet(sio_packet.EVENT, data=[event, data], namespace=namespace).encode()
 
 
-def busy_room() -> RoomState:
-    room = RoomState("r1", 'Boardroom "A" — Ørsted')
+def busy_room() -> MemoryStore:
+    room = MemoryStore("r1", 'Boardroom "A" — Ørsted')
     room.add_device("proj", "Projector", "pjlink", {"online": False}, ACTIONS)
     room.add_device("dsp", "DSP ✓", "tesira", {"online": True, "levels": {"1": -10.5}}, {})
     room.add_device("cam", "Camera", "visca", {}, dict(ACTIONS))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from hub.store import Change, RoomState
+from hub.store import Change, MemoryStore
 
 
-def room(size: int = 5, age: float = 600.0, clock: list[float] | None = None) -> RoomState:
+def room(size: int = 5, age: float = 600.0, clock: list[float] | None = None) -> MemoryStore:
     now = clock if clock is not None else [1000.0]
-    r = RoomState("r", "Room", ring_size=size, max_age=age, clock=lambda: now[0])
+    r = MemoryStore("r", "Room", ring_size=size, max_age=age, clock=lambda: now[0])
     r.add_device("d", "Device", "pjlink", {"online": False}, {})
     return r
 

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from drivers.actions import Args, action
-from drivers.base import MORE, NOT_MINE
+from drivers.base import MORE, NOT_MINE, Wait
 from drivers.epson_escvp.codec import (
     POWER_CODES,
     POWER_STATES,
@@ -43,6 +43,9 @@ log = logging.getLogger("avhub.driver.epson_escvp")
 
 class EscvpRefused(DeviceError):
     """The projector answered `ERR`: unknown command, or not possible in its current state."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.DEVICE_ERROR, message)
 
 
 class SelectInput(Args):
@@ -79,7 +82,7 @@ class EpsonEscvpDriver(ProjectorDriver[EpsonEscvpConfig]):
             await self.request(connect_request(self.config.password).encode(), self._match_connect)
         await self.read_power()
 
-    def _match_connect(self, frame: bytes) -> Packet | object:
+    def _match_connect(self, frame: bytes) -> Packet | Wait:
         if not is_packet(frame):
             return NOT_MINE
         packet = Packet.decode(frame)
@@ -94,7 +97,7 @@ class EpsonEscvpDriver(ProjectorDriver[EpsonEscvpConfig]):
             OfflineReason.PROTOCOL_ERROR,
         )
 
-    def unsolicited(self, frame: Any) -> None:
+    def unsolicited(self, frame: bytes) -> None:
         if frame == PROMPT:
             log.debug("%s: skipped a prompt nobody waited for", self.label)
         else:
@@ -102,7 +105,7 @@ class EpsonEscvpDriver(ProjectorDriver[EpsonEscvpConfig]):
 
     # ---- requests -----------------------------------------------------------------
 
-    async def send_command(self, command: Command, timeout: float | None = None) -> str | None:
+    async def ask(self, command: Command, timeout: float | None = None) -> str | None:
         """Send one command and wait for the prompt; a query returns its value, a set None.
 
         `ERR` raises EscvpRefused. A prompt before a query's answer is a stray (the one
@@ -111,11 +114,11 @@ class EpsonEscvpDriver(ProjectorDriver[EpsonEscvpConfig]):
         refused = False
         value: str | None = None
 
-        def match(frame: bytes) -> Any:
+        def match(frame: bytes) -> str | Wait | None:
             nonlocal refused, value
             if frame == PROMPT:
                 if refused:
-                    raise EscvpRefused(message=f"{self.label}: projector refused {command} (ERR)")
+                    raise EscvpRefused(f"{self.label}: projector refused {command} (ERR)")
                 if command.query and value is None:
                     return MORE
                 return value
@@ -139,7 +142,7 @@ class EpsonEscvpDriver(ProjectorDriver[EpsonEscvpConfig]):
     async def query(self, key: str) -> str | None:
         """A query whose `ERR` answer means "nothing to report now" (None)."""
         try:
-            return await self.send_command(Command(key))
+            return await self.ask(Command(key))
         except EscvpRefused:
             return None
 
@@ -191,9 +194,7 @@ class EpsonEscvpDriver(ProjectorDriver[EpsonEscvpConfig]):
         if is_code(name.upper()):
             return name.upper()
         known = ", ".join(self.input_name(code) for code in self.config.input_codes())
-        raise CommandError(
-            code=ErrorCode.INVALID_ARGS, message=f"unknown input {name!r} (inputs: {known})"
-        )
+        raise CommandError(ErrorCode.INVALID_ARGS, f"unknown input {name!r} (inputs: {known})")
 
     def _inputs(self) -> list[str]:
         return [self.input_name(code) for code in self.config.input_codes()]
@@ -206,9 +207,7 @@ class EpsonEscvpDriver(ProjectorDriver[EpsonEscvpConfig]):
         if self.state.get("power") != target:  # lockouts apply from now, not from the prompt
             self.update(power=moving, power_detail=POWER_STATES[POWER_CODES[moving]][1])
         try:
-            await self.send_command(
-                Command("PWR", "ON" if on else "OFF"), timeout=self.config.power_timeout
-            )
+            await self.ask(Command("PWR", "ON" if on else "OFF"), timeout=self.config.power_timeout)
         except AvhubError:
             self.refresh(["status"])  # refused or no answer: read what the projector is now
             raise
@@ -217,10 +216,10 @@ class EpsonEscvpDriver(ProjectorDriver[EpsonEscvpConfig]):
     @action(SelectInput, coalesce="input", lockout=True)
     async def select_input(self, args: SelectInput) -> None:
         code = self.input_code(args.input)
-        await self.send_command(Command("SOURCE", code), timeout=self.config.source_timeout)
+        await self.ask(Command("SOURCE", code), timeout=self.config.source_timeout)
         await self._read_input()
 
     @action(SetMute, coalesce="video_mute", lockout=True, description="A/V mute: picture and sound")
     async def set_video_mute(self, args: SetMute) -> None:
-        await self.send_command(Command("MUTE", "ON" if args.mute else "OFF"))
+        await self.ask(Command("MUTE", "ON" if args.mute else "OFF"))
         await self._read_mute()

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from drivers.actions import Args, action
-from drivers.base import NOT_MINE, PollGroup
+from drivers.base import NOT_MINE, PollGroup, Wait
 from drivers.errors import AuthError, CommandError, DeviceError, ErrorCode, ProtocolError
 from drivers.projector import ProjectorDriver
 from drivers.sony_adcp.codec import (
@@ -43,7 +43,7 @@ class AdcpDeviceError(DeviceError):
     """The projector answered an `err_*` word; `word` is which."""
 
     def __init__(self, message: str, reply: ErrorReply) -> None:
-        super().__init__(message=message, code=reply.code)
+        super().__init__(reply.code, message)
         self.word = reply.word
 
 
@@ -85,7 +85,7 @@ class SonyAdcpDriver(ProjectorDriver[SonyAdcpConfig]):
         digest = auth_digest(challenge, password).encode() + TERMINATOR
         await self.request(digest, self._match_auth)
 
-    def _match_greeting(self, frame: bytes) -> str | object | None:
+    def _match_greeting(self, frame: bytes) -> str | Wait | None:
         try:
             challenge, junk = parse_greeting(frame)
         except ProtocolError:
@@ -93,7 +93,7 @@ class SonyAdcpDriver(ProjectorDriver[SonyAdcpConfig]):
         self._log_junk(junk)
         return challenge
 
-    def _match_auth(self, frame: bytes) -> bool | object:
+    def _match_auth(self, frame: bytes) -> bool | Wait:
         try:
             reply, junk = parse_reply(frame)
         except ProtocolError:
@@ -109,15 +109,15 @@ class SonyAdcpDriver(ProjectorDriver[SonyAdcpConfig]):
         if junk:
             log.warning("%s: skipped %d junk bytes: %r", self.label, len(junk), junk)
 
-    def unsolicited(self, frame: Any) -> None:
+    def unsolicited(self, frame: bytes) -> None:
         log.warning("%s: skipped unexpected data: %r", self.label, frame)
 
     # ---- requests -----------------------------------------------------------------
 
-    async def send_command(self, command: Command) -> Any:
+    async def ask(self, command: Command) -> Any:
         """Send one command: a query returns its JSON value, a set None; err_* raise."""
 
-        def match(frame: bytes) -> Any:
+        def match(frame: bytes) -> Any | Wait:
             try:
                 reply, junk = parse_reply(frame)
             except ProtocolError:
@@ -136,7 +136,7 @@ class SonyAdcpDriver(ProjectorDriver[SonyAdcpConfig]):
     async def query(self, name: str) -> Any:
         """A query whose err_cmd/err_inactive answer means "nothing to report now" (None)."""
         try:
-            return await self.send_command(Command(name))
+            return await self.ask(Command(name))
         except AdcpDeviceError as err:
             if err.word in _OPTIONAL:
                 return None
@@ -208,23 +208,21 @@ class SonyAdcpDriver(ProjectorDriver[SonyAdcpConfig]):
         if is_input_word(name.lower()):
             return name.lower()
         known = ", ".join(self.input_name(word) for word in self.config.input_words())
-        raise CommandError(
-            code=ErrorCode.INVALID_ARGS, message=f"unknown input {name!r} (inputs: {known})"
-        )
+        raise CommandError(ErrorCode.INVALID_ARGS, f"unknown input {name!r} (inputs: {known})")
 
     # ---- actions --------------------------------------------------------------------
 
     async def switch_power(self, on: bool) -> None:
         """Switch power, then read the state back so warming/cooling is known before the ack."""
-        await self.send_command(Command("power", "on" if on else "off"))
+        await self.ask(Command("power", "on" if on else "off"))
         await self.read_power()
 
     @action(SelectInput, coalesce="input", lockout=True)
     async def select_input(self, args: SelectInput) -> None:
-        await self.send_command(Command("input", self.input_word(args.input)))
+        await self.ask(Command("input", self.input_word(args.input)))
         await self._read_input()
 
     @action(SetMute, coalesce="video_mute", lockout=True, description="picture mute (blank)")
     async def set_video_mute(self, args: SetMute) -> None:
-        await self.send_command(Command("blank", "on" if args.mute else "off"))
+        await self.ask(Command("blank", "on" if args.mute else "off"))
         await self._read_mute()

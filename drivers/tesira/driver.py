@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import Field, NonNegativeInt, StringConstraints
 
 from drivers.actions import Args, action
-from drivers.base import MORE, NOT_MINE, Driver, PollGroup
+from drivers.base import MORE, NOT_MINE, Driver, PollGroup, Wait
 from drivers.errors import CommandError, ConnectionClosed, DeviceError, ErrorCode, ProtocolError
 from drivers.tesira.codec import (
     Arg,
@@ -26,7 +26,7 @@ from drivers.tesira.codec import (
     reply_framer,
 )
 from drivers.tesira.config import ControlConfig, Point, TesiraConfig
-from drivers.tesira.telnet import Negotiation, TelnetFramer
+from drivers.transport.telnet import TelnetFramer
 
 log = logging.getLogger("avhub.driver.tesira")
 
@@ -42,7 +42,7 @@ class TesiraDeviceError(DeviceError):
     """The Tesira answered an error line."""
 
     def __init__(self, message: str, kind: ErrorKind) -> None:
-        super().__init__(message, _ERROR_CODES.get(kind, ErrorCode.DEVICE_ERROR))
+        super().__init__(_ERROR_CODES.get(kind, ErrorCode.DEVICE_ERROR), message)
         self.kind = kind
 
 
@@ -76,7 +76,7 @@ class RecallPreset(Args):
     )
 
 
-class TesiraDriver(Driver[TesiraConfig]):
+class TesiraDriver(Driver[TesiraConfig, bytes]):
     """A Tesira server: levels and mutes of configured blocks, kept current by subscriptions.
 
     Every (re)connect answers the Telnet negotiation (refusing every option), waits
@@ -100,17 +100,14 @@ class TesiraDriver(Driver[TesiraConfig]):
             control_errors={},
         )
 
-    def create_framer(self) -> TelnetFramer:
-        return reply_framer(self._refuse)
+    def create_framer(self) -> TelnetFramer[bytes]:
+        return reply_framer(self._answer_telnet)  # refuses every option
 
-    def _refuse(self, request: Negotiation) -> None:
-        """Answer DO with WONT and WILL with DONT: without answers the banner never comes."""
-        reply = request.refusal()
-        if reply is None:
-            return
-        log.debug("%s: telnet %s → %s", self.label, request, reply)
+    def _answer_telnet(self, answer: bytes) -> None:
+        """Send the refusals: without answers the banner never comes."""
+        log.debug("%s: telnet answer %s", self.label, answer.hex(" "))
         with contextlib.suppress(ConnectionClosed):  # gone: the next connection negotiates afresh
-            self.send(reply.encode())
+            self.send(answer)
 
     async def login(self) -> None:
         """Wait for the banner, then subscribe to every control (subscriptions die with the session)."""
@@ -118,7 +115,7 @@ class TesiraDriver(Driver[TesiraConfig]):
         rate_ms = round(self.config.subscribe_rate * 1000)
         for point in self._points:
             try:
-                await self.command(
+                await self.ask(
                     point, point.tag, "subscribe", point.kind, point.channel, point.token, rate_ms
                 )
             except TesiraDeviceError as err:
@@ -127,7 +124,7 @@ class TesiraDriver(Driver[TesiraConfig]):
             else:
                 self._fault(point, None)
 
-    def _match_banner(self, frame: bytes) -> object:
+    def _match_banner(self, frame: bytes) -> bool | Wait:
         try:
             message = parse_line(frame)
         except ProtocolError:
@@ -137,7 +134,7 @@ class TesiraDriver(Driver[TesiraConfig]):
             return MORE
         return True if isinstance(message, Other) and message.is_banner else NOT_MINE
 
-    def unsolicited(self, frame: Any) -> None:
+    def unsolicited(self, frame: bytes) -> None:
         message = parse_line(frame)  # a ProtocolError is logged by the base
         if isinstance(message, Publish):
             self._apply(message)
@@ -148,7 +145,7 @@ class TesiraDriver(Driver[TesiraConfig]):
 
     # ---- requests -----------------------------------------------------------------
 
-    async def command(
+    async def ask(
         self, point: Point | None, *parts: Arg, on_reply: Callable[[Ok], None] | None = None
     ) -> Ok:
         """Send one command; return its `+OK`. Publish lines before it are applied, an echo skipped.
@@ -159,7 +156,7 @@ class TesiraDriver(Driver[TesiraConfig]):
         data = encode_command(*parts)
         sent = data.decode().strip()
 
-        def match(frame: bytes) -> object:
+        def match(frame: bytes) -> Ok | Wait:
             try:
                 message = parse_line(frame)
             except ProtocolError:
@@ -177,8 +174,7 @@ class TesiraDriver(Driver[TesiraConfig]):
                 raise self._error(sent, point, message)
             return MORE if message.text == sent else NOT_MINE
 
-        reply: Ok = await self.request(data, match)
-        return reply
+        return await self.request(data, match)
 
     def _error(self, sent: str, point: Point | None, err: Err) -> TesiraDeviceError:
         kind = err.kind
@@ -198,7 +194,7 @@ class TesiraDriver(Driver[TesiraConfig]):
         return TesiraDeviceError(text, kind)
 
     async def _get(self, point: Point) -> None:
-        await self.command(
+        await self.ask(
             point,
             *(point.tag, "get", point.kind, point.channel),
             on_reply=lambda reply: self._store(point, reply.value),
@@ -257,7 +253,7 @@ class TesiraDriver(Driver[TesiraConfig]):
                 self._fault(point, None)
 
     async def _poll_aliases(self) -> None:
-        reply = await self.command(None, "SESSION", "get", "aliases")
+        reply = await self.ask(None, "SESSION", "get", "aliases")
         aliases = reply.fields.get("list", reply.value)
         if isinstance(aliases, list):
             self.update(aliases=[str(a) for a in aliases])
@@ -287,7 +283,7 @@ class TesiraDriver(Driver[TesiraConfig]):
     async def set_level(self, args: SetLevel) -> None:
         point = self._point(args.control, "level")
         self._check_range(args.control, args.level)
-        await self.command(point, point.tag, "set", "level", point.channel, args.level)
+        await self.ask(point, point.tag, "set", "level", point.channel, args.level)
         await self._get(point)
 
     @action(StepLevel, description="raise or lower a level by `step` dB")
@@ -301,22 +297,22 @@ class TesiraDriver(Driver[TesiraConfig]):
         elif current is not None and cfg.min is not None and current + args.step < cfg.min:
             limit = cfg.min
         if limit is not None:
-            await self.command(point, point.tag, "set", "level", point.channel, limit)
+            await self.ask(point, point.tag, "set", "level", point.channel, limit)
         elif args.step:
             verb = "increment" if args.step > 0 else "decrement"
-            await self.command(point, point.tag, verb, "level", point.channel, abs(args.step))
+            await self.ask(point, point.tag, verb, "level", point.channel, abs(args.step))
         await self._get(point)
 
     @action(SetMute, coalesce=lambda a: ("mute", a.control), description="mute or unmute")
     async def set_mute(self, args: SetMute) -> None:
         point = self._point(args.control, "mute")
-        await self.command(point, point.tag, "set", "mute", point.channel, args.mute)
+        await self.ask(point, point.tag, "set", "mute", point.channel, args.mute)
         await self._get(point)
 
     @action(ToggleMute, description="flip a mute")
     async def toggle_mute(self, args: ToggleMute) -> None:
         point = self._point(args.control, "mute")
-        await self.command(point, point.tag, "toggle", "mute", point.channel)
+        await self.ask(point, point.tag, "toggle", "mute", point.channel)
         await self._get(point)
 
     @action(RecallPreset, description="recall a preset by number or name")
@@ -325,9 +321,9 @@ class TesiraDriver(Driver[TesiraConfig]):
         if isinstance(preset, str) and preset.strip().isdigit():
             preset = int(preset)
         if isinstance(preset, int):
-            await self.command(None, "DEVICE", "recallPreset", preset)
+            await self.ask(None, "DEVICE", "recallPreset", preset)
         else:
-            await self.command(None, "DEVICE", "recallPresetByName", preset)
+            await self.ask(None, "DEVICE", "recallPresetByName", preset)
         self.update(preset=preset)
 
 
