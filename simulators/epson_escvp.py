@@ -36,7 +36,7 @@ from drivers.epson_escvp.codec import (
 )
 from drivers.epson_escvp.config import DEFAULT_INPUTS, EpsonEscvpConfig
 from drivers.errors import ProtocolError
-from simulators.base import Session, Simulator
+from simulators.base import AuthKnobs, Session, Simulator
 from simulators.projector import HourMeter, ProjectorKnobs
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ ABNORMAL_STANDBY = "05"
 _HEX2 = r"^[0-9A-F]{2}$"
 
 
-class EpsonEscvpKnobs(ProjectorKnobs):
+class EpsonEscvpKnobs(ProjectorKnobs, AuthKnobs):
     """Epson ESC/VP21 device knobs. State knobs (power, input, lamp_hours, ...) set the start state."""
 
     handshake: bool = Field(
@@ -106,7 +106,9 @@ class EpsonEscvpSimulator(Simulator[EpsonEscvpKnobs]):
     PWR ON prompt handles nothing else meanwhile; other sessions are answered (PWR?
     says 02). `stop()` keeps the state, so `start()` continues where it was.
 
-    Faults: its device error is `ERR` and a prompt.
+    Faults: its device error is `ERR` and a prompt; `fail_auth` answers every
+    ESC/VP.net handshake with status 0x41 (password wrong or missing) and closes, so
+    it acts on TCP with the handshake only (RS-232 has no login).
     """
 
     kind = "epson_escvp"
@@ -285,7 +287,7 @@ class EpsonEscvpSimulator(Simulator[EpsonEscvpKnobs]):
             await session.send(connect_reply(Status.BAD_REQUEST).encode())
             return
         password = self.knobs.password
-        if password is not None and packet.password != password:
+        if self.knobs.fail_auth or (password is not None and packet.password != password):
             log.info("%s: wrong ESC/VP.net password", session)
             await session.send(connect_reply(Status.UNAUTHORIZED).encode())
             session.close()

@@ -32,7 +32,7 @@ from drivers.sony_adcp.codec import (
     parse_command,
 )
 from drivers.sony_adcp.config import DEFAULT_INPUTS, SonyAdcpConfig
-from simulators.base import Session, Simulator
+from simulators.base import AuthKnobs, Session, Simulator
 from simulators.projector import HourMeter, ProjectorKnobs
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ OK = Ok()
 Answer = Ok | ErrorReply | Value
 
 
-class SonyAdcpKnobs(ProjectorKnobs):
+class SonyAdcpKnobs(ProjectorKnobs, AuthKnobs):
     """Sony ADCP device knobs. State knobs (power, input, hours, ...) only set the start state."""
 
     password: str | None = Field(
@@ -129,7 +129,9 @@ class SonyAdcpSimulator(Simulator[SonyAdcpKnobs]):
     the session. `stop()` takes the projector off the network; its state (and a running
     warm-up) carries on, so `start()` on the same port continues where it was.
 
-    Faults: its device error is `err_internal1` (internal communication error).
+    Faults: its device error is `err_internal1` (internal communication error);
+    `fail_auth` sends every new session a challenge, even without a password, and
+    answers any digest with `err_auth`.
     """
 
     kind = "sony_adcp"
@@ -251,7 +253,7 @@ class SonyAdcpSimulator(Simulator[SonyAdcpKnobs]):
     # -- sessions --------------------------------------------------------------
 
     async def session_started(self, session: Session) -> None:
-        if self.knobs.password is None:
+        if self.knobs.password is None and not self.knobs.fail_auth:
             await session.send(NOKEY.encode() + TERMINATOR)
             return
         challenge = self.knobs.challenge or secrets.token_hex(4)
@@ -294,6 +296,8 @@ class SonyAdcpSimulator(Simulator[SonyAdcpKnobs]):
 
     def _digest_ok(self, frame: bytes, challenge: str) -> bool:
         password = self.knobs.password
+        if self.knobs.fail_auth:
+            return False
         if password is None:  # password removed while this session waited
             return True
         expected = auth_digest(challenge, password).encode()
