@@ -75,9 +75,18 @@ class SonyAdcpDriver(ProjectorDriver[SonyAdcpConfig]):
         return DelimiterFramer(b"\r\n", max_len=MAX_LINE)
 
     async def login(self) -> None:
-        """Read the greeting; answer a challenge with the digest and wait for `OK`."""
+        """Read the greeting; answer a challenge with the digest and wait for `OK`.
+
+        After `NOKEY`, power is asked at once: a greeting alone proves nothing, and a
+        service that greets and then drops every command must count as failing (offline,
+        backing off), not as a good connection each time.
+        """
         challenge: str | None = await self.request(None, self._match_greeting)
         if challenge is None:
+            try:
+                await self.read_power()
+            except AdcpDeviceError as err:  # an answer all the same: the projector speaks ADCP
+                log.info("%s: power_status at login: %s", self.label, err)
             return
         password = self.config.password
         if password is None:
