@@ -255,6 +255,19 @@ async def test_refused_in_standby(rig_factory: Any) -> None:
     assert driver.online and not rig.sim.mute
 
 
+async def test_a_refused_power_on_leaves_power_as_it_was(rig_factory: Any) -> None:
+    rig = await rig_factory(warmup=0.1)
+    driver = await rig.online(detail_interval=60, lamp_interval=60)
+    rig.sim.knobs.device_errors = 3  # PWR ON gets ERR, and so do the polls after it
+    err = await error_of(driver.execute("power_on"))
+    assert err.code is ErrorCode.DEVICE_ERROR and rig.sim.power == "off"
+    assert driver.state["power"] == "off" and not driver.in_transition()
+    assert driver.state["power_detail"] == "standby (network on)"
+    rig.sim.knobs.device_errors = 0
+    await driver.execute("power_on")
+    assert driver.state["power"] == "on"
+
+
 async def test_errors_abnormal_standby_and_lamp_hours(rig_factory: Any) -> None:
     rig = await rig_factory(power="on", lamp_hours=100)
     driver = await rig.online()

@@ -204,12 +204,17 @@ class EpsonEscvpDriver(ProjectorDriver[EpsonEscvpConfig]):
     async def switch_power(self, on: bool) -> None:
         """Publish the transition, send PWR ON/OFF and wait for its prompt, then read power."""
         target, moving = ("on", "warming") if on else ("off", "cooling")
+        before: dict[str, Any] = {
+            k: self.state[k] for k in ("power", "power_detail") if k in self.state
+        }
         if self.state.get("power") != target:  # lockouts apply from now, not from the prompt
             self.update(power=moving, power_detail=POWER_STATES[POWER_CODES[moving]][1])
         try:
             await self.ask(Command("PWR", "ON" if on else "OFF"), timeout=self.config.power_timeout)
-        except AvhubError:
-            self.refresh(["status"])  # refused or no answer: read what the projector is now
+        except AvhubError as err:
+            if isinstance(err, EscvpRefused):  # the projector said no: power is as it was
+                self.update(before)
+            self.refresh(["status"])  # and read what the projector is now
             raise
         await self.read_power()
 
