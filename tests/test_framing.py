@@ -40,6 +40,14 @@ def test_over_long_line_is_reported_once_and_dropped_whole() -> None:
     assert framer.feed(b"%1POWR=1\rnext\r") == [b"next"]  # its tail is never a frame
 
 
+def test_the_report_of_an_over_long_line_shows_the_same_bytes_however_it_arrived() -> None:
+    whole = DelimiterFramer(b"\r", max_len=4).feed(b"1234567")
+    split = DelimiterFramer(b"\r", max_len=4)
+    reported = split.feed(b"12345") + split.feed(b"67")
+    expected = ["frame over 4 bytes dropped: b'12345'..."]
+    assert [str(e) for e in whole] == [str(e) for e in reported] == expected
+
+
 def test_a_line_of_exactly_max_len_is_kept() -> None:
     out = DelimiterFramer(b"\r", max_len=8).feed(b"12345678\r123456789\rok\r")
     assert out[0] == b"12345678" and isinstance(out[1], ProtocolError) and out[2:] == [b"ok"]

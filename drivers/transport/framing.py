@@ -68,7 +68,7 @@ class DelimiterFramer:
             return
         self._buf += part
         if len(self._buf) > self._max_len:
-            head = bytes(self._buf[:40])
+            head = bytes(self._buf[: min(40, self._max_len + 1)])  # not how much has arrived
             out.append(ProtocolError(f"frame over {self._max_len} bytes dropped: {head!r}..."))
             self._buf.clear()
             self._discarding = True
