@@ -123,16 +123,6 @@ async def refused_login_backs_off(rig: Rig[Any, Any], driver: Driver[Any]) -> No
     assert err.code is ErrorCode.DEVICE_OFFLINE and "auth_failed" in str(err)
 
 
-async def silence_goes_offline_and_back(rig: Rig[Any, Any]) -> None:
-    """A driver on a device that stops answering goes offline `timeout`, and comes back."""
-    driver = await rig.online(timeout=0.1, connect_timeout=0.2, retries=1, offline_after=2)
-    rig.sim.knobs.reply_delay = 1.0
-    await until(lambda: not driver.online, timeout=3, message="offline")
-    assert driver.state["offline_reason"] == "timeout"
-    rig.sim.knobs.reply_delay = 0
-    await until(lambda: driver.online, timeout=3, message="back online")
-
-
 async def error_of(coro: Awaitable[Any]) -> AvhubError:
     """The AvhubError `coro` raises; fails the test when it raises none."""
     with pytest.raises(AvhubError) as info:

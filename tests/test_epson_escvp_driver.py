@@ -24,7 +24,6 @@ from tests.rig import (
     RigStarter,
     error_of,
     refused_login_backs_off,
-    silence_goes_offline_and_back,
 )
 from tests.test_serial_transport import no_loop_errors  # noqa: F401  (a fixture)
 
@@ -388,8 +387,15 @@ async def test_wrong_baud_rate_gets_no_answer(rig_factory: Any) -> None:
     assert not driver.online
 
 
+@PTY_ONLY  # on TCP: tests/test_fault_matrix.py (stall)
 async def test_silent_projector_goes_offline_on_timeouts(rig_factory: Any) -> None:
-    await silence_goes_offline_and_back(await rig_factory())
+    rig = await rig_factory()
+    driver = await rig.online(timeout=0.1, connect_timeout=0.2, retries=1, offline_after=2)
+    rig.sim.knobs.stall = True
+    await until(lambda: not driver.online, timeout=3, message="offline")
+    assert driver.state["offline_reason"] == "timeout"
+    rig.sim.knobs.stall = False
+    await until(lambda: driver.online, timeout=3, message="back online")
 
 
 @TCP_ONLY

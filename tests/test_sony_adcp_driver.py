@@ -15,13 +15,7 @@ from drivers.sony_adcp.config import SonyAdcpConfig
 from drivers.sony_adcp.driver import SonyAdcpDriver
 from simulators.sony_adcp import SonyAdcpSimulator
 from tests.conftest import until
-from tests.rig import (
-    Rig,
-    RigStarter,
-    error_of,
-    refused_login_backs_off,
-    silence_goes_offline_and_back,
-)
+from tests.rig import Rig, RigStarter, error_of, refused_login_backs_off
 
 
 class AdcpRig(Rig[SonyAdcpSimulator, SonyAdcpDriver]):
@@ -271,10 +265,6 @@ async def test_offline_when_projector_leaves_and_back_with_fresh_state(rig_facto
     await until(lambda: driver.state["errors"] == {"cover": "error"})
     await until(lambda: driver.state["power"] == "on")
     assert rig.values("online") == [True, False, True]
-
-
-async def test_silent_projector_goes_offline_on_timeouts(rig_factory: Any) -> None:
-    await silence_goes_offline_and_back(await rig_factory())
 
 
 async def test_idle_close_does_not_flap_online(rig_factory: Any) -> None:
