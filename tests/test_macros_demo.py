@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from simulators.extron_sis import ExtronSimulator
 from simulators.pjlink import PjlinkSimulator
 from simulators.qsys import QsysSimulator
-from tests.conftest import HubRig, fast_config, load_demo, until
+from tests.conftest import HubRig, until
 from tests.panel import Panel
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 REPLY_DELAY = 0.3  # matrix and audio core: long enough that a sequential group could not overlap
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def demo() -> AsyncIterator[HubRig]:
-    rig = await HubRig(fast_config(load_demo())).start()
-    await rig.all_online()
-    yield rig
-    await rig.close()
 
 
 async def joined(rig: HubRig, room: str) -> Panel:
@@ -81,10 +72,12 @@ async def test_the_lecture_halls_system_on_runs_in_order_and_in_parallel(demo: H
     assert ack["ok"] is True, ack
     steps = ack["result"]["steps"]
     assert kinds(steps) == {"command", "wait", "wait_until", "parallel", "macro"}
-    for earlier, later in zip(steps, steps[1:], strict=False):  # one after the other
+    for earlier, later in itertools.pairwise(steps):  # one after the other
         assert earlier["ended"] <= later["started"], (earlier, later)
     on_at = {
-        name: next(t for t, n, key, value, _ in events if n == name and (key, value) == ("power", "on"))
+        name: next(
+            t for t, n, key, value, _ in events if n == name and (key, value) == ("power", "on")
+        )
         for name in ("left", "right")
     }
     assert steps[1]["ended"] >= max(on_at.values()) - 0.001  # the wait_until waited for both (ms)

@@ -12,7 +12,7 @@ from playwright.async_api import Page, expect
 from hub.config import load_config_text
 from simulators.extron_sis import ExtronSimulator
 from simulators.pjlink import PjlinkSimulator
-from tests.conftest import SCREENSHOTS, HubRig, fast_config, load_demo, touch_problems, until
+from tests.conftest import SCREENSHOTS, HubRig, fast_config, touch_problems, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
@@ -28,14 +28,6 @@ RECORD_COMMANDS = """() => {
     return send(device, action, args);
   };
 }"""
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def demo() -> AsyncIterator[HubRig]:
-    rig = await HubRig(fast_config(load_demo())).start()
-    await rig.all_online()
-    yield rig
-    await rig.close()
 
 
 async def open_room(page: Page, rig: HubRig, room: str) -> None:
@@ -77,7 +69,7 @@ async def test_a_route_by_name_from_the_panel(demo: HubRig, page: Page) -> None:
     await page.evaluate(RECORD_COMMANDS)
     cell = page.locator(
         'article.card[data-device="matrix"] [data-output="2"][data-input="2"]'
-    )  # Right projector × Document camera
+    )  # Right projector, Document camera
     await expect(cell).to_have_text("Document camera")
     await cell.click()
     await until(lambda: matrix.video_ties.get(2) == 2, message="right projector shows input 2")
