@@ -48,6 +48,13 @@ rooms:
         steps:
           - {{device: projector, action: power_on}}
           - {{wait_until: projector.power == on, timeout: 30s}}
+      ready:
+        steps:
+          - {{wait_until: projector.online, timeout: 1s}}
+      eager:
+        steps:
+          - {{device: projector, action: power_on}}
+          - {{device: projector, action: select_input, args: {{input: "31"}}}}
       never:
         label: Wait for cooling
         steps:
@@ -173,6 +180,24 @@ async def test_a_wait_until_is_woken_by_a_change_not_by_the_clock(lab: Lab) -> N
     lab.sim.press_power(False)  # cooling: the hub sees it at its next poll
     ack = await asyncio.wait_for(task, 10)
     assert ack["ok"] is True, ack
+
+
+async def test_a_wait_until_that_already_holds_ends_at_once(lab: Lab) -> None:
+    """Checked when the step starts: the clock never moves, nothing changes, it ends."""
+    panel = await connected(lab)
+    ack = await asyncio.wait_for(panel.command("room", "ready"), 5)
+    assert ack["ok"] is True, ack
+
+
+async def test_macro_commands_go_through_the_devices_lockouts(lab: Lab) -> None:
+    """No wait_until: the projector's own lockout holds the input until it has warmed up."""
+    seen: list[tuple[str, object, str]] = []
+    lab.sim.add_listener(lambda key, value: seen.append((key, value, lab.sim.power)))
+    panel = await connected(lab)
+    ack = await panel.command("room", "eager", timeout=20)
+    assert ack["ok"] is True, ack
+    assert ("power", "warming", "warming") in seen
+    assert [(v, power) for k, v, power in seen if k == "input"] == [("31", "on")]
 
 
 async def test_a_failing_step_stops_the_macro_by_default(lab: Lab) -> None:
