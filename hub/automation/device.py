@@ -39,7 +39,15 @@ log = logging.getLogger("avhub.automation")
 
 DRIVER = "room"
 """The `driver` the `room` device shows in the snapshot."""
-_PROGRESS_KEYS = {"running": None, "by": None, "step": None, "steps": None, "step_text": None}
+_IDLE = {
+    "running": None,
+    "by": None,
+    "step": None,
+    "steps": None,
+    "step_text": None,
+    "progress": None,
+}
+"""The progress keys while no macro runs."""
 
 
 def macro_schema(label: str, description: str) -> dict[str, Any]:
@@ -79,7 +87,7 @@ class RoomDevice:
     ) -> None:
         self.device_id = ROOM_DEVICE
         self.label = f"{room_id}/{ROOM_DEVICE}"
-        self.macros = macros = config.macros
+        self.macros = config.macros
         self.store = store
         self.devices = devices
         self.clock = clock
@@ -92,8 +100,7 @@ class RoomDevice:
         self.triggers = [TriggerWatch(t, self.view, clock, self.fire) for t in config.triggers]
         self.state: dict[str, Any] = {
             "online": True,
-            **_PROGRESS_KEYS,
-            "progress": None,
+            **_IDLE,
             "last_run": None,
             "last_schedule": None,
             "last_trigger": None,
@@ -101,7 +108,7 @@ class RoomDevice:
         }
         self._actions = {
             name: macro_schema(macro.label or name, f"run the macro {name}")
-            for name, macro in macros.items()
+            for name, macro in self.macros.items()
         }
         self._actions[CANCEL] = macro_schema("Cancel", "stop the running macro")
         self._active: _Active | None = None
@@ -217,7 +224,7 @@ class RoomDevice:
                 "message": str(failure),
                 "step": failure.details["step"],
             }
-        changes: dict[str, Any] = {**_PROGRESS_KEYS, "progress": None, "last_run": record}
+        changes: dict[str, Any] = {**_IDLE, "last_run": record}
         if by in ("schedule", "trigger"):
             changes[f"last_{by}"] = record
         self.update(changes)
