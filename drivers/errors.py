@@ -16,6 +16,7 @@ class ErrorCode(StrEnum):
     BUSY = "busy"
     TIMEOUT = "timeout"
     DEVICE_ERROR = "device_error"
+    CANCELLED = "cancelled"  # a macro stopped by the room device's `cancel`
     INTERNAL = "internal"
 
 

@@ -15,6 +15,7 @@ from drivers.base import Driver
 from drivers.errors import ConfigError
 from drivers.service import DriverService
 from drivers.transport import TransportFactory, create_transport
+from hub.automation.clock import Clock, SystemClock, zone
 from hub.config import Config, HubSettings, RoomConfig
 from hub.fanout import direct_transports
 from hub.http import setup_routes
@@ -40,7 +41,11 @@ class Hub:
     """Everything one hub process runs: rooms, driver services, Socket.IO and HTTP."""
 
     def __init__(
-        self, config: Config, *, transport_factory: TransportFactory = create_transport
+        self,
+        config: Config,
+        *,
+        transport_factory: TransportFactory = create_transport,
+        clock: Clock | None = None,
     ) -> None:
         settings = config.hub
         if settings.store != "memory":
@@ -49,6 +54,8 @@ class Hub:
                 "version of avhub; use `store: memory`"
             )
         self.config = config
+        self.clock = clock or SystemClock()  # what schedules, triggers and macro waits go by
+        timezone = zone(settings.timezone)
         self.rooms: dict[str, Room] = {
             room_id: Room(
                 room_id,
@@ -56,6 +63,8 @@ class Hub:
                 memory_store(room_id, room_cfg, settings),
                 admin_token=settings.admin_token,
                 transport_factory=transport_factory,
+                clock=self.clock,
+                zone=timezone,
             )
             for room_id, room_cfg in config.rooms.items()
         }

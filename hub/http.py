@@ -33,6 +33,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNKNOWN_DEVICE: 404,
     ErrorCode.UNKNOWN_ACTION: 404,
     ErrorCode.BUSY: 409,
+    ErrorCode.CANCELLED: 409,
     ErrorCode.INTERNAL: 500,
     ErrorCode.DEVICE_ERROR: 502,
     ErrorCode.DEVICE_OFFLINE: 503,

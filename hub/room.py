@@ -11,12 +11,17 @@ import hmac
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from typing import Any
 
 from drivers import DRIVERS
 from drivers.base import Driver, StateSink
 from drivers.transport import TransportFactory, create_transport
-from hub.commands import Reply, result_code, run_command
+from hub.automation.clock import Clock, SystemClock
+from hub.automation.device import DRIVER as ROOM_DRIVER
+from hub.automation.device import RoomDevice
+from hub.automation.models import ROOM_DEVICE
+from hub.commands import Device, Reply, result_code, run_command
 from hub.config import RoomConfig
 from hub.store import RoomStore
 
@@ -46,6 +51,8 @@ class Room:
         *,
         admin_token: str | None = None,
         transport_factory: TransportFactory = create_transport,
+        clock: Clock | None = None,
+        zone: tzinfo = UTC,
     ) -> None:
         self.id = room_id
         self.name = config.name
@@ -71,6 +78,21 @@ class Room:
                 driver.describe_actions(),
             )
             self.drivers[device_id] = driver
+        self.devices: dict[str, Device] = dict(self.drivers)
+        """Every device commands can reach: the drivers, and the `room` device if any."""
+        self.automation: RoomDevice | None = None
+        if config.macros:
+            self.automation = RoomDevice(
+                room_id, config, store, self.drivers, clock=clock or SystemClock(), zone=zone
+            )
+            store.add_device(
+                ROOM_DEVICE,
+                config.name,
+                ROOM_DRIVER,
+                self.automation.state,
+                self.automation.describe_actions(),
+            )
+            self.devices[ROOM_DEVICE] = self.automation
 
     def authorized(self, token: object) -> bool:
         """True when the room is open or `token` is one of its tokens (or the admin token)."""
@@ -83,7 +105,7 @@ class Room:
 
     async def command(self, data: Any, where: str) -> Reply:
         """Run one `{device, action, args}` command; the ack, counted by result."""
-        reply = await run_command(self.drivers, data, where)
+        reply = await run_command(self.devices, data, where)
         self.counters.commands[result_code(reply)] += 1
         return reply
 
@@ -96,9 +118,13 @@ class Room:
         await self.store.open()
         for driver in self.drivers.values():
             await driver.start()
+        if self.automation is not None:
+            await self.automation.start()
 
     async def stop(self) -> None:
-        """Stop every device (closing its connection), then close the store."""
+        """Stop automation and every device (closing its connection), then close the store."""
+        if self.automation is not None:
+            await self.automation.stop()
         await asyncio.gather(*(d.stop() for d in self.drivers.values()))
         await self.store.close()
 

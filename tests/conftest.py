@@ -233,6 +233,15 @@ def load_demo() -> Config:
     return load_config(demo_config_path())
 
 
+@pytest_asyncio.fixture(loop_scope="module")
+async def demo() -> AsyncIterator[HubRig]:
+    """The demo building with fast simulators, every device online (module-scoped loop)."""
+    rig = await HubRig(fast_config(load_demo())).start()
+    await rig.all_online()
+    yield rig
+    await rig.close()
+
+
 def chromium_path() -> str:
     """The system Chromium; fails (never skips) the browser tests when it is missing."""
     if not Path(CHROMIUM).is_file():

@@ -11,7 +11,7 @@ from hub.app import Hub
 from hub.config import Config
 from hub.simulate import Simulators
 from simulators.sony_adcp import SonyAdcpSimulator
-from tests.conftest import FAST_DEVICE, load_demo, until
+from tests.conftest import fast_config, load_demo, until
 from tests.panel import Panel
 
 DEMO = load_demo()
@@ -32,21 +32,19 @@ def test_demo_has_a_sony_on_the_lan_and_an_epson_on_rs232() -> None:
 
 
 def only(room_id: str, device_id: str) -> Config:
-    """The demo cut down to one projector, polled fast, warming up in a moment."""
+    """The demo cut down to one projector (no macros, which name the others), polled fast."""
     room = DEMO.rooms[room_id]
-    device = room.devices[device_id]
-    fast = device.model_copy(
-        update={
-            **{k: v for k, v in FAST_DEVICE.items() if k in type(device).model_fields},
-            "simulator": {**(device.simulator or {}), "warmup": 0.3, "cooldown": 0.3},
-        }
+    devices = {device_id: room.devices[device_id]}
+    room = room.model_copy(
+        update={"devices": devices, "macros": {}, "schedules": [], "triggers": []}
     )
-    room = room.model_copy(update={"devices": {device_id: fast}})
-    return DEMO.model_copy(update={"rooms": {room_id: room}})
+    return fast_config(DEMO.model_copy(update={"rooms": {room_id: room}}))
 
 
 @pytest.fixture(params=PROJECTORS, ids=[f"{room}/{device}" for room, device in PROJECTORS])
-async def demo(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Panel, str, Simulators]]:
+async def demo_projector(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[Panel, str, Simulators]]:
     room_id, device_id = request.param
     sims = Simulators()
     hub = Hub(await sims.start_for(only(room_id, device_id)))
@@ -62,9 +60,9 @@ async def demo(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Panel, str
 
 
 async def test_demo_projector_is_controllable_from_a_panel(
-    demo: tuple[Panel, str, Simulators],
+    demo_projector: tuple[Panel, str, Simulators],
 ) -> None:
-    panel, projector, sims = demo
+    panel, projector, sims = demo_projector
     await until(lambda: panel.state(projector).get("online") is True, message="projector online")
     sim = sims.running[0]
     if isinstance(sim, SonyAdcpSimulator):  # logged in with the demo's password

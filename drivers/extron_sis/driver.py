@@ -6,11 +6,12 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Annotated, Any, TypeVar
+from functools import partial
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
-from drivers.actions import Args, action
+from drivers.actions import Args, action, config_in
 from drivers.base import MORE, NOT_MINE, Driver, PollGroup, Wait
 from drivers.errors import (
     AuthError,
@@ -97,6 +98,9 @@ _OPTIONAL_ACTIONS = {
 T = TypeVar("T")
 Expect = Callable[[Reply], T | Wait]
 Port = Annotated[int, Field(ge=1, le=MAX_PORTS)]
+Name = Annotated[str, Field(min_length=1)]
+PortKind = Literal["input", "output"]
+Ref = int | str | None
 
 
 class ExtronDeviceError(DeviceError):
@@ -110,27 +114,48 @@ class ExtronDeviceError(DeviceError):
         self.error = reply.code
 
 
+def _known(kind: PortKind, ref: Ref, info: ValidationInfo) -> Ref:
+    """With the device config (`avhub check`), refuse a name or number it rules out."""
+    config = config_in(info)
+    if isinstance(config, ExtronSisConfig) and ref is not None and ref != 0:
+        config.port(kind, ref)
+    return ref
+
+
 class Route(Args):
-    input: Annotated[int, Field(ge=0, le=MAX_PORTS)] | None = Field(
-        description="input number; 0 or null unties"
+    input: Annotated[int, Field(ge=0, le=MAX_PORTS)] | Name | None = Field(
+        description="input number or name; 0 or null unties"
     )
-    output: Port | None = Field(None, description="output number; omitted: every output")
+    output: Port | Name | None = Field(
+        None, description="output number or name; omitted: every output"
+    )
     kind: Kind = Field(Kind.ALL, description="all: video and audio; video or audio alone")
 
+    _input = field_validator("input")(partial(_known, "input"))
+    _output = field_validator("output")(partial(_known, "output"))
 
-class SetLevel(Args):
-    control: str = Field(description="output number, e.g. '1'")
+
+class _OutputControl(Args):
+    control: str = Field(description="output number or name, e.g. '1'")
+
+    _output = field_validator("control")(partial(_known, "output"))
+
+
+class SetLevel(_OutputControl):
     level: float = Field(ge=VOLUME_FLOOR_DB, le=0, description="dB; 0 is full volume")
 
 
-class SetMute(Args):
-    control: str = Field(description="output number, e.g. '1'")
+class SetMute(_OutputControl):
     mute: bool
 
 
 class SetVideoMute(Args):
     mute: bool
-    output: Port | None = Field(None, description="output number; omitted: every output")
+    output: Port | Name | None = Field(
+        None, description="output number or name; omitted: every output"
+    )
+
+    _output = field_validator("output")(partial(_known, "output"))
 
 
 class Preset(Args):
@@ -162,6 +187,10 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         # What this model lacks never changes: in the state from the first snapshot on.
         absent = [a for a, flag in _OPTIONAL_ACTIONS.items() if not getattr(cfg, flag)]
         self.state["unavailable_actions"] = absent
+        if cfg.input_names:  # names beside the numbers, for panels and macros
+            self.state["inputs"] = {str(n): name for n, name in sorted(cfg.input_names.items())}
+        if cfg.output_names:
+            self.state["outputs"] = {str(n): name for n, name in sorted(cfg.output_names.items())}
 
     def create_framer(self) -> ReplyFramer:
         self._framer = ReplyFramer()
@@ -454,13 +483,19 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
                 ErrorCode.INVALID_ARGS, f"no {what} {number}: this switcher has {limit} {what}s"
             )
 
+    def _port(self, kind: PortKind, ref: int | str) -> int:
+        """An input or output given by number or configured name, checked against the size."""
+        try:
+            number = self.config.port(kind, ref)
+        except ValueError as err:
+            raise CommandError(ErrorCode.INVALID_ARGS, str(err)) from None
+        self._check(number, self._inputs if kind == "input" else self._outputs, kind)
+        return number
+
     def _output_of(self, control: str) -> int:
-        if not control.strip().isdigit() or int(control) < 1:
-            raise CommandError(
-                ErrorCode.INVALID_ARGS, f"control {control!r} is not an output number like '1'"
-            )
-        output = int(control)
-        self._check(output, self._outputs, "output")
+        output = self._port("output", control)
+        if output < 1:
+            raise CommandError(ErrorCode.INVALID_ARGS, f"control {control!r} is not an output")
         return output
 
     @action(
@@ -469,21 +504,19 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         description="tie an input to an output (or every output); input 0 unties",
     )
     async def route(self, args: Route) -> None:
-        input_ = args.input or 0
-        self._check(input_, self._inputs, "input")
-        if args.output is not None:
-            self._check(args.output, self._outputs, "output")
+        input_ = self._port("input", args.input or 0)
+        output = None if args.output is None else self._output_of(str(args.output))
         if args.kind is Kind.AUDIO and not self._audio:
             raise CommandError(
                 ErrorCode.INVALID_ARGS, f"{self.device_id} does not switch audio separately"
             )
         expect: Expect[Tie | TieAll]
-        if args.output is None:
+        if output is None:
             expect = answer(TieAll, input=input_)
         else:
-            expect = answer(Tie, output=args.output, input=input_)
-        where = "every output" if args.output is None else f"output {args.output}"
-        command = tie_command(input_, args.output, args.kind)
+            expect = answer(Tie, output=output, input=input_)
+        where = "every output" if output is None else f"output {output}"
+        command = tie_command(input_, output, args.kind)
         self._apply(await self.ask(command, expect, f"tie input {input_} to {where}"))
 
     @action(SetLevel, coalesce=lambda a: ("level", a.control), description="output volume in dB")
@@ -506,11 +539,10 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         description="video mute one output, or every output when output is omitted",
     )
     async def set_video_mute(self, args: SetVideoMute) -> None:
-        if args.output is not None:
-            self._check(args.output, self._outputs, "output")
-        command = mute_command(args.output, int(args.mute), "B")
-        where = "every output" if args.output is None else f"output {args.output}"
-        expect = answer(VideoMute, output=args.output)
+        output = None if args.output is None else self._output_of(str(args.output))
+        command = mute_command(output, int(args.mute), "B")
+        where = "every output" if output is None else f"output {output}"
+        expect = answer(VideoMute, output=output)
         self._apply(await self.ask(command, expect, f"video mute {where}"))
 
     @action(Preset, description="recall a global preset (its ties)")

@@ -3,6 +3,7 @@
 import { io } from "/vendor/socket.io.esm.min.js";
 import { DeviceCard } from "./cards.js";
 import { Commander } from "./commands.js";
+import { MacroBar, ROOM_DEVICE } from "./macros.js";
 import { RoomSync } from "./sync.js";
 
 const roomId = decodeURIComponent(location.pathname.replace(/\/+$/, "").split("/").pop());
@@ -13,6 +14,7 @@ const SAVE_DELAY_MS = 200;
 const $ = (selector) => document.querySelector(selector);
 const banner = $("#banner");
 const devicesEl = $("#devices");
+const macrosEl = $("#macros");
 const prompt = $("#token-prompt");
 const promptMessage = $("#token-message");
 const tokenInput = $("#token-input");
@@ -52,6 +54,8 @@ $("#token-form").addEventListener("submit", (event) => {
 // ---- state ----------------------------------------------------------------------------------
 
 const cards = new Map();
+const macros = new MacroBar((...args) => commander.send(...args));
+macrosEl.append(macros.el);
 let linkUp = false;
 let everConnected = false;
 let saveTimer = null;
@@ -73,8 +77,12 @@ function render() {
     $("#room-name").textContent = sync.room.name || sync.room.id;
     document.title = `${sync.room.name || sync.room.id} · avhub`;
   }
+  const room = sync.devices[ROOM_DEVICE];
+  macrosEl.hidden = !room;
+  if (room) macros.show(room);
   const seen = new Set();
   for (const [id, device] of Object.entries(sync.devices)) {
+    if (id === ROOM_DEVICE) continue; // the room's macros, above the cards
     let card = cards.get(id);
     if (!card) {
       card = new DeviceCard(id, (...args) => commander.send(...args));
@@ -130,7 +138,8 @@ const sync = new RoomSync({
   connected: () => socket.connected,
   onReset: render,
   onApply: (id) => {
-    cards.get(id)?.refresh();
+    if (id === ROOM_DEVICE) macros.refresh();
+    else cards.get(id)?.refresh();
     saveSoon();
   },
   onStatus: showLink,
@@ -180,4 +189,4 @@ showLink();
 socket.connect();
 
 // For people and tests poking at a running panel.
-window.avhub = { socket, sync, cards, stats, commander };
+window.avhub = { socket, sync, cards, macros, stats, commander };
