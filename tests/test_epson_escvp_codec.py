@@ -127,6 +127,7 @@ def test_value_tables() -> None:
         lambda: error_states("4"),
         lambda: parse_lamp_hours("x"),
         lambda: parse_lamp_hours(""),
+        lambda: parse_lamp_hours("²"),  # a digit to str.isdigit, not to int()
     ):
         with pytest.raises(ProtocolError):
             bad()

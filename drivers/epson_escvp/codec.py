@@ -243,7 +243,7 @@ def source_name(code: str) -> str:
 def parse_lamp_hours(value: str) -> int:
     """`LAMP=1234` (some models list one count per lamp: the first) → 1234."""
     first = value.split()[0] if value.split() else ""
-    if not first.isdigit():
+    if not (first.isascii() and first.isdigit()):  # not "²", which isdigit() takes
         raise ProtocolError(f"bad LAMP value {value!r}")
     return int(first)
 
