@@ -36,6 +36,7 @@ from drivers.errors import (
     TransportError,
 )
 from drivers.queue import Kind, Work, WorkQueue
+from drivers.stats import DeviceStats
 from drivers.transport import ConnectionState, Transport, TransportFactory, create_transport
 from drivers.transport.backoff import Backoff
 from drivers.transport.framing import Framer
@@ -150,6 +151,7 @@ class Driver(ABC, Generic[C]):
             "offline_reason": OfflineReason.STARTING.value,
         }
         self.conn_state = ConnectionState.IDLE
+        self.stats = DeviceStats()
         self._sink = sink
         self._transport_factory = transport_factory
         self._queue = WorkQueue()
@@ -191,6 +193,11 @@ class Driver(ABC, Generic[C]):
     @property
     def online(self) -> bool:
         return bool(self.state["online"])
+
+    @property
+    def queued(self) -> int:
+        """Pieces of work waiting (commands, a reconnect, polls)."""
+        return len(self._queue)
 
     def update(self, changes: Mapping[str, Any] | None = None, /, **kw: Any) -> None:
         """Record new values; publish only the keys whose value changed."""
@@ -337,6 +344,7 @@ class Driver(ABC, Generic[C]):
             except (TransportError, CommandTimeout) as err:
                 if last or isinstance(err, AuthError) or not self.online:
                     raise
+                self.stats.retries += 1
                 continue
             try:
                 result = await self._exchange(data, match, timeout or self.config.timeout)
@@ -346,6 +354,7 @@ class Driver(ABC, Generic[C]):
                     self._drop_connection()  # a datagram endpoint outlives a lost reply
                 if last or isinstance(err, AuthError) or not self.online:
                     raise
+                self.stats.retries += 1
                 log.debug("%s: retrying after %s", self.label, err)
             except (DeviceError, ProtocolError):
                 self._succeeded()  # the device answered, even if to say no
@@ -384,7 +393,10 @@ class Driver(ABC, Generic[C]):
                     raise ConnectionClosed(f"{self.label}: connection closed")
                 conn.transport.write(data)
             self._arm(loop, pending.deadline)
-            return await future
+            started = loop.time()
+            result = await future
+            self.stats.observe(loop.time() - started)
+            return result
         finally:
             self._pending = None
             self._last_io = time.monotonic()
@@ -412,6 +424,7 @@ class Driver(ABC, Generic[C]):
             self._arm(loop, pending.deadline)
             return
         what = f"reply to {pending.data!r}" if pending.data is not None else "data from device"
+        self.stats.timeouts += 1
         pending.future.set_exception(CommandTimeout(f"{self.label}: no {what}"))
 
     def send(self, data: bytes) -> None:
@@ -543,6 +556,7 @@ class Driver(ABC, Generic[C]):
             self._drop_connection()
             raise
         self.conn_state = ConnectionState.ONLINE
+        self.stats.connects += 1
         while self._backlog:  # pushed during login, nobody claimed them
             self._dispatch(self._backlog.pop(0))
 
@@ -627,6 +641,8 @@ class Driver(ABC, Generic[C]):
             err.reason.value if isinstance(err, TransportError) else OfflineReason.TIMEOUT.value
         )
         if auth or self._failures >= self.config.offline_after:
+            if self.online:
+                self.stats.went_offline(reason)
             if not self._reported_offline:
                 self._reported_offline = True
                 log.warning("%s offline: %s (retrying with backoff)", self.label, err)
