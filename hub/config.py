@@ -166,6 +166,23 @@ def _check_store(value: str) -> str:
     return value
 
 
+def _check_origin(value: str) -> str:
+    """`scheme://host[:port]` as browsers send it in `Origin` (lowercase, no default port)."""
+    parts = urlsplit(value.strip())
+    shape = "write an origin as scheme://host[:port], like https://panels.example.com"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{shape}; got {value!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"an origin has no path, query or user: {shape}; got {value!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"bad port in origin {value!r}") from None
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
 class HubSettings(BaseModel):
     """The `hub:` section: where to listen, who administers, where room state lives."""
 
@@ -177,6 +194,13 @@ class HubSettings(BaseModel):
     replay_size: int = Field(1000, ge=1, description="changes kept per room for resync")
     replay_max_age: Duration = Field(600.0, gt=0, description="oldest change kept for resync")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics_token: str | None = Field(
+        None, min_length=1, description="when set, /metrics needs 'Authorization: Bearer <it>'"
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="web origins besides the hub's own whose pages may use the API and panels",
+    )
     drivers: DriverSettingsByKind = Field(
         default_factory=DriverSettingsByKind,
         description="hub-level settings of driver kinds, e.g. drivers: {pjlink: {notify: off}}",
@@ -202,6 +226,11 @@ class HubSettings(BaseModel):
     @classmethod
     def _store(cls, value: str) -> str:
         return _check_store(value)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [_check_origin(origin) for origin in value]
 
     @field_validator("log_level", mode="before")
     @classmethod
