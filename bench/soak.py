@@ -29,8 +29,10 @@ import json
 import os
 import random
 import re
+import signal
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -160,12 +162,18 @@ class Soak:
 
     async def faults(self) -> None:
         running: list[asyncio.Task[None]] = []
+        busy: set[Simulator[Any]] = set()
         while not await self._wait(self.args.fault_every):
-            sim = self.rng.choice(self.sims.running)
-            running = [t for t in running if not t.done()]
-            running.append(asyncio.create_task(self._fault(sim)))
+            idle = [sim for sim in self.sims.running if sim not in busy]
+            if not idle:
+                continue
+            sim = self.rng.choice(idle)
+            busy.add(sim)
+            task = asyncio.create_task(self._fault(sim))
+            task.add_done_callback(partial(_discard, busy, sim))
+            running = [t for t in running if not t.done()] + [task]
             self.counts["faults"] += 1
-        await asyncio.gather(*running, return_exceptions=True)
+        await asyncio.gather(*running)
 
     async def _fault(self, sim: Simulator[Any]) -> None:
         kinds = ["drop_after", "garbage_every"] + (["restart"] if sim.pty_path is None else [])
@@ -266,6 +274,9 @@ class Soak:
         return self.stop.is_set()
 
     async def run(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # stop early, cleanly, with what was sampled
+            loop.add_signal_handler(sig, self.stop.set)
         await self.prepare()
         try:
             await self.start_hub()
@@ -289,6 +300,10 @@ class Soak:
             "commands": self.acks,
             "growth": growth(self.samples),
         }
+
+
+def _discard(busy: set[Simulator[Any]], sim: Simulator[Any], _: object) -> None:
+    busy.discard(sim)
 
 
 def _samples(text: str) -> dict[str, float]:

@@ -394,7 +394,11 @@ class Driver(ABC, Generic[C]):
                 conn.transport.write(data)
             self._arm(loop, pending.deadline)
             started = loop.time()
-            result = await future
+            try:
+                result = await future
+            except (DeviceError, ProtocolError):
+                self.stats.observe(loop.time() - started)  # answered, if to say no
+                raise
             self.stats.observe(loop.time() - started)
             return result
         finally:
