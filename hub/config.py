@@ -57,6 +57,7 @@ __all__ = [
     "HubSettings",
     "Problem",
     "RoomConfig",
+    "check_origin",
     "load_config",
     "load_config_text",
     "parse_listen",
@@ -166,7 +167,7 @@ def _check_store(value: str) -> str:
     return value
 
 
-def _check_origin(value: str) -> str:
+def check_origin(value: str) -> str:
     """`scheme://host[:port]` as browsers send it in `Origin` (lowercase, no default port)."""
     parts = urlsplit(value.strip())
     shape = "write an origin as scheme://host[:port], like https://panels.example.com"
@@ -230,7 +231,7 @@ class HubSettings(BaseModel):
     @field_validator("allowed_origins")
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:
-        return [_check_origin(origin) for origin in value]
+        return [check_origin(origin) for origin in value]
 
     @field_validator("log_level", mode="before")
     @classmethod

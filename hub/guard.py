@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from hub.config import Config, HubSettings
+from hub.config import Config, HubSettings, check_origin
 
 FORBIDDEN_ORIGIN = "forbidden_origin"  # HTTP only, 403
 UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"  # HTTP only, 415
@@ -30,8 +30,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def origin_allowed(origin: str, scheme: str, host: str, settings: HubSettings) -> bool:
     """True for the hub's own origin (`scheme://Host`) or one of `hub.allowed_origins`."""
-    origin = origin.lower()
-    return origin == f"{scheme}://{host}".lower() or origin in settings.allowed_origins
+    try:
+        origin = check_origin(origin)
+        own = check_origin(f"{scheme}://{host}")
+    except ValueError:  # "null" (a sandboxed page, a file), or no Host
+        return False
+    return origin == own or origin in settings.allowed_origins
 
 
 def socketio_origins(settings: Settings) -> Callable[[str, dict[str, Any]], bool]:

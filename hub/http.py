@@ -82,9 +82,13 @@ class HttpApi:
             web.get("/metrics", self.metrics, name="metrics"),
             web.get("/api/openapi.json", self.openapi, name="openapi"),
             web.get("/api/rooms", self.list_rooms, name="rooms"),
-            web.get("/api/rooms/{room_id}", self.room_snapshot, name="room"),
+            # Any segment matches (aiohttp's default refuses braces), so the handler answers
+            # a bad id in the API's JSON shape rather than aiohttp's plain-text 404.
+            web.get("/api/rooms/{room_id:[^/]+}", self.room_snapshot, name="room"),
             web.post(
-                "/api/rooms/{room_id}/devices/{device_id}/{action}", self.command, name="command"
+                "/api/rooms/{room_id:[^/]+}/devices/{device_id:[^/]+}/{action:[^/]+}",
+                self.command,
+                name="command",
             ),
             web.post("/api/admin/reload", self.reload, name="reload"),
         ]

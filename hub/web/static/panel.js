@@ -65,6 +65,7 @@ function saveSoon() {
 function save() {
   clearTimeout(saveTimer);
   saveTimer = null;
+  if (gone) return; // nothing to resume in a room that left the hub
   const saved = sync.saved();
   if (saved) sessionStorage.setItem(SYNC_KEY, JSON.stringify(saved));
 }
