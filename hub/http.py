@@ -183,7 +183,6 @@ class HttpApi:
             return room
         refused = json_only(request)
         if refused is not None:
-            room.counters.commands[ErrorCode.INVALID_ARGS.value] += 1
             return refused
         args = await _json_args(request)
         if isinstance(args, str):
