@@ -413,3 +413,38 @@ async def test_reloads_while_commands_and_a_panel_storm_are_in_flight(
         }
     assert set(hub.sio.namespace_handlers) == {"/rooms/lobby", "/rooms/hall"}
     assert {d.device_id for d in hub.services["pjlink"].drivers} == {"proj", "left"}
+
+
+async def test_driver_services_follow_their_devices_and_settings(site: Site) -> None:
+    """The PJLink notification service: stopped when its last device goes, started again for
+    the next one, restarted when `hub.drivers.pjlink` changes."""
+    assert "pjlink" in site.hub.services
+    outcome = await site.reload({"lobby": {}, "hall": {}})
+    assert outcome.ok and "pjlink" not in site.hub.services
+    await site.reload({"lobby": {"proj": site.port(0)}, "hall": {}})
+    first = site.hub.services["pjlink"]
+    assert [d.device_id for d in first.drivers] == ["proj"]
+    site.path.write_text(
+        deployment({"lobby": {"proj": site.port(0)}, "hall": {}}).replace(
+            "hub:\n", "hub:\n  drivers: {pjlink: {notify: 'off'}}\n"
+        )
+    )
+    outcome = await site.reloader.reload()
+    assert outcome.answer()["result"]["services_restarted"] == ["pjlink"]
+    second = site.hub.services["pjlink"]
+    assert second is not first and second.settings.notify == "off"
+    assert [d.device_id for d in second.drivers] == ["proj"]
+    assert site.driver("lobby", "proj") is first.drivers[0]  # the device itself untouched
+
+
+async def test_settings_a_running_hub_cannot_change_wait_for_a_restart(site: Site) -> None:
+    drivers = site.hub.all_drivers()
+    site.path.write_text(
+        deployment({"lobby": {"proj": site.port(0)}, "hall": {"left": site.port(1)}}).replace(
+            "hub:\n", "hub:\n  replay_size: 5\n  listen: 127.0.0.1:9\n"
+        )
+    )
+    outcome = await site.reloader.reload()
+    assert outcome.answer()["result"]["restart_needed"] == ["hub.listen", "hub.replay_size"]
+    assert site.hub.all_drivers() == drivers
+    assert site.hub.address is not None and site.hub.address[1] != 9
