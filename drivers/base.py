@@ -23,6 +23,7 @@ from drivers.actions import ActionSpec, collect_actions
 from drivers.config import DeviceConfig
 from drivers.errors import CommandError, ErrorCode, OfflineReason
 from drivers.link import MORE, NOT_MINE, F, Link, R, Wait
+from drivers.stats import DeviceStats
 from drivers.transport import ConnectionState, TransportFactory, create_transport
 from drivers.transport.framing import Framer
 from drivers.worker import PollGroup, Worker
@@ -66,6 +67,7 @@ class Driver(ABC, Generic[C, F]):
             "online": False,
             "offline_reason": OfflineReason.STARTING.value,
         }
+        self.stats = DeviceStats()
         self._sink = sink
         self._waiters: list[asyncio.Future[None]] = []
         self._worker = Worker(self.label, config.poll_interval)
@@ -101,6 +103,11 @@ class Driver(ABC, Generic[C, F]):
     @property
     def conn_state(self) -> ConnectionState:
         return self._link.conn_state
+
+    @property
+    def queued(self) -> int:
+        """Pieces of work waiting (commands, a reconnect, polls)."""
+        return self._worker.queued
 
     def update(self, changes: Mapping[str, Any] | None = None, /, **kw: Any) -> None:
         """Record new values; publish only the keys whose value changed."""
