@@ -10,6 +10,8 @@ from drivers.base import Driver
 from drivers.config import DeviceConfig
 from drivers.extron_sis.config import ExtronSisConfig
 from drivers.extron_sis.driver import ExtronSisDriver
+from drivers.generic.config import GenericConfig
+from drivers.generic.driver import GenericDriver
 from drivers.pjlink.config import PjlinkConfig
 from drivers.pjlink.driver import PjlinkDriver
 from drivers.pjlink.notify import PjlinkNotifications, PjlinkSettings
@@ -55,4 +57,5 @@ DRIVERS: dict[str, DriverSpec] = {
     "qsys": DriverSpec(QsysDriver, QsysConfig),
     "visca": DriverSpec(ViscaDriver, ViscaConfig),
     "samsung_mdc": DriverSpec(SamsungMdcDriver, SamsungMdcConfig),
+    "generic": DriverSpec(GenericDriver, GenericConfig),
 }

@@ -6,6 +6,7 @@ from typing import Any
 
 from simulators.base import Knobs, Session, Simulator, start_many
 from simulators.extron_sis import ExtronKnobs, ExtronSimulator
+from simulators.generic import GenericKnobs, GenericSimulator
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
 from simulators.qsys import QsysKnobs, QsysSimulator
 from simulators.samsung_mdc import SamsungMdcKnobs, SamsungMdcSimulator
@@ -19,12 +20,15 @@ SIMULATORS: dict[str, type[Simulator[Any]]] = {
     "tesira": TesiraSimulator,
     "visca": ViscaSimulator,
     "qsys": QsysSimulator,
+    "generic": GenericSimulator,
 }
 
 __all__ = [
     "SIMULATORS",
     "ExtronKnobs",
     "ExtronSimulator",
+    "GenericKnobs",
+    "GenericSimulator",
     "Knobs",
     "PjlinkKnobs",
     "PjlinkSimulator",
