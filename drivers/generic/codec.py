@@ -8,6 +8,7 @@ matched as `A50102`, upper case, no spaces).
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -167,8 +168,10 @@ def check_template(template: Template, known: Mapping[str, Any], what: str) -> N
     unknown = template.unknown(known)
     if unknown:
         have = ", ".join(sorted(known)) or "none"
+        close = difflib.get_close_matches(unknown[0], list(known), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(
-            f"{template.text!r} names unknown {what} {', '.join(unknown)} (known: {have})"
+            f"{template.text!r} names unknown {what} {', '.join(unknown)}{hint} (known: {have})"
         )
     try:
         template.render(_Samples(known))

@@ -497,6 +497,8 @@ class Protocol(Strict):
     def _compile(self) -> Protocol:
         refreshes = [r for a in self.actions.values() for r in a.refresh]
         refreshes += [r for u in self.unsolicited for r in u.refresh]
+        if self.keepalive is not None and "keepalive" in self.polls:
+            raise ValueError("a poll named keepalive: the name is the keep-alive's; rename it")
         if unknown := sorted(set(refreshes) - set(self.polls)):
             raise ValueError(f"refresh names polls that do not exist: {', '.join(unknown)}")
         self._check_bytes()

@@ -94,7 +94,13 @@ class GenericDriver(Driver[GenericConfig, str]):
     # ---- login ------------------------------------------------------------------
 
     async def login(self) -> None:
-        """The definition's login steps: greeting, prompts, password, subscriptions."""
+        """The definition's login steps: greeting, prompts, password, subscriptions.
+
+        A connection is not a device: when no step waits for an answer, the first poll
+        request that has one is asked here, so a device that is silent (or a serial port
+        with nothing on it) does not count as online.
+        """
+        answered = False
         for step in self._protocol.login:
             data = self._login_bytes(step)
             if step.match is None:
@@ -103,6 +109,10 @@ class GenericDriver(Driver[GenericConfig, str]):
                 continue
             found = await self.request(data, partial(self._match_login, step))
             self._apply(step.setter, found.groupdict())
+            answered = True
+        probe = next((s for s in self._steps() if s[1] is not None), None)
+        if not answered and probe is not None:
+            await self._poll([probe])
 
     def _login_bytes(self, step: LoginStep) -> bytes | None:
         if step.send is None:
@@ -122,26 +132,35 @@ class GenericDriver(Driver[GenericConfig, str]):
     # ---- polls and unsolicited lines --------------------------------------------
 
     def poll_groups(self) -> list[PollGroup]:
-        compiled = self._compiled
         groups = []
         for name, poll in self._protocol.polls.items():
-            steps: list[Step] = [
-                (
-                    compiled.request_bytes(r.send),
-                    self._matcher(r.match) if r.match is not None else None,
-                    r.setter,
-                )
-                for r in poll.requests
-            ]
             every = poll.every or self.config.poll_interval
-            groups.append(PollGroup(name, partial(self._poll, steps), _constant(every)))
+            run = partial(self._poll, self._steps(name))
+            groups.append(PollGroup(name, run, _constant(every)))
         keepalive = self._protocol.keepalive
         if keepalive is not None:
-            match = self._matcher(keepalive.match) if keepalive.match is not None else None
-            step: Step = (compiled.request_bytes(keepalive.send), match, Setter([]))
-            run = partial(self._poll, [step])
+            run = partial(self._poll, self._steps("keepalive"))
             groups.append(PollGroup("keepalive", run, _constant(keepalive.every)))
         return groups
+
+    def _steps(self, poll: str | None = None) -> list[Step]:
+        """The requests of one poll (all polls, then the keep-alive, when None)."""
+        protocol, compiled = self._protocol, self._compiled
+        requests = [
+            r for name, p in protocol.polls.items() if poll in (None, name) for r in p.requests
+        ]
+        steps: list[Step] = [
+            (compiled.request_bytes(r.send), self._reply_matcher(r.match), r.setter)
+            for r in requests
+        ]
+        keepalive = protocol.keepalive
+        if keepalive is not None and poll in (None, "keepalive"):
+            data = compiled.request_bytes(keepalive.send)
+            steps.append((data, self._reply_matcher(keepalive.match), Setter([])))
+        return steps
+
+    def _reply_matcher(self, pattern: re.Pattern[str] | None) -> Matcher | None:
+        return self._matcher(pattern) if pattern is not None else None
 
     async def _poll(self, steps: list[Step]) -> None:
         for data, match, setter in steps:
