@@ -269,6 +269,8 @@ class GenericSimulator(Simulator[GenericKnobs]):
         self._awaiting.discard(session)
 
     async def handle_frame(self, session: Session, frame: bytes) -> None:
+        if session.datagram:  # a whole datagram, terminator and all
+            frame = frame.rstrip(self.wire.terminator)
         text = self.wire.decode(frame)
         self.received.append(text)
         if session in self._awaiting:

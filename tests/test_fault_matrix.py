@@ -22,6 +22,7 @@ from simulators.base import AuthKnobs, Simulator
 from tests.conftest import until
 from tests.rig import Rig, RigStarter, error_of
 from tests.test_extron_driver import ExtronRig
+from tests.test_generic_driver import GenericRig
 from tests.test_mdc_driver import MdcRig
 from tests.test_pjlink_driver import PjlinkRig
 from tests.test_qsys_driver import QsysRig
@@ -101,6 +102,12 @@ SUBJECTS = {
         lambda driver, sim: driver.state.get("power") == sim.power,
         ("stop", {}),
         {"completion_timeout": 0.3},
+    ),
+    "generic": Subject(
+        GenericRig,
+        lambda sim: sim.set_state("level", 20),
+        lambda driver, sim: driver.state.get("levels", {}).get("main") == sim.state["level"],
+        ("set_level", {"level": 30}),
     ),
 }
 
