@@ -255,3 +255,13 @@ def test_a_bad_definition_file_is_located(tmp_path: Path) -> None:
         load_definition(path)
     with pytest.raises(SystemExit):
         parse_args(["generic", "--definition", str(path)])
+
+
+def test_the_readme_example_passes_check() -> None:
+    readme = (EXAMPLES.parent.parent / "README.md").read_text()
+    section = readme[readme.index("## The generic driver") :]
+    block = section[section.index("```yaml\n") + 8 : section.index("```\n", 10)]
+    config = load_config_text(block, "README.md")
+    device = config.rooms["studio"].devices["switcher"]
+    assert isinstance(device, GenericConfig)
+    assert set(device.protocol.actions) == {"route", "select_source"}
