@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,30 @@ async def measure(server: Child, sims: list[Child], seconds: float, devices: int
     }
 
 
+async def hub_phase(
+    children: Children,
+    rundir: Path,
+    client: Child,
+    sims: list[Child],
+    layout: Layout,
+    args: argparse.Namespace,
+    rss_empty: int,
+    name: str,
+    config_text: str,
+) -> dict[str, Any]:
+    """Run the hub on `config_text` until every device is online, then measure it."""
+    config = rundir / f"{name}.yaml"
+    config.write_text(config_text)
+    hub, url = await start_hub(children, name, config)
+    online_s = await all_online(client, url, layout)
+    await asyncio.sleep(args.warmup)
+    measured = await measure(hub, sims, args.seconds, layout.count)
+    measured["online_s"] = online_s
+    measured["rss_per_device"] = (measured["rss"] - rss_empty) / layout.count
+    await children.stop(hub)
+    return measured
+
+
 async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
     layout = Layout(args.devices // args.per_room, args.per_room, poll_interval=args.interval)
     results: dict[str, Any] = {}
@@ -95,30 +120,13 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
         rss_empty = empty.rss()
         await children.stop(empty)
 
-        config = rundir / "hub.yaml"
         extra = f"lamp_interval: 60s\ndetail_interval: {args.detail_interval}s"
-        config.write_text(hub_config(layout, ports, None, extra))
-        hub, url = await start_hub(children, "hub", config)
-        online_s = await all_online(client, url, layout)
-        await asyncio.sleep(args.warmup)
-        ours = await measure(hub, sims, args.seconds, layout.count)
-        ours["online_s"] = online_s
-        ours["rss_per_device"] = (ours["rss"] - rss_empty) / layout.count
+        phase = partial(hub_phase, children, rundir, client, sims, layout, args, rss_empty)
+        ours = await phase("hub", hub_config(layout, ports, None, extra))
         ours["rss_empty"] = rss_empty
-        await children.stop(hub)
         results["avhub"] = ours
-
         if args.driver == "generic":
-            config = rundir / "hub-generic.yaml"
-            config.write_text(generic_config(layout, ports))
-            hub, url = await start_hub(children, "hub-generic", config)
-            online_s = await all_online(client, url, layout)
-            await asyncio.sleep(args.warmup)
-            generic = await measure(hub, sims, args.seconds, layout.count)
-            generic["online_s"] = online_s
-            generic["rss_per_device"] = (generic["rss"] - rss_empty) / layout.count
-            await children.stop(hub)
-            results["generic"] = generic
+            results["generic"] = await phase("hub-generic", generic_config(layout, ports))
 
         poller = await children.python("poller", "bench.poller")
         await asyncio.sleep(min(1.0, args.warmup))
