@@ -59,5 +59,5 @@ def test_polling_with_generic_devices_reports_cpu_per_request(tmp_path: Path) ->
     assert set(result["results"]) == {"avhub", "generic", "baseline"}
     assert result["results"]["generic"]["requests_per_device_s"] > 0
     rows = {row[0]: row for row in result["rows"]}
-    label, generic, pjlink = rows["generic vs pjlink: hub CPU per request (µs)"]
+    _, generic, pjlink = rows["generic vs pjlink: hub CPU per request (µs)"]
     assert isinstance(generic, float) and isinstance(pjlink, float)  # a number, never timed here
