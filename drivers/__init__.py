@@ -12,6 +12,8 @@ from drivers.epson_escvp.config import EpsonEscvpConfig
 from drivers.epson_escvp.driver import EpsonEscvpDriver
 from drivers.extron_sis.config import ExtronSisConfig
 from drivers.extron_sis.driver import ExtronSisDriver
+from drivers.generic.config import GenericConfig
+from drivers.generic.driver import GenericDriver
 from drivers.pjlink.config import PjlinkConfig
 from drivers.pjlink.driver import PjlinkDriver
 from drivers.pjlink.notify import PjlinkNotifications, PjlinkSettings
@@ -61,4 +63,5 @@ DRIVERS: dict[str, DriverSpec] = {
     "samsung_mdc": DriverSpec(SamsungMdcDriver, SamsungMdcConfig),
     "sony_adcp": DriverSpec(SonyAdcpDriver, SonyAdcpConfig),
     "epson_escvp": DriverSpec(EpsonEscvpDriver, EpsonEscvpConfig),
+    "generic": DriverSpec(GenericDriver, GenericConfig),
 }

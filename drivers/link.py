@@ -280,6 +280,14 @@ class Link(Generic[F]):
         self.device.stats.timeouts += 1
         pending.future.set_exception(CommandTimeout(f"{self.label}: no {what}"))
 
+    async def post(self, data: bytes) -> None:
+        """Write `data`, expecting no reply: (re)connected and paced like a request."""
+        if self.conn_state is not ConnectionState.LOGGING_IN:
+            await self._worker.yield_to_commands()
+            await self.connect()
+        await self._pace()
+        self.send(data)
+
     def send(self, data: bytes) -> None:
         """Write without expecting a reply (notifications, keep-alives)."""
         if self._conn is None or not self._conn.transport.is_open:

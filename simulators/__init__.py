@@ -7,6 +7,7 @@ from typing import Any
 from simulators.base import Knobs, Session, Simulator, start_many
 from simulators.epson_escvp import EpsonEscvpKnobs, EpsonEscvpSimulator
 from simulators.extron_sis import ExtronKnobs, ExtronSimulator
+from simulators.generic import GenericKnobs, GenericSimulator
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
 from simulators.qsys import QsysKnobs, QsysSimulator
 from simulators.samsung_mdc import SamsungMdcKnobs, SamsungMdcSimulator
@@ -23,6 +24,7 @@ SIMULATORS: dict[str, type[Simulator[Any]]] = {
     "qsys": QsysSimulator,
     "sony_adcp": SonyAdcpSimulator,
     "epson_escvp": EpsonEscvpSimulator,
+    "generic": GenericSimulator,
 }
 
 __all__ = [
@@ -31,6 +33,8 @@ __all__ = [
     "EpsonEscvpSimulator",
     "ExtronKnobs",
     "ExtronSimulator",
+    "GenericKnobs",
+    "GenericSimulator",
     "Knobs",
     "PjlinkKnobs",
     "PjlinkSimulator",

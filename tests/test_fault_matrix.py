@@ -24,6 +24,7 @@ from tests.conftest import until
 from tests.rig import Rig, RigStarter, error_of
 from tests.test_epson_escvp_driver import EpsonRig
 from tests.test_extron_driver import ExtronRig
+from tests.test_generic_driver import GenericRig
 from tests.test_mdc_driver import MdcRig
 from tests.test_pjlink_driver import PjlinkRig
 from tests.test_qsys_driver import QsysRig
@@ -118,6 +119,12 @@ SUBJECTS = {
         lambda sim: sim.press_power(True),
         lambda driver, sim: sim.power in ("on", "off") and driver.state.get("power") == sim.power,
         ("power_on", {}),
+    ),
+    "generic": Subject(
+        GenericRig,
+        lambda sim: sim.set_state("level", 20),
+        lambda driver, sim: driver.state.get("levels", {}).get("main") == sim.state["level"],
+        ("set_level", {"level": 30}),
     ),
 }
 

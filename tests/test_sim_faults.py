@@ -374,7 +374,7 @@ async def test_reboot_every_power_cycles_periodically(device: Connect, kind: str
 
 def test_fail_auth_is_a_knob_of_the_protocols_with_authentication() -> None:
     with_auth = {kind for kind, cls in SIMULATORS.items() if issubclass(cls.knobs_model, AuthKnobs)}
-    assert with_auth == {"pjlink", "extron_sis", "qsys", "sony_adcp", "epson_escvp"}
+    assert with_auth == {"pjlink", "extron_sis", "qsys", "sony_adcp", "epson_escvp", "generic"}
     assert "--fail-auth" in build_parser("pjlink").format_help()
     assert "--fail-auth" not in build_parser("samsung_mdc").format_help()
 

@@ -86,3 +86,28 @@ class PassThroughFramer:
 
     def reset(self) -> None:
         pass
+
+
+class FixedLengthFramer:
+    """Every `length` bytes are one frame, for binary protocols without a terminator."""
+
+    def __init__(self, length: int) -> None:
+        if length < 1:
+            raise ValueError("a frame is at least one byte long")
+        self._length = length
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes | ProtocolError]:
+        self._buf += data
+        size = self._length
+        count = len(self._buf) // size
+        if not count:
+            return []
+        frames: list[bytes | ProtocolError] = [
+            bytes(self._buf[i * size : (i + 1) * size]) for i in range(count)
+        ]
+        del self._buf[: count * size]
+        return frames
+
+    def reset(self) -> None:
+        self._buf.clear()
