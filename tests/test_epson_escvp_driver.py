@@ -303,8 +303,10 @@ async def test_on_at_the_projector_reads_input_and_mute_at_once(rig_factory: Any
     driver = await rig.online(poll_interval=0.1, detail_interval=60)
     assert rig.sim.press_power(True)
     await until(lambda: driver.state["power"] == "on", timeout=2)
-    await until(lambda: driver.state.get("input") == "HDMI 2", timeout=1)
-    assert driver.state["video_mute"] is False
+    await until(
+        lambda: driver.state.get("input") == "HDMI 2" and driver.state.get("video_mute") is False,
+        timeout=1,
+    )
 
 
 @pytest.mark.parametrize(
