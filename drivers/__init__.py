@@ -8,8 +8,12 @@ from typing import Any
 
 from drivers.base import Driver
 from drivers.config import DeviceConfig
+from drivers.epson_escvp.config import EpsonEscvpConfig
+from drivers.epson_escvp.driver import EpsonEscvpDriver
 from drivers.extron_sis.config import ExtronSisConfig
 from drivers.extron_sis.driver import ExtronSisDriver
+from drivers.generic.config import GenericConfig
+from drivers.generic.driver import GenericDriver
 from drivers.pjlink.config import PjlinkConfig
 from drivers.pjlink.driver import PjlinkDriver
 from drivers.pjlink.notify import PjlinkNotifications, PjlinkSettings
@@ -19,6 +23,8 @@ from drivers.qsys.driver import QsysDriver
 from drivers.samsung_mdc.config import SamsungMdcConfig
 from drivers.samsung_mdc.driver import SamsungMdcDriver
 from drivers.service import Discovery, DriverService, DriverSettings
+from drivers.sony_adcp.config import SonyAdcpConfig
+from drivers.sony_adcp.driver import SonyAdcpDriver
 from drivers.tesira.config import TesiraConfig
 from drivers.tesira.driver import TesiraDriver
 from drivers.visca.config import ViscaConfig
@@ -55,4 +61,7 @@ DRIVERS: dict[str, DriverSpec] = {
     "qsys": DriverSpec(QsysDriver, QsysConfig),
     "visca": DriverSpec(ViscaDriver, ViscaConfig),
     "samsung_mdc": DriverSpec(SamsungMdcDriver, SamsungMdcConfig),
+    "sony_adcp": DriverSpec(SonyAdcpDriver, SonyAdcpConfig),
+    "epson_escvp": DriverSpec(EpsonEscvpDriver, EpsonEscvpConfig),
+    "generic": DriverSpec(GenericDriver, GenericConfig),
 }

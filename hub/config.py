@@ -28,6 +28,7 @@ from pathlib import Path
 from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfoNotFoundError, available_timezones
 
 import yaml
 from pydantic import (
@@ -35,6 +36,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Tag,
     ValidationError,
     create_model,
     field_validator,
@@ -49,6 +51,15 @@ from drivers import DRIVERS
 from drivers.config import DeviceConfig, Duration, parse_address
 from drivers.errors import ConfigError
 from drivers.service import DriverSettings
+from hub.automation.check import room_findings
+from hub.automation.clock import zone
+from hub.automation.models import (
+    ROOM_DEVICE,
+    MacroConfig,
+    MacroName,
+    ScheduleConfig,
+    TriggerConfig,
+)
 from hub.cluster.settings import ClusterSettings
 from simulators import SIMULATORS
 
@@ -58,6 +69,7 @@ __all__ = [
     "HubSettings",
     "Problem",
     "RoomConfig",
+    "check_origin",
     "load_config",
     "load_config_text",
     "parse_listen",
@@ -106,8 +118,14 @@ def _id_checker(kind: str) -> Callable[[str], str]:
     return check
 
 
+def _not_room(value: str) -> str:
+    if value == ROOM_DEVICE:
+        raise ValueError(f"device id {ROOM_DEVICE!r} is taken by the room's own device (macros)")
+    return value
+
+
 RoomId = Annotated[str, AfterValidator(_id_checker("room"))]
-DeviceId = Annotated[str, AfterValidator(_id_checker("device"))]
+DeviceId = Annotated[str, AfterValidator(_id_checker("device")), AfterValidator(_not_room)]
 PanelToken = Annotated[str, Field(min_length=1)]
 
 
@@ -167,6 +185,23 @@ def _check_store(value: str) -> str:
     return value
 
 
+def check_origin(value: str) -> str:
+    """`scheme://host[:port]` as browsers send it in `Origin` (lowercase, no default port)."""
+    parts = urlsplit(value.strip())
+    shape = "write an origin as scheme://host[:port], like https://panels.example.com"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{shape}; got {value!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"an origin has no path, query or user: {shape}; got {value!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"bad port in origin {value!r}") from None
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
 class HubSettings(BaseModel):
     """The `hub:` section: where to listen, who administers, where room state lives."""
 
@@ -178,6 +213,16 @@ class HubSettings(BaseModel):
     replay_size: int = Field(1000, ge=1, description="changes kept per room for resync")
     replay_max_age: Duration = Field(600.0, gt=0, description="oldest change kept for resync")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    timezone: str | None = Field(
+        None, description="IANA time zone of schedules, like Europe/Berlin; default the machine's"
+    )
+    metrics_token: str | None = Field(
+        None, min_length=1, description="when set, /metrics needs 'Authorization: Bearer <it>'"
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="web origins besides the hub's own whose pages may use the API and panels",
+    )
     drivers: DriverSettingsByKind = Field(
         default_factory=DriverSettingsByKind,
         description="hub-level settings of driver kinds, e.g. drivers: {pjlink: {notify: off}}",
@@ -208,6 +253,26 @@ class HubSettings(BaseModel):
     def _store(cls, value: str) -> str:
         return _check_store(value)
 
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            zone(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
+            hint = (
+                f", did you mean {close[0]!r}?" if close else " (an IANA name like Europe/Berlin)"
+            )
+            raise ValueError(f"unknown time zone {value!r}{hint}") from None
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [check_origin(origin) for origin in value]
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
@@ -234,11 +299,25 @@ class RoomConfig(BaseModel):
         default_factory=list, description="empty: any panel may connect"
     )
     devices: dict[DeviceId, DeviceUnion]
+    macros: dict[MacroName, MacroConfig] = Field(
+        default_factory=dict, description="the room's macros by name: the `room` device's actions"
+    )
+    schedules: list[ScheduleConfig] = Field(
+        default_factory=list, description="macros run at times of day"
+    )
+    triggers: list[TriggerConfig] = Field(
+        default_factory=list, description="macros run when a condition has held for a while"
+    )
 
-    @field_validator("devices", mode="before")
+    @field_validator("devices", "macros", mode="before")
     @classmethod
     def _null_devices(cls, value: object) -> object:
         return {} if value is None else value
+
+    @field_validator("schedules", "triggers", mode="before")
+    @classmethod
+    def _null_lists(cls, value: object) -> object:
+        return [] if value is None else value
 
 
 class Config(BaseModel):
@@ -321,6 +400,7 @@ def load_config_text(
             problems += [p for p in found if p is not None]
         else:
             problems += _simulator_problems(config, doc)
+            problems += _automation_problems(config, doc)
     if problems or config is None:
         problems.sort(key=lambda p: (p.line, p.column))
         raise ConfigFileError(problems)
@@ -356,6 +436,18 @@ def _simulator_problems(config: Config, doc: _Document) -> Iterator[Problem]:
                     problem = replace(problem, message=_unknown_key(str(error["loc"][-1]), model))
                 if problem is not None:
                     yield problem
+
+
+def _automation_problems(config: Config, doc: _Document) -> Iterator[Problem]:
+    """Macros, schedules and triggers checked against their room (`hub.automation.check`)."""
+    for room_id, room in config.rooms.items():
+        for finding in room_findings(room_id, room):
+            path = doc.known(finding.loc)
+            spot = doc.index[path]
+            line, column = (spot.key or spot.value) if finding.at_key else spot.value
+            error = finding.error
+            message = finding.message if error is None else _message(error, tuple(error["loc"]))
+            yield Problem(doc.filename, line, column, _dotted(finding.loc), message)
 
 
 # ---------------------------------------------------------------------------- YAML → data
@@ -653,11 +745,13 @@ def _message(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:
         return f"missing required key 'driver' (known drivers: {', '.join(DRIVERS)})"
     if kind in ("value_error", "assertion_error"):
         return str(ctx.get("error") or error["msg"].removeprefix("Value error, "))
-    if kind == "literal_error":
+    if kind in ("literal_error", "enum"):
         return f"expected {ctx['expected']}, got {_show(value)}"
     base = kind.removesuffix("_type").removesuffix("_parsing")
     if base in _KINDS and base != kind:
         hint = " (quote it to keep it as text)" if base == "string" and _is_number(value) else ""
+        if base == "string" and isinstance(value, bool):
+            hint = " (quote it: YAML reads on, off, yes and no as true and false)"
         return f"expected {_KINDS[base]}, got {_show(value)}{hint}"
     if kind == "int_from_float":
         return f"expected integer, got {_show(value)}"
@@ -673,7 +767,7 @@ def _unknown_key(key: str, model: type[BaseModel] | None) -> str:
     """`unknown key 'pasword', did you mean 'password'? (allowed: ...)`."""
     if model is None:
         return f"unknown key {key!r}"
-    allowed = list(model.model_fields)
+    allowed = [field.alias or name for name, field in model.model_fields.items()]
     hint = _did_you_mean(key, allowed, ", ")
     return f"unknown key {key!r}{hint} (allowed: {', '.join(allowed)})"
 
@@ -695,10 +789,24 @@ def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
             current = get_args(current)[-1]
         elif isinstance(step, str) and step in DRIVERS:
             current = DRIVERS[step].config
+        elif isinstance(step, str) and (member := _tagged(current, step)) is not None:
+            current = member
         else:
             return None
     current = _unwrap(current)
     return current if _is_model(current) else None
+
+
+def _tagged(tp: Any, tag: str) -> Any:
+    """The member of a tagged union (`Annotated[Model, Tag(tag)]`) with this tag, or None."""
+    if get_origin(tp) not in (Union, UnionType):
+        return None
+    for member in get_args(tp):
+        if get_origin(member) is Annotated and any(
+            isinstance(m, Tag) and m.tag == tag for m in get_args(member)[1:]
+        ):
+            return get_args(member)[0]
+    return None
 
 
 def _unwrap(tp: Any) -> Any:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from simulators.base import Knobs, Session, Simulator, start_many
+from simulators.epson_escvp import EpsonEscvpKnobs, EpsonEscvpSimulator
 from simulators.extron_sis import ExtronKnobs, ExtronSimulator
+from simulators.generic import GenericKnobs, GenericSimulator
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
 from simulators.qsys import QsysKnobs, QsysSimulator
 from simulators.samsung_mdc import SamsungMdcKnobs, SamsungMdcSimulator
+from simulators.sony_adcp import SonyAdcpKnobs, SonyAdcpSimulator
 from simulators.tesira import TesiraKnobs, TesiraSimulator
 from simulators.visca import ViscaKnobs, ViscaSimulator
 
@@ -19,12 +22,19 @@ SIMULATORS: dict[str, type[Simulator[Any]]] = {
     "tesira": TesiraSimulator,
     "visca": ViscaSimulator,
     "qsys": QsysSimulator,
+    "sony_adcp": SonyAdcpSimulator,
+    "epson_escvp": EpsonEscvpSimulator,
+    "generic": GenericSimulator,
 }
 
 __all__ = [
     "SIMULATORS",
+    "EpsonEscvpKnobs",
+    "EpsonEscvpSimulator",
     "ExtronKnobs",
     "ExtronSimulator",
+    "GenericKnobs",
+    "GenericSimulator",
     "Knobs",
     "PjlinkKnobs",
     "PjlinkSimulator",
@@ -34,6 +44,8 @@ __all__ = [
     "SamsungMdcSimulator",
     "Session",
     "Simulator",
+    "SonyAdcpKnobs",
+    "SonyAdcpSimulator",
     "TesiraKnobs",
     "TesiraSimulator",
     "ViscaKnobs",

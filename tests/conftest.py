@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pytest
 import pytest_asyncio
+from hypothesis import settings
 from playwright.async_api import Browser, Page, async_playwright
 
 from hub.app import Hub
@@ -28,6 +29,10 @@ if TYPE_CHECKING:  # tests.rig imports `until` from here
     from tests.rig import R, Rig, RigStarter
 
 S = TypeVar("S", bound=Simulator[Any])
+
+# Property tests judge outcomes, not speed: a shared CI machine must not fail them on time.
+settings.register_profile("avhub", deadline=None, print_blob=True)
+settings.load_profile("avhub")
 
 
 async def until(
@@ -231,6 +236,15 @@ class HubRig:
 def load_demo() -> Config:
     """The embedded demo building (`avhub demo`)."""
     return load_config(demo_config_path())
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def demo() -> AsyncIterator[HubRig]:
+    """The demo building with fast simulators, every device online (module-scoped loop)."""
+    rig = await HubRig(fast_config(load_demo())).start()
+    await rig.all_online()
+    yield rig
+    await rig.close()
 
 
 def chromium_path() -> str:

@@ -8,6 +8,7 @@ the test. `PtyRig` serves the same simulator on a pseudo-terminal for serial dri
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -16,7 +17,7 @@ import pytest
 
 from drivers import DRIVERS
 from drivers.base import Driver
-from drivers.errors import AvhubError
+from drivers.errors import AvhubError, ErrorCode
 from simulators.base import Simulator
 from tests.conftest import until
 
@@ -104,6 +105,22 @@ class RigStarter(Protocol):
     """The `rigs` fixture: `await rigs(RigClass, **knobs)` is a started rig."""
 
     def __call__(self, make: Callable[..., R], /, **knobs: Any) -> Awaitable[R]: ...
+
+
+async def refused_login_backs_off(rig: Rig[Any, Any], driver: Driver[Any]) -> None:
+    """`driver`, refused its credentials, is offline `auth_failed`, retries with the longest
+    backoff (a few tries a second, not a tight loop) and answers commands `device_offline`.
+
+    Needs `reconnect_max` near 0.3 s on the driver.
+    """
+    await until(lambda: driver.state["offline_reason"] == "auth_failed", message="auth_failed")
+    assert driver.online is False
+    first = rig.sim.connections
+    await asyncio.sleep(0.9)
+    tries = rig.sim.connections - first
+    assert 1 <= tries <= 5, tries
+    err = await error_of(driver.execute("power_on"))
+    assert err.code is ErrorCode.DEVICE_OFFLINE and "auth_failed" in str(err)
 
 
 async def error_of(coro: Awaitable[Any]) -> AvhubError:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from drivers.transport import ConnectionState
 from hub.app import Hub
 from hub.cluster.ownership import assign
 from hub.cluster.store import RedisStore
@@ -55,7 +56,8 @@ async def test_a_change_made_under_a_lease_another_hub_holds_is_refused(
     assert store.seq == seq  # nothing was numbered
     assert await owners(redis, "lab", ["proj0"]) == {"proj0": "elsewhere"}
     await until(lambda: not hub.cluster.ownership.owns("lab", "proj0"))  # type: ignore[union-attr]
-    await until(lambda: not hub.rooms["lab"].drivers["proj0"]._tasks)  # stopped polling
+    driver = hub.rooms["lab"].drivers["proj0"]
+    await until(lambda: driver.conn_state is ConnectionState.CLOSED)  # stopped polling
     assert panel.seq == seq and panel.violations == []
     assert panel.devices["proj0"]["state"].get("input") != "Network 1"
     await redis.aclose()

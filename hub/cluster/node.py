@@ -72,6 +72,7 @@ class _Pending:
     token: str
     epoch: str
     encoded: list[str]  # the commit script's `change_json key1 value1 …`
+    forget: bool = False  # not a change: the device left the room, its state goes (FORGET)
 
 
 StatusListener = Callable[[bool], None]
@@ -222,9 +223,16 @@ class ClusterNode:
 
     def submit(self, store: RedisStore, device: str, changes: dict[str, Any], token: str) -> None:
         """Queue one change for Redis, behind every change queued before it."""
-        outbox = self._outbox
         encoded = encode_change(changes)  # not JSON: raises here, as in-process fan-out would
-        outbox.append(_Pending(store, device, changes, time.time(), token, store.epoch, encoded))
+        self._queue(_Pending(store, device, changes, time.time(), token, store.epoch, encoded))
+
+    def forget(self, store: RedisStore, device: str) -> None:
+        """Queue deleting a device's state in Redis (it left the room), in order with changes."""
+        self._queue(_Pending(store, device, {}, time.time(), "", store.epoch, [], forget=True))
+
+    def _queue(self, pending: _Pending) -> None:
+        outbox = self._outbox
+        outbox.append(pending)
         if len(outbox) == 1:
             self._wake.set()
         elif len(outbox) > MAX_OUTBOX:
@@ -247,6 +255,9 @@ class ClusterNode:
             pipe = self.redis.pipeline(transaction=False)
             for p in batch:
                 keys = p.store.keys
+                if p.forget:
+                    self.scripts.run(pipe, "forget", [keys.state], [p.device])
+                    continue
                 args = [p.epoch, p.token, p.store.ring_size, repr(p.ts), p.device, *p.encoded]
                 self.scripts.run(
                     pipe, "commit", [keys.meta, keys.state, keys.log, keys.lease(p.device)], args
@@ -262,6 +273,8 @@ class ClusterNode:
                 if isinstance(result, ResponseError):
                     log.warning("commit script failed: %s", result)
                     self.lost(result)  # e.g. NOSCRIPT: Redis restarted under us
+                elif p.forget:
+                    continue
                 elif result == -1 and p.epoch == p.store.epoch:
                     self.lost(RuntimeError(f"room {p.store.room_id}: epoch ended in Redis"))
                 else:
@@ -354,10 +367,18 @@ class ClusterNode:
 
 
 def _merged(outbox: deque[_Pending]) -> deque[_Pending]:
-    """One waiting change per device and epoch, holding its latest value of every key."""
-    merged: dict[tuple[int, str, str], _Pending] = {}
+    """One waiting change per device and epoch, holding its latest value of every key.
+
+    Changes on either side of a forget are not merged across it.
+    """
+    merged: dict[tuple[int, str, str, int], _Pending] = {}
+    generation = 0
     for p in outbox:
-        key = (id(p.store), p.device, p.epoch)
+        if p.forget:
+            generation += 1
+            merged[(id(p.store), p.device, p.epoch, -generation)] = p
+            continue
+        key = (id(p.store), p.device, p.epoch, generation)
         first = merged.get(key)
         if first is None:
             merged[key] = _Pending(p.store, p.device, dict(p.changes), p.ts, p.token, p.epoch, [])
@@ -365,7 +386,8 @@ def _merged(outbox: deque[_Pending]) -> deque[_Pending]:
             first.changes.update(p.changes)
             first.ts, first.token = p.ts, p.token
     for p in merged.values():
-        p.encoded = encode_change(p.changes)
+        if not p.forget:
+            p.encoded = encode_change(p.changes)
     return deque(merged.values())
 
 

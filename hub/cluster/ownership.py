@@ -14,8 +14,10 @@ confirmed by Redis within `SAFETY` times the TTL of the renewal being sent is dr
 committed with the token (scripts.COMMIT), so a change made under a lost lease is
 refused by Redis even if it races the drop.
 
-Anything with an owner implements `Owned` (drivers do through hub/cluster/placement.py;
-so can a virtual device such as a room's macro runner): `add(room, device, owned)`.
+Anything with an owner implements `Owned` (a room's drivers and its `room` device, the
+macro runner, do through hub/cluster/placement.py): `add(room, device, owned)`. A device
+that is `busy` (a macro running) is handed to the hub the plan names when it is idle
+again; a lease that is lost or may be is dropped at once, busy or not.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ class Owned(Protocol):
 
     def republish(self) -> None:
         """The room's epoch restarted (Redis lost it): commit the whole current state."""
+
+    def busy(self) -> bool:
+        """True while handing it over would cut work short (a macro running)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -222,7 +227,7 @@ class Ownership:
         leaving = [
             lease
             for lease in self._leases.values()
-            if lease.holder and plan.get(lease.key) != node.node_id
+            if lease.holder and plan.get(lease.key) != node.node_id and not lease.owned.busy()
         ]
         released = [(lease.key, lease.holder) for lease in leaving if lease.holder]
         if leaving:  # stop first: the next owner may start the moment the lease is free

@@ -89,6 +89,17 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], seq .. '-0',
 return seq
 """
 
+# KEYS state; ARGV device. Deletes the device's keys (it left the room); returns how many.
+FORGET = """
+local prefix = ARGV[1] .. '/'
+local gone = {}
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, #prefix) == prefix then gone[#gone + 1] = field end
+end
+if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
+return #gone
+"""
+
 # KEYS nodes; ARGV node ttl_ms. Registers the node as live for ttl_ms (Redis's clock),
 # forgets expired nodes, and returns the live ones.
 HEARTBEAT = """
@@ -145,6 +156,7 @@ class Scripts:
         "open": OPEN,
         "end": END,
         "commit": COMMIT,
+        "forget": FORGET,
         "heartbeat": HEARTBEAT,
         "acquire": ACQUIRE,
         "renew": RENEW,

@@ -8,6 +8,12 @@ path) and by the node's stream reader (everything else). Subscribers are called 
 mirror, so every panel of every hub gets every change once and in order, and `since`,
 `snapshot` and `snapshot_json` answer from the same mirror at the exact `seq` a joining
 panel continues from.
+
+The device list comes from each hub's own deployment file. A reload that adds or removes
+a device (or renames the room) changes this hub's mirror as `MemoryStore` does; a removed
+device's state is also deleted in Redis, in order with the commits. The state of devices
+another hub has and this one does not is kept aside, so a device added here by a later
+reload shows what its owner committed.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ class RedisStore(MemoryStore):
         self.opened = False
         self.refused = 0  # changes Redis refused: a lost lease, or an epoch that ended
         self._initial: dict[str, dict[str, Any]] = {}  # a device's state before Redis had any
+        self._others: dict[str, dict[str, Any]] = {}  # devices of other hubs' files only
         self._ahead: dict[int, Change] = {}  # numbered, waiting for the seqs before them
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
@@ -79,6 +86,29 @@ class RedisStore(MemoryStore):
     async def open(self) -> None:
         """Load the room from Redis (creating its epoch on first use)."""
         await self.node.open_store(self)
+        self._opened = True  # device-list changes from now on end replay (MemoryStore)
+
+    def add_device(
+        self,
+        device_id: str,
+        name: str,
+        driver: str,
+        state: Mapping[str, Any],
+        actions: dict[str, Any],
+    ) -> None:
+        """Register a device; with the state Redis has of it when other hubs ran it first."""
+        super().add_device(device_id, name, driver, state, actions)
+        self._initial[device_id] = dict(state)
+        seen = self._others.pop(device_id, None)
+        if seen is not None:
+            self.devices[device_id].state.update(seen)
+
+    def remove_device(self, device_id: str) -> None:
+        """Forget a device here and (in order with the commits) its state in Redis."""
+        super().remove_device(device_id)
+        self._initial.pop(device_id, None)
+        if self.opened:
+            self.node.forget(self, device_id)
 
     async def close(self) -> None:
         await super().close()
@@ -136,15 +166,18 @@ class RedisStore(MemoryStore):
             return False  # the reader brings whatever this mirror has not applied yet
         restart = self.opened
         self.epoch, self.seq = epoch, seq
+        if restart:
+            self._layout = None  # a new epoch: no seq of it is before a device-list change
         for device_id, entry in self.devices.items():
             initial = self._initial.setdefault(device_id, dict(entry.state))
             entry.state.clear()
             entry.state.update(initial)
+        self._others.clear()
         for i in range(0, len(state), 2):
             device_id, _, key = state[i].partition("/")
             known = self.devices.get(device_id)
-            if known is not None:
-                known.state[key] = json.loads(state[i + 1])
+            target = known.state if known is not None else self._others.setdefault(device_id, {})
+            target[key] = json.loads(state[i + 1])
         self._ring.clear()
         self._ahead.clear()
         for entry_id, flat in entries:  # from Lua: fields as a flat [name, value, …] list
@@ -167,6 +200,8 @@ class RedisStore(MemoryStore):
         entry = self.devices.get(change.device)
         if entry is not None:
             entry.state.update(change.state)
+        else:  # a device of another hub's file: kept for a reload that adds it here
+            self._others.setdefault(change.device, {}).update(change.state)
         self.seq = change.seq
         self._ring.append(change)
         self._prune(change.ts)
