@@ -201,8 +201,18 @@ async def hub_processes(tmp_path: Path) -> AsyncIterator[HubStarter]:
             await hub.kill()
 
 
-def cluster_config(redis_url: str, ports: list[int], ttl: float = 1.5, **hub: Any) -> str:
-    """One room `lab` of PJLink projectors at `ports`, polled fast, on `redis_url`."""
+def cluster_config(
+    redis_url: str,
+    ports: list[int],
+    ttl: float = 1.5,
+    room: str = "",
+    node_id: str | None = None,
+    **hub: Any,
+) -> str:
+    """One room `lab` of PJLink projectors at `ports`, polled fast, on `redis_url`.
+
+    `room`: more of the room's YAML (macros, schedules, triggers), indented by four.
+    """
     devices = "".join(
         f"""
       proj{i}:
@@ -214,19 +224,20 @@ def cluster_config(redis_url: str, ports: list[int], ttl: float = 1.5, **hub: An
         for i, port in enumerate(ports)
     )
     extra = "".join(f"\n  {k}: {v}" for k, v in hub.items())
+    node = f"\n    node_id: {node_id}" if node_id else ""
     return f"""
 hub:
   store: {redis_url}
   log_level: info
   cluster:
     lease_ttl: {ttl}s
-    command_timeout: 10s
+    command_timeout: 10s{node}
   drivers:
     pjlink: {{notify: "off"}}{extra}
 rooms:
   lab:
     devices:{devices}
-"""
+{room}"""
 
 
 async def owners(redis: Redis, room: str, devices: list[str]) -> dict[str, str | None]:

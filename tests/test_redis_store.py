@@ -123,6 +123,9 @@ class RoomRunner:
     def republish(self) -> None:
         self.republished += 1
 
+    def busy(self) -> bool:
+        return False
+
 
 async def test_a_non_driver_device_gets_exactly_one_owner_among_hubs(
     redis_server: RedisServer, hub_factory: Any, pjlink_sims: Any
