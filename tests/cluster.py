@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from typing import Any, BinaryIO
 import pytest
 from redis.asyncio import Redis
 
+from hub.cluster.ownership import assign
 from tests.conftest import until
 
 AVHUB = str(Path(sys.executable).parent / "avhub")
@@ -244,6 +246,15 @@ async def owners(redis: Redis, room: str, devices: list[str]) -> dict[str, str |
     """Device → node id of its lease holder (None: free)."""
     values = await redis.mget([f"avhub:{{{room}}}:lease:{d}" for d in devices])
     return {d: (v.partition("|")[0] if v else None) for d, v in zip(devices, values, strict=True)}
+
+
+def node_pair(keys: list[str], key: str, owner: int) -> tuple[str, str]:
+    """Node ids for two hubs such that the plan over `keys` gives `key` to hub `owner` (0, 1)."""
+    for i in itertools.count():
+        pair = (f"hub-a{i}", f"hub-b{i}")
+        if assign(keys, list(pair))[key] == pair[owner]:
+            return pair
+    raise AssertionError("unreachable")
 
 
 async def node_ids(hubs: list[HubProcess]) -> dict[str, HubProcess]:

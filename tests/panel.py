@@ -125,7 +125,9 @@ class Panel:
         if key in self.applied or change["seq"] != self.seq + 1:
             self.violations.append(f"bad apply of {key} at seq {self.seq}")
         self.applied.add(key)
-        self.devices[change["device"]]["state"].update(change["state"])
+        device = self.devices.get(change["device"])
+        if device is not None:  # not in its snapshot (another hub's newer file): nothing to show
+            device["state"].update(change["state"])
         self.seq = change["seq"]
 
     def _start_sync(self) -> None:

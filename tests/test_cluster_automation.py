@@ -7,7 +7,6 @@ test runs real `avhub run` processes and kills the room device's owner.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -18,7 +17,6 @@ import pytest
 
 from hub.app import Hub
 from hub.automation.clock import ManualClock
-from hub.cluster.ownership import assign
 from hub.cluster.scripts import RoomKeys
 from hub.config import load_config_text
 from hub.store import Change
@@ -29,6 +27,7 @@ from tests.cluster import (
     cluster_config,
     hub_processes,
     node_ids,
+    node_pair,
     owners,
     redis_server,
 )
@@ -182,21 +181,12 @@ async def test_a_macro_started_through_a_hub_that_owns_nothing_runs_once_on_its_
     assert state["last_run"]["ok"] is True and state["running"] is None
 
 
-def node_pair() -> tuple[str, str]:
-    """Node ids `first`, `second` such that the plan for both gives `second` the room device."""
-    keys = [RoomKeys.of("lab").lease(d) for d in ("proj0", "room")]
-    for i in itertools.count():
-        first, second = f"hub-a{i}", f"hub-b{i}"
-        if assign(keys, [first, second])[keys[1]] == second:
-            return first, second
-    raise AssertionError("unreachable")
-
-
 async def test_a_room_device_running_a_macro_moves_to_a_joining_hub_when_the_macro_ends(
     redis_server: RedisServer, pjlink_sims: Any, clocked: ClockedHubs
 ) -> None:
     sim: PjlinkSimulator = await pjlink_sims(power="on")
-    first_id, second_id = node_pair()
+    lab = RoomKeys.of("lab")
+    first_id, second_id = node_pair([lab.lease("proj0"), lab.lease("room")], lab.lease("room"), 1)
 
     def text(node_id: str) -> str:
         return cluster_config(redis_server.url, [sim.port], ttl=1, room=MACRO, node_id=node_id)
