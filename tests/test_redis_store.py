@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import pytest
 
 from drivers.transport import ConnectionState
@@ -16,6 +19,7 @@ from hub.config import ConfigFileError, load_config_text
 from tests.cluster import RedisServer, cluster_config, owners, redis_server
 from tests.conftest import until
 from tests.panel import Panel
+from tests.scrape import Scrape
 
 __all__ = ["redis_server"]  # fixture
 
@@ -170,3 +174,53 @@ async def test_redis_gone_back_in_time_starts_a_new_epoch_instead_of_reusing_seq
     assert panel.violations == []
     await redis.aclose()
     await panel.disconnect()
+
+
+async def test_metrics_show_the_store_the_hubs_and_what_each_hub_owns(
+    redis_server: RedisServer, hub_factory: Any, pjlink_sims: Any
+) -> None:
+    sims = [await pjlink_sims(power="on") for _ in range(2)]
+    text = cluster_config(redis_server.url, [s.port for s in sims], ttl=1)
+    hubs: list[Hub] = [await hub_factory(text) for _ in range(2)]
+
+    async def scrape(hub: Hub) -> Scrape:
+        assert hub.address is not None
+        url = f"http://127.0.0.1:{hub.address[1]}/metrics"
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            assert response.status == 200
+            return Scrape(await response.text())
+
+    async def every(check: Callable[[Scrape], bool]) -> bool:
+        return all([check(await scrape(hub)) for hub in hubs])
+
+    def spread(s: Scrape) -> bool:
+        return (
+            s.get("avhub_cluster_hubs") == 2
+            and s.get("avhub_cluster_owned_devices", room="lab") == 1
+            and all(s.get("avhub_device_online", **device(i)) == 1 for i in range(2))
+        )
+
+    # Each hub runs one projector; both are online in either hub's view (from the store).
+    await until(lambda: every(spread), timeout=10, message="one device each, both online")
+    scraped = await scrape(hubs[0])
+    assert scraped.value("avhub_store_available") == 1
+    assert scraped.value("avhub_store_refused_changes_total", room="lab") == 0
+    assert scraped.value("avhub_devices", room="lab", status="online") == 2
+    redis_server.send(signal.SIGSTOP)  # Redis stops answering
+    try:
+        await until(
+            lambda: every(lambda s: s.get("avhub_store_available") == 0),
+            timeout=10,
+            message="store unavailable",
+        )
+    finally:
+        redis_server.send(signal.SIGCONT)
+    await until(
+        lambda: every(lambda s: s.get("avhub_store_available") == 1),
+        timeout=10,
+        message="store available again",
+    )
+
+
+def device(i: int) -> dict[str, str]:
+    return {"room": "lab", "device": f"proj{i}", "driver": "pjlink"}
