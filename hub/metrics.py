@@ -212,7 +212,8 @@ def _cluster_families(node: ClusterNode) -> Iterator[Metric]:
     counts = Counter(room_id for room_id, _ in node.ownership.owned())
     refused = CounterMetricFamily(
         "avhub_store_refused_changes",
-        "Changes Redis did not commit: made under a lost lease, or in an ended epoch.",
+        "Changes not committed: of a device not owned here (a lost lease, a notification "
+        "that reached this hub) or refused by Redis (a lost lease, an ended epoch).",
         labels=["room"],
     )
     for room_id, store in node.stores.items():
