@@ -59,8 +59,18 @@ def free_udp_port() -> int:
         return port
 
 
-def hub_config(layout: Layout, ports: list[int], notify: int | None, extra: str = "") -> str:
-    """Deployment YAML for `layout`, device n of the list at `ports[n]`."""
+def hub_config(
+    layout: Layout,
+    ports: list[int],
+    notify: int | None,
+    extra: str = "",
+    driver: str = "pjlink",
+    preamble: str = "",
+) -> str:
+    """Deployment YAML for `layout`, device n of the list at `ports[n]`.
+
+    `preamble` goes at the top level (an `x-` anchor that `extra` refers to, say).
+    """
     where = f"127.0.0.1:{notify}" if notify else '"off"'  # quoted: YAML reads off as false
     lines = [
         "hub:",
@@ -69,6 +79,7 @@ def hub_config(layout: Layout, ports: list[int], notify: int | None, extra: str 
         "  drivers:",
         "    pjlink:",
         f"      notify: {where}",
+        *preamble.splitlines(),
         "rooms:",
     ]
     for r, room in enumerate(layout.room_ids):
@@ -77,7 +88,7 @@ def hub_config(layout: Layout, ports: list[int], notify: int | None, extra: str 
             port = ports[r * layout.devices + d]
             lines += [
                 f"      {device}:",
-                "        driver: pjlink",
+                f"        driver: {driver}",
                 f"        transport: tcp://127.0.0.1:{port}",
                 f"        poll_interval: {layout.poll_interval}s",
                 *(f"        {line}" for line in extra.splitlines() if line.strip()),

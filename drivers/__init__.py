@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from drivers.base import Driver
 from drivers.config import DeviceConfig
+from drivers.epson_escvp.config import EpsonEscvpConfig
+from drivers.epson_escvp.driver import EpsonEscvpDriver
 from drivers.extron_sis.config import ExtronSisConfig
 from drivers.extron_sis.driver import ExtronSisDriver
+from drivers.generic.config import GenericConfig
+from drivers.generic.driver import GenericDriver
 from drivers.pjlink.config import PjlinkConfig
 from drivers.pjlink.driver import PjlinkDriver
 from drivers.pjlink.notify import PjlinkNotifications, PjlinkSettings
@@ -20,6 +24,8 @@ from drivers.registry import DRIVER_GROUP, PluginFailure, Registry
 from drivers.samsung_mdc.config import SamsungMdcConfig
 from drivers.samsung_mdc.driver import SamsungMdcDriver
 from drivers.service import Discovery, DriverService, DriverSettings
+from drivers.sony_adcp.config import SonyAdcpConfig
+from drivers.sony_adcp.driver import SonyAdcpDriver
 from drivers.spec import DriverSpec, plugin_driver
 from drivers.tesira.config import TesiraConfig
 from drivers.tesira.driver import TesiraDriver
@@ -50,6 +56,9 @@ BUILT_IN: dict[str, DriverSpec] = {
     "qsys": DriverSpec(QsysDriver, QsysConfig),
     "visca": DriverSpec(ViscaDriver, ViscaConfig),
     "samsung_mdc": DriverSpec(SamsungMdcDriver, SamsungMdcConfig),
+    "sony_adcp": DriverSpec(SonyAdcpDriver, SonyAdcpConfig),
+    "epson_escvp": DriverSpec(EpsonEscvpDriver, EpsonEscvpConfig),
+    "generic": DriverSpec(GenericDriver, GenericConfig),
 }
 
 DRIVERS: Registry[DriverSpec] = Registry(DRIVER_GROUP, "driver", BUILT_IN, plugin_driver)

@@ -15,14 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from functools import partial
 from typing import Any, ClassVar, Generic, TypeVar
 
-from drivers.actions import ActionSpec, collect_actions
+from drivers.actions import ActionSpec, Args, collect_actions
 from drivers.config import DeviceConfig
 from drivers.errors import CommandError, ErrorCode, OfflineReason
 from drivers.link import MORE, NOT_MINE, F, Link, R, Wait
+from drivers.stats import DeviceStats
 from drivers.transport import ConnectionState, TransportFactory, create_transport
 from drivers.transport.framing import Framer
 from drivers.worker import PollGroup, Worker
@@ -43,12 +44,19 @@ class Driver(ABC, Generic[C, F]):
     name: ClassVar[str]
     persistent: ClassVar[bool] = True
     """Keep a connection open (push updates) rather than connect when there is work."""
-    actions: ClassVar[dict[str, ActionSpec]] = {}
+    actions: dict[str, ActionSpec] = {}
+    """The `@action` methods of the class; a driver whose actions come from its config
+    sets them per instance (and runs them through `bind_action`)."""
     _action_schemas: ClassVar[dict[str, dict[str, Any]]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.actions = collect_actions(cls)
+
+    @classmethod
+    def actions_for(cls, config: DeviceConfig) -> dict[str, ActionSpec]:
+        """The actions a device with `config` offers, known before it runs (for `avhub check`)."""
+        return cls.actions
 
     def __init__(
         self,
@@ -66,6 +74,7 @@ class Driver(ABC, Generic[C, F]):
             "online": False,
             "offline_reason": OfflineReason.STARTING.value,
         }
+        self.stats = DeviceStats()
         self._sink = sink
         self._waiters: list[asyncio.Future[None]] = []
         self._worker = Worker(self.label, config.poll_interval)
@@ -101,6 +110,11 @@ class Driver(ABC, Generic[C, F]):
     @property
     def conn_state(self) -> ConnectionState:
         return self._link.conn_state
+
+    @property
+    def queued(self) -> int:
+        """Pieces of work waiting (commands, a reconnect, polls)."""
+        return self._worker.queued
 
     def update(self, changes: Mapping[str, Any] | None = None, /, **kw: Any) -> None:
         """Record new values; publish only the keys whose value changed."""
@@ -183,9 +197,13 @@ class Driver(ABC, Generic[C, F]):
         self._require_online()
         if spec.lockout and self.in_transition():
             await self._hold_for_transition(spec.name)
-        method = getattr(self, spec.method)
-        run = partial(method, args) if args is not None else method
+        run = self.bind_action(spec, args)
         return await self._worker.command(run, spec.key(args), spec.name)
+
+    def bind_action(self, spec: ActionSpec, args: Args | None) -> Callable[[], Awaitable[Any]]:
+        """The work that runs `spec` with `args`: its `@action` method, by default."""
+        method = getattr(self, spec.method)
+        return partial(method, args) if args is not None else method
 
     def _require_online(self) -> None:
         if not self.online:
@@ -226,6 +244,10 @@ class Driver(ABC, Generic[C, F]):
     def send(self, data: bytes) -> None:
         """Write without expecting a reply (notifications, keep-alives)."""
         self._link.send(data)
+
+    def post(self, data: bytes) -> Coroutine[Any, Any, None]:
+        """Write `data` expecting no reply, as a request would: (re)connected, paced."""
+        return self._link.post(data)
 
     def yield_to_commands(self) -> Coroutine[Any, Any, None]:
         """Between the requests of a poll, run waiting user commands first.

@@ -30,6 +30,7 @@ from drivers.errors import (
     ProtocolError,
     TransportError,
 )
+from drivers.stats import DeviceStats
 from drivers.transport import ConnectionState, Transport, TransportFactory
 from drivers.transport.backoff import Backoff
 from drivers.transport.framing import Framer
@@ -64,6 +65,7 @@ class Device(Protocol[F]):
     """What a link needs from the driver above it."""
 
     label: str
+    stats: DeviceStats
 
     def create_framer(self) -> Framer[F]: ...
 
@@ -189,6 +191,7 @@ class Link(Generic[F]):
             except (TransportError, CommandTimeout) as err:
                 if last or isinstance(err, AuthError) or not self.online:
                     raise
+                self.device.stats.retries += 1
                 continue
             try:
                 result = await self._exchange(data, match, timeout or self.config.timeout)
@@ -198,6 +201,7 @@ class Link(Generic[F]):
                     self._drop_connection()  # a datagram endpoint outlives a lost reply
                 if last or isinstance(err, AuthError) or not self.online:
                     raise
+                self.device.stats.retries += 1
                 log.debug("%s: retrying after %s", self.label, err)
             except (DeviceError, ProtocolError):
                 self._succeeded()  # the device answered, even if to say no
@@ -238,7 +242,14 @@ class Link(Generic[F]):
                     raise ConnectionClosed(f"{self.label}: connection closed")
                 conn.transport.write(data)
             self._arm(loop, pending.deadline)
-            return await future
+            started = loop.time()
+            try:
+                result = await future
+            except (DeviceError, ProtocolError):
+                self.device.stats.observe(loop.time() - started)  # answered, if to say no
+                raise
+            self.device.stats.observe(loop.time() - started)
+            return result
         finally:
             self._pending = None
             self._last_io = time.monotonic()
@@ -266,7 +277,16 @@ class Link(Generic[F]):
             self._arm(loop, pending.deadline)
             return
         what = f"reply to {pending.data!r}" if pending.data is not None else "data from device"
+        self.device.stats.timeouts += 1
         pending.future.set_exception(CommandTimeout(f"{self.label}: no {what}"))
+
+    async def post(self, data: bytes) -> None:
+        """Write `data`, expecting no reply: (re)connected and paced like a request."""
+        if self.conn_state is not ConnectionState.LOGGING_IN:
+            await self._worker.yield_to_commands()
+            await self.connect()
+        await self._pace()
+        self.send(data)
 
     def send(self, data: bytes) -> None:
         """Write without expecting a reply (notifications, keep-alives)."""
@@ -386,6 +406,7 @@ class Link(Generic[F]):
             self._drop_connection()
             raise
         self.conn_state = ConnectionState.ONLINE
+        self.device.stats.connects += 1
         while self._backlog:  # pushed during login, nobody claimed them
             self._dispatch(self._backlog.pop(0))
 
@@ -421,6 +442,8 @@ class Link(Generic[F]):
             err.reason.value if isinstance(err, TransportError) else OfflineReason.TIMEOUT.value
         )
         if auth or self._failures >= self.config.offline_after:
+            if self.online:
+                self.device.stats.went_offline(reason)
             if not self._reported_offline:
                 self._reported_offline = True
                 log.warning("%s offline: %s (retrying with backoff)", self.label, err)

@@ -52,6 +52,11 @@ class Worker:
         self._connect: Connect | None = None  # set for devices that stay connected
         self._stopping = False
 
+    @property
+    def queued(self) -> int:
+        """Pieces of work waiting (commands, a reconnect, polls)."""
+        return len(self._queue)
+
     def start(
         self, groups: list[PollGroup], stagger: float | None, connect: Connect | None
     ) -> None:

@@ -18,6 +18,7 @@ from drivers.config import parse_duration
 from drivers.errors import ConfigError
 from hub.catalog import failed_plugins
 from hub.config import Config, ConfigFileError, load_config, parse_listen
+from hub.guard import exposure_warnings
 
 Handler = Callable[[argparse.Namespace], int]
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -39,6 +40,8 @@ def check(args: argparse.Namespace) -> int:
         for problem in err.problems:
             print(problem)
         return EXIT_INVALID
+    for warning in exposure_warnings(config):
+        print(f"{args.file}: warning: {warning}")
     rooms = len(config.rooms)
     devices = sum(1 for _ in config.devices())
     print(f"{args.file}: ok ({_count(rooms, 'room')}, {_count(devices, 'device')})")
@@ -71,16 +74,17 @@ def _load_or_report(path: str | Path) -> Config | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the hub on a deployment file until SIGINT/SIGTERM."""
-    from hub.runner import serve, setup_logging
+    from hub.logs import setup_logging
+    from hub.runner import serve
 
     config = _load_or_report(args.file)
     if config is None:
         return EXIT_INVALID
-    setup_logging(args.log_level or config.hub.log_level)
+    setup_logging(args.log_level or config.hub.log_level, args.log_format)
     for failure in failed_plugins():  # one a device used made the config invalid
         logging.getLogger("avhub").warning("%s; no device uses it, running without it", failure)
     try:
-        return asyncio.run(serve(config, args.listen, simulate=args.simulate))
+        return asyncio.run(serve(config, args.listen, simulate=args.simulate, path=args.file))
     except ConfigError as err:
         print(f"{args.file}: {err}")
         return EXIT_INVALID
@@ -103,10 +107,17 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], help="override hub.log_level"
     )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="text lines (default) or one JSON object per line "
+        "(time, level, logger, room, device, message)",
+    )
 
 
 def register_run(subparsers: Subparsers) -> None:
-    """`avhub run FILE [--listen HOST:PORT] [--simulate] [--log-level LEVEL]`."""
+    """`avhub run FILE [--listen HOST:PORT] [--simulate] [--log-level L] [--log-format F]`."""
     parser = subparsers.add_parser("run", help="run the hub on a deployment file")
     parser.add_argument("file", metavar="FILE", help="deployment YAML")
     parser.add_argument(

@@ -69,6 +69,7 @@ __all__ = [
     "HubSettings",
     "Problem",
     "RoomConfig",
+    "check_origin",
     "load_config",
     "load_config_text",
     "parse_listen",
@@ -185,6 +186,23 @@ def _check_store(value: str) -> str:
     return value
 
 
+def check_origin(value: str) -> str:
+    """`scheme://host[:port]` as browsers send it in `Origin` (lowercase, no default port)."""
+    parts = urlsplit(value.strip())
+    shape = "write an origin as scheme://host[:port], like https://panels.example.com"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{shape}; got {value!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"an origin has no path, query or user: {shape}; got {value!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"bad port in origin {value!r}") from None
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
 class HubSettings(BaseModel):
     """The `hub:` section: where to listen, who administers, where room state lives."""
 
@@ -198,6 +216,13 @@ class HubSettings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     timezone: str | None = Field(
         None, description="IANA time zone of schedules, like Europe/Berlin; default the machine's"
+    )
+    metrics_token: str | None = Field(
+        None, min_length=1, description="when set, /metrics needs 'Authorization: Bearer <it>'"
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="web origins besides the hub's own whose pages may use the API and panels",
     )
     drivers: DriverSettingsByKind = Field(
         default_factory=DriverSettingsByKind,
@@ -239,6 +264,11 @@ class HubSettings(BaseModel):
             )
             raise ValueError(f"unknown time zone {value!r}{hint}") from None
         return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [check_origin(origin) for origin in value]
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -177,12 +177,19 @@ class Fanout:
         for member in tuple(self._members.values()):
             if member.mode is Mode.DIRECT:
                 self._write(member, ev.frame)
-            elif member.mode is Mode.QUEUED:
-                self._enqueue(member, ev)
             else:
-                member.pending.append(ev)
-                if len(member.pending) > self.max_pending:
-                    self._drop(member, f"{len(member.pending)} events waiting")
+                self._later(member, ev)
+
+    def send(self, sid: str, event: str, data: Any) -> None:
+        """Send an event to one member, after everything sent to it before."""
+        member = self._members.get(sid)
+        if member is None:
+            return
+        ev = self.event(event, data)
+        if member.mode is Mode.DIRECT:
+            self._write(member, ev.frame)
+        else:
+            self._later(member, ev)
 
     async def close(self) -> None:
         for sid in list(self._members):
@@ -198,6 +205,15 @@ class Fanout:
             self._drop(member, f"{transport.get_write_buffer_size()} bytes unsent")
             return
         transport.write(frame)
+
+    def _later(self, member: Member, ev: Event) -> None:
+        """An event for a member not (yet) written to directly: queued or pending."""
+        if member.mode is Mode.QUEUED:
+            self._enqueue(member, ev)
+        else:
+            member.pending.append(ev)
+            if len(member.pending) > self.max_pending:
+                self._drop(member, f"{len(member.pending)} events waiting")
 
     def _enqueue(self, member: Member, ev: Event) -> None:
         sock = self._server.eio.sockets.get(member.eio_sid)

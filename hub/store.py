@@ -71,6 +71,9 @@ class RoomStore(Protocol):
     gets every change exactly once, in `seq` order. `since`, `snapshot` and
     `snapshot_json` answer from the state as of the last change subscribers were given,
     so a panel joined in the same loop turn continues exactly where its answer ends.
+    Once the store is open, adding or removing a device or renaming the room (a reload)
+    keeps `epoch` and `seq`, but `since` answers None for any `seq` up to that point:
+    replayed changes cannot tell a panel that the device list changed, a snapshot does.
     """
 
     room_id: str
@@ -91,6 +94,10 @@ class RoomStore(Protocol):
         state: Mapping[str, Any],
         actions: dict[str, Any],
     ) -> None: ...
+
+    def remove_device(self, device_id: str) -> None: ...
+
+    def rename(self, name: str) -> None: ...
 
     def commit(self, device_id: str, changes: Mapping[str, Any]) -> Change | None: ...
 
@@ -134,6 +141,8 @@ class MemoryStore:
         self._ring: deque[Change] = deque(maxlen=ring_size)
         self._subscribers: list[Subscriber] = []
         self._clock = clock
+        self._opened = False
+        self._layout: int | None = None  # seq of the last device-list change while open
 
     def add_device(
         self,
@@ -147,6 +156,21 @@ class MemoryStore:
         if device_id in self.devices:
             raise ValueError(f"device {device_id!r} already in room {self.room_id!r}")
         self.devices[device_id] = DeviceEntry(name, driver, dict(state), actions)
+        self._relayout()
+
+    def remove_device(self, device_id: str) -> None:
+        """Forget a device (its state and name); a later commit for it is an error."""
+        del self.devices[device_id]
+        self._relayout()
+
+    def rename(self, name: str) -> None:
+        """The room's display name (the snapshot's `room.name`)."""
+        self.name = name
+        self._relayout()
+
+    def _relayout(self) -> None:
+        if self._opened:
+            self._layout = self.seq
 
     def commit(self, device_id: str, changes: Mapping[str, Any]) -> Change:
         """Number and apply a change, keep it for replay, notify subscribers in order."""
@@ -173,6 +197,8 @@ class MemoryStore:
     def since(self, epoch: object, seq: object) -> list[Change] | None:
         """Every change after `seq` of `epoch`, or None when the ring cannot give them all."""
         if epoch != self.epoch or not isinstance(seq, int) or isinstance(seq, bool):
+            return None
+        if self._layout is not None and seq <= self._layout:
             return None
         if seq == self.seq:
             return []
@@ -213,6 +239,7 @@ class MemoryStore:
 
     async def open(self) -> None:
         """Nothing to connect to: the state lives in this process."""
+        self._opened = True
 
     async def close(self) -> None:
         self._subscribers.clear()

@@ -10,11 +10,14 @@ from typing import Any
 
 from drivers.registry import SIMULATOR_GROUP, Registry
 from simulators.base import Knobs, Session, Simulator, start_many
+from simulators.epson_escvp import EpsonEscvpKnobs, EpsonEscvpSimulator
 from simulators.extron_sis import ExtronKnobs, ExtronSimulator
+from simulators.generic import GenericKnobs, GenericSimulator
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
 from simulators.plugin import plugin_simulator
 from simulators.qsys import QsysKnobs, QsysSimulator
 from simulators.samsung_mdc import SamsungMdcKnobs, SamsungMdcSimulator
+from simulators.sony_adcp import SonyAdcpKnobs, SonyAdcpSimulator
 from simulators.tesira import TesiraKnobs, TesiraSimulator
 from simulators.visca import ViscaKnobs, ViscaSimulator
 
@@ -25,6 +28,9 @@ BUILT_IN: dict[str, type[Simulator[Any]]] = {
     "tesira": TesiraSimulator,
     "visca": ViscaSimulator,
     "qsys": QsysSimulator,
+    "sony_adcp": SonyAdcpSimulator,
+    "epson_escvp": EpsonEscvpSimulator,
+    "generic": GenericSimulator,
 }
 
 SIMULATORS: Registry[type[Simulator[Any]]] = Registry(
@@ -35,8 +41,12 @@ installed packages (drivers/registry.py), added on first use."""
 
 __all__ = [
     "SIMULATORS",
+    "EpsonEscvpKnobs",
+    "EpsonEscvpSimulator",
     "ExtronKnobs",
     "ExtronSimulator",
+    "GenericKnobs",
+    "GenericSimulator",
     "Knobs",
     "PjlinkKnobs",
     "PjlinkSimulator",
@@ -46,6 +56,8 @@ __all__ = [
     "SamsungMdcSimulator",
     "Session",
     "Simulator",
+    "SonyAdcpKnobs",
+    "SonyAdcpSimulator",
     "TesiraKnobs",
     "TesiraSimulator",
     "ViscaKnobs",

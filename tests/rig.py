@@ -7,6 +7,27 @@ after the test.
 
 from __future__ import annotations
 
-from hub.testkit import PtyRig, R, Rig, RigStarter, error_of
+import asyncio
+from typing import Any
 
-__all__ = ["PtyRig", "R", "Rig", "RigStarter", "error_of"]
+from drivers.base import Driver
+from drivers.errors import ErrorCode
+from hub.testkit import PtyRig, R, Rig, RigStarter, error_of, until
+
+__all__ = ["PtyRig", "R", "Rig", "RigStarter", "error_of", "refused_login_backs_off"]
+
+
+async def refused_login_backs_off(rig: Rig[Any, Any], driver: Driver[Any]) -> None:
+    """`driver`, refused its credentials, is offline `auth_failed`, retries with the longest
+    backoff (a few tries a second, not a tight loop) and answers commands `device_offline`.
+
+    Needs `reconnect_max` near 0.3 s on the driver.
+    """
+    await until(lambda: driver.state["offline_reason"] == "auth_failed", message="auth_failed")
+    assert driver.online is False
+    first = rig.sim.connections
+    await asyncio.sleep(0.9)
+    tries = rig.sim.connections - first
+    assert 1 <= tries <= 5, tries
+    err = await error_of(driver.execute("power_on"))
+    assert err.code is ErrorCode.DEVICE_OFFLINE and "auth_failed" in str(err)

@@ -389,3 +389,30 @@ def test_a_valid_automation_section_loads() -> None:
     assert len(room.macros["start"].steps) == 5
     assert room.triggers[0].for_ == 120.0
     assert room.schedules[0].days == ["mon", "fri"]
+
+
+def test_macros_call_a_generic_devices_actions_as_its_definition_describes() -> None:
+    """A generic device's actions come from its `protocol:`; `avhub check` knows them."""
+    example = Path(__file__).resolve().parent.parent / "config" / "examples" / "relay-screen.yaml"
+    text = example.read_text()
+    good = """\
+    macros:
+      lights_on:
+        steps:
+          - {device: relays, action: set_relay, args: {channel: "1", active: true}}
+"""
+    assert "    devices:\n      relays:\n" in text
+    room = text.index("    devices:\n      relays:\n")
+    config = load_config_text(text[:room] + good + text[room:], "relay.yaml", {})
+    assert "lights_on" in config.rooms["auditorium"].macros
+    bad = good.replace("set_relay", "set_relays").replace('"1"', '"3"')
+    with pytest.raises(ConfigFileError) as info:
+        load_config_text(text[:room] + bad + text[room:], "relay.yaml", {})
+    (problem,) = info.value.problems
+    assert problem.path == "rooms.auditorium.macros.lights_on.steps[0].action"
+    assert "has no action 'set_relays', did you mean 'set_relay'?" in problem.message
+    wrong = good.replace('"1"', '"3"')
+    with pytest.raises(ConfigFileError) as info:
+        load_config_text(text[:room] + wrong + text[room:], "relay.yaml", {})
+    (problem,) = info.value.problems
+    assert problem.path.startswith("rooms.auditorium.macros.lights_on.steps[0].args")

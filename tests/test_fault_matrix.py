@@ -18,13 +18,17 @@ import pytest
 
 from drivers.base import Driver
 from drivers.errors import ErrorCode
+from drivers.sony_adcp.codec import POWER_STATES as ADCP_POWER
 from simulators.base import AuthKnobs, Simulator
 from tests.conftest import until
 from tests.rig import Rig, RigStarter, error_of
+from tests.test_epson_escvp_driver import EpsonRig
 from tests.test_extron_driver import ExtronRig
+from tests.test_generic_driver import GenericRig
 from tests.test_mdc_driver import MdcRig
 from tests.test_pjlink_driver import PjlinkRig
 from tests.test_qsys_driver import QsysRig
+from tests.test_sony_adcp_driver import AdcpRig
 from tests.test_tesira_driver import TesiraRig
 from tests.test_visca_driver import ViscaRig
 
@@ -101,6 +105,26 @@ SUBJECTS = {
         lambda driver, sim: driver.state.get("power") == sim.power,
         ("stop", {}),
         {"completion_timeout": 0.3},
+    ),
+    "sony_adcp": Subject(
+        AdcpRig,
+        lambda sim: sim.press_power(True),
+        lambda driver, sim: (
+            sim.power in ("on", "standby") and driver.state.get("power") == ADCP_POWER[sim.power]
+        ),
+        ("power_on", {}),
+    ),
+    "epson_escvp": Subject(
+        EpsonRig,
+        lambda sim: sim.press_power(True),
+        lambda driver, sim: sim.power in ("on", "off") and driver.state.get("power") == sim.power,
+        ("power_on", {}),
+    ),
+    "generic": Subject(
+        GenericRig,
+        lambda sim: sim.set_state("level", 20),
+        lambda driver, sim: driver.state.get("levels", {}).get("main") == sim.state["level"],
+        ("set_level", {"level": 30}),
     ),
 }
 

@@ -312,11 +312,11 @@ async def test_http_runs_a_macro_like_any_device_action(lab: Lab) -> None:
         async with http.get(base) as response:
             snapshot = await response.json()
         assert snapshot["devices"]["room"]["actions"]["paced"]["title"] == "Three waits"
-        async with http.post(f"{base}/devices/room/on") as response:
+        async with http.post(f"{base}/devices/room/on", json={}) as response:
             assert response.status == 200
             body = await response.json()
         assert body["ok"] is True and len(body["result"]["steps"]) == 2
-        async with http.post(f"{base}/devices/room/stops") as response:
+        async with http.post(f"{base}/devices/room/stops", json={}) as response:
             assert response.status == 503
             body = await response.json()
         assert body["error"]["code"] == "device_offline" and body["error"]["step"] == "1"

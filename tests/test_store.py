@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.store import Change, MemoryStore
+from hub.store import Change, MemoryStore, dumps
 
 
 def room(size: int = 5, age: float = 600.0, clock: list[float] | None = None) -> MemoryStore:
@@ -70,3 +70,26 @@ def test_change_payload_and_epochs_differ_per_room() -> None:
         "ts": 1000.0,
     }
     assert room().epoch != r.epoch
+
+
+async def test_a_device_list_change_keeps_epoch_and_seq_but_ends_replay_before_it() -> None:
+    r = room(size=100)
+    r.commit("d", {"x": 1})
+    r.add_device("e", "Early", "pjlink", {"online": False}, {})  # before open: a fresh room
+    assert [c.seq for c in r.since(r.epoch, 0) or []] == [1]
+    await r.open()
+    epoch = r.epoch
+    r.commit("d", {"x": 2})
+    r.add_device("late", "Late", "pjlink", {"online": False}, {})
+    assert (r.epoch, r.seq) == (epoch, 2) and "late" in r.snapshot()["devices"]
+    assert r.since(epoch, 1) is None and r.since(epoch, 2) is None  # a snapshot, not a replay
+    r.commit("late", {"online": True})
+    assert r.since(epoch, 3) == []
+    r.commit("d", {"x": 3})
+    assert [c.seq for c in r.since(epoch, 3) or []] == [4]
+    r.remove_device("e")
+    assert "e" not in r.snapshot()["devices"] and r.since(epoch, 4) is None
+    r.rename("Renamed")
+    assert r.snapshot()["room"] == {"id": "r", "name": "Renamed"} and r.snapshot_json() == dumps(
+        r.snapshot()
+    )

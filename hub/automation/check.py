@@ -83,7 +83,7 @@ def _command(room: RoomConfig, step: CommandStep, loc: Loc) -> Iterator[Finding]
     if device is None:
         yield Finding((*loc, "device"), _unknown("device", step.device, room.devices))
         return
-    actions = DRIVERS[device.driver].driver.actions
+    actions = DRIVERS[device.driver].driver.actions_for(device)
     spec = actions.get(step.action)
     if spec is None:
         owner = f"{step.device} ({device.driver})"

@@ -59,6 +59,7 @@ macrosEl.append(macros.el);
 let linkUp = false;
 let everConnected = false;
 let saveTimer = null;
+let gone = null; // the hub's `closing` message once this room left its deployment
 
 function saveSoon() {
   if (saveTimer !== null) return;
@@ -68,6 +69,7 @@ function saveSoon() {
 function save() {
   clearTimeout(saveTimer);
   saveTimer = null;
+  if (gone) return; // nothing to resume in a room that left the hub
   const saved = sync.saved();
   if (saved) sessionStorage.setItem(SYNC_KEY, JSON.stringify(saved));
 }
@@ -105,9 +107,22 @@ function showLink() {
   const inSync = linkUp && sync.inSync;
   document.body.dataset.link = linkUp ? "up" : "down";
   document.body.dataset.sync = inSync ? "ok" : "pending";
+  document.body.dataset.gone = gone ? "yes" : "no";
   const waiting = !prompt.hidden;
-  banner.hidden = inSync || waiting;
-  banner.textContent = everConnected || sync.epoch !== null ? "Reconnecting…" : "Connecting…";
+  banner.hidden = (inSync || waiting) && !gone;
+  if (gone) {
+    banner.textContent = "This room is no longer on the hub.";
+  } else {
+    banner.textContent = everConnected || sync.epoch !== null ? "Reconnecting…" : "Connecting…";
+  }
+}
+
+function roomGone(message) {
+  gone = message || "removed";
+  sessionStorage.removeItem(SYNC_KEY);
+  for (const card of cards.values()) card.el.remove();
+  cards.clear();
+  showLink();
 }
 
 // ---- socket ---------------------------------------------------------------------------------
@@ -156,11 +171,27 @@ socket.on("connect", () => {
 socket.on("disconnect", (reason) => {
   linkUp = false;
   showLink();
-  if (reason === "io server disconnect") socket.connect(); // the hub dropped us: come back
+  // The hub dropped us: come back, unless it said why first (`closing`).
+  if (reason === "io server disconnect" && !gone && prompt.hidden) socket.connect();
+});
+
+// Sent just before the hub disconnects this panel for good reason: the room was removed
+// from the deployment (a reload), or the panel token was withdrawn.
+socket.on("closing", (why) => {
+  if (why && why.code === "unauthorized") {
+    localStorage.removeItem(TOKEN_KEY);
+    askForToken("The panel token was withdrawn. Enter the token for this room.");
+  } else {
+    roomGone(why && why.message);
+  }
 });
 
 socket.on("connect_error", (err) => {
   linkUp = false;
+  if (err && err.data && err.data.code === "room_removed") {
+    roomGone(err.data.message);
+    return;
+  }
   if (err && err.data && err.data.code === "unauthorized") {
     stats.refusals += 1;
     const had = storedToken();

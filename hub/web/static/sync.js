@@ -3,6 +3,9 @@
 // Keeps (epoch, seq, devices). A snapshot loads wholesale; a change applies only when its
 // epoch matches and seq == last + 1; changes that come early wait; a gap or an unknown
 // epoch calls `sync` and applies its answer. `resumeAuth()` is what a reconnect sends.
+// A snapshot can also come while connected, with the same epoch and seq, when a reload of
+// the hub's deployment changed the room's devices or name: it loads the same way, and
+// `onReset` redraws the device list in place.
 
 export class RoomSync {
   /**
