@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from drivers import DRIVERS
+from drivers.base import Driver
 from drivers.registry import PluginFailure
 from simulators import SIMULATORS
 
@@ -32,6 +33,7 @@ def describe(name: str) -> dict[str, Any]:
         "config_schema": spec.config.model_json_schema(),
         "settings_schema": spec.settings.model_json_schema() if spec.settings else None,
         "actions": {action: a.schema() for action, a in spec.driver.actions.items()},
+        "actions_from_config": _actions_from_config(spec.driver),
         "simulator": None
         if simulator is None
         else {
@@ -59,7 +61,7 @@ def table() -> str:
     for name in DRIVERS:
         info = describe(name)
         rows.append((name, _origin(info["origin"]), info["description"]))
-        actions.append(", ".join(info["actions"]) or "(none)")
+        actions.append(", ".join(info["actions"]) or _NO_ACTIONS[info["actions_from_config"]])
     name_width = max(len(r[0]) for r in rows) + 2
     origin_width = max(len(r[1]) for r in rows) + 2
     lines = []
@@ -90,7 +92,7 @@ def details(name: str) -> str:
     lines += ["", "actions:"]
     lines += [_action(action, schema) for action, schema in info["actions"].items()]
     if not info["actions"]:
-        lines.append("  (none)")
+        lines.append(f"  {_NO_ACTIONS[info['actions_from_config']]}")
     simulator = info["simulator"]
     lines.append("")
     if simulator is None:
@@ -100,6 +102,14 @@ def details(name: str) -> str:
         lines.append(f"simulator ({_origin(simulator['origin'])}) knobs:")
         lines += _options(simulator["knobs_schema"])
     return "\n".join(lines)
+
+
+_NO_ACTIONS = {False: "(none)", True: "(each device's own, from its config)"}
+
+
+def _actions_from_config(driver: type[Driver[Any]]) -> bool:
+    """True when a device's actions come from its config (`Driver.actions_for` overridden)."""
+    return next(k for k in driver.__mro__ if "actions_for" in vars(k)) is not Driver
 
 
 def as_json(data: object) -> str:

@@ -22,6 +22,16 @@ def test_the_table_lists_every_driver_with_its_origin_description_and_actions(
     assert lines[pjlink].split()[1:3] == ["built-in", "A"]
     assert lines[pjlink].endswith("A PJLink class 1/2 projector or display.")
     assert lines[pjlink + 1].split()[:3] == ["actions:", "power_on,", "power_off,"]
+    generic = rows["generic"]  # its devices' actions come from their config
+    assert lines[generic + 1].split() == [
+        "actions:",
+        "(each",
+        "device's",
+        "own,",
+        "from",
+        "its",
+        "config)",
+    ]
 
 
 def test_one_driver_in_words(capsys: pytest.CaptureFixture[str]) -> None:
