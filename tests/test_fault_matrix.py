@@ -179,9 +179,11 @@ SUBJECTS = {
     ),
     "generic": Subject(
         GenericRig,
+        (TCP, PTY),
         lambda sim: sim.set_state("level", 20),
-        lambda driver, sim: driver.state.get("levels", {}).get("main") == sim.state["level"],
+        lambda state, sim: state.get("levels", {}).get("main") == sim.state["level"],
         ("set_level", {"level": 30}),
+        reasons=GARBLED,  # its replies are matched from the start of the line
     ),
 }
 
