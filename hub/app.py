@@ -212,6 +212,7 @@ class Hub:
         for transport in list(direct_transports(self.sio).values()):
             transport.close()
         if self._runner is not None:
+            await self.sio.shutdown()  # ends Engine.IO's service task, else it outlives the hub
             await self._runner.cleanup()
             self._runner = None
         await asyncio.sleep(0)  # let closed transports run their connection_lost callbacks

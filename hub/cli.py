@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeAlias
 
 from drivers.config import parse_duration
 from drivers.errors import AvhubError, ConfigError
+from hub.catalog import failed_plugins
 from hub.config import Config, ConfigFileError, load_config, parse_listen
 from hub.guard import exposure_warnings
 
@@ -25,7 +28,12 @@ EXIT_INVALID = 2
 
 
 def check(args: argparse.Namespace) -> int:
-    """Validate a deployment file: print every problem and exit 2, or a summary and exit 0."""
+    """Validate a deployment file: print every problem and exit 2, or a summary and exit 0.
+
+    Plug-ins that failed to load are warnings on stderr (a device using one is a problem).
+    """
+    for failure in failed_plugins():
+        print(f"warning: {failure}", file=sys.stderr)
     try:
         config = load_config(args.file)
     except ConfigFileError as err:
@@ -73,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_INVALID
     setup_logging(args.log_level or config.hub.log_level, args.log_format)
+    for failure in failed_plugins():  # one a device used made the config invalid
+        logging.getLogger("avhub").warning("%s; no device uses it, running without it", failure)
     try:
         return asyncio.run(serve(config, args.listen, simulate=args.simulate, path=args.file))
     except ConfigError as err:
@@ -213,11 +223,47 @@ def register_discover(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=discover)
 
 
+def drivers(args: argparse.Namespace) -> int:
+    """List every driver, or describe one; plug-ins that failed to load are shown with why."""
+    from drivers import DRIVERS
+    from hub import catalog
+
+    if args.name is None:
+        print(catalog.as_json(catalog.catalog()) if args.json else catalog.table())
+        return EXIT_OK
+    if args.name not in DRIVERS:
+        failed = DRIVERS.failure(args.name)
+        if failed is None:
+            print(f"avhub drivers: no driver {args.name!r}; known: {', '.join(DRIVERS)}")
+            return EXIT_INVALID
+        print(catalog.as_json(failed.as_json()) if args.json else f"{failed}\n\n{failed.details}")
+        return 1
+    print(catalog.as_json(catalog.describe(args.name)) if args.json else catalog.details(args.name))
+    return EXIT_OK
+
+
+def register_drivers(subparsers: Subparsers) -> None:
+    """`avhub drivers [NAME] [--json]`."""
+    parser = subparsers.add_parser(
+        "drivers", help="list the installed drivers (built-in and from packages), or describe one"
+    )
+    parser.add_argument(
+        "name", nargs="?", metavar="NAME", help="describe this driver: options, actions, knobs"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="machine-readable: config JSON Schema, action argument schemas, simulator knobs",
+    )
+    parser.set_defaults(handler=drivers)
+
+
 COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     register_check,
     register_run,
     register_demo,
     register_discover,
+    register_drivers,
 )
 
 

@@ -62,6 +62,7 @@ from hub.automation.models import (
 )
 from hub.cluster.settings import ClusterSettings
 from simulators import SIMULATORS
+from simulators.base import Simulator
 
 __all__ = [
     "Config",
@@ -73,6 +74,7 @@ __all__ = [
     "load_config",
     "load_config_text",
     "parse_listen",
+    "simulator_for",
     "simulator_options",
 ]
 
@@ -410,9 +412,24 @@ def load_config_text(
 # ---------------------------------------------------------------------------- simulator blocks
 
 
+def simulator_for(driver: str) -> type[Simulator[Any]]:
+    """The simulator of a driver kind, or ConfigError saying why it has none."""
+    simulator = SIMULATORS.get(driver)
+    if simulator is not None:
+        return simulator
+    failed = SIMULATORS.failure(driver)
+    if failed is not None:
+        raise ConfigError(f"driver {driver!r} has no simulator: {failed}")
+    origin = f" ({DRIVERS.origin(driver)})" if driver in DRIVERS else ""
+    raise ConfigError(
+        f"driver {driver!r}{origin} has no simulator: "
+        f"no {SIMULATORS.group} entry point is named {driver!r}"
+    )
+
+
 def simulator_options(device: DeviceConfig) -> dict[str, Any]:
     """Knobs for a device's simulator: what the device config implies, then its `simulator:` block."""
-    implied = SIMULATORS[device.driver].options_for(device)
+    implied = simulator_for(device.driver).options_for(device)
     return {**implied, **(device.simulator or {})}
 
 
@@ -425,12 +442,18 @@ def _simulator_problems(config: Config, doc: _Document) -> Iterator[Problem]:
     for room_id, device_id, device in config.devices():
         if device.simulator is None:
             continue
-        model = SIMULATORS[device.driver].knobs_model
+        loc = ("rooms", room_id, "devices", device_id, "simulator")
+        try:
+            model = simulator_for(device.driver).knobs_model
+        except ConfigError as err:
+            line, column = doc.index[loc].key or doc.index[loc].value
+            yield Problem(doc.filename, line, column, _dotted(loc), str(err))
+            continue
         try:
             model.model_validate(simulator_options(device))
         except ValidationError as err:
             for error in err.errors(include_url=False):
-                error["loc"] = ("rooms", room_id, "devices", device_id, "simulator", *error["loc"])
+                error["loc"] = (*loc, *error["loc"])
                 problem = _problem_from(error, doc)
                 if problem is not None and error["type"] == "extra_forbidden":
                     problem = replace(problem, message=_unknown_key(str(error["loc"][-1]), model))
@@ -733,9 +756,12 @@ def _message(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:
     """Pydantic's message, rewritten for the common cases in words an integrator uses."""
     kind, value, ctx = error["type"], error.get("input"), error.get("ctx", {})
     if kind == "extra_forbidden":
-        return _unknown_key(str(loc[-1]), _model_at(loc[:-1]))
+        failed = DRIVERS.failure(str(loc[-1])) if loc[:-1] == ("hub", "drivers") else None
+        return str(failed) if failed else _unknown_key(str(loc[-1]), _model_at(loc[:-1]))
     if kind == "missing":
         return f"missing required key {loc[-1]!r}"
+    if kind == "union_tag_invalid" and (failed := DRIVERS.failure(str(ctx["tag"]))):
+        return str(failed)
     if kind == "union_tag_invalid":
         return (
             f"unknown driver {ctx['tag']!r}; known drivers: {', '.join(DRIVERS)}"

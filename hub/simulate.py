@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from drivers.config import DeviceConfig
+from drivers.errors import ConfigError
 from drivers.service import DriverService
 from drivers.transport.url import TransportUrl
-from hub.config import Config, simulator_options
-from simulators import SIMULATORS
+from hub.config import Config, simulator_for, simulator_options
 from simulators.base import PTY_BAUD_RATES, Simulator
 
 log = logging.getLogger("avhub.simulate")
@@ -57,7 +57,10 @@ class Simulators:
     async def _start_one(
         self, label: str, device: DeviceConfig
     ) -> tuple[DeviceConfig, Simulator[Any]]:
-        sim = SIMULATORS[device.driver].from_options(simulator_options(device))
+        try:
+            sim = simulator_for(device.driver).from_options(simulator_options(device))
+        except ConfigError as err:
+            raise ConfigError(f"{label}: cannot simulate: {err}") from None
         if device.transport.scheme == "serial":
             url = await _serve_on_pty(label, sim, device.transport)
         else:

@@ -182,7 +182,8 @@ def build_parser(kind: str | None, add_help: bool = True) -> argparse.ArgumentPa
         help=f"simulator kind: {', '.join(sorted(SIMULATORS))}",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    default_port = SIMULATORS[kind].default_port if kind in SIMULATORS else 0
+    simulator = SIMULATORS.get(kind) if kind is not None else None
+    default_port = simulator.default_port if simulator is not None else 0
     parser.add_argument(
         "--port",
         type=int,
@@ -217,9 +218,9 @@ def build_parser(kind: str | None, add_help: bool = True) -> argparse.ArgumentPa
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper
     )
-    if kind in SIMULATORS:
-        SIMULATORS[kind].add_arguments(parser)
-        model = SIMULATORS[kind].knobs_model
+    if simulator is not None:
+        simulator.add_arguments(parser)
+        model = simulator.knobs_model
         group = parser.add_argument_group(f"{kind} knobs")
         for name, field in model.model_fields.items():
             _add_knob(group, name, field)

@@ -195,8 +195,8 @@ async def test_power_off_can_answer_after_the_cooldown(rig_factory: Any) -> None
 
 
 async def test_power_commands_wait_up_to_power_timeout(rig_factory: Any) -> None:
-    rig = await rig_factory(warmup=0.6)
-    driver = await rig.online(timeout=0.2, power_timeout=2, retries=0)
+    rig = await rig_factory(warmup=1.2)  # well over `timeout`, which a loaded machine needs
+    driver = await rig.online(timeout=0.5, power_timeout=3, retries=0)
     await driver.execute("power_on")  # longer than `timeout`: the prompt comes after warm-up
     assert driver.state["power"] == "on" and rig.values("online") == [True]
 

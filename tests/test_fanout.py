@@ -277,3 +277,21 @@ async def test_hub_stop_hangs_up_on_connected_panels_promptly(hub_factory: Any) 
     for panel in panels:
         await until(lambda p=panel: p.closed.is_set())
         assert "1" in panel.packets  # an Engine.IO CLOSE, not just a dropped connection
+
+
+async def test_a_stopped_hub_leaves_no_engineio_service_task(hub_factory: Any) -> None:
+    hub = await lobby_hub(hub_factory)
+    panel = RawPanel(hub)
+    await panel.connect()
+    await until(lambda: panel.events())
+
+    def service_tasks() -> list[asyncio.Task[Any]]:
+        return [
+            t
+            for t in asyncio.all_tasks()
+            if t.get_coro().__qualname__ == "AsyncServer._service_task"  # type: ignore[union-attr]
+        ]
+
+    assert len(service_tasks()) == 1  # Engine.IO starts it with the first request
+    await hub.stop()
+    await until(lambda: not service_tasks(), message="the service task ended with the hub")

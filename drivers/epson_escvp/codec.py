@@ -302,7 +302,8 @@ class EscvpFramer:
         stop = self._find_stop()
         if stop is None:
             if len(buf) > self._max_len and not self._discarding:
-                out.append(ProtocolError(f"line over {self._max_len} bytes dropped: {buf[:40]!r}"))
+                head = bytes(buf[: min(40, self._max_len + 1)])  # not how much has arrived
+                out.append(ProtocolError(f"line over {self._max_len} bytes dropped: {head!r}..."))
                 self._discarding = True
             if self._discarding:
                 self._in_value = self._in_value or b"=" in buf
