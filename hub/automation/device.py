@@ -121,6 +121,11 @@ class RoomDevice:
     def online(self) -> bool:
         return True
 
+    @property
+    def running(self) -> str | None:
+        """The macro running now, or None."""
+        return self._active.run.name if self._active is not None else None
+
     def describe_actions(self) -> dict[str, dict[str, Any]]:
         return self._actions
 

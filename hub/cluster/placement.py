@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from drivers.errors import ErrorCode
+from hub.automation.device import RoomDevice
 from hub.cluster.store import RedisStore
 from hub.commands import DetailedError, Device, Reply, Target, run_command
 
@@ -45,8 +46,8 @@ class OwnedDevice:
         self.store.commit(self.device_id, dict(self.device.state))
 
     def busy(self) -> bool:
-        """True while a macro runs (the `room` device): it is handed over when it ends."""
-        return self.device.state.get("running") is not None
+        """True while the `room` device runs a macro: it is handed over when the run ends."""
+        return isinstance(self.device, RoomDevice) and self.device.running is not None
 
 
 class ClusterPlacement:
