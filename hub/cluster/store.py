@@ -67,7 +67,7 @@ class RedisStore(MemoryStore):
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     def commit(self, device_id: str, changes: Mapping[str, Any]) -> None:  # type: ignore[override]
-        """Queue the change for Redis under this hub's lease of the device (DESIGN.md §10)."""
+        """Queue the change for Redis under this hub's lease of the device (README: Scaling out)."""
         token = self.fences.get(device_id)
         if token is None:
             self.refused += 1
