@@ -17,6 +17,7 @@ import pytest
 
 from hub.app import Hub
 from hub.automation.clock import ManualClock
+from hub.cluster.ownership import assign
 from hub.cluster.scripts import RoomKeys
 from hub.config import load_config_text
 from hub.store import Change
@@ -36,6 +37,8 @@ from tests.panel import Panel
 
 __all__ = ["hub_processes", "redis_server"]  # fixtures
 
+LAB = RoomKeys.of("lab")
+DEVICES = ("proj0", "room")
 TOOK = re.compile(r"owns \d+ devices \(took [1-9]")
 NOON = datetime(2025, 6, 2, 12, 0, tzinfo=UTC).timestamp()
 SCHEDULED = """    macros:
@@ -91,11 +94,23 @@ def owns(hub: Hub, device: str) -> bool:
     return hub.cluster.ownership.owns("lab", device)
 
 
-def settled(hubs: list[Hub], devices: tuple[str, ...] = ("proj0", "room")) -> bool:
-    """Every hub sees every other, and each device has exactly one owner among them."""
-    if any(hub.cluster is None or len(hub.cluster.ownership.live) != len(hubs) for hub in hubs):
+def planned(nodes: list[str]) -> dict[str, str]:
+    """Device → the node the plan gives it, for the room's two devices on `nodes`."""
+    plan = assign([LAB.lease(d) for d in DEVICES], nodes)
+    return {d: plan[LAB.lease(d)] for d in DEVICES}
+
+
+def settled(hubs: list[Hub], devices: tuple[str, ...] = DEVICES) -> bool:
+    """Every hub sees every other, and each of `devices` is held by the hub the plan names."""
+    nodes = sorted(hub.cluster.node_id for hub in hubs if hub.cluster is not None)
+    if any(hub.cluster is None or hub.cluster.ownership.live != nodes for hub in hubs):
         return False
-    return all(sum(owns(hub, d) for hub in hubs) == 1 for d in devices)
+    plan = planned(nodes)
+    return all(
+        [hub for hub in hubs if owns(hub, d)]
+        == [hub for hub in hubs if hub.cluster is not None and hub.cluster.node_id == plan[d]]
+        for d in devices
+    )
 
 
 def room_owner(hubs: list[Hub]) -> Hub:
@@ -185,8 +200,8 @@ async def test_a_room_device_running_a_macro_moves_to_a_joining_hub_when_the_mac
     redis_server: RedisServer, pjlink_sims: Any, clocked: ClockedHubs
 ) -> None:
     sim: PjlinkSimulator = await pjlink_sims(power="on")
-    lab = RoomKeys.of("lab")
-    first_id, second_id = node_pair([lab.lease("proj0"), lab.lease("room")], lab.lease("room"), 1)
+    keys = [LAB.lease(d) for d in DEVICES]
+    first_id, second_id = node_pair(keys, LAB.lease("room"), 1)
 
     def text(node_id: str) -> str:
         return cluster_config(redis_server.url, [sim.port], ttl=1, room=MACRO, node_id=node_id)
@@ -224,11 +239,10 @@ async def test_a_trigger_fires_once_on_three_hubs_and_not_again_when_its_owner_d
     redis = redis_server.client()
     nodes = await node_ids(hubs)
 
-    async def owned() -> bool:
-        holders = await owners(redis, "lab", ["proj0", "room"])
-        return None not in holders.values() and len(set(holders.values())) == 2
+    async def owned() -> bool:  # as planned: no hand-over is still to come
+        return await owners(redis, "lab", list(DEVICES)) == planned(sorted(nodes))
 
-    await until(owned, timeout=15, message="both devices owned")
+    await until(owned, timeout=15, message="both devices owned as planned")
     line = re.compile(r"trigger: proj0\.power == on held; running mark")
 
     def fires() -> int:
@@ -250,11 +264,11 @@ async def test_a_trigger_fires_once_on_three_hubs_and_not_again_when_its_owner_d
     took = {hub.name: len(TOOK.findall(hub.log())) for hub in survivors}
     await dying.kill()  # the condition still holds when another hub takes the room over
 
-    async def taken_over() -> bool:
-        (now,) = (await owners(redis, "lab", ["room"])).values()
-        return now is not None and now != holder
+    async def taken_over() -> bool:  # and nothing else to move between the survivors
+        left = sorted(node for node in nodes if node != holder)
+        return await owners(redis, "lab", list(DEVICES)) == planned(left)
 
-    await until(taken_over, timeout=10, message="the room device taken over")
+    await until(taken_over, timeout=15, message="the room device taken over")
     (new_holder,) = (await owners(redis, "lab", ["room"])).values()
     heir = nodes[str(new_holder)]
     await until(
