@@ -18,15 +18,22 @@ from typing import Any
 from bench.proc import Child, ChildError, Children
 
 AVHUB = str(Path(sys.executable).with_name("avhub"))
+DRIVER_OPTIONS = {"extron_sis": ["volume: true", "audio_mute: true", "video_mute: true"]}
+"""Device options per driver: every capability the bench's simulators have."""
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Rooms r000.. each with the same devices p00..; device `index` = room * per_room + n."""
+    """Rooms r000.. each with the same devices p00..; device `index` = room * per_room + n.
+
+    `driver` is the devices' kind: `pjlink` projectors or `extron_sis` switchers
+    (`bench.devices`).
+    """
 
     rooms: int
     devices: int
     poll_interval: float = 5.0
+    driver: str = "pjlink"
 
     @property
     def room_ids(self) -> list[str]:
@@ -77,9 +84,10 @@ def hub_config(layout: Layout, ports: list[int], notify: int | None, extra: str 
             port = ports[r * layout.devices + d]
             lines += [
                 f"      {device}:",
-                "        driver: pjlink",
+                f"        driver: {layout.driver}",
                 f"        transport: tcp://127.0.0.1:{port}",
                 f"        poll_interval: {layout.poll_interval}s",
+                *(f"        {line}" for line in DRIVER_OPTIONS.get(layout.driver, [])),
                 *(f"        {line}" for line in extra.splitlines() if line.strip()),
             ]
     return "\n".join(lines) + "\n"
@@ -175,7 +183,7 @@ class HubStack(Stack):
         for i in range(self.device_procs if total else 0):
             count = min(per, total - i * per)
             child = await self.children.python(
-                f"devices{i}", "bench.devices", "--count", str(count)
+                f"devices{i}", "bench.devices", "--count", str(count), "--kind", self.layout.driver
             )
             self._offsets.append(len(ports))
             ports += child.ready["ports"]
