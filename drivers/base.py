@@ -44,6 +44,8 @@ log = logging.getLogger("avhub.driver")
 
 C = TypeVar("C", bound=DeviceConfig)
 StateSink = Callable[[dict[str, Any]], None]
+ActionsSink = Callable[[dict[str, dict[str, Any]]], None]
+"""Where a driver's new action schemas go (`Driver.publish_actions`)."""
 Matcher = Callable[[Any], Any]
 
 
@@ -151,6 +153,7 @@ class Driver(ABC, Generic[C]):
         }
         self.conn_state = ConnectionState.IDLE
         self._sink = sink
+        self.actions_sink: ActionsSink | None = None  # set by the hub: see publish_actions
         self._transport_factory = transport_factory
         self._queue = WorkQueue()
         self._backoff = Backoff(config.reconnect_min, config.reconnect_max)
@@ -240,6 +243,11 @@ class Driver(ABC, Generic[C]):
             schemas = {name: spec.schema() for name, spec in self.actions.items()}
             cls._action_schemas = schemas
         return schemas
+
+    def publish_actions(self) -> None:
+        """Tell the hub that `describe_actions()` changed (say, limits learnt at login)."""
+        if self.actions_sink is not None:
+            self.actions_sink(self.describe_actions())
 
     # ---- lifecycle -----------------------------------------------------------------
 

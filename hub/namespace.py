@@ -11,6 +11,7 @@ from drivers.errors import ErrorCode
 from hub.commands import Reply, error_reply
 from hub.fanout import Fanout
 from hub.room import Room
+from hub.schemas import held_ids
 from hub.store import Change
 
 log = logging.getLogger("avhub.rooms")
@@ -59,7 +60,8 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             changes = room.store.since(resume.get("epoch"), resume.get("seq"))
         fanout = self.fanout
         if changes is None:
-            first = [fanout.raw_event("snapshot", room.store.snapshot_json())]
+            held = held_ids(auth.get("schemas"))
+            first = [fanout.raw_event("snapshot", room.store.snapshot_json(held))]
             room.counters.snapshots += 1
         else:
             first = [fanout.event("change", change.to_dict()) for change in changes]
@@ -81,13 +83,16 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.room.counters.panels = len(self._panels)
 
     async def on_sync(self, sid: str, *args: Any) -> Reply:
-        """`{"epoch", "seq"}` → the missed changes, or a snapshot when they are gone."""
+        """`{"epoch", "seq", "schemas"?}` → the missed changes, or a snapshot when they are gone.
+
+        The snapshot leaves out the action schemas whose ids `schemas` lists.
+        """
         data = args[0] if len(args) == 1 else None
         if not isinstance(data, dict):
             return error_reply(ErrorCode.INVALID_ARGS, "sync takes {epoch, seq}")
         changes = self.room.store.since(data.get("epoch"), data.get("seq"))
         if changes is None:
-            return {"snapshot": self.room.store.snapshot()}
+            return {"snapshot": self.room.store.snapshot(held_ids(data.get("schemas")))}
         return {"changes": [c.to_dict() for c in changes]}
 
     async def on_command(self, sid: str, *args: Any) -> Reply:

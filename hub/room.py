@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drivers import DRIVERS
-from drivers.base import Driver, StateSink
+from drivers.base import ActionsSink, Driver, StateSink
 from drivers.transport import TransportFactory, create_transport
 from hub.commands import Reply, result_code, run_command
 from hub.config import RoomConfig
@@ -70,6 +70,7 @@ class Room:
                 driver.state,
                 driver.describe_actions(),
             )
+            driver.actions_sink = _describer(store, device_id)
             self.drivers[device_id] = driver
 
     def authorized(self, token: object) -> bool:
@@ -115,3 +116,12 @@ def _sink(store: RoomStore, device_id: str) -> StateSink:
         store.commit(device_id, changes)
 
     return commit
+
+
+def _describer(store: RoomStore, device_id: str) -> ActionsSink:
+    """Where a driver's new action schemas go: a description change in its room's store."""
+
+    def describe(actions: dict[str, dict[str, Any]]) -> None:
+        store.describe(device_id, actions)
+
+    return describe

@@ -70,3 +70,31 @@ def test_change_payload_and_epochs_differ_per_room() -> None:
         "ts": 1000.0,
     }
     assert room().epoch != r.epoch
+
+
+POWER = {"type": "object", "properties": {}, "additionalProperties": False}
+INPUT = {"type": "object", "properties": {"input": {"type": "integer", "maximum": 999}}}
+
+
+def test_describe_numbers_a_change_that_carries_the_new_schemas() -> None:
+    r = room()
+    r.add_device("e", "Other", "pjlink", {}, {"power_on": POWER})
+    r.describe("d", {"power_on": POWER, "select": INPUT})
+    seen: list[Change] = []
+    r.subscribe(seen.append)
+    narrower = {**INPUT, "properties": {"input": {"type": "integer", "maximum": 8}}}
+    change = r.describe("d", {"power_on": POWER, "select": narrower})
+    assert change is not None and change.seq == r.seq == 2 and seen == [change]
+    assert change.state == {} and change.actions is not None and change.schemas is not None
+    assert {name: change.schemas[ref] for name, ref in change.actions.items()} == {
+        "power_on": POWER,
+        "select": narrower,
+    }
+    assert change.to_dict()["actions"] == dict(change.actions)
+    assert r.since(r.epoch, 1) == [change]  # replayed like any change
+    snapshot = r.snapshot()
+    assert snapshot["devices"]["d"]["actions"] == dict(change.actions)
+    assert INPUT not in snapshot["schemas"].values()  # no device uses it any more
+    assert list(snapshot["schemas"].values()).count(POWER) == 1  # shared by d and e
+    assert r.describe("d", {"power_on": dict(POWER), "select": dict(narrower)}) is None
+    assert r.seq == 2 and "actions" not in r.commit("d", {"x": 1}).to_dict()

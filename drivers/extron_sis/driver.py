@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import time
@@ -165,8 +166,9 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         return self._framer
 
     def describe_actions(self) -> dict[str, dict[str, Any]]:
-        """Only the actions this model has (per the volume/mute options)."""
-        actions = super().describe_actions()
+        """Only the actions this model has (per the volume/mute options), with input and
+        output numbers limited to the matrix size once it is known (configured or read)."""
+        actions = sized(super().describe_actions(), self._inputs, self._outputs)
         return {name: schema for name, schema in actions.items() if name not in self._absent}
 
     async def execute(self, action: str, raw_args: object = None) -> Any:
@@ -188,6 +190,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         await self._read_identity()
         if self._inputs is None or self._outputs is None:
             await self._read_size()
+            self.publish_actions()  # the size limits the port numbers of the schemas
         self.update(size={"inputs": self._inputs, "outputs": self._outputs})
 
     async def _greeting(self) -> None:
@@ -535,6 +538,36 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         command = Command(str(args.preset), ",")
         expect = answer(PresetSaved, preset=args.preset)
         await self._ask(command, expect, f"save preset {args.preset}")
+
+
+_SIZED: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
+
+
+def sized(
+    schemas: dict[str, dict[str, Any]], inputs: int | None, outputs: int | None
+) -> dict[str, dict[str, Any]]:
+    """`schemas` with input and output numbers at most `inputs`/`outputs` (shared per size).
+
+    An unknown size (not configured, not read yet) leaves SIS's own limit, MAX_PORTS.
+    """
+    if inputs is None or outputs is None:
+        return schemas
+    found = _SIZED.get((inputs, outputs))
+    if found is None:
+        found = copy.deepcopy(schemas)
+        _limit(found["route"], "input", inputs)
+        _limit(found["route"], "output", outputs)
+        _limit(found["set_video_mute"], "output", outputs)
+        _SIZED[inputs, outputs] = found
+    return found
+
+
+def _limit(schema: dict[str, Any], name: str, maximum: int) -> None:
+    """Set the maximum of an integer (or integer-or-null) property of an action schema."""
+    prop = schema["properties"][name]
+    for branch in prop.get("anyOf", [prop]):
+        if branch.get("type") == "integer":
+            branch["maximum"] = maximum
 
 
 def answer(kind: type[Reply], **fields: object) -> Expect:

@@ -8,6 +8,7 @@ import { RoomSync } from "./sync.js";
 const roomId = decodeURIComponent(location.pathname.replace(/\/+$/, "").split("/").pop());
 const TOKEN_KEY = `avhub.token.${roomId}`; // localStorage: survives reloads and reboots
 const SYNC_KEY = `avhub.sync.${roomId}`; // sessionStorage: (epoch, seq, state) to resume
+const SCHEMAS_KEY = `avhub.schemas.${roomId}`; // localStorage: action schemas by id
 const SAVE_DELAY_MS = 200;
 
 const $ = (selector) => document.querySelector(selector);
@@ -66,6 +67,11 @@ function save() {
   saveTimer = null;
   const saved = sync.saved();
   if (saved) sessionStorage.setItem(SYNC_KEY, JSON.stringify(saved));
+  try {
+    localStorage.setItem(SCHEMAS_KEY, JSON.stringify(sync.usedSchemas()));
+  } catch {
+    // Storage full or refused: the next visit is sent the schemas again.
+  }
 }
 
 function render() {
@@ -74,13 +80,13 @@ function render() {
     document.title = `${sync.room.name || sync.room.id} · avhub`;
   }
   const seen = new Set();
-  for (const [id, device] of Object.entries(sync.devices)) {
+  for (const id of Object.keys(sync.devices)) {
     let card = cards.get(id);
     if (!card) {
       card = new DeviceCard(id, (...args) => commander.send(...args));
       cards.set(id, card);
     }
-    card.show(device);
+    card.show(sync.view(id));
     devicesEl.append(card.el); // in snapshot order
     seen.add(id);
   }
@@ -119,11 +125,13 @@ const socket = io(`/rooms/${roomId}`, {
       auth.resume = resume;
       stats.resumes += 1;
     }
+    const held = sync.heldSchemas();
+    if (held.length) auth.schemas = held;
     cb(auth);
   },
 });
 const commander = new Commander(socket);
-const stats = { connects: 0, resumes: 0, refusals: 0 };
+const stats = { connects: 0, resumes: 0, refusals: 0, schemas: 0 };
 
 const sync = new RoomSync({
   call: (event, data) => socket.timeout(10000).emitWithAck(event, data),
@@ -133,6 +141,7 @@ const sync = new RoomSync({
     cards.get(id)?.refresh();
     saveSoon();
   },
+  onDescribe: (id) => cards.get(id)?.show(sync.view(id)),
   onStatus: showLink,
 });
 
@@ -166,11 +175,19 @@ socket.on("connect_error", (err) => {
   showLink();
 });
 
-socket.on("snapshot", (snapshot) => sync.loadSnapshot(snapshot));
+socket.on("snapshot", (snapshot) => {
+  stats.schemas += Object.keys(snapshot.schemas || {}).length; // those it did not hold
+  sync.loadSnapshot(snapshot);
+});
 socket.on("change", (change) => sync.receiveChange(change));
 
 addEventListener("pagehide", save);
 
+try {
+  Object.assign(sync.schemas, JSON.parse(localStorage.getItem(SCHEMAS_KEY) || "{}"));
+} catch {
+  localStorage.removeItem(SCHEMAS_KEY);
+}
 try {
   sync.restore(JSON.parse(sessionStorage.getItem(SYNC_KEY) || "null"));
 } catch {
