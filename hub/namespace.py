@@ -9,12 +9,35 @@ import socketio
 
 from drivers.errors import ErrorCode
 from hub.commands import Reply, error_reply
-from hub.fanout import Fanout
+from hub.fanout import Event, Fanout
 from hub.room import Room
 from hub.schemas import held_ids
 from hub.store import Change
 
 log = logging.getLogger("avhub.rooms")
+
+
+class RecentEvents:
+    """The last `size` change events sent to the room's panels, as encoded for them.
+
+    A panel that resumes is replayed these instead of encoding its missed changes
+    again; whatever the store keeps, replay costs a few lookups and one write.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._epoch: str | None = None
+        self._events: dict[int, Event] = {}
+
+    def add(self, change: Change, event: Event) -> None:
+        if change.epoch != self._epoch:
+            self._epoch, self._events = change.epoch, {}
+        self._events[change.seq] = event
+        if len(self._events) > self.size:
+            del self._events[next(iter(self._events))]
+
+    def get(self, change: Change) -> Event | None:
+        return self._events.get(change.seq) if change.epoch == self._epoch else None
 
 
 class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -25,11 +48,14 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.room = room
         self.fanout: Fanout | None = None
         self._panels: set[str] = set()
+        self._recent = RecentEvents()
         self._unsubscribe = room.store.subscribe(self._on_change)
 
     def _on_change(self, change: Change) -> None:
         if self.fanout is not None:
-            self.fanout.broadcast("change", change.to_dict())
+            event = self.fanout.broadcast("change", change.to_dict())
+            if event is not None:
+                self._recent.add(change, event)
 
     def attach(self, server: socketio.AsyncServer) -> None:
         """Bind to the server once it exists (python-socketio sets `self.server` later)."""
@@ -64,7 +90,8 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             first = [fanout.raw_event("snapshot", room.store.snapshot_json(held))]
             room.counters.snapshots += 1
         else:
-            first = [fanout.event("change", change.to_dict()) for change in changes]
+            recent = self._recent
+            first = [recent.get(c) or fanout.event("change", c.to_dict()) for c in changes]
             room.counters.resumed += 1
         fanout.join(sid, eio_sid, first)
         self._panels.add(sid)
