@@ -37,13 +37,18 @@ class SchemaTable:
 
     Schemas may be added at any time (`intern`); `keep` drops those no device uses
     any more. `encode(held)` is the snapshot's `schemas` object without the ids in
-    `held`, byte for byte `dumps(self.subset(held))`.
+    `held`, byte for byte `dumps(self.subset(held))`. Schemas are read-only once
+    interned (as `Driver.describe_actions` says), and so are the mappings returned.
     """
 
     def __init__(self) -> None:
         self._schemas: dict[str, Schema] = {}
         self._texts: dict[str, str] = {}  # id → `"<id>":<schema JSON>`
         self._all: str | None = None  # encode(()) until the table changes
+        # Drivers of one kind share their schema objects: each is hashed once, and devices
+        # with the same actions share one name → id mapping (a device costs no memory here).
+        self._known: dict[int, tuple[Schema, str]] = {}  # id(schema) → (schema, its id)
+        self._maps: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
 
     def __contains__(self, ref: object) -> bool:
         return ref in self._schemas
@@ -55,19 +60,26 @@ class SchemaTable:
         """Add every schema of `actions` (name → schema); returns name → schema id."""
         refs: dict[str, str] = {}
         for name, schema in actions.items():
-            ref = schema_id(schema)
+            known = self._known.get(id(schema))
+            if known is not None and known[0] is schema:
+                ref = known[1]
+            else:
+                ref = schema_id(schema)
+                self._known[id(schema)] = (schema, ref)
             if ref not in self._schemas:
                 self._schemas[ref] = schema
                 self._texts[ref] = f"{dumps(ref)}:{dumps(schema)}"
                 self._all = None
             refs[name] = ref
-        return refs
+        return self._maps.setdefault(tuple(refs.items()), refs)
 
     def keep(self, refs: Collection[str]) -> None:
         """Forget every schema whose id is not in `refs`."""
         for ref in [r for r in self._schemas if r not in refs]:
             del self._schemas[ref], self._texts[ref]
             self._all = None
+        self._known = {k: v for k, v in self._known.items() if v[1] in self._schemas}
+        self._maps = {k: v for k, v in self._maps.items() if all(r in self._schemas for _, r in k)}
 
     def subset(
         self, held: Collection[str] = (), only: Iterable[str] | None = None

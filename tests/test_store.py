@@ -98,3 +98,14 @@ def test_describe_numbers_a_change_that_carries_the_new_schemas() -> None:
     assert list(snapshot["schemas"].values()).count(POWER) == 1  # shared by d and e
     assert r.describe("d", {"power_on": dict(POWER), "select": dict(narrower)}) is None
     assert r.seq == 2 and "actions" not in r.commit("d", {"x": 1}).to_dict()
+
+
+def test_devices_with_the_same_schemas_share_one_table_entry_each() -> None:
+    r = room()
+    actions = {"power_on": POWER, "select": INPUT}
+    for name in ("a", "b"):
+        r.add_device(name, name, "pjlink", {}, actions)
+    r.add_device("c", "c", "pjlink", {}, {"power_on": dict(POWER), "select": dict(INPUT)})
+    entries = r.devices
+    assert entries["a"].actions is entries["b"].actions is entries["c"].actions  # one mapping
+    assert len(r.schemas) == 2
