@@ -62,14 +62,18 @@ class DeviceEntry:
     actions: dict[str, str]  # action name → schema id in the room's SchemaTable
     head: str | None = None  # encoded `{"name":…,"driver":…,"state":` of the snapshot entry
     tail: str | None = None  # encoded `,"actions":{…}}`, shared by devices with equal actions
+    text: str | None = None  # the whole entry as last encoded; None once state or actions change
 
     def encode(self) -> str:
-        """This device's snapshot entry as compact JSON; the state is encoded afresh."""
+        """This device's snapshot entry as compact JSON, encoded again only after a change."""
+        if self.text is not None:
+            return self.text
         if self.head is None or self.tail is None:
             self.head = f'{{"name":{dumps(self.name)},"driver":{dumps(self.driver)},"state":'
             tail = f',"actions":{dumps(self.actions)}}}'
             self.tail = _texts.setdefault(tail, tail)
-        return self.head + dumps(self.state) + self.tail
+        self.text = self.head + dumps(self.state) + self.tail
+        return self.text
 
 
 Subscriber = Callable[[Change], None]
@@ -172,6 +176,7 @@ class MemoryStore:
         self.seq += 1
         change = Change(self.epoch, self.seq, device_id, dict(changes), self._clock())
         entry.state.update(change.state)
+        entry.text = None
         self._publish(change)
         return change
 
@@ -185,7 +190,7 @@ class MemoryStore:
         refs = self.schemas.intern(actions)
         if refs == entry.actions:
             return None
-        entry.actions, entry.tail = refs, None
+        entry.actions, entry.tail, entry.text = refs, None, None
         self.schemas.keep({r for e in self.devices.values() for r in e.actions.values()})
         self.seq += 1
         schemas = self.schemas.subset(only=refs.values())
@@ -245,7 +250,8 @@ class MemoryStore:
         """`snapshot(held)` encoded as Socket.IO encodes it, without building it first.
 
         Equal to `dumps(self.snapshot(held))`, byte for byte; each schema and each
-        device's name, driver and actions are encoded once, its state at every call.
+        device's name, driver and actions are encoded once, its state after each change
+        of it (at the next snapshot).
         """
         devices = ",".join(f"{dumps(d)}:{entry.encode()}" for d, entry in self.devices.items())
         room = dumps({"id": self.room_id, "name": self.name})
