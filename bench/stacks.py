@@ -66,8 +66,21 @@ def free_udp_port() -> int:
         return port
 
 
-def hub_config(layout: Layout, ports: list[int], notify: int | None, extra: str = "") -> str:
-    """Deployment YAML for `layout`, device n of the list at `ports[n]`."""
+def hub_config(
+    layout: Layout,
+    ports: list[int],
+    notify: int | None,
+    extra: str = "",
+    driver: str | None = None,
+    preamble: str = "",
+) -> str:
+    """Deployment YAML for `layout`, device n of the list at `ports[n]`.
+
+    `driver` drives the devices (default: `layout.driver`, the simulators' kind; the
+    generic driver can drive PJLink simulators). `preamble` goes at the top level (an
+    `x-` anchor that `extra` refers to, say).
+    """
+    driver = driver or layout.driver
     where = f"127.0.0.1:{notify}" if notify else '"off"'  # quoted: YAML reads off as false
     lines = [
         "hub:",
@@ -76,6 +89,7 @@ def hub_config(layout: Layout, ports: list[int], notify: int | None, extra: str 
         "  drivers:",
         "    pjlink:",
         f"      notify: {where}",
+        *preamble.splitlines(),
         "rooms:",
     ]
     for r, room in enumerate(layout.room_ids):
@@ -84,10 +98,10 @@ def hub_config(layout: Layout, ports: list[int], notify: int | None, extra: str 
             port = ports[r * layout.devices + d]
             lines += [
                 f"      {device}:",
-                f"        driver: {layout.driver}",
+                f"        driver: {driver}",
                 f"        transport: tcp://127.0.0.1:{port}",
                 f"        poll_interval: {layout.poll_interval}s",
-                *(f"        {line}" for line in DRIVER_OPTIONS.get(layout.driver, [])),
+                *(f"        {line}" for line in DRIVER_OPTIONS.get(driver, [])),
                 *(f"        {line}" for line in extra.splitlines() if line.strip()),
             ]
     return "\n".join(lines) + "\n"

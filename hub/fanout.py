@@ -190,16 +190,27 @@ class Fanout:
         if not self._members:
             return None
         ev = self.event(event, data)
+        self.deliver(ev)
+        return ev
+
+    def deliver(self, ev: Event) -> None:
+        """Send an already encoded event to every current member."""
         for member in tuple(self._members.values()):
             if member.mode is Mode.DIRECT:
                 self._write(member, ev.frame)
-            elif member.mode is Mode.QUEUED:
-                self._enqueue(member, ev)
             else:
-                member.pending.append(ev)
-                if len(member.pending) > self.max_pending:
-                    self._drop(member, f"{len(member.pending)} events waiting")
-        return ev
+                self._later(member, ev)
+
+    def send(self, sid: str, event: str, data: Any) -> None:
+        """Send an event to one member, after everything sent to it before."""
+        member = self._members.get(sid)
+        if member is None:
+            return
+        ev = self.event(event, data)
+        if member.mode is Mode.DIRECT:
+            self._write(member, ev.frame)
+        else:
+            self._later(member, ev)
 
     async def close(self) -> None:
         for sid in list(self._members):
@@ -215,6 +226,15 @@ class Fanout:
             self._drop(member, f"{transport.get_write_buffer_size()} bytes unsent")
             return
         transport.write(frame)
+
+    def _later(self, member: Member, ev: Event) -> None:
+        """An event for a member not (yet) written to directly: queued or pending."""
+        if member.mode is Mode.QUEUED:
+            self._enqueue(member, ev)
+        else:
+            member.pending.append(ev)
+            if len(member.pending) > self.max_pending:
+                self._drop(member, f"{len(member.pending)} events waiting")
 
     def _enqueue(self, member: Member, ev: Event) -> None:
         sock = self._server.eio.sockets.get(member.eio_sid)

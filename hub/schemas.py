@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from hub.encoding import dumps
@@ -55,6 +55,10 @@ class SchemaTable:
 
     def __len__(self) -> int:
         return len(self._schemas)
+
+    def __iter__(self) -> Iterator[str]:
+        """The ids in the table."""
+        return iter(self._schemas)
 
     def intern(self, actions: Mapping[str, Schema]) -> dict[str, str]:
         """Add every schema of `actions` (name → schema); returns name → schema id."""

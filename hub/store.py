@@ -86,8 +86,21 @@ class RoomStore(Protocol):
     every subscriber gets every change exactly once, in `seq` order. `since`, `snapshot`
     and `snapshot_json` answer from the state as of the last change subscribers were
     given, so a panel joined in the same loop turn continues exactly where its answer
-    ends. `add_device` and `describe` take action schemas (name → JSON Schema) and keep
-    them in `schemas`; a snapshot sends the schemas its devices name but those in `held`.
+    ends. Once the store is open, adding or removing a device or renaming the room (a
+    reload) keeps `epoch` and `seq`, but `since` answers None for any `seq` up to that
+    point: replayed changes cannot tell a panel that the device list changed, a
+    snapshot does.
+
+    Action schemas (hub/schemas.py): `add_device` and `describe` take a device's actions
+    as name → JSON Schema and keep each distinct schema once in `schemas` (the room's
+    `SchemaTable`); the device's entry keeps name → schema id. `remove_device` and
+    `describe` drop the schemas no device names any more. `snapshot(held)` and
+    `snapshot_json(held)` carry every schema of the table but those whose ids are in
+    `held` (the ones a panel says it has). `describe` commits a numbered change whose
+    `actions` and `schemas` (`Change`) give the device's new actions whole; it answers
+    None (and numbers nothing) when the ids are the ones the device has. A store that
+    carries changes between processes keeps those two fields with the change, so a
+    replayed description change is whole.
     """
 
     room_id: str
@@ -107,8 +120,12 @@ class RoomStore(Protocol):
         name: str,
         driver: str,
         state: Mapping[str, Any],
-        actions: dict[str, Any],
+        actions: Mapping[str, Schema],
     ) -> None: ...
+
+    def remove_device(self, device_id: str) -> None: ...
+
+    def rename(self, name: str) -> None: ...
 
     def commit(self, device_id: str, changes: Mapping[str, Any]) -> Change | None: ...
 
@@ -155,6 +172,8 @@ class MemoryStore:
         self._ring: deque[Change] = deque(maxlen=ring_size)
         self._subscribers: list[Subscriber] = []
         self._clock = clock
+        self._opened = False
+        self._layout: int | None = None  # seq of the last device-list change while open
 
     def add_device(
         self,
@@ -169,6 +188,23 @@ class MemoryStore:
             raise ValueError(f"device {device_id!r} already in room {self.room_id!r}")
         refs = self.schemas.intern(actions)
         self.devices[device_id] = DeviceEntry(name, driver, dict(state), refs)
+        self._relayout()
+
+    def remove_device(self, device_id: str) -> None:
+        """Forget a device (its state, name and the schemas only it used); a later commit
+        for it is an error."""
+        del self.devices[device_id]
+        self._forget_unused_schemas()
+        self._relayout()
+
+    def rename(self, name: str) -> None:
+        """The room's display name (the snapshot's `room.name`)."""
+        self.name = name
+        self._relayout()
+
+    def _relayout(self) -> None:
+        if self._opened:
+            self._layout = self.seq
 
     def commit(self, device_id: str, changes: Mapping[str, Any]) -> Change:
         """Number and apply a change, keep it for replay, notify subscribers in order."""
@@ -191,12 +227,15 @@ class MemoryStore:
         if refs == entry.actions:
             return None
         entry.actions, entry.tail, entry.text = refs, None, None
-        self.schemas.keep({r for e in self.devices.values() for r in e.actions.values()})
+        self._forget_unused_schemas()
         self.seq += 1
         schemas = self.schemas.subset(only=refs.values())
         change = Change(self.epoch, self.seq, device_id, {}, self._clock(), refs, schemas)
         self._publish(change)
         return change
+
+    def _forget_unused_schemas(self) -> None:
+        self.schemas.keep({r for e in self.devices.values() for r in e.actions.values()})
 
     def _publish(self, change: Change) -> None:
         self._ring.append(change)
@@ -217,6 +256,8 @@ class MemoryStore:
     def since(self, epoch: object, seq: object) -> list[Change] | None:
         """Every change after `seq` of `epoch`, or None when the ring cannot give them all."""
         if epoch != self.epoch or not isinstance(seq, int) or isinstance(seq, bool):
+            return None
+        if self._layout is not None and seq <= self._layout:
             return None
         if seq == self.seq:
             return []
@@ -263,6 +304,7 @@ class MemoryStore:
 
     async def open(self) -> None:
         """Nothing to connect to: the state lives in this process."""
+        self._opened = True
 
     async def close(self) -> None:
         self._subscribers.clear()

@@ -42,6 +42,7 @@ class Panel:
         self.violations: list[str] = []  # must stay empty: a change applied twice or out of order
         self.connects = 0
         self.connect_error: Any = None
+        self.closing: list[Any] = []  # `closing` events: why the hub is about to disconnect us
         self._early: dict[int, dict[str, Any]] = {}
         self._syncing = False
         self._sync_task: asyncio.Task[None] | None = None
@@ -49,6 +50,7 @@ class Panel:
         self.sio.on("snapshot", self._on_snapshot, namespace=self.namespace)
         self.sio.on("change", self._on_change, namespace=self.namespace)
         self.sio.on("connect_error", self._on_connect_error, namespace=self.namespace)
+        self.sio.on("closing", self.closing.append, namespace=self.namespace)
 
     def _auth(self) -> dict[str, Any]:
         auth: dict[str, Any] = {}

@@ -51,3 +51,15 @@ def test_scenario_runs_and_reports(scenario: str, tmp_path: Path) -> None:
             assert switchers["snapshot"]["bytes"] > 0 and switchers["unresolved"] == 0, kind
         if scenario == "polling":
             assert outcome["requests_per_device_s"] > 0, kind
+
+
+def test_polling_with_generic_devices_reports_cpu_per_request(tmp_path: Path) -> None:
+    args = ["polling", *COMMON, "--out", str(tmp_path), *TINY["polling"], "--driver", "generic"]
+    assert main(args) == 0
+    (path,) = tmp_path.glob("polling-*.json")
+    result = json.loads(path.read_text())
+    assert set(result["results"]) == {"avhub", "generic", "baseline"}
+    assert result["results"]["generic"]["requests_per_device_s"] > 0
+    rows = {row[0]: row for row in result["rows"]}
+    _, generic, pjlink = rows["generic vs pjlink: hub CPU per request (µs)"]
+    assert isinstance(generic, float) and isinstance(pjlink, float)  # a number, never timed here

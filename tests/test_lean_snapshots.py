@@ -88,7 +88,8 @@ async def test_a_matrix_size_read_at_login_reaches_a_connected_panel(
     sim = await simulators(ExtronSimulator, inputs=12, outputs=4, password="sis")
     port = sim.port
     await sim.stop()  # the hub starts with its switcher unreachable
-    hub: Hub = await hub_factory(SWITCHER.format(port=port, password="sis"))
+    names = "        input_names: {3: Laptop}\n"
+    hub: Hub = await hub_factory(SWITCHER.format(port=port, password="sis") + names)
     panel: Panel = panels(hub, "studio")
     await panel.connect()
     await until(lambda: panel.in_sync)
@@ -98,6 +99,10 @@ async def test_a_matrix_size_read_at_login_reaches_a_connected_panel(
     await until(online, timeout=10, message="switcher online (after a backoff of up to 2 s)")
     await until(lambda: route_maximum(panel.actions("matrix"), "input") == 12)
     assert route_maximum(panel.actions("matrix"), "output") == 4
+    branches = panel.actions("matrix")["route"]["properties"]["input"]["anyOf"]
+    assert {"type": "string", "minLength": 1} in branches  # names are still accepted
+    assert (await panel.command("matrix", "route", input="Laptop", output=2))["ok"]
+    await until(lambda: panel.state("matrix")["routes"].get("2") == 3)
     described = [c for c in panel.received if "actions" in c]
     assert len(described) == 1 and described[0]["device"] == "matrix"
     assert set(described[0]["schemas"]) == set(described[0]["actions"].values())

@@ -82,6 +82,13 @@ class EchoSimulator(Simulator[Knobs]):
     async def handle_frame(self, session: Session, frame: bytes) -> None:
         await session.send(frame + b"\r")
 
+    async def device_error(self, session: Session, frame: bytes) -> bool:
+        await session.send(b"ERROR\r")
+        return True
+
+    def reset_state(self) -> None:
+        """An echo has no state."""
+
 
 # ---- serial:// --------------------------------------------------------------------------
 

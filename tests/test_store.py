@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.store import Change, MemoryStore
+from hub.store import Change, MemoryStore, dumps
 
 
 def room(size: int = 5, age: float = 600.0, clock: list[float] | None = None) -> MemoryStore:
@@ -72,6 +72,29 @@ def test_change_payload_and_epochs_differ_per_room() -> None:
     assert room().epoch != r.epoch
 
 
+async def test_a_device_list_change_keeps_epoch_and_seq_but_ends_replay_before_it() -> None:
+    r = room(size=100)
+    r.commit("d", {"x": 1})
+    r.add_device("e", "Early", "pjlink", {"online": False}, {})  # before open: a fresh room
+    assert [c.seq for c in r.since(r.epoch, 0) or []] == [1]
+    await r.open()
+    epoch = r.epoch
+    r.commit("d", {"x": 2})
+    r.add_device("late", "Late", "pjlink", {"online": False}, {})
+    assert (r.epoch, r.seq) == (epoch, 2) and "late" in r.snapshot()["devices"]
+    assert r.since(epoch, 1) is None and r.since(epoch, 2) is None  # a snapshot, not a replay
+    r.commit("late", {"online": True})
+    assert r.since(epoch, 3) == []
+    r.commit("d", {"x": 3})
+    assert [c.seq for c in r.since(epoch, 3) or []] == [4]
+    r.remove_device("e")
+    assert "e" not in r.snapshot()["devices"] and r.since(epoch, 4) is None
+    r.rename("Renamed")
+    assert r.snapshot()["room"] == {"id": "r", "name": "Renamed"} and r.snapshot_json() == dumps(
+        r.snapshot()
+    )
+
+
 POWER = {"type": "object", "properties": {}, "additionalProperties": False}
 INPUT = {"type": "object", "properties": {"input": {"type": "integer", "maximum": 999}}}
 
@@ -109,3 +132,12 @@ def test_devices_with_the_same_schemas_share_one_table_entry_each() -> None:
     entries = r.devices
     assert entries["a"].actions is entries["b"].actions is entries["c"].actions  # one mapping
     assert len(r.schemas) == 2
+
+
+def test_removing_a_device_drops_the_schemas_only_it_used() -> None:
+    r = room()
+    r.add_device("a", "a", "pjlink", {}, {"power_on": POWER, "select": INPUT})
+    r.add_device("b", "b", "pjlink", {}, {"power_on": dict(POWER)})
+    r.remove_device("a")
+    assert list(r.snapshot()["schemas"].values()) == [POWER]
+    assert r.snapshot_json() == dumps(r.snapshot())

@@ -133,7 +133,10 @@ def _read_string(text: str, pos: int) -> tuple[str, int]:
 
 
 def parse_scalar(text: str) -> Value:
-    """A bare word: number, true/false, null, or (enum-like) text."""
+    """A bare word: number, true/false, null, or (enum-like) text.
+
+    ProtocolError for an integer too long to convert (over 4300 digits).
+    """
     if text == "true":
         return True
     if text == "false":
@@ -141,7 +144,12 @@ def parse_scalar(text: str) -> Value:
     if text == "null":
         return None
     if _NUMBER.match(text):
-        return float(text) if any(c in text for c in ".eEnN") else int(text)
+        if any(c in text for c in ".eEnN"):
+            return float(text)
+        try:
+            return int(text)
+        except ValueError:
+            raise ProtocolError(f"number of {len(text)} digits: {text[:20]}...") from None
     return text
 
 

@@ -3,6 +3,7 @@
 import { io } from "/vendor/socket.io.esm.min.js";
 import { DeviceCard } from "./cards.js";
 import { Commander } from "./commands.js";
+import { MacroBar, ROOM_DEVICE } from "./macros.js";
 import { RoomSync } from "./sync.js";
 
 const roomId = decodeURIComponent(location.pathname.replace(/\/+$/, "").split("/").pop());
@@ -14,6 +15,7 @@ const SAVE_DELAY_MS = 200;
 const $ = (selector) => document.querySelector(selector);
 const banner = $("#banner");
 const devicesEl = $("#devices");
+const macrosEl = $("#macros");
 const prompt = $("#token-prompt");
 const promptMessage = $("#token-message");
 const tokenInput = $("#token-input");
@@ -53,9 +55,12 @@ $("#token-form").addEventListener("submit", (event) => {
 // ---- state ----------------------------------------------------------------------------------
 
 const cards = new Map();
+const macros = new MacroBar((...args) => commander.send(...args));
+macrosEl.append(macros.el);
 let linkUp = false;
 let everConnected = false;
 let saveTimer = null;
+let gone = null; // the hub's `closing` message once this room left its deployment
 
 function saveSoon() {
   if (saveTimer !== null) return;
@@ -65,6 +70,7 @@ function saveSoon() {
 function save() {
   clearTimeout(saveTimer);
   saveTimer = null;
+  if (gone) return; // nothing to resume in a room that left the hub
   const saved = sync.saved();
   if (saved) sessionStorage.setItem(SYNC_KEY, JSON.stringify(saved));
   try {
@@ -79,8 +85,12 @@ function render() {
     $("#room-name").textContent = sync.room.name || sync.room.id;
     document.title = `${sync.room.name || sync.room.id} · avhub`;
   }
+  const room = sync.view(ROOM_DEVICE);
+  macrosEl.hidden = !room;
+  if (room) macros.show(room);
   const seen = new Set();
   for (const id of Object.keys(sync.devices)) {
+    if (id === ROOM_DEVICE) continue; // the room's macros, above the cards
     let card = cards.get(id);
     if (!card) {
       card = new DeviceCard(id, (...args) => commander.send(...args));
@@ -103,9 +113,23 @@ function showLink() {
   const inSync = linkUp && sync.inSync;
   document.body.dataset.link = linkUp ? "up" : "down";
   document.body.dataset.sync = inSync ? "ok" : "pending";
+  document.body.dataset.gone = gone ? "yes" : "no";
   const waiting = !prompt.hidden;
-  banner.hidden = inSync || waiting;
-  banner.textContent = everConnected || sync.epoch !== null ? "Reconnecting…" : "Connecting…";
+  banner.hidden = (inSync || waiting) && !gone;
+  if (gone) {
+    banner.textContent = "This room is no longer on the hub.";
+  } else {
+    banner.textContent = everConnected || sync.epoch !== null ? "Reconnecting…" : "Connecting…";
+  }
+}
+
+function roomGone(message) {
+  gone = message || "removed";
+  sessionStorage.removeItem(SYNC_KEY);
+  localStorage.removeItem(SCHEMAS_KEY);
+  for (const card of cards.values()) card.el.remove();
+  cards.clear();
+  showLink();
 }
 
 // ---- socket ---------------------------------------------------------------------------------
@@ -138,10 +162,14 @@ const sync = new RoomSync({
   connected: () => socket.connected,
   onReset: render,
   onApply: (id) => {
-    cards.get(id)?.refresh();
+    if (id === ROOM_DEVICE) macros.refresh();
+    else cards.get(id)?.refresh();
     saveSoon();
   },
-  onDescribe: (id) => cards.get(id)?.show(sync.view(id)),
+  onDescribe: (id) => {
+    if (id === ROOM_DEVICE) macros.show(sync.view(id));
+    else cards.get(id)?.show(sync.view(id));
+  },
   onStatus: showLink,
 });
 
@@ -156,11 +184,27 @@ socket.on("connect", () => {
 socket.on("disconnect", (reason) => {
   linkUp = false;
   showLink();
-  if (reason === "io server disconnect") socket.connect(); // the hub dropped us: come back
+  // The hub dropped us: come back, unless it said why first (`closing`).
+  if (reason === "io server disconnect" && !gone && prompt.hidden) socket.connect();
+});
+
+// Sent just before the hub disconnects this panel for good reason: the room was removed
+// from the deployment (a reload), or the panel token was withdrawn.
+socket.on("closing", (why) => {
+  if (why && why.code === "unauthorized") {
+    localStorage.removeItem(TOKEN_KEY);
+    askForToken("The panel token was withdrawn. Enter the token for this room.");
+  } else {
+    roomGone(why && why.message);
+  }
 });
 
 socket.on("connect_error", (err) => {
   linkUp = false;
+  if (err && err.data && err.data.code === "room_removed") {
+    roomGone(err.data.message);
+    return;
+  }
   if (err && err.data && err.data.code === "unauthorized") {
     stats.refusals += 1;
     const had = storedToken();
@@ -197,4 +241,4 @@ showLink();
 socket.connect();
 
 // For people and tests poking at a running panel.
-window.avhub = { socket, sync, cards, stats, commander };
+window.avhub = { socket, sync, cards, macros, stats, commander };

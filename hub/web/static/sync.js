@@ -3,11 +3,15 @@
 // Keeps (epoch, seq, devices). A snapshot loads wholesale; a change applies only when its
 // epoch matches and seq == last + 1; changes that come early wait; a gap or an unknown
 // epoch calls `sync` and applies its answer. `resumeAuth()` is what a reconnect sends.
+// A snapshot can also come while connected, with the same epoch and seq, when a reload of
+// the hub's deployment changed the room's devices or name: it loads the same way, and
+// `onReset` redraws the device list in place.
 //
 // Devices are kept as the hub sends them: `actions` maps each action name to a schema id,
 // and `schemas` holds the schemas by id. Ids name content, so the schemas stay valid across
 // reconnects and hub restarts: `heldSchemas()` goes in the connect auth (and in `sync`) and
-// the hub sends only the schemas the panel lacks. `view(id)` is a device with its schemas.
+// the hub sends only the schemas the panel lacks (a redraw's snapshot only those of added
+// devices). `view(id)` is a device with its schemas.
 
 export class RoomSync {
   /**
