@@ -30,10 +30,21 @@ from drivers.worker import PollGroup, Worker
 
 log = logging.getLogger("avhub.driver")
 
-__all__ = ["MORE", "NOT_MINE", "TRANSITIONS", "Driver", "PollGroup", "StateSink", "Wait"]
+__all__ = [
+    "MORE",
+    "NOT_MINE",
+    "TRANSITIONS",
+    "ActionsSink",
+    "Driver",
+    "PollGroup",
+    "StateSink",
+    "Wait",
+]
 
 C = TypeVar("C", bound=DeviceConfig)
 StateSink = Callable[[dict[str, Any]], None]
+ActionsSink = Callable[[dict[str, dict[str, Any]]], None]
+"""Where a driver's new action schemas go (`Driver.publish_actions`)."""
 
 TRANSITIONS = ("warming", "cooling")
 
@@ -76,6 +87,7 @@ class Driver(ABC, Generic[C, F]):
         }
         self.stats = DeviceStats()
         self._sink = sink
+        self.actions_sink: ActionsSink | None = None  # set by the hub: see publish_actions
         self._waiters: list[asyncio.Future[None]] = []
         self._worker = Worker(self.label, config.poll_interval)
         self._link: Link[F] = Link(self, config, self._worker, transport_factory)
@@ -164,6 +176,11 @@ class Driver(ABC, Generic[C, F]):
             schemas = {name: spec.schema() for name, spec in self.actions.items()}
             cls._action_schemas = schemas
         return schemas
+
+    def publish_actions(self) -> None:
+        """Tell the hub that `describe_actions()` changed (say, limits learnt at login)."""
+        if self.actions_sink is not None:
+            self.actions_sink(self.describe_actions())
 
     # ---- lifecycle -----------------------------------------------------------------
 

@@ -10,11 +10,35 @@ import socketio
 
 from drivers.errors import ErrorCode
 from hub.commands import Reply, error_reply
-from hub.fanout import Fanout
+from hub.fanout import Event, Fanout
 from hub.room import Room
+from hub.schemas import held_ids
 from hub.store import Change
 
 log = logging.getLogger("avhub.rooms")
+
+
+class RecentEvents:
+    """The last `size` change events sent to the room's panels, as encoded for them.
+
+    A panel that resumes is replayed these instead of encoding its missed changes
+    again; whatever the store keeps, replay costs a few lookups and one write.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._epoch: str | None = None
+        self._events: dict[int, Event] = {}
+
+    def add(self, change: Change, event: Event) -> None:
+        if change.epoch != self._epoch:
+            self._epoch, self._events = change.epoch, {}
+        self._events[change.seq] = event
+        if len(self._events) > self.size:
+            del self._events[next(iter(self._events))]
+
+    def get(self, change: Change) -> Event | None:
+        return self._events.get(change.seq) if change.epoch == self._epoch else None
 
 
 class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -26,19 +50,35 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.fanout: Fanout | None = None
         self.removed = False  # the room left the deployment: refuse panels from now on
         self._panels: dict[str, object] = {}  # sid -> the token it came with
+        self._recent = RecentEvents()
+        # Schema ids every panel of the room holds (or will once what is queued for it is
+        # out): the table as it was at the last redraw, and every schema a description
+        # change carried since. A redraw's snapshot leaves these out.
+        self._shown = frozenset(room.store.schemas)
         self._unsubscribe = room.store.subscribe(self._on_change)
 
     def _on_change(self, change: Change) -> None:
         if self.fanout is not None:
             self.room.counters.changes += 1
-            self.fanout.broadcast("change", change.to_dict())
+            event = self.fanout.broadcast("change", change.to_dict())
+            if event is not None:
+                self._recent.add(change, event)
+        if change.schemas:
+            self._shown |= change.schemas.keys()
 
     # ---- a reload changed the room (hub/reload.py) -----------------------------------
 
     def redraw(self) -> None:
-        """Send every panel a fresh snapshot (same epoch and seq): the device list changed."""
-        if self.fanout is not None:
-            self.fanout.broadcast("snapshot", self.room.store.snapshot())
+        """Send every panel a fresh snapshot (same epoch and seq): the device list changed.
+
+        The snapshot leaves out the schemas every panel already holds (`_shown`): only
+        those of devices added since are in it. A panel that lacks one anyway (its cache
+        was lost) asks for a snapshot with all of them (`sync` naming none).
+        """
+        store = self.room.store
+        if self.fanout is not None and len(self.fanout):
+            self.fanout.deliver(self.fanout.raw_event("snapshot", store.snapshot_json(self._shown)))
+        self._shown = frozenset(store.schemas)
 
     async def send_off(self, code: str, message: str, sids: list[str] | None = None) -> None:
         """Tell panels why (`closing` `{code, message}`), then disconnect them; all by default."""
@@ -103,10 +143,12 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             changes = room.store.since(resume.get("epoch"), resume.get("seq"))
         fanout = self.fanout
         if changes is None:
-            first = [fanout.raw_event("snapshot", room.store.snapshot_json())]
+            held = held_ids(auth.get("schemas"))
+            first = [fanout.raw_event("snapshot", room.store.snapshot_json(held))]
             room.counters.snapshots += 1
         else:
-            first = [fanout.event("change", change.to_dict()) for change in changes]
+            recent = self._recent
+            first = [recent.get(c) or fanout.event("change", c.to_dict()) for c in changes]
             room.counters.resumed += 1
         if isinstance(resume, dict):
             room.counters.resumes["snapshot" if changes is None else "replay"] += 1
@@ -127,7 +169,10 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.room.counters.panels = len(self._panels)
 
     async def on_sync(self, sid: str, *args: Any) -> Reply:
-        """`{"epoch", "seq"}` → the missed changes, or a snapshot when they are gone."""
+        """`{"epoch", "seq", "schemas"?}` → the missed changes, or a snapshot when they are gone.
+
+        The snapshot leaves out the action schemas whose ids `schemas` lists.
+        """
         data = args[0] if len(args) == 1 else None
         if not isinstance(data, dict):
             return error_reply(ErrorCode.INVALID_ARGS, "sync takes {epoch, seq}")
@@ -137,7 +182,7 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         changes = self.room.store.since(data.get("epoch"), data.get("seq"))
         self.room.counters.resumes["snapshot" if changes is None else "replay"] += 1
         if changes is None:
-            return {"snapshot": self.room.store.snapshot()}
+            return {"snapshot": self.room.store.snapshot(held_ids(data.get("schemas")))}
         return {"changes": [c.to_dict() for c in changes]}
 
     async def on_command(self, sid: str, *args: Any) -> Reply:

@@ -161,6 +161,7 @@ class Room:
             driver.state,
             driver.describe_actions(),
         )
+        driver.actions_sink = sink.describe  # see Driver.publish_actions
         self.drivers[device_id] = driver
         self.devices[device_id] = driver
         self._sinks[device_id] = sink
@@ -247,7 +248,7 @@ def drivers_of(rooms: Iterable[Room]) -> list[Driver[Any]]:
 
 
 class _Sink:
-    """Where a driver's changes go: committed to its room's store under its id, while live."""
+    """Where a driver's changes (and new action schemas) go: its room's store, while live."""
 
     __slots__ = ("device_id", "live", "store")
 
@@ -259,3 +260,8 @@ class _Sink:
     def __call__(self, changes: dict[str, Any]) -> None:
         if self.live:
             self.store.commit(self.device_id, changes)
+
+    def describe(self, actions: dict[str, dict[str, Any]]) -> None:
+        """A driver's new action schemas: a description change in the store, while live."""
+        if self.live:
+            self.store.describe(self.device_id, actions)

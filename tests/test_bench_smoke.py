@@ -20,8 +20,8 @@ TINY = {
     "fanout": ["--rooms", "1", "--panels", "3", "--devices", "1", "--rate", "20",
                "--seconds", "0.5", "--warmup", "0", "--ramp-from", "20", "--ramp-steps", "1"],
     "panels": ["--rooms", "2", "--panels", "3", "--seconds", "0.5", "--settle", "0.1"],
-    "resync": ["--sizes", "2", "--reconnects", "2", "--storm-rooms", "1", "--storm-panels", "3",
-               "--storm-devices", "1"],
+    "resync": ["--sizes", "2", "--switchers", "2", "--reconnects", "2", "--storm-rooms", "1",
+               "--storm-panels", "3", "--storm-devices", "1"],
     "polling": ["--devices", "4", "--per-room", "2", "--sim-procs", "2", "--seconds", "0.5",
                 "--warmup", "0.3"],
     "scaleout": ["--rooms", "2", "--panels", "2", "--devices", "2", "--fanout-panels", "4",
@@ -52,6 +52,8 @@ def test_scenario_runs_and_reports(scenario: str, tmp_path: Path) -> None:
             assert outcome["storm"]["missing"] == 0, kind
             assert outcome["room2"]["replay"]["paths"] == ["replay"], kind
             assert outcome["room2"]["snapshot"]["paths"] == ["snapshot"], kind
+            switchers = outcome["switchers"]
+            assert switchers["snapshot"]["bytes"] > 0 and switchers["unresolved"] == 0, kind
         if scenario == "polling":
             assert outcome["requests_per_device_s"] > 0, kind
 

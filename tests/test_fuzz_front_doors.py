@@ -56,7 +56,8 @@ commands = st.one_of(
 syncs = st.one_of(
     json_values,
     st.fixed_dictionaries(
-        {"epoch": st.text(max_size=16) | json_values, "seq": st.integers() | json_values}
+        {"epoch": st.text(max_size=16) | json_values, "seq": st.integers() | json_values},
+        optional={"schemas": st.lists(st.text(max_size=8)) | json_values},
     ),
 )
 
@@ -122,7 +123,7 @@ async def test_sync_answers_changes_a_snapshot_or_invalid_args(panel: Panel, pay
         assert set(reply) == {"changes"} and isinstance(reply["changes"], list)
     elif isinstance(reply, dict) and "snapshot" in reply:
         assert set(reply) == {"snapshot"}
-        assert set(reply["snapshot"]) == {"epoch", "seq", "room", "devices"}
+        assert set(reply["snapshot"]) == {"epoch", "seq", "room", "schemas", "devices"}
     else:
         assert error_shape(reply) and reply["error"]["code"] == "invalid_args", reply
     assert panel.sio.connected

@@ -272,6 +272,9 @@ async def test_room_snapshot_is_the_socketio_snapshot(api: Api, panels: Any) -> 
     assert body["devices"]["proj"]["state"]["online"] is True
     assert body["devices"]["dead"]["state"]["online"] is False
     assert "select_input" in body["devices"]["proj"]["actions"]
+    schema = body["schemas"][body["devices"]["proj"]["actions"]["select_input"]]
+    assert schema == api.hub.rooms["lobby"].drivers["proj"].describe_actions()["select_input"]
+    assert body["schemas"] == room.snapshot()["schemas"]  # every schema, once
     mine, hubs = body["devices"]["proj"], json.loads(json.dumps(room.snapshot()["devices"]["proj"]))
     assert {k: v for k, v in mine.items() if k != "state"} == {
         k: v for k, v in hubs.items() if k != "state"
@@ -394,6 +397,10 @@ async def test_openapi_documents_every_route_and_status(api: Api) -> None:
     codes = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]
     http_only = {UNKNOWN_ROOM, NOT_RELOADABLE, FORBIDDEN_ORIGIN, UNSUPPORTED_MEDIA_TYPE}
     assert set(codes["enum"]) == {c.value for c in ErrorCode} | http_only | {"invalid_config"}
+    snapshot = doc["components"]["schemas"]["Snapshot"]
+    assert "schemas" in snapshot["required"]
+    device = doc["components"]["schemas"]["Device"]
+    assert device["properties"]["actions"]["additionalProperties"]["type"] == "string"
     refs = re.findall(r'"\$ref": "#/components/(\w+)/(\w+)"', json.dumps(doc))
     for section, name in refs:
         assert name in doc["components"][section], f"dangling $ref {section}/{name}"

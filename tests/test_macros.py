@@ -133,10 +133,11 @@ async def connected(lab: Lab) -> Panel:
 async def test_the_room_device_offers_the_macros_with_their_labels(lab: Lab) -> None:
     panel = await connected(lab)
     room = panel.devices["room"]
+    actions = panel.actions("room")
     assert room["driver"] == "room"
-    assert room["actions"]["on"]["title"] == "Projector on"
-    assert room["actions"]["stops"]["title"] == "stops"  # no label: the name
-    assert room["actions"]["cancel"]["title"] == "Cancel"
+    assert actions["on"]["title"] == "Projector on"
+    assert actions["stops"]["title"] == "stops"  # no label: the name
+    assert actions["cancel"]["title"] == "Cancel"
     assert room["state"]["online"] is True
     assert room["state"]["running"] is None
 
@@ -311,7 +312,8 @@ async def test_http_runs_a_macro_like_any_device_action(lab: Lab) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.get(base) as response:
             snapshot = await response.json()
-        assert snapshot["devices"]["room"]["actions"]["paced"]["title"] == "Three waits"
+        paced = snapshot["devices"]["room"]["actions"]["paced"]
+        assert snapshot["schemas"][paced]["title"] == "Three waits"
         async with http.post(f"{base}/devices/room/on", json={}) as response:
             assert response.status == 200
             body = await response.json()

@@ -16,10 +16,13 @@ from hub.app import Hub
 from hub.cluster.ownership import assign
 from hub.cluster.store import RedisStore
 from hub.config import ConfigFileError, load_config_text
+from simulators.extron_sis import ExtronSimulator
 from tests.cluster import RedisServer, cluster_config, owners, redis_server
 from tests.conftest import until
 from tests.panel import Panel
 from tests.scrape import Scrape
+from tests.test_extron_hub import CONFIG as SWITCHER
+from tests.test_lean_snapshots import route_maximum
 
 __all__ = ["redis_server"]  # fixture
 
@@ -224,3 +227,36 @@ async def test_metrics_show_the_store_the_hubs_and_what_each_hub_owns(
 
 def device(i: int) -> dict[str, str]:
     return {"room": "lab", "device": f"proj{i}", "driver": "pjlink"}
+
+
+async def test_action_schemas_learnt_by_the_owner_reach_every_hub_and_a_hub_started_later(
+    redis_server: RedisServer, hub_factory: Any, simulators: Any, panels: Any
+) -> None:
+    """An Extron switcher's size, read at login by its owner, limits its route schema."""
+    sim = await simulators(ExtronSimulator, inputs=12, outputs=4, password="sis")
+    text = f"hub:\n  store: {redis_server.url}\n  cluster: {{lease_ttl: 1s}}\n" + SWITCHER.format(
+        port=sim.port, password="sis"
+    )
+    hubs: list[Hub] = [await hub_factory(text) for _ in range(2)]
+    watching = []
+    for hub in hubs:
+        panel: Panel = panels(hub, "studio")
+        await panel.connect()
+        watching.append(panel)
+
+    def learnt(panel: Panel) -> bool:
+        return panel.in_sync and route_maximum(panel.actions("matrix"), "input") == 12
+
+    await until(lambda: all(learnt(p) for p in watching), timeout=10, message="the size learnt")
+    stores = [hub.rooms["studio"].store for hub in hubs]
+    actions = stores[0].snapshot()["devices"]["matrix"]["actions"]
+    assert stores[1].snapshot()["devices"]["matrix"]["actions"] == actions
+    # Panels that joined before it was learnt got one numbered change, the same on each hub.
+    described = {(c["seq"], c["device"]) for p in watching for c in p.received if "actions" in c}
+    assert len(described) <= 1
+    late: Hub = await hub_factory(text)  # loads the description Redis keeps
+    assert late.rooms["studio"].store.snapshot()["devices"]["matrix"]["actions"] == actions
+    panel = panels(late, "studio")
+    await panel.connect()
+    await until(lambda: learnt(panel), message="the late hub's panel")
+    assert all(p.violations == [] for p in [*watching, panel])

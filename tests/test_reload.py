@@ -238,7 +238,7 @@ async def test_changed_macros_replace_the_room_device_and_its_panels_redraw(
     lobby = await connected(panels, site.hub, "lobby")
     hall = await connected(panels, site.hub, "hall")
     hall_events = len(hall.received)
-    assert lobby.devices["room"]["actions"]["hold"]["title"] == "Hold"
+    assert lobby.actions("room")["hold"]["title"] == "Hold"
     epoch, old_device = site.hub.rooms["lobby"].store.epoch, site.hub.rooms["lobby"].automation
     running = asyncio.create_task(lobby.command("room", "hold"))
     await until(lambda: lobby.state("room").get("running") == "hold")
@@ -253,7 +253,7 @@ async def test_changed_macros_replace_the_room_device_and_its_panels_redraw(
     room = site.hub.rooms["lobby"]
     assert room.automation is not None and room.automation is not old_device
     await until(lambda: lobby.snapshots == 2 and lobby.in_sync)
-    assert lobby.devices["room"]["actions"]["hold"]["title"] == "Wait a minute"
+    assert lobby.actions("room")["hold"]["title"] == "Wait a minute"
     assert lobby.state("room").get("running") is None
     assert room.store.epoch == epoch and lobby.connects == 1 and lobby.violations == []
     untouched(hall, hall_events)
@@ -263,6 +263,40 @@ async def test_changed_macros_replace_the_room_device_and_its_panels_redraw(
     await until(lambda: lobby.snapshots == 3 and lobby.in_sync)
     assert "room" not in lobby.devices and room.automation is None
     assert (await lobby.command("room", "hold"))["error"]["code"] == "unknown_device"
+
+
+async def test_a_redraw_sends_only_the_schemas_new_to_the_rooms_panels(
+    site: Site, panels: Any
+) -> None:
+    """The panels of a room hold every schema its devices used before a reload: the redraw's
+    snapshot carries the added ones alone, and schemas no device names leave the table."""
+    await quiet(site)
+    rooms: Rooms = {"lobby": {"proj": site.port(0)}, "hall": {"left": site.port(1)}}
+    lobby = await connected(panels, site.hub, "lobby")
+    store = site.hub.rooms["lobby"].store
+    projector = set(store.devices["proj"].actions.values())
+    assert set(lobby.schemas) == projector
+
+    hold = "    macros:\n      hold: {label: Hold, steps: [{wait: 60s}]}\n"
+    site.path.write_text(with_macros(deployment(rooms), "lobby", hold))
+    await site.reloader.reload()
+    await until(lambda: lobby.snapshots == 2 and lobby.in_sync)
+    macros = set(store.devices["room"].actions.values())
+    assert set((lobby.snapshot or {})["schemas"]) == macros - projector != set()
+    assert lobby.actions("room")["hold"]["title"] == "Hold" and lobby.actions("proj")
+
+    relabelled = "    macros:\n      hold: {label: Wait, steps: [{wait: 60s}]}\n"
+    site.path.write_text(with_macros(deployment(rooms), "lobby", relabelled))
+    await site.reloader.reload()
+    await until(lambda: lobby.snapshots == 3 and lobby.in_sync)
+    assert set((lobby.snapshot or {})["schemas"]) == {store.devices["room"].actions["hold"]}
+    assert lobby.actions("room")["hold"]["title"] == "Wait"
+
+    await site.reload(rooms)  # no macros: their schemas leave the room's table
+    await until(lambda: lobby.snapshots == 4 and lobby.in_sync)
+    assert (lobby.snapshot or {})["schemas"] == {} and set(store.schemas) == projector
+    fresh = await connected(panels, site.hub, "lobby", keep_schemas=False)
+    assert set((fresh.snapshot or {})["schemas"]) == projector and fresh.actions("proj")
 
 
 # ---- rooms ------------------------------------------------------------------------------------

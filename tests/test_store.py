@@ -93,3 +93,51 @@ async def test_a_device_list_change_keeps_epoch_and_seq_but_ends_replay_before_i
     assert r.snapshot()["room"] == {"id": "r", "name": "Renamed"} and r.snapshot_json() == dumps(
         r.snapshot()
     )
+
+
+POWER = {"type": "object", "properties": {}, "additionalProperties": False}
+INPUT = {"type": "object", "properties": {"input": {"type": "integer", "maximum": 999}}}
+
+
+def test_describe_numbers_a_change_that_carries_the_new_schemas() -> None:
+    r = room()
+    r.add_device("e", "Other", "pjlink", {}, {"power_on": POWER})
+    r.describe("d", {"power_on": POWER, "select": INPUT})
+    seen: list[Change] = []
+    r.subscribe(seen.append)
+    narrower = {**INPUT, "properties": {"input": {"type": "integer", "maximum": 8}}}
+    change = r.describe("d", {"power_on": POWER, "select": narrower})
+    assert change is not None and change.seq == r.seq == 2 and seen == [change]
+    assert change.state == {} and change.actions is not None and change.schemas is not None
+    assert {name: change.schemas[ref] for name, ref in change.actions.items()} == {
+        "power_on": POWER,
+        "select": narrower,
+    }
+    assert change.to_dict()["actions"] == dict(change.actions)
+    assert r.since(r.epoch, 1) == [change]  # replayed like any change
+    snapshot = r.snapshot()
+    assert snapshot["devices"]["d"]["actions"] == dict(change.actions)
+    assert INPUT not in snapshot["schemas"].values()  # no device uses it any more
+    assert list(snapshot["schemas"].values()).count(POWER) == 1  # shared by d and e
+    assert r.describe("d", {"power_on": dict(POWER), "select": dict(narrower)}) is None
+    assert r.seq == 2 and "actions" not in r.commit("d", {"x": 1}).to_dict()
+
+
+def test_devices_with_the_same_schemas_share_one_table_entry_each() -> None:
+    r = room()
+    actions = {"power_on": POWER, "select": INPUT}
+    for name in ("a", "b"):
+        r.add_device(name, name, "pjlink", {}, actions)
+    r.add_device("c", "c", "pjlink", {}, {"power_on": dict(POWER), "select": dict(INPUT)})
+    entries = r.devices
+    assert entries["a"].actions is entries["b"].actions is entries["c"].actions  # one mapping
+    assert len(r.schemas) == 2
+
+
+def test_removing_a_device_drops_the_schemas_only_it_used() -> None:
+    r = room()
+    r.add_device("a", "a", "pjlink", {}, {"power_on": POWER, "select": INPUT})
+    r.add_device("b", "b", "pjlink", {}, {"power_on": dict(POWER)})
+    r.remove_device("a")
+    assert list(r.snapshot()["schemas"].values()) == [POWER]
+    assert r.snapshot_json() == dumps(r.snapshot())

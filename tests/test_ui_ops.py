@@ -90,7 +90,7 @@ async def link(page: Page) -> dict[str, Any]:
     result: dict[str, Any] = await page.evaluate(
         "({connects: avhub.stats.connects, epoch: avhub.sync.epoch, seq: avhub.sync.seq,"
         " snapshots: avhub.sync.stats.snapshots, connected: avhub.socket.connected,"
-        " active: avhub.socket.active})"
+        " active: avhub.socket.active, schemas: avhub.stats.schemas})"
     )
     return result
 
@@ -105,6 +105,9 @@ async def test_the_panel_redraws_in_place_when_devices_come_and_go(site: Site, p
     await site.reload({"lobby": ["proj", "screen"], "hall": ["left"]})
     await expect(page.locator(f"{card('screen')}[data-online=true]")).to_be_visible(timeout=SETTLE)
     await expect(page.locator(card("screen")).locator("h2")).to_have_text("Screen")
+    # Its schemas are the projector's, which the page holds: the redraw carried none.
+    await expect(page.locator(card("screen")).locator("[data-action=power_on]")).to_be_visible()
+    assert (await link(page))["schemas"] == before["schemas"] > 0
     await site.reload({"lobby": ["screen"], "hall": ["left"]})
     await expect(page.locator(card("proj"))).to_have_count(0)
     await expect(page.locator(card("screen"))).to_be_visible()

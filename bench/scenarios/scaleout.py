@@ -177,7 +177,9 @@ async def connect_spread(r: Rig, per_room: int) -> None:
     if r.kind != "baseline" and not r.template:
         await r.fleet.wait_online(r.stack.layout)
         reply = await r.fleet.clients[0].call("snapshot", room=r.stack.layout.room_ids[0])
-        r.template = reply["snapshot"]["devices"]
+        r.template = {
+            k: v for k, v in reply["snapshot"].items() if k not in ("epoch", "seq", "room")
+        }
 
 
 def server_cpu(r: Rig, step: dict[str, Any]) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import time
@@ -196,6 +197,11 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         self._framer = ReplyFramer()
         return self._framer
 
+    def describe_actions(self) -> dict[str, dict[str, Any]]:
+        """Every action, with input and output numbers limited to the matrix size once it
+        is known (configured or read); names stay as they are."""
+        return sized(super().describe_actions(), self._inputs, self._outputs)
+
     def unavailable_reason(self, action: str) -> str:
         return f"{_OPTIONAL_ACTIONS[action]} is off in its config"
 
@@ -209,6 +215,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         await self._read_identity()
         if self._inputs is None or self._outputs is None:
             await self._read_size()
+            self.publish_actions()  # the size limits the port numbers of the schemas
         self.update(size={"inputs": self._inputs, "outputs": self._outputs})
 
     async def _greeting(self) -> None:
@@ -558,6 +565,36 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         command = Command(str(args.preset), ",")
         expect = answer(PresetSaved, preset=args.preset)
         await self.ask(command, expect, f"save preset {args.preset}")
+
+
+_SIZED: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
+
+
+def sized(
+    schemas: dict[str, dict[str, Any]], inputs: int | None, outputs: int | None
+) -> dict[str, dict[str, Any]]:
+    """`schemas` with input and output numbers at most `inputs`/`outputs` (shared per size).
+
+    An unknown size (not configured, not read yet) leaves SIS's own limit, MAX_PORTS.
+    """
+    if inputs is None or outputs is None:
+        return schemas
+    found = _SIZED.get((inputs, outputs))
+    if found is None:
+        found = copy.deepcopy(schemas)
+        _limit(found["route"], "input", inputs)
+        _limit(found["route"], "output", outputs)
+        _limit(found["set_video_mute"], "output", outputs)
+        _SIZED[inputs, outputs] = found
+    return found
+
+
+def _limit(schema: dict[str, Any], name: str, maximum: int) -> None:
+    """Set the maximum of an integer (or integer-or-null) property of an action schema."""
+    prop = schema["properties"][name]
+    for branch in prop.get("anyOf", [prop]):
+        if branch.get("type") == "integer":
+            branch["maximum"] = maximum
 
 
 def answer(kind: type[T], **fields: object) -> Expect[T]:

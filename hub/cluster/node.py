@@ -25,10 +25,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
@@ -39,6 +41,7 @@ from hub.cluster.ownership import Ownership
 from hub.cluster.scripts import Scripts
 from hub.cluster.settings import ClusterSettings
 from hub.cluster.store import RedisStore, encode_change
+from hub.encoding import dumps
 
 log = logging.getLogger("avhub.cluster")
 
@@ -63,6 +66,12 @@ def redacted(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
+class _Kind(Enum):
+    CHANGE = "commit"  # a state change (COMMIT)
+    DESCRIPTION = "describe"  # new action schemas (DESCRIBE)
+    FORGET = "forget"  # the device left the room: its state and description go (FORGET)
+
+
 @dataclass(slots=True)
 class _Pending:
     store: RedisStore
@@ -71,8 +80,10 @@ class _Pending:
     ts: float
     token: str
     epoch: str
-    encoded: list[str]  # the commit script's `change_json key1 value1 …`
-    forget: bool = False  # not a change: the device left the room, its state goes (FORGET)
+    encoded: list[str]  # COMMIT's `change_json key1 value1 …`, DESCRIBE's `description_json`
+    kind: _Kind = _Kind.CHANGE
+    actions: dict[str, str] | None = None  # a description change's name → schema id
+    schemas: dict[str, Any] | None = None  # ... and id → schema
 
 
 StatusListener = Callable[[bool], None]
@@ -194,15 +205,15 @@ class ClusterNode:
             self._restart_readers()  # so the blocking read takes the new stream
 
     async def _load(self, store: RedisStore) -> None:
-        keys = [store.keys.meta, store.keys.state, store.keys.log]
+        keys = [store.keys.meta, store.keys.state, store.keys.log, store.keys.actions]
         reply = await self.scripts.run(self.redis, "open", keys, [secrets.token_hex(8)])
-        epoch, seq, state, entries = reply
+        epoch, seq, state, entries, descriptions = reply
         if epoch == store.epoch and int(seq) < store.seq:  # Redis lost changes panels have
             log.warning("room %s: Redis is behind this hub; starting a new epoch", store.room_id)
             await self.scripts.run(self.redis, "end", keys, [epoch])
             reply = await self.scripts.run(self.redis, "open", keys, [secrets.token_hex(8)])
-            epoch, seq, state, entries = reply
-        if store.load(epoch, int(seq), state, entries):
+            epoch, seq, state, entries, descriptions = reply
+        if store.load(epoch, int(seq), state, entries, descriptions):
             log.warning(
                 "room %s: continuity lost in Redis (now epoch %s at seq %d); panels resync",
                 store.room_id,
@@ -226,9 +237,24 @@ class ClusterNode:
         encoded = encode_change(changes)  # not JSON: raises here, as in-process fan-out would
         self._queue(_Pending(store, device, changes, time.time(), token, store.epoch, encoded))
 
+    def describe(
+        self,
+        store: RedisStore,
+        device: str,
+        actions: dict[str, str],
+        schemas: dict[str, Any],
+        token: str,
+    ) -> None:
+        """Queue a description change (new action schemas) in order with the changes."""
+        encoded = [dumps({"actions": actions, "schemas": schemas})]
+        kind = _Kind.DESCRIPTION
+        pending = _Pending(store, device, {}, time.time(), token, store.epoch, encoded, kind)
+        pending.actions, pending.schemas = actions, schemas
+        self._queue(pending)
+
     def forget(self, store: RedisStore, device: str) -> None:
         """Queue deleting a device's state in Redis (it left the room), in order with changes."""
-        self._queue(_Pending(store, device, {}, time.time(), "", store.epoch, [], forget=True))
+        self._queue(_Pending(store, device, {}, time.time(), "", store.epoch, [], _Kind.FORGET))
 
     def _queue(self, pending: _Pending) -> None:
         outbox = self._outbox
@@ -254,14 +280,7 @@ class ClusterNode:
             batch = [self._outbox[i] for i in range(min(BATCH, len(self._outbox)))]
             pipe = self.redis.pipeline(transaction=False)
             for p in batch:
-                keys = p.store.keys
-                if p.forget:
-                    self.scripts.run(pipe, "forget", [keys.state], [p.device])
-                    continue
-                args = [p.epoch, p.token, p.store.ring_size, repr(p.ts), p.device, *p.encoded]
-                self.scripts.run(
-                    pipe, "commit", [keys.meta, keys.state, keys.log, keys.lease(p.device)], args
-                )
+                self._queue_script(pipe, p)
             try:
                 results = await pipe.execute(raise_on_error=False)
             except LINK_ERRORS as err:
@@ -273,12 +292,24 @@ class ClusterNode:
                 if isinstance(result, ResponseError):
                     log.warning("commit script failed: %s", result)
                     self.lost(result)  # e.g. NOSCRIPT: Redis restarted under us
-                elif p.forget:
+                elif p.kind is _Kind.FORGET:
                     continue
                 elif result == -1 and p.epoch == p.store.epoch:
                     self.lost(RuntimeError(f"room {p.store.room_id}: epoch ended in Redis"))
                 else:
-                    p.store.committed(p.device, p.changes, p.ts, result)
+                    p.store.committed(p.device, p.changes, p.ts, result, p.actions, p.schemas)
+
+    def _queue_script(self, pipe: Pipeline, p: _Pending) -> None:
+        keys = p.store.keys
+        if p.kind is _Kind.FORGET:
+            self.scripts.run(pipe, "forget", [keys.state, keys.actions], [p.device])
+            return
+        args = [p.epoch, p.token, p.store.ring_size, repr(p.ts), p.device, *p.encoded]
+        lease = keys.lease(p.device)
+        if p.kind is _Kind.DESCRIPTION:
+            self.scripts.run(pipe, "describe", [keys.meta, keys.log, lease, keys.actions], args)
+        else:
+            self.scripts.run(pipe, "commit", [keys.meta, keys.state, keys.log, lease], args)
 
     # ---- the stream reader ---------------------------------------------------------
 
@@ -369,12 +400,12 @@ class ClusterNode:
 def _merged(outbox: deque[_Pending]) -> deque[_Pending]:
     """One waiting change per device and epoch, holding its latest value of every key.
 
-    Changes on either side of a forget are not merged across it.
+    Changes on either side of a description change or a forget are not merged across it.
     """
     merged: dict[tuple[int, str, str, int], _Pending] = {}
     generation = 0
     for p in outbox:
-        if p.forget:
+        if p.kind is not _Kind.CHANGE:
             generation += 1
             merged[(id(p.store), p.device, p.epoch, -generation)] = p
             continue
@@ -386,7 +417,7 @@ def _merged(outbox: deque[_Pending]) -> deque[_Pending]:
             first.changes.update(p.changes)
             first.ts, first.token = p.ts, p.token
     for p in merged.values():
-        if not p.forget:
+        if p.kind is _Kind.CHANGE:
             p.encoded = encode_change(p.changes)
     return deque(merged.values())
 

@@ -5,7 +5,9 @@ A room's keys share the hash tag `{<room id>}`:
 - `avhub:{r}:meta`  hash: `epoch`, `seq` (the last committed change)
 - `avhub:{r}:state` hash: `<device>/<key>` → the key's value as JSON
 - `avhub:{r}:log`   stream: the replay ring, entry id `<seq>-0`, fields `e` (epoch), `d`
-  (device), `s` (the change's state as JSON), `t` (commit time)
+  (device), `s` (the change's state as JSON), `t` (commit time), and for a description
+  change `a` (`{"actions": name → schema id, "schemas": id → schema}` as JSON)
+- `avhub:{r}:actions` hash: `<device>` → its last description change's `a`
 - `avhub:{r}:lease:<device>`: `<node id>|<fencing token>` of the device's owner, with a TTL
 - `avhub:{r}:fence`: the counter fencing tokens are drawn from
 
@@ -32,6 +34,7 @@ class RoomKeys:
     meta: str
     state: str
     log: str
+    actions: str
     fence: str
     lease_prefix: str
 
@@ -39,7 +42,12 @@ class RoomKeys:
     def of(cls, room_id: str) -> RoomKeys:
         base = f"{PREFIX}{{{room_id}}}"
         return cls(
-            f"{base}:meta", f"{base}:state", f"{base}:log", f"{base}:fence", f"{base}:lease:"
+            f"{base}:meta",
+            f"{base}:state",
+            f"{base}:log",
+            f"{base}:actions",
+            f"{base}:fence",
+            f"{base}:lease:",
         )
 
     def lease(self, device_id: str) -> str:
@@ -51,23 +59,27 @@ def channel(node_id: str) -> str:
     return f"{PREFIX}node:{node_id}"
 
 
-# KEYS meta state log; ARGV new_epoch. Creates the room's epoch when Redis has none (first
-# start, or Redis lost the room), then returns {epoch, seq, state as field/value pairs, log}.
+# KEYS meta state log actions; ARGV new_epoch. Creates the room's epoch when Redis has none
+# (first start, or Redis lost the room), then returns {epoch, seq, state as field/value
+# pairs, log, descriptions as device/description pairs}.
 OPEN = """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
-  redis.call('DEL', KEYS[2], KEYS[3])
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
   redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', 0)
   epoch = ARGV[1]
 end
 local seq = redis.call('HGET', KEYS[1], 'seq')
-return {epoch, seq, redis.call('HGETALL', KEYS[2]), redis.call('XRANGE', KEYS[3], '-', '+')}
+return {epoch, seq, redis.call('HGETALL', KEYS[2]), redis.call('XRANGE', KEYS[3], '-', '+'),
+  redis.call('HGETALL', KEYS[4])}
 """
 
-# KEYS meta state log; ARGV epoch. Ends the room's epoch `epoch` (Redis went back in time:
-# a replica that missed changes took over), so that the next OPEN starts a new one.
+# KEYS meta state log actions; ARGV epoch. Ends the room's epoch `epoch` (Redis went back
+# in time: a replica that missed changes took over), so that the next OPEN starts a new one.
 END = """
-if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) end
+if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+end
 return 1
 """
 
@@ -89,7 +101,21 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], seq .. '-0',
 return seq
 """
 
-# KEYS state; ARGV device. Deletes the device's keys (it left the room); returns how many.
+# KEYS meta log lease actions; ARGV epoch fence maxlen ts device description_json. A
+# description change (new action schemas): numbered and kept like COMMIT's, with the same
+# answers; the description is also the device's entry in `actions` for hubs that load later.
+DESCRIBE = """
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return -1 end
+if redis.call('GET', KEYS[3]) ~= ARGV[2] then return -2 end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('HSET', KEYS[4], ARGV[5], ARGV[6])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0',
+  'e', ARGV[1], 'd', ARGV[5], 's', '{}', 't', ARGV[4], 'a', ARGV[6])
+return seq
+"""
+
+# KEYS state actions; ARGV device. Deletes the device's state keys and description (it left
+# the room); returns how many state keys went.
 FORGET = """
 local prefix = ARGV[1] .. '/'
 local gone = {}
@@ -97,6 +123,7 @@ for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
   if string.sub(field, 1, #prefix) == prefix then gone[#gone + 1] = field end
 end
 if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
+redis.call('HDEL', KEYS[2], ARGV[1])
 return #gone
 """
 
@@ -156,6 +183,7 @@ class Scripts:
         "open": OPEN,
         "end": END,
         "commit": COMMIT,
+        "describe": DESCRIBE,
         "forget": FORGET,
         "heartbeat": HEARTBEAT,
         "acquire": ACQUIRE,

@@ -9,6 +9,10 @@ mirror, so every panel of every hub gets every change once and in order, and `si
 `snapshot` and `snapshot_json` answer from the same mirror at the exact `seq` a joining
 panel continues from.
 
+A description change (`describe`: a device's new action schemas) is numbered by Redis
+like a state change, and Redis keeps each device's last description for hubs that load
+the room later.
+
 The device list comes from each hub's own deployment file. A reload that adds or removes
 a device (or renames the room) changes this hub's mirror as `MemoryStore` does; a removed
 device's state is also deleted in Redis, in order with the commits. The state of devices
@@ -22,10 +26,12 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hub.cluster.scripts import RoomKeys
-from hub.store import Change, MemoryStore, dumps
+from hub.schemas import Schema, schema_id
+from hub.store import Change, DeviceEntry, MemoryStore, dumps
 
 if TYPE_CHECKING:
     from hub.cluster.node import ClusterNode
@@ -63,6 +69,7 @@ class RedisStore(MemoryStore):
         self.refused = 0  # changes Redis refused: a lost lease, or an epoch that ended
         self._initial: dict[str, dict[str, Any]] = {}  # a device's state before Redis had any
         self._others: dict[str, dict[str, Any]] = {}  # devices of other hubs' files only
+        self._described: dict[str, _Description] = {}  # ... and their last descriptions
         self._ahead: dict[int, Change] = {}  # numbered, waiting for the seqs before them
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
@@ -74,6 +81,20 @@ class RedisStore(MemoryStore):
             log.debug("%s/%s: change not committed: not owned here", self.room_id, device_id)
             return
         self.node.submit(self, device_id, dict(changes), token)
+
+    def describe(self, device_id: str, actions: Mapping[str, Schema]) -> None:
+        """Queue a description change for Redis under this hub's lease (as `commit`)."""
+        entry = self.devices[device_id]
+        refs = {name: schema_id(schema) for name, schema in actions.items()}
+        if refs == entry.actions:
+            return
+        token = self.fences.get(device_id)
+        if token is None:
+            self.refused += 1
+            log.debug("%s/%s: description not committed: not owned here", self.room_id, device_id)
+            return
+        schemas = {refs[name]: schema for name, schema in actions.items()}
+        self.node.describe(self, device_id, refs, schemas, token)
 
     def catch_up(self, epoch: object, seq: object) -> Awaitable[None] | None:
         """Wait (briefly) until this mirror has applied `seq` of `epoch`, if it is behind."""
@@ -94,19 +115,25 @@ class RedisStore(MemoryStore):
         name: str,
         driver: str,
         state: Mapping[str, Any],
-        actions: dict[str, Any],
+        actions: Mapping[str, Schema],
     ) -> None:
-        """Register a device; with the state Redis has of it when other hubs ran it first."""
+        """Register a device; with what Redis has of it when other hubs ran it first."""
         super().add_device(device_id, name, driver, state, actions)
         self._initial[device_id] = dict(state)
+        entry = self.devices[device_id]
         seen = self._others.pop(device_id, None)
         if seen is not None:
-            self.devices[device_id].state.update(seen)
+            entry.state.update(seen)
+        described = self._described.pop(device_id, None)
+        if described is not None:
+            self._redescribe(entry, described)
 
     def remove_device(self, device_id: str) -> None:
         """Forget a device here and (in order with the commits) its state in Redis."""
         super().remove_device(device_id)
         self._initial.pop(device_id, None)
+        self._others.pop(device_id, None)
+        self._described.pop(device_id, None)
         if self.opened:
             self.node.forget(self, device_id)
 
@@ -116,10 +143,18 @@ class RedisStore(MemoryStore):
 
     # ---- fed by the node -----------------------------------------------------------
 
-    def committed(self, device_id: str, changes: dict[str, Any], ts: float, result: Any) -> None:
-        """The commit script's answer for one queued change (see scripts.COMMIT)."""
+    def committed(
+        self,
+        device_id: str,
+        changes: dict[str, Any],
+        ts: float,
+        result: Any,
+        actions: dict[str, str] | None = None,
+        schemas: dict[str, Schema] | None = None,
+    ) -> None:
+        """The script's answer for one queued change or description (scripts.COMMIT)."""
         if isinstance(result, int) and result > 0:
-            self.deliver(Change(self.epoch, result, device_id, changes, ts))
+            self.deliver(Change(self.epoch, result, device_id, changes, ts, actions, schemas))
         elif result == -2:
             self.refused += 1
             log.warning(
@@ -139,8 +174,7 @@ class RedisStore(MemoryStore):
                 continue
             if seq > self.seq + 1 and (self.seq + 1) not in self._ahead:
                 return False  # trimmed before this hub read it: reload
-            state = json.loads(fields["s"])
-            self.deliver(Change(self.epoch, seq, fields["d"], state, float(fields["t"])))
+            self.deliver(_change(self.epoch, seq, fields))
         return True
 
     def deliver(self, change: Change) -> None:
@@ -160,7 +194,9 @@ class RedisStore(MemoryStore):
         if self._waiters:
             self._wake_waiters()
 
-    def load(self, epoch: str, seq: int, state: list[str], entries: list[Any]) -> bool:
+    def load(
+        self, epoch: str, seq: int, state: list[str], entries: list[Any], descriptions: list[str]
+    ) -> bool:
         """Take the room as Redis has it; True when that ended this mirror's continuity."""
         if epoch == self.epoch and seq >= self.seq and self.opened:
             return False  # the reader brings whatever this mirror has not applied yet
@@ -172,20 +208,28 @@ class RedisStore(MemoryStore):
             initial = self._initial.setdefault(device_id, dict(entry.state))
             entry.state.clear()
             entry.state.update(initial)
+            entry.text = None
         self._others.clear()
         for i in range(0, len(state), 2):
             device_id, _, key = state[i].partition("/")
             known = self.devices.get(device_id)
             target = known.state if known is not None else self._others.setdefault(device_id, {})
             target[key] = json.loads(state[i + 1])
+        self._described.clear()
+        for i in range(0, len(descriptions), 2):
+            device_id, described = descriptions[i], _description(descriptions[i + 1])
+            known = self.devices.get(device_id)
+            if known is not None:
+                self._redescribe(known, described)
+            else:
+                self._described[device_id] = described
         self._ring.clear()
         self._ahead.clear()
         for entry_id, flat in entries:  # from Lua: fields as a flat [name, value, …] list
             fields = dict(zip(flat[::2], flat[1::2], strict=True))
             number = int(entry_id.partition("-")[0])
             if fields.get("e") == epoch and number <= seq:
-                data = json.loads(fields["s"])
-                self._ring.append(Change(epoch, number, fields["d"], data, float(fields["t"])))
+                self._ring.append(_change(epoch, number, fields))
         self.opened = True
         self._release_waiters()
         return restart
@@ -198,15 +242,28 @@ class RedisStore(MemoryStore):
 
     def _apply(self, change: Change) -> None:
         entry = self.devices.get(change.device)
-        if entry is not None:
+        described = None
+        if change.actions is not None:
+            described = _Description(dict(change.actions), dict(change.schemas or {}))
+        if entry is None:  # a device of another hub's file: kept for a reload that adds it here
+            if described is not None:
+                self._described[change.device] = described
+            else:
+                self._others.setdefault(change.device, {}).update(change.state)
+        elif described is not None:
+            self._redescribe(entry, described)
+        else:
             entry.state.update(change.state)
-        else:  # a device of another hub's file: kept for a reload that adds it here
-            self._others.setdefault(change.device, {}).update(change.state)
+            entry.text = None
         self.seq = change.seq
-        self._ring.append(change)
-        self._prune(change.ts)
-        for subscriber in tuple(self._subscribers):
-            subscriber(change)
+        self._publish(change)
+
+    def _redescribe(self, entry: DeviceEntry, described: _Description) -> None:
+        """Give a device the actions of a description change (the schemas it names)."""
+        schemas = described.schemas
+        entry.actions = self.schemas.intern({n: schemas[r] for n, r in described.actions.items()})
+        entry.tail = entry.text = None
+        self._forget_unused_schemas()
 
     def _wake_waiters(self) -> None:
         still: list[tuple[int, asyncio.Future[None]]] = []
@@ -232,6 +289,29 @@ async def _wait(future: asyncio.Future[None], timeout: float) -> None:
             await future
     except TimeoutError:
         future.cancel()
+
+
+@dataclass(frozen=True, slots=True)
+class _Description:
+    """A description change's content: the device's actions and the schemas they name."""
+
+    actions: dict[str, str]  # name → schema id
+    schemas: dict[str, Schema]  # id → schema
+
+
+def _description(text: str) -> _Description:
+    data = json.loads(text)
+    return _Description(data["actions"], data["schemas"])
+
+
+def _change(epoch: str, seq: int, fields: Mapping[str, str]) -> Change:
+    """A change as the stream keeps it (scripts.COMMIT, scripts.DESCRIBE)."""
+    state, ts = json.loads(fields["s"]), float(fields["t"])
+    described = fields.get("a")
+    if described is None:
+        return Change(epoch, seq, fields["d"], state, ts)
+    description = _description(described)
+    return Change(epoch, seq, fields["d"], state, ts, description.actions, description.schemas)
 
 
 def encode_change(changes: Mapping[str, Any]) -> list[str]:

@@ -9,6 +9,7 @@ import { RoomSync } from "./sync.js";
 const roomId = decodeURIComponent(location.pathname.replace(/\/+$/, "").split("/").pop());
 const TOKEN_KEY = `avhub.token.${roomId}`; // localStorage: survives reloads and reboots
 const SYNC_KEY = `avhub.sync.${roomId}`; // sessionStorage: (epoch, seq, state) to resume
+const SCHEMAS_KEY = `avhub.schemas.${roomId}`; // localStorage: action schemas by id
 const SAVE_DELAY_MS = 200;
 
 const $ = (selector) => document.querySelector(selector);
@@ -72,6 +73,11 @@ function save() {
   if (gone) return; // nothing to resume in a room that left the hub
   const saved = sync.saved();
   if (saved) sessionStorage.setItem(SYNC_KEY, JSON.stringify(saved));
+  try {
+    localStorage.setItem(SCHEMAS_KEY, JSON.stringify(sync.usedSchemas()));
+  } catch {
+    // Storage full or refused: the next visit is sent the schemas again.
+  }
 }
 
 function render() {
@@ -79,18 +85,18 @@ function render() {
     $("#room-name").textContent = sync.room.name || sync.room.id;
     document.title = `${sync.room.name || sync.room.id} · avhub`;
   }
-  const room = sync.devices[ROOM_DEVICE];
+  const room = sync.view(ROOM_DEVICE);
   macrosEl.hidden = !room;
   if (room) macros.show(room);
   const seen = new Set();
-  for (const [id, device] of Object.entries(sync.devices)) {
+  for (const id of Object.keys(sync.devices)) {
     if (id === ROOM_DEVICE) continue; // the room's macros, above the cards
     let card = cards.get(id);
     if (!card) {
       card = new DeviceCard(id, (...args) => commander.send(...args));
       cards.set(id, card);
     }
-    card.show(device);
+    card.show(sync.view(id));
     devicesEl.append(card.el); // in snapshot order
     seen.add(id);
   }
@@ -120,6 +126,7 @@ function showLink() {
 function roomGone(message) {
   gone = message || "removed";
   sessionStorage.removeItem(SYNC_KEY);
+  localStorage.removeItem(SCHEMAS_KEY);
   for (const card of cards.values()) card.el.remove();
   cards.clear();
   showLink();
@@ -142,11 +149,13 @@ const socket = io(`/rooms/${roomId}`, {
       auth.resume = resume;
       stats.resumes += 1;
     }
+    const held = sync.heldSchemas();
+    if (held.length) auth.schemas = held;
     cb(auth);
   },
 });
 const commander = new Commander(socket);
-const stats = { connects: 0, resumes: 0, refusals: 0 };
+const stats = { connects: 0, resumes: 0, refusals: 0, schemas: 0 };
 
 const sync = new RoomSync({
   call: (event, data) => socket.timeout(10000).emitWithAck(event, data),
@@ -156,6 +165,10 @@ const sync = new RoomSync({
     if (id === ROOM_DEVICE) macros.refresh();
     else cards.get(id)?.refresh();
     saveSoon();
+  },
+  onDescribe: (id) => {
+    if (id === ROOM_DEVICE) macros.show(sync.view(id));
+    else cards.get(id)?.show(sync.view(id));
   },
   onStatus: showLink,
 });
@@ -206,11 +219,19 @@ socket.on("connect_error", (err) => {
   showLink();
 });
 
-socket.on("snapshot", (snapshot) => sync.loadSnapshot(snapshot));
+socket.on("snapshot", (snapshot) => {
+  stats.schemas += Object.keys(snapshot.schemas || {}).length; // those it did not hold
+  sync.loadSnapshot(snapshot);
+});
 socket.on("change", (change) => sync.receiveChange(change));
 
 addEventListener("pagehide", save);
 
+try {
+  Object.assign(sync.schemas, JSON.parse(localStorage.getItem(SCHEMAS_KEY) || "{}"));
+} catch {
+  localStorage.removeItem(SCHEMAS_KEY);
+}
 try {
   sync.restore(JSON.parse(sessionStorage.getItem(SYNC_KEY) || "null"));
 } catch {
