@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from collections import Counter
 from collections.abc import Callable
@@ -249,6 +250,13 @@ async def test_action_schemas_learnt_by_the_owner_reach_every_hub_and_a_hub_star
 
     await until(lambda: all(learnt(p) for p in watching), timeout=10, message="the size learnt")
     stores = [hub.rooms["studio"].store for hub in hubs]
+    for store in stores:  # encoded now, and again after a change (owned here or not)
+        assert json.loads(store.snapshot_json()) == store.snapshot()
+    assert (await watching[1].command("matrix", "route", input=3, output=2))["ok"]
+    routed = lambda s: s.devices["matrix"].state["routes"].get("2") == 3  # noqa: E731
+    await until(lambda: all(routed(s) for s in stores), message="the route on both hubs")
+    for store in stores:
+        assert json.loads(store.snapshot_json()) == store.snapshot()
     actions = stores[0].snapshot()["devices"]["matrix"]["actions"]
     assert stores[1].snapshot()["devices"]["matrix"]["actions"] == actions
     # Panels that joined before it was learnt got one numbered change, the same on each hub.
