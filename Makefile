@@ -31,10 +31,14 @@ demo: install
 test: system-deps install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# docs/example-plugin is the worked example of docs/writing-a-driver.md, held to the same rules.
+EXAMPLE := docs/example-plugin
+
 lint: $(STAMP)
-	$(BIN)/ruff check hub drivers simulators tests $(wildcard bench)
-	$(BIN)/ruff format --check hub drivers simulators tests $(wildcard bench)
+	$(BIN)/ruff check hub drivers simulators tests $(wildcard bench) $(EXAMPLE)
+	$(BIN)/ruff format --check hub drivers simulators tests $(wildcard bench) $(EXAMPLE)
 	$(BIN)/mypy
+	$(BIN)/mypy $(EXAMPLE)/relay_plugin $(EXAMPLE)/tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(WEB)/node_modules

@@ -1,13 +1,15 @@
-"""The device process: PJLink simulators whose changes are stamped as their bytes leave.
+"""The device process: simulators whose changes are stamped as their bytes leave.
 
-`python -m bench.devices --count N` starts N simulators (powered on, class 2 UDP
-notifications on) on ephemeral loopback ports and is driven over JSON lines. A
-change sets a device's error digits to its next mark (`bench.marks`): the
-simulator sends the `%2ERST` notification at once, and the time is taken when
-`sendto` has returned. Polls are answered as usual.
+`python -m bench.devices --count N [--kind pjlink|extron_sis]` starts N simulators
+on ephemeral loopback ports and is driven over JSON lines.
 
-`--kind extron_sis` starts Extron switchers instead (8x8 with audio breakaway and
-output mutes, `SWITCHER`), which only answer polls.
+- `pjlink` (the default): projectors, powered on, class 2 UDP notifications on. A
+  change sets a device's error digits to its next mark (`bench.marks`): the
+  simulator sends the `%2ERST` notification at once, and the time is taken when
+  `sendto` has returned. Polls are answered as usual.
+- `extron_sis`: 8x8 matrix switchers with audio, volume and mutes, no password (the
+  resync scenario's big room). A change is a front-panel tie of output 1 to the
+  next input, pushed to the hub's verbose session; the time is taken once it is queued.
 """
 
 from __future__ import annotations
@@ -16,57 +18,54 @@ import argparse
 import asyncio
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from bench import control
 from bench.churn import Marks, churn
 from bench.marks import digits
-from simulators.base import Simulator, start_many
+from simulators.base import start_many
 from simulators.extron_sis import ExtronKnobs, ExtronSimulator
 from simulators.pjlink import PjlinkKnobs, PjlinkSimulator
 
 KNOBS = {"power": "on", "warmup": 0, "cooldown": 0, "udp": True, "idle_timeout": 3600}
-SWITCHER = {
-    "inputs": 8,
-    "outputs": 8,
-    "audio": True,
-    "volume": False,
-    "audio_mute": True,
-    "video_mute": True,
-    "idle_timeout": 3600,
-}
-"""The Extron switchers: a poll is the video and audio tie tables and the mute table."""
+EXTRON_KNOBS = {"idle_timeout": None}
+KINDS = ("pjlink", "extron_sis")
 
-
-def answered(sims: list[PjlinkSimulator] | list[ExtronSimulator]) -> dict[str, Any]:
-    """Commands answered so far, over all simulators."""
-    return {"received": sum(sum(sim.received.values()) for sim in sims)}
+Sim = PjlinkSimulator | ExtronSimulator
 
 
 class Devices:
     """N simulators and the marks their changes carry."""
 
-    def __init__(self, sims: list[PjlinkSimulator]) -> None:
+    def __init__(self, sims: Sequence[Sim]) -> None:
         self.sims = sims
         self.marks = Marks(len(sims))
         self._sent = 0.0
         for sim in sims:
-            sim.add_send_listener(self._stamp)
+            if isinstance(sim, PjlinkSimulator):
+                sim.add_send_listener(self._stamp)
 
     def _stamp(self, datagram: bytes) -> None:
         self._sent = time.time()
 
     async def _change(self, index: int, mark: int) -> float:
+        sim = self.sims[index]
+        if isinstance(sim, ExtronSimulator):
+            sim.press_tie(mark % sim.knobs.inputs + 1, 1)
+            return time.time()
         self._sent = 0.0
-        self.sims[index].set_errors(digits(mark))
+        sim.set_errors(digits(mark))
         if not self._sent:
             raise RuntimeError("no notification was sent; is notify set?")
         return self._sent
 
-    async def op_notify(self, to: str) -> dict[str, Any]:
-        """Send class 2 notifications to HOST:PORT from now on."""
-        for sim in self.sims:
-            sim.knobs.notify = to
+    async def op_notify(self, to: str, targets: list[int] | None = None) -> dict[str, Any]:
+        """Send PJLink class 2 notifications to HOST:PORT from now on (of `targets`, default all)."""
+        for index in range(len(self.sims)) if targets is None else targets:
+            sim = self.sims[index]
+            if isinstance(sim, PjlinkSimulator):
+                sim.knobs.notify = to
         return {}
 
     async def op_churn(
@@ -77,7 +76,8 @@ class Devices:
         return await churn(self._change, self.marks, order, rate, seconds)
 
     async def op_received(self) -> dict[str, Any]:
-        return answered(self.sims)
+        """Commands answered so far, over all simulators."""
+        return {"received": sum(sum(sim.received.values()) for sim in self.sims)}
 
     async def op_bump(self, targets: list[int]) -> dict[str, Any]:
         """One change on each target device, now."""
@@ -88,29 +88,20 @@ class Devices:
         return {"writes": writes}
 
 
-class Switchers:
-    """N Extron switchers, polled and nothing else."""
-
-    def __init__(self, sims: list[ExtronSimulator]) -> None:
-        self.sims = sims
-
-    async def op_received(self) -> dict[str, Any]:
-        return answered(self.sims)
-
-
-async def main(count: int, kind: str) -> None:
-    sims: list[Simulator[Any]]
-    served: Devices | Switchers
+async def start(kind: str, count: int) -> Sequence[Sim]:
+    """`count` simulators of `kind`, each on its own ephemeral loopback port."""
     if kind == "extron_sis":
-        switcher = ExtronKnobs.model_validate(SWITCHER)
-        switchers = await start_many(lambda: ExtronSimulator(switcher.model_copy()), count)
-        sims, served = list(switchers), Switchers(switchers)
-    else:
-        knobs = PjlinkKnobs.model_validate(KNOBS)
-        projectors = await start_many(lambda: PjlinkSimulator(knobs.model_copy(deep=True)), count)
-        sims, served = list(projectors), Devices(projectors)
+        extron = ExtronKnobs.model_validate(EXTRON_KNOBS)
+        return await start_many(lambda: ExtronSimulator(extron.model_copy(deep=True)), count)
+    knobs = PjlinkKnobs.model_validate(KNOBS)
+    return await start_many(lambda: PjlinkSimulator(knobs.model_copy(deep=True)), count)
+
+
+async def main(kind: str, count: int) -> None:
+    sims = await start(kind, count)
+    devices = Devices(sims)
     try:
-        await control.serve(served, {"pid": os.getpid(), "ports": [s.port for s in sims]})
+        await control.serve(devices, {"pid": os.getpid(), "ports": [s.port for s in sims]})
     finally:
         await asyncio.gather(*(sim.stop() for sim in sims))
 
@@ -118,7 +109,7 @@ async def main(count: int, kind: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.devices")
     parser.add_argument("--count", type=int, required=True)
-    parser.add_argument("--kind", choices=["pjlink", "extron_sis"], default="pjlink")
+    parser.add_argument("--kind", choices=KINDS, default="pjlink")
     control.setup_logging()
     args = parser.parse_args()
-    asyncio.run(main(args.count, args.kind))
+    asyncio.run(main(args.kind, args.count))

@@ -15,24 +15,36 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar, Generic, TypeVar
 
-from drivers.actions import ActionSpec, collect_actions
+from drivers.actions import ActionSpec, Args, collect_actions
 from drivers.config import DeviceConfig
 from drivers.errors import CommandError, ErrorCode, OfflineReason
 from drivers.link import MORE, NOT_MINE, F, Link, R, Wait
+from drivers.stats import DeviceStats
 from drivers.transport import ConnectionState, TransportFactory, create_transport
 from drivers.transport.framing import Framer
 from drivers.worker import PollGroup, Worker
 
 log = logging.getLogger("avhub.driver")
 
-__all__ = ["MORE", "NOT_MINE", "TRANSITIONS", "Driver", "PollGroup", "StateSink", "Wait"]
+__all__ = [
+    "MORE",
+    "NOT_MINE",
+    "TRANSITIONS",
+    "ActionsSink",
+    "Driver",
+    "PollGroup",
+    "StateSink",
+    "Wait",
+]
 
 C = TypeVar("C", bound=DeviceConfig)
 StateSink = Callable[[dict[str, Any]], None]
+ActionsSink = Callable[[dict[str, dict[str, Any]]], None]
+"""Where a driver's new action schemas go (`Driver.publish_actions`)."""
 
 TRANSITIONS = ("warming", "cooling")
 
@@ -46,12 +58,19 @@ class Driver(ABC, Generic[C, F]):
     pipelined: ClassVar[bool] = False
     """The protocol takes several requests in flight, answered in order or matched by id:
     `request_many` writes its requests at once (unless the device has a `command_delay`)."""
-    actions: ClassVar[dict[str, ActionSpec]] = {}
+    actions: dict[str, ActionSpec] = {}
+    """The `@action` methods of the class; a driver whose actions come from its config
+    sets them per instance (and runs them through `bind_action`)."""
     _action_schemas: ClassVar[dict[str, dict[str, Any]]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.actions = collect_actions(cls)
+
+    @classmethod
+    def actions_for(cls, config: DeviceConfig) -> dict[str, ActionSpec]:
+        """The actions a device with `config` offers, known before it runs (for `avhub check`)."""
+        return cls.actions
 
     def __init__(
         self,
@@ -69,7 +88,9 @@ class Driver(ABC, Generic[C, F]):
             "online": False,
             "offline_reason": OfflineReason.STARTING.value,
         }
+        self.stats = DeviceStats()
         self._sink = sink
+        self.actions_sink: ActionsSink | None = None  # set by the hub: see publish_actions
         self._waiters: list[asyncio.Future[None]] = []
         self._worker = Worker(self.label, config.poll_interval)
         self._link: Link[F] = Link(
@@ -106,6 +127,11 @@ class Driver(ABC, Generic[C, F]):
     @property
     def conn_state(self) -> ConnectionState:
         return self._link.conn_state
+
+    @property
+    def queued(self) -> int:
+        """Pieces of work waiting (commands, a reconnect, polls)."""
+        return self._worker.queued
 
     def update(self, changes: Mapping[str, Any] | None = None, /, **kw: Any) -> None:
         """Record new values; publish only the keys whose value changed."""
@@ -156,10 +182,20 @@ class Driver(ABC, Generic[C, F]):
             cls._action_schemas = schemas
         return schemas
 
+    def publish_actions(self) -> None:
+        """Tell the hub that `describe_actions()` changed (say, limits learnt at login)."""
+        if self.actions_sink is not None:
+            self.actions_sink(self.describe_actions())
+
     # ---- lifecycle -----------------------------------------------------------------
 
     async def start(self, stagger: float | None = None) -> None:
-        """Start the worker; the first poll (and connect) begins after a random stagger."""
+        """Start the worker; the first poll (and connect) begins after a random stagger.
+
+        A stopped driver may be started again (a hub that owns the device again): it
+        goes on from its current `state`, online if that says so.
+        """
+        self._link.reopen(online=self.state.get("online") is True)
         connect = self._link.connect if self.persistent else None
         self._worker.start(self.poll_groups(), stagger, connect)
 
@@ -188,9 +224,13 @@ class Driver(ABC, Generic[C, F]):
         self._require_online()
         if spec.lockout and self.in_transition():
             await self._hold_for_transition(spec.name)
-        method = getattr(self, spec.method)
-        run = partial(method, args) if args is not None else method
+        run = self.bind_action(spec, args)
         return await self._worker.command(run, spec.key(args), spec.name)
+
+    def bind_action(self, spec: ActionSpec, args: Args | None) -> Callable[[], Awaitable[Any]]:
+        """The work that runs `spec` with `args`: its `@action` method, by default."""
+        method = getattr(self, spec.method)
+        return partial(method, args) if args is not None else method
 
     def _require_online(self) -> None:
         if not self.online:
@@ -248,6 +288,10 @@ class Driver(ABC, Generic[C, F]):
     def send(self, data: bytes) -> None:
         """Write without expecting a reply (notifications, keep-alives)."""
         self._link.send(data)
+
+    def post(self, data: bytes) -> Coroutine[Any, Any, None]:
+        """Write `data` expecting no reply, as a request would: (re)connected, paced."""
+        return self._link.post(data)
 
     def yield_to_commands(self) -> Coroutine[Any, Any, None]:
         """Between the requests of a poll, run waiting user commands first.

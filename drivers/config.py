@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -55,7 +56,17 @@ def parse_address(text: str) -> tuple[str, int]:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds, written in config as `5s`, `250ms`, `2m` or a number."""
 
-TransportField = Annotated[TransportUrl, PlainSerializer(str)]
+TransportField = Annotated[
+    TransportUrl,
+    PlainSerializer(str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "uri",
+            "description": "tcp://, udp://, serial://, socket:// or rfc2217:// URL",
+        }
+    ),
+]
 
 _FIELDS_SETS: dict[frozenset[str], set[str]] = {}
 """One `model_fields_set` per combination of keys a deployment file sets (see DeviceConfig)."""

@@ -31,6 +31,7 @@ from drivers.errors import (
     ProtocolError,
     TransportError,
 )
+from drivers.stats import DeviceStats
 from drivers.transport import ConnectionState, Transport, TransportFactory
 from drivers.transport.backoff import Backoff
 from drivers.transport.framing import Framer
@@ -65,6 +66,7 @@ class Device(Protocol[F]):
     """What a link needs from the driver above it."""
 
     label: str
+    stats: DeviceStats
 
     def create_framer(self) -> Framer[F]: ...
 
@@ -102,6 +104,8 @@ class _Pending(Generic[F]):
     future: asyncio.Future[list[Any]]
     deadline: float
     waiting: int
+    written: float = 0.0
+    """When the requests went out (`time.monotonic`): each reply's latency counts from it."""
     error: AvhubError | None = None
 
     def first_waiting(self) -> int:
@@ -251,6 +255,7 @@ class Link(Generic[F]):
             except (TransportError, CommandTimeout) as err:
                 if last or isinstance(err, AuthError) or not self.online:
                     raise
+                self.device.stats.retries += len(requests)
                 continue
             try:
                 replies = await self._exchange(requests, timeout or self.config.timeout)
@@ -260,6 +265,7 @@ class Link(Generic[F]):
                     self._drop_connection()  # a datagram endpoint outlives a lost reply
                 if last or isinstance(err, AuthError) or not self.online:
                     raise
+                self.device.stats.retries += len(requests)
                 log.debug("%s: retrying after %s", self.label, err)
             except (DeviceError, ProtocolError):
                 self._succeeded()  # the device answered, even if to say no
@@ -296,6 +302,7 @@ class Link(Generic[F]):
                 if not conn.transport.is_open:
                     raise ConnectionClosed(f"{self.label}: connection closed")
                 conn.transport.write(data)
+            pending.written = time.monotonic()
             self._arm(loop, pending.deadline)
             return await future
         finally:
@@ -343,7 +350,16 @@ class Link(Generic[F]):
         what = f"reply to {data!r}" if data is not None else "data from device"
         if len(pending.requests) > 1:
             what += f" (request {index + 1} of {len(pending.requests)} written together)"
+        self.device.stats.timeouts += pending.waiting  # each request without an answer
         pending.future.set_exception(CommandTimeout(f"{self.label}: no {what}"))
+
+    async def post(self, data: bytes) -> None:
+        """Write `data`, expecting no reply: (re)connected and paced like a request."""
+        if self.conn_state is not ConnectionState.LOGGING_IN:
+            await self._worker.yield_to_commands()
+            await self.connect()
+        await self._pace()
+        self.send(data)
 
     def send(self, data: bytes) -> None:
         """Write without expecting a reply (notifications, keep-alives)."""
@@ -430,6 +446,8 @@ class Link(Generic[F]):
                 if result is MORE:
                     return False
             replies[i] = result
+            # Answered, even if to say no: the latency runs from the group's write.
+            self.device.stats.observe(time.monotonic() - pending.written)
             pending.waiting -= 1
             if pending.waiting:
                 return False
@@ -490,6 +508,7 @@ class Link(Generic[F]):
             self._drop_connection()
             raise
         self.conn_state = ConnectionState.ONLINE
+        self.device.stats.connects += 1
         while self._backlog:  # pushed during login, nobody claimed them
             self._dispatch(self._backlog.pop(0))
 
@@ -503,6 +522,16 @@ class Link(Generic[F]):
             conn.transport.close()
         if not self._closing:
             self.conn_state = ConnectionState.IDLE
+
+    def reopen(self, online: bool) -> None:
+        """Be ready to connect again after `close` (the device is started again)."""
+        self._closing = False
+        self.conn_state = ConnectionState.IDLE
+        self.online = online
+        self._failures = 0
+        self._reported_offline = False
+        self._retry_at = 0.0
+        self._backoff.reset()
 
     def close(self) -> None:
         """Close the connection for good: no reconnect, no timer."""
@@ -525,6 +554,8 @@ class Link(Generic[F]):
             err.reason.value if isinstance(err, TransportError) else OfflineReason.TIMEOUT.value
         )
         if auth or self._failures >= self.config.offline_after:
+            if self.online:
+                self.device.stats.went_offline(reason)
             if not self._reported_offline:
                 self._reported_offline = True
                 log.warning("%s offline: %s (retrying with backoff)", self.label, err)

@@ -55,6 +55,11 @@ class Worker:
         self._connect: Connect | None = None  # set for devices that stay connected
         self._stopping = False
 
+    @property
+    def queued(self) -> int:
+        """Pieces of work waiting (commands, a reconnect, polls)."""
+        return len(self._queue)
+
     def start(
         self, groups: list[PollGroup], stagger: float | None, connect: Connect | None
     ) -> None:
@@ -63,6 +68,7 @@ class Worker:
         With `connect`, the device stays connected: it is connected first and again
         whenever `reconnect` is called.
         """
+        self._stopping = False  # a stopped worker may be started again
         self._groups = groups
         self._connect = connect
         if stagger is None:

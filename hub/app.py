@@ -5,22 +5,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import socketio
 from aiohttp import web
 
 from drivers import DRIVERS
 from drivers.base import Driver
-from drivers.errors import ConfigError
+from drivers.errors import ErrorCode
 from drivers.service import DriverService
 from drivers.transport import TransportFactory, create_transport
+from hub.automation.clock import Clock, SystemClock, zone
+from hub.cluster.node import ClusterNode
+from hub.cluster.placement import ClusterPlacement
+from hub.cluster.store import RedisStore
 from hub.config import Config, HubSettings, RoomConfig
 from hub.fanout import direct_transports
+from hub.guard import origin_guard, socketio_origins
 from hub.http import setup_routes
+from hub.metrics import HubMetrics
 from hub.namespace import RoomNamespace
 from hub.room import Room, drivers_of
 from hub.store import MemoryStore, RoomStore
+
+if TYPE_CHECKING:
+    from hub.reload import Reloader
 
 log = logging.getLogger("avhub.hub")
 
@@ -40,43 +49,116 @@ class Hub:
     """Everything one hub process runs: rooms, driver services, Socket.IO and HTTP."""
 
     def __init__(
-        self, config: Config, *, transport_factory: TransportFactory = create_transport
+        self,
+        config: Config,
+        *,
+        transport_factory: TransportFactory = create_transport,
+        clock: Clock | None = None,
     ) -> None:
         settings = config.hub
-        if settings.store != "memory":
-            raise ConfigError(
-                "hub.store: sharing state between hubs over Redis is not available in this "
-                "version of avhub; use `store: memory`"
-            )
         self.config = config
-        self.rooms: dict[str, Room] = {
-            room_id: Room(
-                room_id,
-                room_cfg,
-                memory_store(room_id, room_cfg, settings),
-                admin_token=settings.admin_token,
-                transport_factory=transport_factory,
+        self.cluster: ClusterNode | None = None
+        self.placement: ClusterPlacement | None = None
+        if settings.store != "memory":  # scale-out: hub/cluster
+            self.cluster = ClusterNode(
+                settings.store,
+                settings.cluster,
+                replay_size=settings.replay_size,
+                replay_max_age=settings.replay_max_age,
             )
-            for room_id, room_cfg in config.rooms.items()
-        }
-        self.services = _services(settings, self.all_drivers())
+            self.placement = ClusterPlacement(self.cluster)
+            self.cluster.status_listeners.append(self._tell_store_status)
+            self.cluster.reset_listeners.append(self._resend_snapshots)
+        self.clock = clock or SystemClock()  # what schedules, triggers and macro waits go by
+        self.transport_factory = transport_factory
+        # Browsers must come from the hub's own origin or one of hub.allowed_origins.
         self.sio = socketio.AsyncServer(
-            async_mode="aiohttp", namespaces=[f"/rooms/{r}" for r in self.rooms]
+            async_mode="aiohttp", cors_allowed_origins=socketio_origins(lambda: self.config.hub)
         )
+        # python-socketio accepts the namespaces it has a handler for plus this list, which
+        # its constructor turns from empty into ["/"]: rooms' namespaces only, as handlers
+        # (`open_room` registers one, `close_room` takes it away).
+        self.sio.namespaces = []
+        self.rooms: dict[str, Room] = {}
         self.namespaces: dict[str, RoomNamespace] = {}
-        for room_id, room in self.rooms.items():
-            namespace = RoomNamespace(room)
-            self.sio.register_namespace(namespace)
-            namespace.attach(self.sio)
-            self.namespaces[room_id] = namespace
-        self.app = web.Application()
+        for room_id, room_cfg in config.rooms.items():
+            self.open_room(room_id, room_cfg)
+        self.services = _services(settings, self.all_drivers())
+        self.metrics = HubMetrics(self)
+        self.reloader: Reloader | None = None  # set when the hub runs from a file
+        self.app = web.Application(middlewares=[origin_guard(lambda: self.config.hub)])
         self.sio.attach(self.app)
         setup_routes(self.app, self)
         self._runner: web.AppRunner | None = None
         self.address: tuple[str, int] | None = None
+        self.host = settings.host  # where driver services listen (the hub's host)
+
+    def open_room(self, room_id: str, config: RoomConfig) -> Room:
+        """A room and its namespace, accepting panels from now on (started by the caller)."""
+        settings = self.config.hub
+        room = Room(
+            room_id,
+            config,
+            self._new_store(room_id, config),
+            admin_token=settings.admin_token,
+            transport_factory=self.transport_factory,
+            placement=self.placement,
+            clock=self.clock,
+            zone=zone(settings.timezone),
+        )
+        namespace = RoomNamespace(room)
+        self.sio.register_namespace(namespace)
+        namespace.attach(self.sio)
+        self.rooms[room_id] = room
+        self.namespaces[room_id] = namespace
+        return room
+
+    async def close_room(self, room_id: str, message: str) -> None:
+        """Take a room out: panels told (`closing`, `room_removed`) and disconnected, devices
+        stopped, its namespace refused from now on. The caller detaches driver services."""
+        room = self.rooms.pop(room_id)
+        namespace = self.namespaces.pop(room_id)
+        namespace.removed = True
+        await namespace.send_off("room_removed", message)
+        await room.stop()
+        await namespace.close()
+        if self.sio.namespace_handlers.get(namespace.namespace) is namespace:
+            del self.sio.namespace_handlers[namespace.namespace]
 
     def all_drivers(self) -> list[Driver[Any]]:
         return drivers_of(self.rooms.values())
+
+    # ---- the store (hub.store) ------------------------------------------------------
+
+    def _new_store(self, room_id: str, room: RoomConfig) -> RoomStore:
+        if self.cluster is None:
+            return memory_store(room_id, room, self.config.hub)
+        return self.cluster.store(room_id, room.name)
+
+    def store_health(self) -> dict[str, Any]:
+        """`/healthz` fields of a Redis store: `store` (ok or store_unavailable), node, owned."""
+        if self.cluster is None:
+            return {}
+        return {
+            "store": "ok" if self.cluster.available else ErrorCode.STORE_UNAVAILABLE.value,
+            "node": self.cluster.node_id,
+            "owned": len(self.cluster.ownership.owned()),
+        }
+
+    def _tell_store_status(self, available: bool) -> None:
+        """Panels get a `store` event when Redis goes away and when it is back."""
+        status: dict[str, Any] = {"available": available}
+        if not available:
+            status["code"] = ErrorCode.STORE_UNAVAILABLE.value
+        for namespace in self.namespaces.values():
+            if namespace.fanout is not None:
+                namespace.fanout.broadcast("store", status)
+
+    def _resend_snapshots(self, store: RedisStore) -> None:
+        """The room's continuity ended in Redis: its panels load the new epoch's snapshot."""
+        namespace = self.namespaces.get(store.room_id)
+        if namespace is not None and namespace.fanout is not None:
+            namespace.fanout.broadcast("snapshot", store.snapshot())
 
     async def start(self, host: str | None = None, port: int | None = None) -> tuple[str, int]:
         """Serve HTTP/Socket.IO, start every room and driver service; returns the bound address."""
@@ -90,8 +172,13 @@ class Hub:
         await site.start()
         bound = self._runner.addresses[0]
         self.address = (str(bound[0]), int(bound[1]))
+        self.host = host
+        if self.cluster is not None:
+            await self.cluster.start(self.address)
         for room in self.rooms.values():
             await room.start()
+        if self.cluster is not None:
+            self.cluster.run_ownership()
         for service in self.services.values():
             await service.start(host)
         log.info(
@@ -109,7 +196,11 @@ class Hub:
         if self._runner is not None:  # first take no new panels: reconnecting ones would wait
             for site in list(self._runner.sites):
                 await site.stop()
+        if self.cluster is not None:  # every lease handed back at once, before the rooms stop
+            await self.cluster.stop_ownership()
         await asyncio.gather(*(room.stop() for room in self.rooms.values()))
+        if self.cluster is not None:
+            await self.cluster.stop()
         for namespace in self.namespaces.values():
             await namespace.close()
         # Say goodbye (an Engine.IO CLOSE) and hang up on every panel rather than let the
@@ -121,6 +212,7 @@ class Hub:
         for transport in list(direct_transports(self.sio).values()):
             transport.close()
         if self._runner is not None:
+            await self.sio.shutdown()  # ends Engine.IO's service task, else it outlives the hub
             await self._runner.cleanup()
             self._runner = None
         await asyncio.sleep(0)  # let closed transports run their connection_lost callbacks

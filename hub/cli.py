@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeAlias
 
 from drivers.config import parse_duration
-from drivers.errors import ConfigError
+from drivers.errors import AvhubError, ConfigError
+from hub.catalog import failed_plugins
 from hub.config import Config, ConfigFileError, load_config, parse_listen
+from hub.guard import exposure_warnings
 
 Handler = Callable[[argparse.Namespace], int]
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -24,13 +28,20 @@ EXIT_INVALID = 2
 
 
 def check(args: argparse.Namespace) -> int:
-    """Validate a deployment file: print every problem and exit 2, or a summary and exit 0."""
+    """Validate a deployment file: print every problem and exit 2, or a summary and exit 0.
+
+    Plug-ins that failed to load are warnings on stderr (a device using one is a problem).
+    """
+    for failure in failed_plugins():
+        print(f"warning: {failure}", file=sys.stderr)
     try:
         config = load_config(args.file)
     except ConfigFileError as err:
         for problem in err.problems:
             print(problem)
         return EXIT_INVALID
+    for warning in exposure_warnings(config):
+        print(f"{args.file}: warning: {warning}")
     rooms = len(config.rooms)
     devices = sum(1 for _ in config.devices())
     print(f"{args.file}: ok ({_count(rooms, 'room')}, {_count(devices, 'device')})")
@@ -63,17 +74,23 @@ def _load_or_report(path: str | Path) -> Config | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the hub on a deployment file until SIGINT/SIGTERM."""
-    from hub.runner import serve, setup_logging
+    from hub.logs import setup_logging
+    from hub.runner import serve
 
     config = _load_or_report(args.file)
     if config is None:
         return EXIT_INVALID
-    setup_logging(args.log_level or config.hub.log_level)
+    setup_logging(args.log_level or config.hub.log_level, args.log_format)
+    for failure in failed_plugins():  # one a device used made the config invalid
+        logging.getLogger("avhub").warning("%s; no device uses it, running without it", failure)
     try:
-        return asyncio.run(serve(config, args.listen, simulate=args.simulate))
+        return asyncio.run(serve(config, args.listen, simulate=args.simulate, path=args.file))
     except ConfigError as err:
         print(f"{args.file}: {err}")
         return EXIT_INVALID
+    except AvhubError as err:  # e.g. hub.store names a Redis that cannot be reached
+        print(f"avhub: {err}")
+        return 1
 
 
 def _listen(text: str) -> tuple[str, int]:
@@ -93,10 +110,17 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], help="override hub.log_level"
     )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="text lines (default) or one JSON object per line "
+        "(time, level, logger, room, device, message)",
+    )
 
 
 def register_run(subparsers: Subparsers) -> None:
-    """`avhub run FILE [--listen HOST:PORT] [--simulate] [--log-level LEVEL]`."""
+    """`avhub run FILE [--listen HOST:PORT] [--simulate] [--log-level L] [--log-format F]`."""
     parser = subparsers.add_parser("run", help="run the hub on a deployment file")
     parser.add_argument("file", metavar="FILE", help="deployment YAML")
     parser.add_argument(
@@ -199,11 +223,47 @@ def register_discover(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=discover)
 
 
+def drivers(args: argparse.Namespace) -> int:
+    """List every driver, or describe one; plug-ins that failed to load are shown with why."""
+    from drivers import DRIVERS
+    from hub import catalog
+
+    if args.name is None:
+        print(catalog.as_json(catalog.catalog()) if args.json else catalog.table())
+        return EXIT_OK
+    if args.name not in DRIVERS:
+        failed = DRIVERS.failure(args.name)
+        if failed is None:
+            print(f"avhub drivers: no driver {args.name!r}; known: {', '.join(DRIVERS)}")
+            return EXIT_INVALID
+        print(catalog.as_json(failed.as_json()) if args.json else f"{failed}\n\n{failed.details}")
+        return 1
+    print(catalog.as_json(catalog.describe(args.name)) if args.json else catalog.details(args.name))
+    return EXIT_OK
+
+
+def register_drivers(subparsers: Subparsers) -> None:
+    """`avhub drivers [NAME] [--json]`."""
+    parser = subparsers.add_parser(
+        "drivers", help="list the installed drivers (built-in and from packages), or describe one"
+    )
+    parser.add_argument(
+        "name", nargs="?", metavar="NAME", help="describe this driver: options, actions, knobs"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="machine-readable: config JSON Schema, action argument schemas, simulator knobs",
+    )
+    parser.set_defaults(handler=drivers)
+
+
 COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     register_check,
     register_run,
     register_demo,
     register_discover,
+    register_drivers,
 )
 
 

@@ -12,8 +12,11 @@ pinned python-engineio 4.15.x / python-socketio 5.18.x (pyproject.toml):
   driver's own; the subclass re-does what the original `__call__` does.
 - `AsyncSocket` attributes `queue` (an asyncio.Queue), `upgraded`, `upgrading`, `closed`
   and `sid`, and that its WebSocket writer encodes each queued packet just before
-  writing it: `_Handoff` relies on that to switch a panel to direct writes exactly
-  when everything queued before it has gone out.
+  writing it with the driver's `send(text)`: `_Handoff` relies on that to switch a
+  panel to direct writes exactly when everything queued before it has gone out, and
+  `direct_transports`' driver skips the text `_Handoff` leaves in place of the
+  namespace CONNECT it wrote itself. The CONNECT is found in the queue by its
+  encoding (`0<namespace>,`) as Socket.IO puts it there.
 - `AsyncServer.manager.is_connected(sid, namespace)` and `eio_sid_from_sid`: public
   enough, but used here to know when Socket.IO has queued a namespace CONNECT.
 
@@ -95,22 +98,35 @@ class Member:
         self.transport: asyncio.Transport | None = None
 
 
+class _Sent(str):
+    """What a `_Handoff` leaves for Engine.IO's writer when it wrote its bytes itself."""
+
+    __slots__ = ()
+
+
+SENT = _Sent("6")  # a NOOP, were it ever written; the panel's WebSocket driver skips it
+
+
 class _Handoff(eio_packet.Packet):  # type: ignore[misc]
-    """An Engine.IO NOOP that switches a member to direct writes as Engine.IO sends it.
+    """A packet in Engine.IO's queue that switches a member to direct writes as it is sent.
 
     Engine.IO's WebSocket writer encodes each queued packet just before writing it,
-    so when this one is encoded everything queued before it (the namespace CONNECT
-    among them) is already in the transport: frames written now come after.
+    so when this one is encoded everything queued before it is already in the
+    transport: frames written now come after. It takes the place of the namespace
+    CONNECT (`carried`) when that is still queued, and then writes the CONNECT and
+    the member's first events in one write, leaving nothing for Engine.IO to send;
+    otherwise it is a NOOP queued last.
     """
 
-    def __init__(self, fanout: Fanout, member: Member) -> None:
+    def __init__(self, fanout: Fanout, member: Member, carried: Any = None) -> None:
         super().__init__(eio_packet.NOOP)
-        self._switch = (fanout, member)
+        self._switch = (fanout, member, carried)
 
     def encode(self, b64: bool = False) -> Any:
-        fanout, member = self._switch
-        fanout._go_direct(member)
-        return super().encode(b64)
+        fanout, member, carried = self._switch
+        if fanout._go_direct(member, carried):
+            return SENT
+        return super().encode(b64) if carried is None else carried.encode(b64)
 
 
 class Fanout:
@@ -169,20 +185,32 @@ class Fanout:
             member.pending.clear()
             member.transport = None
 
-    def broadcast(self, event: str, data: Any) -> None:
-        """Send an event to every current member."""
+    def broadcast(self, event: str, data: Any) -> Event | None:
+        """Send an event to every current member; the event as encoded (None: nobody)."""
         if not self._members:
-            return
+            return None
         ev = self.event(event, data)
+        self.deliver(ev)
+        return ev
+
+    def deliver(self, ev: Event) -> None:
+        """Send an already encoded event to every current member."""
         for member in tuple(self._members.values()):
             if member.mode is Mode.DIRECT:
                 self._write(member, ev.frame)
-            elif member.mode is Mode.QUEUED:
-                self._enqueue(member, ev)
             else:
-                member.pending.append(ev)
-                if len(member.pending) > self.max_pending:
-                    self._drop(member, f"{len(member.pending)} events waiting")
+                self._later(member, ev)
+
+    def send(self, sid: str, event: str, data: Any) -> None:
+        """Send an event to one member, after everything sent to it before."""
+        member = self._members.get(sid)
+        if member is None:
+            return
+        ev = self.event(event, data)
+        if member.mode is Mode.DIRECT:
+            self._write(member, ev.frame)
+        else:
+            self._later(member, ev)
 
     async def close(self) -> None:
         for sid in list(self._members):
@@ -198,6 +226,15 @@ class Fanout:
             self._drop(member, f"{transport.get_write_buffer_size()} bytes unsent")
             return
         transport.write(frame)
+
+    def _later(self, member: Member, ev: Event) -> None:
+        """An event for a member not (yet) written to directly: queued or pending."""
+        if member.mode is Mode.QUEUED:
+            self._enqueue(member, ev)
+        else:
+            member.pending.append(ev)
+            if len(member.pending) > self.max_pending:
+                self._drop(member, f"{len(member.pending)} events waiting")
 
     def _enqueue(self, member: Member, ev: Event) -> None:
         sock = self._server.eio.sockets.get(member.eio_sid)
@@ -223,30 +260,60 @@ class Fanout:
         if sock is None or sock.closed:
             self.leave(member.sid)
             return
-        if self._try_handoff(member, sock):
+        if self._try_handoff(member, sock, connect=True):
             return
         member.mode = Mode.QUEUED
         pending, member.pending = member.pending, []
         for ev in pending:
             sock.queue.put_nowait(ev.packet)
 
-    def _try_handoff(self, member: Member, sock: Any) -> bool:
-        """Once the panel's WebSocket is in place, queue the switch to direct writes."""
+    def _try_handoff(self, member: Member, sock: Any, *, connect: bool = False) -> bool:
+        """Once the panel's WebSocket is in place, queue the switch to direct writes.
+
+        With `connect`, the switch takes the place of this namespace's CONNECT when that
+        still waits in the queue, and writes it (with the member's first events).
+        """
         if not (sock.upgraded and not sock.upgrading and sock.sid in self._transports):
             return False
         member.mode = Mode.HANDOFF
-        sock.queue.put_nowait(_Handoff(self, member))
+        queue: asyncio.Queue[Any] = sock.queue
+        queued = _drain(queue) if connect else []
+        at = self._connect_in(queued)
+        if at is None:
+            queued.append(_Handoff(self, member))
+        else:
+            queued[at] = _Handoff(self, member, queued[at])
+        for pkt in queued:
+            queue.put_nowait(pkt)
         return True
 
-    def _go_direct(self, member: Member) -> None:
-        """Engine.IO is writing the handoff marker: flush `pending`, write directly from now."""
+    def _connect_in(self, packets: list[Any]) -> int | None:
+        """Where this namespace's CONNECT is among Engine.IO packets, if there."""
+        prefix = f"0{self._namespace},"
+        for i, pkt in enumerate(packets):
+            if (
+                type(pkt) is eio_packet.Packet
+                and pkt.packet_type == eio_packet.MESSAGE
+                and isinstance(pkt.data, str)
+                and pkt.data.startswith(prefix)
+            ):
+                return i
+        return None
+
+    def _go_direct(self, member: Member, carried: Any = None) -> bool:
+        """Engine.IO is writing the handoff marker: write `carried` (the CONNECT) and
+        `pending` in one write, and directly from now on; False if the member is gone."""
         if self._members.get(member.sid) is not member or member.mode is not Mode.HANDOFF:
-            return
+            return False
         member.transport = self._transports.get(member.eio_sid)
         member.mode = Mode.DIRECT
         pending, member.pending = member.pending, []
-        if pending:
-            self._write(member, b"".join(ev.frame for ev in pending))
+        frames = [ev.frame for ev in pending]
+        if carried is not None:
+            frames.insert(0, ws_text_frame(carried.encode().encode()))
+        if frames:
+            self._write(member, b"".join(frames))
+        return True
 
     def _drop(self, member: Member, why: str) -> None:
         """Disconnect a panel that does not keep up; it resyncs when it reconnects."""
@@ -263,6 +330,19 @@ class Fanout:
             )
             self._hangups.add(task)
             task.add_done_callback(self._hangups.discard)
+
+
+def _drain(queue: asyncio.Queue[Any]) -> list[Any]:
+    """Take everything out of `queue` (the caller puts it back before it yields).
+
+    A writer woken for an item it has not taken yet simply finds the queue full again:
+    `asyncio.Queue.get` re-checks after every wake-up.
+    """
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+        queue.task_done()
+    return items
 
 
 def direct_transports(server: socketio.AsyncServer) -> dict[str, asyncio.Transport]:
@@ -296,6 +376,11 @@ def direct_transports(server: socketio.AsyncServer) -> dict[str, asyncio.Transpo
             finally:
                 transports.pop(sid, None)
             return self._sock
+
+        async def send(self, message: Any) -> None:
+            if message is SENT:
+                return  # a _Handoff wrote its bytes itself
+            await super().send(message)
 
     PanelWebSocket.transports = transports
     eio._async = {**eio._async, "websocket": PanelWebSocket}

@@ -9,14 +9,20 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, tzinfo
+from typing import Any, Protocol
 
 from drivers import DRIVERS
-from drivers.base import Driver, StateSink
+from drivers.base import Driver
+from drivers.config import DeviceConfig
 from drivers.transport import TransportFactory, create_transport
-from hub.commands import Reply, result_code, run_command
+from hub.automation.clock import Clock, SystemClock
+from hub.automation.device import DRIVER as ROOM_DRIVER
+from hub.automation.device import RoomDevice
+from hub.automation.models import ROOM_DEVICE
+from hub.commands import Device, Reply, Target, result_code, run_command
 from hub.config import RoomConfig
 from hub.store import RoomStore
 
@@ -33,6 +39,32 @@ class RoomCounters:
     """Panels that reconnected and were replayed only what they missed."""
     snapshots: int = 0
     """Panels sent a whole snapshot on connect."""
+    resumes: Counter[str] = field(default_factory=Counter)
+    """Panels catching up (connect with `resume`, or `sync`) by how: `replay` or `snapshot`."""
+    changes: int = 0
+    """Changes published to the room's panels."""
+
+
+class Placement(Protocol):
+    """Where a room's devices run when several hubs share the building (hub/cluster)."""
+
+    def adopt(self, room: Room) -> None:
+        """The room is open: its devices and commands go through the placement."""
+
+    async def release(self, room: Room) -> None:
+        """Forget the room (its devices were stopped first)."""
+
+    async def run(self, room: Room, device_id: str, device: Device) -> None:
+        """Run the device on the hub that owns it (here once this hub takes it)."""
+
+    async def halt(self, room: Room, device_id: str) -> None:
+        """The device leaves: stopped if it runs here, free for no hub to take."""
+
+    async def command(self, room: Room, data: Any, where: str) -> Reply:
+        """Run a command on the hub that owns its device."""
+
+    def reach(self, room: Room) -> Mapping[str, Target]:
+        """The room's drivers as a macro commands them: each on the hub that owns it."""
 
 
 class Room:
@@ -46,31 +78,104 @@ class Room:
         *,
         admin_token: str | None = None,
         transport_factory: TransportFactory = create_transport,
+        placement: Placement | None = None,
+        clock: Clock | None = None,
+        zone: tzinfo = UTC,
     ) -> None:
         self.id = room_id
+        self.placement = placement
         self.name = config.name
         self.config = config
         self.store = store
         self.counters = RoomCounters()
-        self.open_room = not config.panel_tokens
-        self._tokens = [t.encode() for t in (*config.panel_tokens, admin_token) if t]
+        self.set_access(config.panel_tokens, admin_token)
         self.drivers: dict[str, Driver[Any]] = {}
+        self._sinks: dict[str, _Sink] = {}
+        self._transport_factory = transport_factory
+        self.devices: dict[str, Device] = {}
+        """Every device commands can reach: the drivers, and the `room` device if any."""
         for device_id, device in config.devices.items():
-            driver = DRIVERS[device.driver].driver(
-                device_id,
-                device,
-                _sink(store, device_id),
-                label=f"{room_id}/{device_id}",
-                transport_factory=transport_factory,
-            )
-            store.add_device(
-                device_id,
-                device.name or device_id,
-                device.driver,
-                driver.state,
-                driver.describe_actions(),
-            )
-            self.drivers[device_id] = driver
+            self.add_device(device_id, device)
+        self._clock = clock or SystemClock()
+        self._zone = zone
+        self.automation: RoomDevice | None = None
+        self._make_automation(config)
+
+    def _make_automation(self, config: RoomConfig) -> None:
+        """The `room` device of `config`'s macros (none without), entered in the store."""
+        self.automation = None
+        if not config.macros:
+            return
+        devices = self.drivers if self.placement is None else self.placement.reach(self)
+        self.automation = RoomDevice(
+            self.id,
+            config,
+            self.store,
+            devices,
+            clock=self._clock,
+            zone=self._zone,
+            shared=self.placement is not None,
+        )
+        self.store.add_device(
+            ROOM_DEVICE,
+            config.name,
+            ROOM_DRIVER,
+            self.automation.state,
+            self.automation.describe_actions(),
+        )
+        self.devices[ROOM_DEVICE] = self.automation
+
+    async def retire_automation(self) -> None:
+        """Stop the `room` device before a reload replaces it: its macro cancelled, timers off."""
+        if self.automation is not None:
+            await self.stop_device(ROOM_DEVICE, self.automation)
+
+    def replace_automation(self, config: RoomConfig) -> RoomDevice | None:
+        """Swap in the `room` device of `config` (after `retire_automation`); the caller starts it."""
+        if self.automation is not None:
+            self.store.remove_device(ROOM_DEVICE)
+            self.devices.pop(ROOM_DEVICE, None)
+        self._make_automation(config)
+        return self.automation
+
+    def set_access(self, panel_tokens: Iterable[str], admin_token: str | None) -> None:
+        """Who may enter: the panel tokens (none: anyone) and the admin token."""
+        panel_tokens = list(panel_tokens)
+        self.open_room = not panel_tokens
+        self._tokens = [t.encode() for t in (*panel_tokens, admin_token) if t]
+
+    def add_device(self, device_id: str, device: DeviceConfig) -> Driver[Any]:
+        """Build a device's driver and enter it in the store; `start()` it if the room runs."""
+        sink = _Sink(self.store, device_id)
+        driver = DRIVERS[device.driver].driver(
+            device_id,
+            device,
+            sink,
+            label=f"{self.id}/{device_id}",
+            transport_factory=self._transport_factory,
+        )
+        self.store.add_device(
+            device_id,
+            device.name or device_id,
+            device.driver,
+            driver.state,
+            driver.describe_actions(),
+        )
+        driver.actions_sink = sink.describe  # see Driver.publish_actions
+        self.drivers[device_id] = driver
+        self.devices[device_id] = driver
+        self._sinks[device_id] = sink
+        return driver
+
+    def remove_device(self, device_id: str) -> Driver[Any]:
+        """Take a device out of the room and the store; its late changes go nowhere.
+
+        The caller stops the returned driver.
+        """
+        self._sinks.pop(device_id).live = False
+        self.store.remove_device(device_id)
+        self.devices.pop(device_id, None)
+        return self.drivers.pop(device_id)
 
     def authorized(self, token: object) -> bool:
         """True when the room is open or `token` is one of its tokens (or the admin token)."""
@@ -83,24 +188,58 @@ class Room:
 
     async def command(self, data: Any, where: str) -> Reply:
         """Run one `{device, action, args}` command; the ack, counted by result."""
-        reply = await run_command(self.drivers, data, where)
-        self.counters.commands[result_code(reply)] += 1
+        if self.placement is not None:
+            reply = await self.placement.command(self, data, where)
+        else:
+            reply = await run_command(self.devices, data, where)
+        result = result_code(reply)
+        self.counters.commands[result] += 1
+        device = data.get("device") if isinstance(data, dict) else None
+        driver = self.drivers.get(device) if isinstance(device, str) else None
+        if driver is not None:
+            driver.stats.command(result)
         return reply
 
     def online(self) -> int:
         """How many of the room's devices are online."""
-        return sum(1 for d in self.drivers.values() if d.online)
+        return sum(1 for d in self.drivers if self.device_online(d))
+
+    def device_online(self, device_id: str) -> bool:
+        """Whether the driver `device_id` is online (with a placement: as its owner says)."""
+        if self.placement is not None:  # drivers run on their owners: read the store
+            return self.store.devices[device_id].state.get("online") is True
+        return self.drivers[device_id].online
 
     async def start(self) -> None:
-        """Open the store, then start every device."""
+        """Open the store, then start every device (or hand each to the placement)."""
         await self.store.open()
-        for driver in self.drivers.values():
-            await driver.start()
+        if self.placement is not None:
+            self.placement.adopt(self)
+        for device_id, device in self.devices.items():
+            await self.start_device(device_id, device)
 
     async def stop(self) -> None:
-        """Stop every device (closing its connection), then close the store."""
-        await asyncio.gather(*(d.stop() for d in self.drivers.values()))
+        """Stop automation and every device (closing its connection), then close the store."""
+        if self.automation is not None:
+            await self.stop_device(ROOM_DEVICE, self.automation)
+        await asyncio.gather(*(self.stop_device(d, driver) for d, driver in self.drivers.items()))
+        if self.placement is not None:
+            await self.placement.release(self)
         await self.store.close()
+
+    async def start_device(self, device_id: str, device: Device) -> None:
+        """Start one of the room's devices: here, or on the hub the placement gives it to."""
+        if self.placement is not None:
+            await self.placement.run(self, device_id, device)
+        else:
+            await device.start()
+
+    async def stop_device(self, device_id: str, device: Device) -> None:
+        """Stop a device started with `start_device` (also one a reload took out)."""
+        if self.placement is not None:
+            await self.placement.halt(self, device_id)
+        else:
+            await device.stop()
 
 
 def drivers_of(rooms: Iterable[Room]) -> list[Driver[Any]]:
@@ -108,10 +247,21 @@ def drivers_of(rooms: Iterable[Room]) -> list[Driver[Any]]:
     return [d for room in rooms for d in room.drivers.values()]
 
 
-def _sink(store: RoomStore, device_id: str) -> StateSink:
-    """Where a driver's changes go: committed to its room's store under its id."""
+class _Sink:
+    """Where a driver's changes (and new action schemas) go: its room's store, while live."""
 
-    def commit(changes: dict[str, Any]) -> None:
-        store.commit(device_id, changes)
+    __slots__ = ("device_id", "live", "store")
 
-    return commit
+    def __init__(self, store: RoomStore, device_id: str) -> None:
+        self.store = store
+        self.device_id = device_id
+        self.live = True  # False once the device left the room (a reload removed or replaced it)
+
+    def __call__(self, changes: dict[str, Any]) -> None:
+        if self.live:
+            self.store.commit(self.device_id, changes)
+
+    def describe(self, actions: dict[str, dict[str, Any]]) -> None:
+        """A driver's new action schemas: a description change in the store, while live."""
+        if self.live:
+            self.store.describe(self.device_id, actions)

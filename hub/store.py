@@ -1,7 +1,8 @@
 """Room state stores: device state, numbered changes and a bounded replay ring per room.
 
 `RoomStore` is the interface a room owns its state through; `MemoryStore` keeps it in
-this process (`hub.store: memory`).
+this process (`hub.store: memory`). Devices' action schemas live in the room's
+`SchemaTable` (hub/schemas.py): a device's `actions` maps each action name to a schema id.
 """
 
 from __future__ import annotations
@@ -11,34 +12,45 @@ import secrets
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from hub.encoding import dumps as dumps
+from hub.schemas import Schema, SchemaTable
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One committed change of one device's state, numbered within its room."""
+    """One committed change of one device, numbered within its room.
+
+    A description change (`MemoryStore.describe`) also carries the device's new
+    `actions` (name → schema id) and every schema they name.
+    """
 
     epoch: str
     seq: int
     device: str
     state: Mapping[str, Any]
     ts: float
+    actions: Mapping[str, str] | None = None
+    schemas: Mapping[str, Schema] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The `change` event payload (DESIGN.md §3)."""
-        return {
+        data = {
             "epoch": self.epoch,
             "seq": self.seq,
             "device": self.device,
             "state": dict(self.state),
             "ts": self.ts,
         }
+        if self.actions is not None:
+            data["actions"] = dict(self.actions)
+            data["schemas"] = dict(self.schemas or {})
+        return data
 
 
-# Socket.IO's packet encoding: `json.dumps(data, separators=(",", ":"))`, defaults otherwise.
-dumps = json.JSONEncoder(separators=(",", ":")).encode
 _texts: dict[str, str] = {}  # equal encoded action schemas share one string
 
 
@@ -49,17 +61,21 @@ class DeviceEntry:
     name: str
     driver: str
     state: dict[str, Any]
-    actions: dict[str, Any]
+    actions: dict[str, str]  # action name → schema id in the room's SchemaTable
     head: str | None = None  # encoded `{"name":…,"driver":…,"state":` of the snapshot entry
-    tail: str | None = None  # encoded `,"actions":{…}}`, shared by devices of one driver
+    tail: str | None = None  # encoded `,"actions":{…}}`, shared by devices with equal actions
+    text: str | None = None  # the whole entry as last encoded; None once state or actions change
 
     def encode(self) -> str:
-        """This device's snapshot entry as compact JSON; the state is encoded afresh."""
+        """This device's snapshot entry as compact JSON, encoded again only after a change."""
+        if self.text is not None:
+            return self.text
         if self.head is None or self.tail is None:
             self.head = f'{{"name":{dumps(self.name)},"driver":{dumps(self.driver)},"state":'
             tail = f',"actions":{dumps(self.actions)}}}'
             self.tail = _texts.setdefault(tail, tail)
-        return self.head + dumps(self.state) + self.tail
+        self.text = self.head + dumps(self.state) + self.tail
+        return self.text
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +86,8 @@ class _Kept:
     device: str
     state: str
     ts: float
+    actions: Mapping[str, str] | None = None  # of a description change (see Change)
+    schemas: Mapping[str, Schema] | None = None
 
 
 Subscriber = Callable[[Change], None]
@@ -78,15 +96,31 @@ Subscriber = Callable[[Change], None]
 class RoomStore(Protocol):
     """What a room needs of its state store; the namespace and HTTP read it through the room.
 
-    Contract: `commit` numbers a change with the room's next `seq` and every subscriber
-    gets every change exactly once, in `seq` order. `since`, `snapshot` and
-    `snapshot_json` answer from the state as of the last change subscribers were given,
-    so a panel joined in the same loop turn continues exactly where its answer ends.
+    Contract: `commit` (and `describe`) numbers a change with the room's next `seq` and
+    every subscriber gets every change exactly once, in `seq` order. `since`, `snapshot`
+    and `snapshot_json` answer from the state as of the last change subscribers were
+    given, so a panel joined in the same loop turn continues exactly where its answer
+    ends. Once the store is open, adding or removing a device or renaming the room (a
+    reload) keeps `epoch` and `seq`, but `since` answers None for any `seq` up to that
+    point: replayed changes cannot tell a panel that the device list changed, a
+    snapshot does.
+
+    Action schemas (hub/schemas.py): `add_device` and `describe` take a device's actions
+    as name → JSON Schema and keep each distinct schema once in `schemas` (the room's
+    `SchemaTable`); the device's entry keeps name → schema id. `remove_device` and
+    `describe` drop the schemas no device names any more. `snapshot(held)` and
+    `snapshot_json(held)` carry every schema of the table but those whose ids are in
+    `held` (the ones a panel says it has). `describe` commits a numbered change whose
+    `actions` and `schemas` (`Change`) give the device's new actions whole; it answers
+    None (and numbers nothing) when the ids are the ones the device has. A store that
+    carries changes between processes keeps those two fields with the change, so a
+    replayed description change is whole.
     """
 
     room_id: str
     name: str
     devices: dict[str, DeviceEntry]
+    schemas: SchemaTable
 
     @property
     def epoch(self) -> str: ...
@@ -100,18 +134,31 @@ class RoomStore(Protocol):
         name: str,
         driver: str,
         state: Mapping[str, Any],
-        actions: dict[str, Any],
+        actions: Mapping[str, Schema],
     ) -> None: ...
 
+    def remove_device(self, device_id: str) -> None: ...
+
+    def rename(self, name: str) -> None: ...
+
     def commit(self, device_id: str, changes: Mapping[str, Any]) -> Change | None: ...
+
+    def describe(self, device_id: str, actions: Mapping[str, Schema]) -> Change | None: ...
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]: ...
 
     def since(self, epoch: object, seq: object) -> list[Change] | None: ...
 
-    def snapshot(self) -> dict[str, Any]: ...
+    def catch_up(self, epoch: object, seq: object) -> Awaitable[None] | None:
+        """None, or what to await before `since` when this hub has not applied `seq` yet.
 
-    def snapshot_json(self) -> str: ...
+        A store shared by several hubs (hub/cluster) may be behind a panel that resumes
+        here after seeing `seq` on another hub; an in-process store never is.
+        """
+
+    def snapshot(self, held: Collection[str] = ()) -> dict[str, Any]: ...
+
+    def snapshot_json(self, held: Collection[str] = ()) -> str: ...
 
     async def open(self) -> None: ...
 
@@ -141,10 +188,13 @@ class MemoryStore:
         self.epoch = epoch or secrets.token_hex(8)
         self.seq = 0
         self.devices: dict[str, DeviceEntry] = {}
+        self.schemas = SchemaTable()
         self.max_age = max_age
         self._ring: deque[_Kept] = deque(maxlen=ring_size)
         self._subscribers: list[Subscriber] = []
         self._clock = clock
+        self._opened = False
+        self._layout: int | None = None  # seq of the last device-list change while open
 
     def add_device(
         self,
@@ -152,33 +202,83 @@ class MemoryStore:
         name: str,
         driver: str,
         state: Mapping[str, Any],
-        actions: dict[str, Any],
+        actions: Mapping[str, Schema],
     ) -> None:
-        """Register a device before any change of it is committed.
+        """Register a device (and its action schemas) before any change of it is committed.
 
         A `state` dict is kept, not copied: the room passes its driver's, which holds
         the same values (the driver commits each change it makes to it at once).
         """
         if device_id in self.devices:
             raise ValueError(f"device {device_id!r} already in room {self.room_id!r}")
+        refs = self.schemas.intern(actions)
         kept = state if isinstance(state, dict) else dict(state)
-        self.devices[device_id] = DeviceEntry(name, driver, kept, actions)
+        self.devices[device_id] = DeviceEntry(name, driver, kept, refs)
+        self._relayout()
+
+    def remove_device(self, device_id: str) -> None:
+        """Forget a device (its state, name and the schemas only it used); a later commit
+        for it is an error."""
+        del self.devices[device_id]
+        self._forget_unused_schemas()
+        self._relayout()
+
+    def rename(self, name: str) -> None:
+        """The room's display name (the snapshot's `room.name`)."""
+        self.name = name
+        self._relayout()
+
+    def _relayout(self) -> None:
+        if self._opened:
+            self._layout = self.seq
 
     def commit(self, device_id: str, changes: Mapping[str, Any]) -> Change:
         """Number and apply a change, keep it for replay, notify subscribers in order."""
         entry = self.devices[device_id]
         state = dict(changes)
-        # First, so that a value that is not JSON changes nothing; interned, because
-        # devices alike report alike (`{"power":"on"}`): the ring keeps one copy.
-        encoded = sys.intern(dumps(state))
+        encoded = dumps(state)  # first, so that a value that is not JSON changes nothing
         self.seq += 1
         change = Change(self.epoch, self.seq, device_id, state, self._clock())
         entry.state.update(state)
-        self._ring.append(_Kept(change.seq, device_id, encoded, change.ts))
+        entry.text = None
+        self._publish(change, encoded)
+        return change
+
+    def describe(self, device_id: str, actions: Mapping[str, Schema]) -> Change | None:
+        """New action schemas for a device: a numbered change carrying them; None if the same.
+
+        The change holds the device's whole `actions` (name → id) and every schema they
+        name, so a panel applies it without knowing which schemas it had before.
+        """
+        entry = self.devices[device_id]
+        refs = self.schemas.intern(actions)
+        if refs == entry.actions:
+            return None
+        entry.actions, entry.tail, entry.text = refs, None, None
+        self._forget_unused_schemas()
+        self.seq += 1
+        schemas = self.schemas.subset(only=refs.values())
+        change = Change(self.epoch, self.seq, device_id, {}, self._clock(), refs, schemas)
+        self._publish(change)
+        return change
+
+    def _forget_unused_schemas(self) -> None:
+        self.schemas.keep({r for e in self.devices.values() for r in e.actions.values()})
+
+    def _publish(self, change: Change, encoded: str | None = None) -> None:
+        """Keep `change` for replay and hand it to every subscriber, in order."""
+        self._keep(change, encoded)
         self._prune(change.ts)
         for subscriber in tuple(self._subscribers):
             subscriber(change)
-        return change
+
+    def _keep(self, change: Change, encoded: str | None = None) -> None:
+        """Add `change` to the replay ring; `encoded` is its state as `dumps` encodes it."""
+        # Interned, because devices alike report alike (`{"power":"on"}`): one copy.
+        state = sys.intern(dumps(change.state) if encoded is None else encoded)
+        self._ring.append(
+            _Kept(change.seq, change.device, state, change.ts, change.actions, change.schemas)
+        )
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Call `subscriber` with every later change; returns the unsubscribe function."""
@@ -194,6 +294,8 @@ class MemoryStore:
         """Every change after `seq` of `epoch`, or None when the ring cannot give them all."""
         if epoch != self.epoch or not isinstance(seq, int) or isinstance(seq, bool):
             return None
+        if self._layout is not None and seq <= self._layout:
+            return None
         if seq == self.seq:
             return []
         if seq < 0 or seq > self.seq:
@@ -204,39 +306,50 @@ class MemoryStore:
         skip = seq + 1 - self._ring[0].seq
         ring, epoch = self._ring, self.epoch
         return [
-            Change(epoch, kept.seq, kept.device, json.loads(kept.state), kept.ts)
-            for kept in (ring[i] for i in range(skip, len(ring)))
+            Change(epoch, k.seq, k.device, json.loads(k.state), k.ts, k.actions, k.schemas)
+            for k in (ring[i] for i in range(skip, len(ring)))
         ]
 
-    def snapshot(self) -> dict[str, Any]:
-        """The `snapshot` event payload (DESIGN.md §3)."""
+    def catch_up(self, epoch: object, seq: object) -> Awaitable[None] | None:
+        """Never behind: every change is applied as it is committed."""
+        return None
+
+    def snapshot(self, held: Collection[str] = ()) -> dict[str, Any]:
+        """The `snapshot` event payload (DESIGN.md §3), without the schemas in `held`."""
         return {
             "epoch": self.epoch,
             "seq": self.seq,
             "room": {"id": self.room_id, "name": self.name},
+            "schemas": self.schemas.subset(held),
             "devices": {
                 device_id: {
                     "name": entry.name,
                     "driver": entry.driver,
                     "state": dict(entry.state),
-                    "actions": entry.actions,
+                    "actions": dict(entry.actions),
                 }
                 for device_id, entry in self.devices.items()
             },
         }
 
-    def snapshot_json(self) -> str:
-        """`snapshot()` encoded as Socket.IO encodes it, without building it first.
+    def snapshot_json(self, held: Collection[str] = ()) -> str:
+        """`snapshot(held)` encoded as Socket.IO encodes it, without building it first.
 
-        Equal to `dumps(self.snapshot())`, byte for byte; each device's name, driver
-        and action schemas are encoded once, its state at every call.
+        Equal to `dumps(self.snapshot(held))`, byte for byte; each schema and each
+        device's name, driver and actions are encoded once, its state after each change
+        of it (at the next snapshot).
         """
         devices = ",".join(f"{dumps(d)}:{entry.encode()}" for d, entry in self.devices.items())
         room = dumps({"id": self.room_id, "name": self.name})
-        return f'{{"epoch":{dumps(self.epoch)},"seq":{self.seq},"room":{room},"devices":{{{devices}}}}}'
+        schemas = self.schemas.encode(held)
+        return (
+            f'{{"epoch":{dumps(self.epoch)},"seq":{self.seq},"room":{room},'
+            f'"schemas":{schemas},"devices":{{{devices}}}}}'
+        )
 
     async def open(self) -> None:
         """Nothing to connect to: the state lives in this process."""
+        self._opened = True
 
     async def close(self) -> None:
         self._subscribers.clear()

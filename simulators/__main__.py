@@ -14,7 +14,7 @@ import types
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from drivers.config import Duration, parse_duration
@@ -110,6 +110,16 @@ def _parse_map(text: str) -> Any:
     return {key.strip(): value.strip() for key, value in pairs}
 
 
+def _parse_object(text: str) -> Any:
+    """A JSON object (a knob with fields of its own), or none."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"bad JSON object {text!r}: {err}") from None
+
+
 def _add_knob(group: argparse._ArgumentGroup, name: str, field: FieldInfo) -> None:
     flag = "--" + name.replace("_", "-")
     kind, optional = _knob_kind(field)
@@ -127,6 +137,8 @@ def _add_knob(group: argparse._ArgumentGroup, name: str, field: FieldInfo) -> No
         group.add_argument(flag, metavar="LIST", type=_parse_list, **common)
     elif get_origin(kind) is dict:
         group.add_argument(flag, metavar="MAP", type=_parse_map, **common)
+    elif isinstance(kind, type) and issubclass(kind, BaseModel):
+        group.add_argument(flag, metavar="JSON", type=_parse_object, **common)
     else:
         metavar = _METAVARS.get(kind, "TEXT")
         if optional and kind is not str:
@@ -170,7 +182,8 @@ def build_parser(kind: str | None, add_help: bool = True) -> argparse.ArgumentPa
         help=f"simulator kind: {', '.join(sorted(SIMULATORS))}",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    default_port = SIMULATORS[kind].default_port if kind in SIMULATORS else 0
+    simulator = SIMULATORS.get(kind) if kind is not None else None
+    default_port = simulator.default_port if simulator is not None else 0
     parser.add_argument(
         "--port",
         type=int,
@@ -205,8 +218,9 @@ def build_parser(kind: str | None, add_help: bool = True) -> argparse.ArgumentPa
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper
     )
-    if kind in SIMULATORS:
-        model = SIMULATORS[kind].knobs_model
+    if simulator is not None:
+        simulator.add_arguments(parser)
+        model = simulator.knobs_model
         group = parser.add_argument_group(f"{kind} knobs")
         for name, field in model.model_fields.items():
             _add_knob(group, name, field)
@@ -223,9 +237,14 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Knobs]:
         parser.error("--count must be at least 1")
     if args.link is not None and (not args.serial_pty or args.count != 1):
         parser.error("--link needs --serial-pty and a single instance")
-    model = SIMULATORS[args.kind].knobs_model
+    cls = SIMULATORS[args.kind]
+    model = cls.knobs_model
     try:
-        knobs = model.model_validate(_knob_values(args, model))
+        options = cls.options_from_arguments(args)
+    except ValueError as err:
+        parser.error(str(err))
+    try:
+        knobs = model.model_validate({**options, **_knob_values(args, model)})
     except ValidationError as err:
         problems = "; ".join(
             f"--{str(e['loc'][0]).replace('_', '-') if e['loc'] else 'knobs'}: {e['msg']}"

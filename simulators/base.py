@@ -8,6 +8,7 @@ serial pseudo-terminal (`start_pty`) or a UDP peer drives the same session code.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import fcntl
@@ -726,6 +727,15 @@ class Simulator(ABC, Generic[KnobsT]):
     @classmethod
     def options_for(cls, device: DeviceConfig) -> dict[str, Any]:
         """Knobs a device's own config implies (its password, say), for `--simulate`."""
+        return {}
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Command-line options of this kind beyond its knobs (`python -m simulators KIND`)."""
+
+    @classmethod
+    def options_from_arguments(cls, args: argparse.Namespace) -> dict[str, Any]:
+        """Knobs those options give (the knob flags override them); ValueError when bad."""
         return {}
 
     @classmethod

@@ -204,6 +204,7 @@ class ViscaSimulator(Simulator[ViscaKnobs]):
     knobs_model = ViscaKnobs
     default_port = PORT
     terminators = bytes([TERMINATOR])
+    line_end = bytes([TERMINATOR])  # a junk "line" (garbage_mode line) is a packet of its own
     max_frame = MAX_PACKET - 1
 
     serial = True

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -13,40 +11,27 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pytest
 import pytest_asyncio
+from hypothesis import settings
 from playwright.async_api import Browser, Page, async_playwright
 
 from hub.app import Hub
 from hub.cli import demo_config_path
 from hub.config import Config, load_config, load_config_text
 from hub.simulate import Simulators
+from hub.testkit import until
 from simulators import SIMULATORS
 from simulators.base import Simulator
 from simulators.pjlink import PjlinkSimulator
 from tests.panel import Panel
 
-if TYPE_CHECKING:  # tests.rig imports `until` from here
+if TYPE_CHECKING:
     from tests.rig import R, Rig, RigStarter
 
 S = TypeVar("S", bound=Simulator[Any])
 
-
-async def until(
-    predicate: Callable[[], object | Awaitable[object]],
-    timeout: float = 5.0,
-    interval: float = 0.01,
-    message: str = "",
-) -> None:
-    """Wait until `predicate()` is truthy; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
-        await asyncio.sleep(interval)
+# Property tests judge outcomes, not speed: a shared CI machine must not fail them on time.
+settings.register_profile("avhub", deadline=None, print_blob=True)
+settings.load_profile("avhub")
 
 
 @pytest.fixture
@@ -231,6 +216,15 @@ class HubRig:
 def load_demo() -> Config:
     """The embedded demo building (`avhub demo`)."""
     return load_config(demo_config_path())
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def demo() -> AsyncIterator[HubRig]:
+    """The demo building with fast simulators, every device online (module-scoped loop)."""
+    rig = await HubRig(fast_config(load_demo())).start()
+    await rig.all_online()
+    yield rig
+    await rig.close()
 
 
 def chromium_path() -> str:

@@ -20,12 +20,14 @@ TINY = {
     "fanout": ["--rooms", "1", "--panels", "3", "--devices", "1", "--rate", "20",
                "--seconds", "0.5", "--warmup", "0", "--ramp-from", "20", "--ramp-steps", "1"],
     "panels": ["--rooms", "2", "--panels", "3", "--seconds", "0.5", "--settle", "0.1"],
-    "resync": ["--sizes", "2", "--reconnects", "2", "--storm-rooms", "1", "--storm-panels", "3",
-               "--storm-devices", "1"],
+    "resync": ["--sizes", "2", "--switchers", "2", "--reconnects", "2", "--storm-rooms", "1",
+               "--storm-panels", "3", "--storm-devices", "1"],
     "polling": ["--devices", "4", "--per-room", "2", "--sim-procs", "2", "--seconds", "0.5",
                 "--warmup", "0.3"],
     "pipelining": ["--devices", "4", "--per-room", "2", "--sim-procs", "2", "--seconds", "0.6",
                    "--warmup", "0.3", "--rounds", "2", "--interval", "0.1"],
+    "scaleout": ["--rooms", "2", "--panels", "2", "--devices", "2", "--fanout-panels", "4",
+                 "--rate", "20", "--seconds", "0.5", "--warmup", "0"],
 }  # fmt: skip
 
 
@@ -41,6 +43,9 @@ def test_scenario_runs_and_reports(scenario: str, tmp_path: Path) -> None:
         steps = [outcome]
         if scenario == "fanout":
             steps = [outcome["fixed"], *outcome["ramp"]]
+        if scenario == "scaleout":  # avhub: memory, redis1, redis2; each latency + fan-out
+            stacks = outcome.values() if kind == "avhub" else [outcome]
+            steps = [step for stack in stacks for step in stack.values()]
         for step in steps:
             if "delivered" in step:  # every marked change reached every panel, in order
                 assert step["delivered"] == step["expected"] > 0, (kind, step)
@@ -49,6 +54,8 @@ def test_scenario_runs_and_reports(scenario: str, tmp_path: Path) -> None:
             assert outcome["storm"]["missing"] == 0, kind
             assert outcome["room2"]["replay"]["paths"] == ["replay"], kind
             assert outcome["room2"]["snapshot"]["paths"] == ["snapshot"], kind
+            switchers = outcome["switchers"]
+            assert switchers["snapshot"]["bytes"] > 0 and switchers["unresolved"] == 0, kind
         if scenario in ("polling", "pipelining"):
             assert outcome["requests_per_device_s"] > 0, kind
 
@@ -61,3 +68,15 @@ def test_pipelining_runs_the_hub_of_another_commit_beside(tmp_path: Path) -> Non
     assert set(result["results"]) == {"avhub", "avhub_before", "baseline"}
     assert result["results"]["avhub_before"]["requests_per_device_s"] > 0
     assert any(row[0].startswith("HEAD, one at a time") for row in result["rows"])
+
+
+def test_polling_with_generic_devices_reports_cpu_per_request(tmp_path: Path) -> None:
+    args = ["polling", *COMMON, "--out", str(tmp_path), *TINY["polling"], "--driver", "generic"]
+    assert main(args) == 0
+    (path,) = tmp_path.glob("polling-*.json")
+    result = json.loads(path.read_text())
+    assert set(result["results"]) == {"avhub", "generic", "baseline"}
+    assert result["results"]["generic"]["requests_per_device_s"] > 0
+    rows = {row[0]: row for row in result["rows"]}
+    _, generic, pjlink = rows["generic vs pjlink: hub CPU per request (µs)"]
+    assert isinstance(generic, float) and isinstance(pjlink, float)  # a number, never timed here

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -115,11 +116,19 @@ async def test_sigint_also_shuts_down_cleanly() -> None:
     assert "Task was destroyed" not in err.decode()
 
 
-def test_run_refuses_a_store_it_cannot_provide(tmp_path: Path) -> None:
+def test_run_stops_when_redis_cannot_be_reached_and_never_shows_its_password(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     config = tmp_path / "redis.yaml"
     config.write_text(
-        "hub:\n  store: redis://127.0.0.1:6379/0\nrooms:\n  lobby:\n    devices: {}\n"
+        f"hub:\n  store: redis://avhub:s3cret-pw@127.0.0.1:{port}/0\n"
+        "rooms:\n  lobby:\n    devices: {}\n"
     )
     result = subprocess.run([AVHUB, "run", str(config)], capture_output=True, text=True, timeout=30)
-    assert result.returncode == 2, result.stderr
-    assert "Redis is not available in this version" in result.stdout
+    assert result.returncode == 1, result.stderr
+    assert f"cannot reach Redis at redis://127.0.0.1:{port}/0" in result.stdout
+    assert "s3cret" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr

@@ -502,3 +502,48 @@ async def test_stop_right_after_a_state_change_ends_every_task(rig_factory: Any)
     driver.update(probe=1)
     async with asyncio.timeout(2):
         await driver.stop()
+
+
+# ---- names -------------------------------------------------------------------------
+
+NAMES = {
+    "input_names": {1: "Lectern PC", 2: "Document camera"},
+    "output_names": {1: "Left projector", 2: "Right projector"},
+}
+
+
+async def test_named_inputs_and_outputs_show_beside_the_numbers_and_route_by_name(
+    rig_factory: Any,
+) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=60, **NAMES)
+    assert driver.state["inputs"] == {"1": "Lectern PC", "2": "Document camera"}
+    assert driver.state["outputs"] == {"1": "Left projector", "2": "Right projector"}
+    await driver.execute("route", {"input": "Document camera", "output": "Right projector"})
+    assert rig.sim.video_ties[2] == 2 and driver.state["routes"]["2"] == 2
+    await driver.execute("route", {"input": "lectern pc", "output": 1})  # any case, or numbers
+    assert rig.sim.video_ties[1] == 1
+    await driver.execute("set_mute", {"control": "Left projector", "mute": True})
+    assert rig.sim.audio_mutes[1] is True
+    await driver.execute("set_video_mute", {"mute": True, "output": "Right projector"})
+    assert rig.sim.video_mutes[2] is True and not rig.sim.video_mutes[1]
+    sent = rig.sim.received.copy()
+    for args in ({"input": "Laptop", "output": 1}, {"input": 1, "output": "Ceiling"}):
+        err = await error_of(driver.execute("route", args))
+        assert err.code is ErrorCode.INVALID_ARGS and "named" in str(err), args
+    assert rig.sim.received == sent
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        ({"input_names": {9: "Spare"}}, "there is no input 9"),
+        ({"output_names": {1: "Left", 2: "left"}}, "outputs 1 and 2 are both 'left'"),
+        ({"input_names": {1: "2"}}, "input 1 needs a name, not a number"),
+    ],
+)
+def test_names_must_fit_the_switcher_and_be_told_apart(names: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ExtronSisConfig.model_validate(
+            {"driver": "extron_sis", "transport": "tcp://10.0.0.1", "inputs": 8, **names}
+        )

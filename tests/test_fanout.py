@@ -162,6 +162,30 @@ async def test_resume_replays_before_live_changes_over_direct_writes(hub_factory
     panel.close()
 
 
+async def test_a_resuming_panel_is_replayed_the_events_as_sent_to_the_others(
+    hub_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replay encodes nothing the panels already listening were sent: the namespace keeps
+    the last change events as encoded (whatever the store), and only older ones are encoded."""
+    hub = await lobby_hub(hub_factory)
+    room = hub.rooms["lobby"].store
+    commit(hub, 3)  # nobody listens: never encoded
+    watcher = RawPanel(hub)
+    await watcher.connect()
+    await until(lambda: watcher.seq == room.seq)
+    commit(hub, 10)
+    encoded: list[Any] = []
+    event = Fanout.event
+    monkeypatch.setattr(Fanout, "event", lambda *a: encoded.append(a[2]["seq"]) or event(*a))
+    panel = RawPanel(hub, {"resume": {"epoch": room.epoch, "seq": 1}})
+    await panel.connect()
+    await until(lambda: panel.seq == room.seq)
+    assert [c["seq"] for _, c in panel.events()] == list(range(2, room.seq + 1))
+    assert encoded == [2, 3]
+    watcher.close()
+    panel.close()
+
+
 @pytest.mark.parametrize("transports", [["polling"], ["polling", "websocket"]])
 async def test_long_polling_panels_are_served_through_engineio_in_order(
     hub_factory: Any, transports: list[str]
@@ -226,8 +250,9 @@ async def test_the_engineio_internals_the_fanout_leans_on_behave_as_it_expects(
     """What `hub/fanout.py` lists of python-engineio, checked through a real WebSocket.
 
     The hook learns each live WebSocket's transport under its Engine.IO sid and forgets
-    it when the socket ends; it refuses permessage-deflate; the handoff marker is
-    written after the namespace CONNECT queued before it, so direct frames follow it.
+    it when the socket ends; it refuses permessage-deflate; the handoff found the
+    namespace CONNECT in the socket's queue and took its place, so the CONNECT and the
+    snapshot go out in one write and Engine.IO writes nothing after them.
     """
     assert metadata.version("python-engineio").startswith("4.15.")
     assert metadata.version("python-socketio").startswith("5.18.")
@@ -249,17 +274,23 @@ async def test_the_engineio_internals_the_fanout_leans_on_behave_as_it_expects(
         sock = hub.sio.eio.sockets[sid]
         assert isinstance(sock.queue, asyncio.Queue)
         assert sock.upgraded and not sock.upgrading and not sock.closed and sock.sid == sid
+        writes: list[bytes] = []
+        write = transports[sid].write
+        transports[sid].write = lambda data: writes.append(bytes(data)) or write(data)  # type: ignore[method-assign]
         await ws.send_str(sio_connect("/rooms/lobby", {}))
         connect = await ws.receive_str()
-        assert connect.startswith("40/rooms/lobby,")  # the CONNECT, through Engine.IO's queue
-        # The handoff marker (a NOOP, "6") is encoded just before Engine.IO writes it: the
-        # snapshot waiting for the switch is written directly at that moment, ahead of it.
+        assert connect.startswith("40/rooms/lobby,")  # the CONNECT, from Engine.IO's queue
+        # The handoff took the CONNECT's place in the queue: encoded just before Engine.IO
+        # would write it, it wrote the CONNECT and the snapshot in one write itself, and
+        # left Engine.IO nothing to send (no NOOP, "6", ever goes out).
         assert (await ws.receive_str()).startswith('42/rooms/lobby,["snapshot"')
-        assert await ws.receive_str() == "6"
         assert fanout(hub).modes() == {"direct": 1}
         commit(hub, 1)
         change = json.loads((await ws.receive_str())[len("42/rooms/lobby,") :])
         assert change[0] == "change" and change[1]["seq"] == hub.rooms["lobby"].store.seq
+        [both] = [w for w in writes if b"40/rooms/lobby," in w]
+        assert b'42/rooms/lobby,["snapshot"' in both
+        assert not any(w.endswith(b"\x016") for w in writes)  # a one-byte text frame "6"
     await until(lambda: sid not in transports)
     await until(lambda: len(fanout(hub)) == 0)
 
@@ -277,3 +308,21 @@ async def test_hub_stop_hangs_up_on_connected_panels_promptly(hub_factory: Any) 
     for panel in panels:
         await until(lambda p=panel: p.closed.is_set())
         assert "1" in panel.packets  # an Engine.IO CLOSE, not just a dropped connection
+
+
+async def test_a_stopped_hub_leaves_no_engineio_service_task(hub_factory: Any) -> None:
+    hub = await lobby_hub(hub_factory)
+    panel = RawPanel(hub)
+    await panel.connect()
+    await until(lambda: panel.events())
+
+    def service_tasks() -> list[asyncio.Task[Any]]:
+        return [
+            t
+            for t in asyncio.all_tasks()
+            if t.get_coro().__qualname__ == "AsyncServer._service_task"  # type: ignore[union-attr]
+        ]
+
+    assert len(service_tasks()) == 1  # Engine.IO starts it with the first request
+    await hub.stop()
+    await until(lambda: not service_tasks(), message="the service task ended with the hub")

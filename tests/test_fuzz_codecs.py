@@ -19,11 +19,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from drivers.epson_escvp import codec as epson
 from drivers.errors import ProtocolError
 from drivers.extron_sis import codec as extron
 from drivers.pjlink import codec as pjlink
 from drivers.qsys import codec as qsys
 from drivers.samsung_mdc import codec as mdc
+from drivers.sony_adcp import codec as adcp
 from drivers.tesira import codec as tesira
 from drivers.transport.framing import DelimiterFramer, Framer, PassThroughFramer
 from drivers.transport.telnet import Negotiation, TelnetFramer
@@ -66,6 +68,8 @@ def fixed_clock() -> float:
 
 # ---- framers: same frames however the stream is split ------------------------------------
 
+EPSON_BYTES = epson.connect_request().encode() + b"PWR=01 ERR SOURCE? a:b \r\n:\x20\x41"
+
 # Each framer with the alphabet its protocol speaks, and whether its error reports are
 # split-proof too (framers that report skipped junk once per read group it by read).
 FRAMERS: dict[str, tuple[Callable[[], Framer[Any]], bytes, bool]] = {
@@ -94,6 +98,21 @@ FRAMERS: dict[str, tuple[Callable[[], Framer[Any]], bytes, bool]] = {
     "mdc": (lambda: mdc.MdcFramer(), b"\xaa\xff\x00\x01\x03\x41\x12MDCSTART<<TLS>>", False),
     "mdc_replies": (lambda: mdc.MdcFramer(replies_only=True), b"\xaa\xff\x00\x03\x41\x4e", False),
     "visca_serial": (lambda: visca.SerialFramer(), b"\x81\x90\x01\x04\x00\x02\x41\x51\xff", True),
+    "sony_adcp_lines": (
+        lambda: DelimiterFramer(adcp.TERMINATOR, max_len=64),
+        b'ok err_val "on" [{}]:,NOKEY\r\n',
+        True,
+    ),
+    "epson_replies": (
+        lambda: epson.EscvpFramer(prompts=True, max_len=24),
+        EPSON_BYTES,
+        True,
+    ),
+    "epson_commands": (
+        lambda: epson.EscvpFramer(prompts=False, max_len=24),
+        EPSON_BYTES,
+        True,
+    ),
 }
 
 
@@ -253,6 +272,32 @@ def test_visca_parsers(data: bytes) -> None:
         only(PROTOCOL, parse, data)
     for drive in (visca.parse_pan_tilt_drive, visca.parse_zoom_drive):
         only((ValueError,), drive, data)
+
+
+@FUZZ
+@given(stream(b'NOKEYok err_cmd "on" ?[]{}:,0123456789-abcdefghijklmnopqrstuvwxyz_\\ ', 80))
+def test_sony_adcp_parsers(data: bytes) -> None:
+    for parse in (adcp.parse_reply, adcp.parse_greeting, adcp.parse_command):
+        only(PROTOCOL, parse, data)
+
+
+@FUZZ
+@given(JSON)
+def test_sony_adcp_value_readers(value: Any) -> None:
+    """Query answers are any JSON: the readers of each one take it or raise ProtocolError."""
+    only(PROTOCOL, lambda v: adcp.parse_word(v, "input"), value)
+    only(PROTOCOL, lambda v: adcp.parse_list(v, adcp.NO_ERROR, "error"), value)
+    only(PROTOCOL, lambda v: adcp.parse_timer(v, "light_src"), value)
+
+
+@FUZZ
+@given(stream(EPSON_BYTES + b"PWRSOURCELAMPMUTEON OFF=?0123456789ABCDEF", 80))
+def test_epson_parsers(data: bytes) -> None:
+    for parse in (epson.parse_reply, epson.parse_command, epson.Packet.decode):
+        only(PROTOCOL, parse, data)
+    text = data.decode("latin-1")
+    for read in (epson.parse_lamp_hours, epson.error_states):
+        only(PROTOCOL, read, text)
 
 
 @FUZZ

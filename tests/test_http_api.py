@@ -15,9 +15,18 @@ import pytest
 
 from drivers.errors import ErrorCode
 from hub.app import Hub
-from hub.http import HTTP_STATUS, OPENAPI_DOCUMENT, WEB_DIR, status_for
+from hub.guard import FORBIDDEN_ORIGIN, UNSUPPORTED_MEDIA_TYPE
+from hub.http import (
+    HTTP_STATUS,
+    NOT_RELOADABLE,
+    OPENAPI_DOCUMENT,
+    UNKNOWN_ROOM,
+    WEB_DIR,
+    status_for,
+)
 from simulators.pjlink import PjlinkSimulator
 from tests.conftest import until
+from tests.scrape import Scrape
 
 FAST = "poll_interval: 0.1s, timeout: 0.5s, connect_timeout: 0.5s, reconnect_min: 0.05s, reconnect_max: 0.2s"
 
@@ -78,6 +87,8 @@ class Api:
         raw: bytes | None = None,
     ) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if method == "POST":
+            headers["Content-Type"] = "application/json"
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
         async with self.http.request(method, path, headers=headers, data=data) as response:
             text = await response.text()
@@ -261,6 +272,9 @@ async def test_room_snapshot_is_the_socketio_snapshot(api: Api, panels: Any) -> 
     assert body["devices"]["proj"]["state"]["online"] is True
     assert body["devices"]["dead"]["state"]["online"] is False
     assert "select_input" in body["devices"]["proj"]["actions"]
+    schema = body["schemas"][body["devices"]["proj"]["actions"]["select_input"]]
+    assert schema == api.hub.rooms["lobby"].drivers["proj"].describe_actions()["select_input"]
+    assert body["schemas"] == room.snapshot()["schemas"]  # every schema, once
     mine, hubs = body["devices"]["proj"], json.loads(json.dumps(room.snapshot()["devices"]["proj"]))
     assert {k: v for k, v in mine.items() if k != "state"} == {
         k: v for k, v in hubs.items() if k != "state"
@@ -275,15 +289,6 @@ async def test_healthz(api: Api) -> None:
     assert body == {"ok": True, "rooms": 3, "devices": 5, "online": 4}
 
 
-def metric(text: str, name: str, **labels: str) -> float:
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    line = re.search(
-        rf"^{name}{{{re.escape(want)}}} (\S+)$" if labels else rf"^{name} (\S+)$", text, re.M
-    )
-    assert line is not None, f"{name}{{{want}}} missing"
-    return float(line.group(1))
-
-
 async def test_metrics_in_prometheus_text_format(api: Api, panels: Any) -> None:
     await api.slow_online()
     panel = panels(api.hub, "lobby")
@@ -294,21 +299,28 @@ async def test_metrics_in_prometheus_text_format(api: Api, panels: Any) -> None:
     async with api.http.get("/metrics") as response:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-        text = await response.text()
-    assert metric(text, "avhub_rooms") == 3
-    assert metric(text, "avhub_devices", room="lobby", status="online") == 3
-    assert metric(text, "avhub_devices", room="lobby", status="offline") == 1
-    assert metric(text, "avhub_panels_connected", room="lobby") == 1
-    assert metric(text, "avhub_panels_connected", room="board") == 0
-    changes = metric(text, "avhub_changes_total", room="lobby")
+        scrape = Scrape(await response.text())
+    assert scrape.value("avhub_rooms") == 3
+    assert scrape.value("avhub_devices", room="lobby", status="online") == 3
+    assert scrape.value("avhub_devices", room="lobby", status="offline") == 1
+    assert scrape.value("avhub_panels_connected", room="lobby") == 1
+    assert scrape.value("avhub_panels_connected", room="board") == 0
+    changes = scrape.value("avhub_changes_total", room="lobby")
     assert 0 < changes <= api.hub.rooms["lobby"].store.seq
-    assert metric(text, "avhub_commands_total", room="lobby", result="ok") == 1
-    assert metric(text, "avhub_commands_total", room="lobby", result="busy") == 1
-    assert metric(text, "avhub_commands_total", room="lobby", result="unknown_action") == 1
-    assert metric(text, "avhub_commands_total", room="board", result="ok") == 0
-    for line in text.splitlines():  # every sample line has a HELP and a TYPE above it
+    assert scrape.value("avhub_commands_total", room="lobby", result="ok") == 1
+    assert scrape.value("avhub_commands_total", room="lobby", result="busy") == 1
+    assert scrape.value("avhub_commands_total", room="lobby", result="unknown_action") == 1
+    assert scrape.value("avhub_commands_total", room="board", result="ok") == 0
+    proj = {"room": "lobby", "device": "proj", "driver": "pjlink"}
+    assert scrape.value("avhub_device_commands_total", result="ok", **proj) == 1
+    assert scrape.value("avhub_device_commands_total", result="busy", **proj) == 1
+    for line in scrape.text.splitlines():  # every sample line has a HELP and a TYPE above it
         if not line.startswith("#"):
-            assert f"# TYPE {line.split('{')[0].split(' ')[0]} " in text
+            family = line.split("{")[0].split(" ")[0]
+            assert any(f"# TYPE {family.removesuffix(s)} " in scrape.text for s in SUFFIXES)
+
+
+SUFFIXES = ("", "_total", "_bucket", "_count", "_sum")
 
 
 # ---- pages, static files and the Socket.IO client -------------------------------------------------
@@ -380,9 +392,15 @@ async def test_openapi_documents_every_route_and_status(api: Api) -> None:
     documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
     assert documented == routes(api.hub)
     command = doc["paths"]["/api/rooms/{room_id}/devices/{device_id}/{action}"]["post"]
-    assert {int(s) for s in command["responses"]} == {200, 401, 403, 404, *HTTP_STATUS.values()}
+    statuses = {200, 401, 403, 404, 415, *HTTP_STATUS.values()}
+    assert {int(s) for s in command["responses"]} == statuses
     codes = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]
-    assert set(codes["enum"]) == {c.value for c in ErrorCode} | {"unknown_room"}
+    http_only = {UNKNOWN_ROOM, NOT_RELOADABLE, FORBIDDEN_ORIGIN, UNSUPPORTED_MEDIA_TYPE}
+    assert set(codes["enum"]) == {c.value for c in ErrorCode} | http_only | {"invalid_config"}
+    snapshot = doc["components"]["schemas"]["Snapshot"]
+    assert "schemas" in snapshot["required"]
+    device = doc["components"]["schemas"]["Device"]
+    assert device["properties"]["actions"]["additionalProperties"]["type"] == "string"
     refs = re.findall(r'"\$ref": "#/components/(\w+)/(\w+)"', json.dumps(doc))
     for section, name in refs:
         assert name in doc["components"][section], f"dangling $ref {section}/{name}"

@@ -78,7 +78,7 @@ async def test_snapshot_on_connect(hub_factory: Any, panels: Any, pjlink_sims: A
     device = snap["devices"]["proj0"]
     assert device["name"] == "Projector 0" and device["driver"] == "pjlink"
     assert device["state"]["online"] is True and device["state"]["manufacturer"] == "EPSON"
-    assert device["actions"]["select_input"]["required"] == ["input"]
+    assert panel.actions("proj0")["select_input"]["required"] == ["input"]
     await until(lambda: panel.seq == room.seq)
     assert panel.snapshots == 1 and panel.devices == room.snapshot()["devices"]
 

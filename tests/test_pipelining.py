@@ -277,3 +277,24 @@ async def test_a_lost_connection_fails_a_group_in_flight() -> None:
         device.drop()
         err = await error_of(reading)
         assert isinstance(err, ConnectionClosed)
+
+
+async def test_each_request_of_a_group_counts_its_own_latency_from_the_write() -> None:
+    device = KeyDevice(trickle=0.05)  # the replies come 0.05, 0.10 and 0.15 s after the write
+    async with running(device) as driver:
+        stats = driver.stats
+        requests, latency = stats.requests, stats.latency_sum
+        assert await driver.read("a", "b", "c") == ["a", "b", "c"]
+        assert stats.requests - requests == 3
+        assert stats.latency_sum - latency >= 0.05 + 0.10 + 0.15
+
+
+async def test_a_timed_out_group_counts_its_unanswered_requests_and_retries_each() -> None:
+    device = KeyDevice(lose_once("get b"))  # `v c` answers b: c alone times out
+    async with running(device, timeout=0.3, retries=1) as driver:
+        stats = driver.stats
+        requests, timeouts, retries = stats.requests, stats.timeouts, stats.retries
+        assert await driver.read("a", "b", "c") == ["a", "b", "c"]
+        assert stats.timeouts - timeouts == 1
+        assert stats.retries - retries == 3  # the whole group was sent again
+        assert stats.requests - requests == 2 + 3  # answered on each try

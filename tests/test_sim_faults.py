@@ -2,8 +2,9 @@
 
 Each protocol gets a probe: its greeting, one query with its exact answer, the
 protocol's device-error answer to it, and a front-panel change that a reboot must
-undo. The same tests then run against all six simulators over TCP (VISCA as raw
-VISCA over TCP); VISCA over UDP and a serial pty have tests of their own.
+undo. The same tests then run against every simulator over TCP (VISCA as raw VISCA
+over TCP, Epson without its ESC/VP.net handshake as behind a serial gateway); VISCA
+over UDP and a serial pty have tests of their own.
 """
 
 from __future__ import annotations
@@ -18,19 +19,23 @@ from typing import Any
 
 import pytest
 
+from drivers.epson_escvp.codec import Status, connect_reply, connect_request
 from drivers.extron_sis.codec import Login
 from drivers.pjlink import codec as pjlink
 from drivers.pjlink.codec import auth_digest
 from drivers.qsys.codec import QrcError, Request, Response, RpcError
 from drivers.samsung_mdc.codec import Cmd, Frame, Reply
+from drivers.sony_adcp import codec as adcp
 from drivers.tesira.codec import BANNER
 from drivers.visca.codec import Message, PayloadType, decode_message
 from simulators import (
     SIMULATORS,
+    EpsonEscvpSimulator,
     ExtronSimulator,
     PjlinkSimulator,
     QsysSimulator,
     SamsungMdcSimulator,
+    SonyAdcpSimulator,
     TesiraSimulator,
     ViscaSimulator,
 )
@@ -118,6 +123,25 @@ PROBES = {
         lambda sim: sim.set_power(False),
         lambda sim: sim.power,
         {"listen": "tcp"},
+    ),
+    "sony_adcp": Probe(
+        SonyAdcpSimulator,
+        lambda sim: b"NOKEY\r\n",
+        b"power_status ?\r\n",
+        b'"standby"\r\n',
+        b"err_internal1\r\n",
+        lambda sim: sim.set_input("hdmi2"),
+        lambda sim: sim.input,
+    ),
+    "epson_escvp": Probe(
+        EpsonEscvpSimulator,
+        lambda sim: b"",
+        b"PWR?\r",
+        b"PWR=04\r:",
+        b"ERR\r:",
+        lambda sim: sim.set_input("A0"),
+        lambda sim: sim.input,
+        {"handshake": False},  # as behind a serial gateway: the handshake has a test of its own
     ),
 }
 KINDS = sorted(PROBES)
@@ -350,7 +374,7 @@ async def test_reboot_every_power_cycles_periodically(device: Connect, kind: str
 
 def test_fail_auth_is_a_knob_of_the_protocols_with_authentication() -> None:
     with_auth = {kind for kind, cls in SIMULATORS.items() if issubclass(cls.knobs_model, AuthKnobs)}
-    assert with_auth == {"pjlink", "extron_sis", "qsys"}
+    assert with_auth == {"pjlink", "extron_sis", "qsys", "sony_adcp", "epson_escvp", "generic"}
     assert "--fail-auth" in build_parser("pjlink").format_help()
     assert "--fail-auth" not in build_parser("samsung_mdc").format_help()
 
@@ -400,6 +424,38 @@ async def test_qsys_fail_auth_requires_a_logon_and_refuses_every_one(
         Response(2, error=RpcError(QrcError.LOGON_REQUIRED, "Logon failed")).encode()
     )
     sim.knobs.fail_auth = False
+    await client.ask()
+
+
+async def test_sony_adcp_fail_auth_challenges_and_refuses_every_digest(
+    simulators: SimulatorStarter, clients: list[Client]
+) -> None:
+    sim = await simulators(SonyAdcpSimulator, password="secret", challenge="c0ffee42")
+    sim.knobs.fail_auth = True
+    client = await connect_to(sim, PROBES["sony_adcp"], clients, greet=False)
+    await client.expect(b"c0ffee42\r\n")
+    client.writer.write(adcp.auth_digest("c0ffee42", "secret").encode() + b"\r\n")
+    assert await client.until_dropped() == b"err_auth\r\n"
+    sim.knobs.password = None  # no password at all: still challenged
+    client = await connect_to(sim, PROBES["sony_adcp"], clients, greet=False)
+    await client.expect(b"c0ffee42\r\n")
+    sim.knobs.fail_auth = False
+    client = await connect_to(sim, PROBES["sony_adcp"], clients)
+    await client.ask()
+
+
+async def test_epson_fail_auth_refuses_every_handshake(
+    simulators: SimulatorStarter, clients: list[Client]
+) -> None:
+    sim = await simulators(EpsonEscvpSimulator, fail_auth=True)  # no password configured
+    probe = PROBES["epson_escvp"]
+    client = await connect_to(sim, probe, clients, greet=False)
+    client.writer.write(connect_request().encode())
+    assert await client.until_dropped() == connect_reply(Status.UNAUTHORIZED).encode()
+    sim.knobs.fail_auth = False
+    client = await connect_to(sim, probe, clients, greet=False)
+    client.writer.write(connect_request().encode())
+    await client.expect(connect_reply(Status.OK).encode() + b":")
     await client.ask()
 
 

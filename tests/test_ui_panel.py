@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import pytest
-import pytest_asyncio
 from playwright.async_api import Page, expect
 
 from simulators.base import Simulator
 from simulators.extron_sis import ExtronSimulator
 from simulators.pjlink import PjlinkSimulator
 from simulators.tesira import TesiraSimulator
-from tests.conftest import SCREENSHOTS, HubRig, fast_config, load_demo, touch_problems, until
+from tests.conftest import SCREENSHOTS, HubRig, touch_problems, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 SIZES = [(800, 480), (1280, 800)]
 S = TypeVar("S", bound=Simulator[Any])
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def demo() -> AsyncIterator[HubRig]:
-    rig = await HubRig(fast_config(load_demo())).start()
-    await rig.all_online()
-    yield rig
-    await rig.close()
 
 
 def simulator(rig: HubRig, label: str, kind: type[S]) -> S:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from bench.scenarios import fanout, latency, panels, pipelining, polling, resync
+from bench.scenarios import fanout, latency, panels, pipelining, polling, resync, scaleout
 
 SCENARIOS: dict[str, ModuleType] = {
     "latency": latency,
@@ -13,4 +13,5 @@ SCENARIOS: dict[str, ModuleType] = {
     "resync": resync,
     "polling": polling,
     "pipelining": pipelining,
+    "scaleout": scaleout,
 }

@@ -25,8 +25,15 @@ from bench.proc import Child, Children
 from bench.scenarios.polling import all_online, measure, start_devices
 from bench.stacks import Layout, export_source, hub_config, start_hub
 
-SWITCHER = "inputs: 8\noutputs: 8\naudio_mute: true\nvideo_mute: true\nprompt_wait: 0.1s"
-"""Driver options matching the simulated switchers (bench/devices.py SWITCHER)."""
+SWITCHER = """\
+inputs: 8
+outputs: 8
+volume: false
+audio_mute: true
+video_mute: true
+prompt_wait: 0.1s
+"""
+"""Driver options: the 8x8 simulated switchers (bench/devices.py), volume not polled."""
 SETTLE = 2.0  # seconds after resuming a stack before its window (it catches up on polls)
 
 
@@ -67,18 +74,20 @@ def median(windows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
-    layout = Layout(args.devices // args.per_room, args.per_room, poll_interval=args.interval)
+    layout = Layout(
+        args.devices // args.per_room, args.per_room, args.interval, driver="extron_sis"
+    )
     hubs: list[tuple[str, Path | None]] = [("avhub", None)]
     if args.before:
         hubs.insert(0, ("avhub_before", export_source(args.before, rundir / "before-src")))
     stacks: dict[str, Child] = {}
     async with Children(rundir) as children:
-        sims, ports = await start_devices(children, layout.count, args.sim_procs, "extron_sis")
+        sims, ports = await start_devices(children, layout.count, args.sim_procs, layout.driver)
         client = await children.python("client0", "bench.client")
         online: dict[str, float] = {}
         for name, source in hubs:
             config = rundir / f"{name}.yaml"
-            config.write_text(hub_config(layout, ports, None, SWITCHER, driver="extron_sis"))
+            config.write_text(hub_config(layout, ports, None, SWITCHER))
             stacks[name], url = await start_hub(children, name, config, source=source)
             online[name] = await all_online(client, url, layout)
             stacks[name].pause()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from bench.stacks import Layout, export_source, hub_config, start_hub
 from drivers.pjlink.config import PjlinkConfig
 
 DETAIL_INTERVAL = PjlinkConfig.model_fields["detail_interval"].default
+DEFINITION = Path(__file__).resolve().parent.parent / "pjlink-generic.yaml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sim-procs", type=int, default=4, help="simulator processes")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=5, help="seconds after all are online")
+    parser.add_argument(
+        "--driver",
+        choices=["pjlink", "generic"],
+        default="pjlink",
+        help="generic: also poll the same projectors with the generic driver "
+        "(bench/pjlink-generic.yaml) and compare hub CPU per request",
+    )
     parser.add_argument(
         "--before", metavar="REF", help="also run the hub of this git commit in the same run"
     )
@@ -68,6 +77,7 @@ async def measure(server: Child, sims: list[Child], seconds: float, devices: int
         "answered": answered,
         "server_cpu_s": cpu["server"],
         "rss": server.rss(),
+        "devices": devices,
     }
 
 
@@ -85,41 +95,51 @@ async def start_devices(
     return sims, ports
 
 
-async def polled_hub(
+async def empty_rss(
     children: Children,
-    name: str,
-    args: argparse.Namespace,
     rundir: Path,
-    sims: list[Child],
-    ports: list[int],
+    layout: Layout,
+    args: argparse.Namespace,
+    name: str,
     source: Path | None = None,
-) -> dict[str, Any]:
-    """The hub (of `source`, see `start_hub`) polling every device: `measure`, RSS per device.
-
-    RSS per device is set against the same hub with the same rooms and no devices.
-    """
-    layout = Layout(args.devices // args.per_room, args.per_room, poll_interval=args.interval)
-    client = await children.python(f"client-{name}", "bench.client")
+) -> int:
+    """RSS of the hub (of `source`, see `start_hub`) with `layout`'s rooms and no devices."""
     config = rundir / f"{name}-empty.yaml"
     config.write_text(hub_config(Layout(layout.rooms, 0), [], None))
     empty, _ = await start_hub(children, f"{name}-empty", config, source=source)
     await asyncio.sleep(args.warmup)
-    rss_empty = empty.rss()
+    rss = empty.rss()
     await children.stop(empty)
+    return rss
 
+
+async def hub_phase(
+    children: Children,
+    rundir: Path,
+    client: Child,
+    sims: list[Child],
+    layout: Layout,
+    args: argparse.Namespace,
+    rss_empty: int,
+    name: str,
+    config_text: str,
+    source: Path | None = None,
+) -> dict[str, Any]:
+    """Run the hub (of `source`) on `config_text` until every device is online, then measure it.
+
+    RSS per device is set against `rss_empty`, the same hub with the same rooms and no devices.
+    """
     config = rundir / f"{name}.yaml"
-    extra = f"lamp_interval: 60s\ndetail_interval: {args.detail_interval}s"
-    config.write_text(hub_config(layout, ports, None, extra))
+    config.write_text(config_text)
     hub, url = await start_hub(children, name, config, source=source)
     online_s = await all_online(client, url, layout)
     await asyncio.sleep(args.warmup)
-    result = await measure(hub, sims, args.seconds, layout.count)
-    result["online_s"] = online_s
-    result["rss_per_device"] = (result["rss"] - rss_empty) / layout.count
-    result["rss_empty"] = rss_empty
+    measured = await measure(hub, sims, args.seconds, layout.count)
+    measured["online_s"] = online_s
+    measured["rss_per_device"] = (measured["rss"] - rss_empty) / layout.count
+    measured["rss_empty"] = rss_empty
     await children.stop(hub)
-    await children.stop(client)
-    return result
+    return measured
 
 
 async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
@@ -127,11 +147,20 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
     async with Children(rundir) as children:
         sims, ports = await start_devices(children, layout.count, args.sim_procs)
+        client = await children.python("client0", "bench.client")
+        extra = f"lamp_interval: 60s\ndetail_interval: {args.detail_interval}s"
+        config_text = hub_config(layout, ports, None, extra)
         if args.before:
             source = export_source(args.before, rundir / "before-src")
-            before = await polled_hub(children, "hub_before", args, rundir, sims, ports, source)
-            results["avhub_before"] = before
-        ours = results["avhub"] = await polled_hub(children, "hub", args, rundir, sims, ports)
+            rss = await empty_rss(children, rundir, layout, args, "hub_before", source)
+            results["avhub_before"] = await hub_phase(
+                children, rundir, client, sims, layout, args, rss, "hub_before", config_text, source
+            )
+        rss_empty = await empty_rss(children, rundir, layout, args, "hub")
+        phase = partial(hub_phase, children, rundir, client, sims, layout, args, rss_empty)
+        ours = results["avhub"] = await phase("hub", config_text)
+        if args.driver == "generic":
+            results["generic"] = await phase("hub-generic", generic_config(layout, ports))
 
         poller = await children.python("poller", "bench.poller")
         await asyncio.sleep(min(1.0, args.warmup))
@@ -157,4 +186,37 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
             (f"{args.before}: RSS per device (KB)", old["rss_per_device"] / 1024, None),
             (f"{args.before}: server CPU % of one core", old["server_cpu_pct"], None),
         ]
+    if "generic" in results:
+        generic = results["generic"]
+        rows += [
+            (
+                "generic vs pjlink: hub CPU per request (µs)",
+                cpu_per_request(generic),
+                cpu_per_request(ours),
+            ),
+            ("generic vs pjlink: server CPU %", generic["server_cpu_pct"], ours["server_cpu_pct"]),
+            (
+                "generic vs pjlink: requests/s per device",
+                generic["requests_per_device_s"],
+                ours["requests_per_device_s"],
+            ),
+            (
+                "generic vs pjlink: RSS per device (KB)",
+                generic["rss_per_device"] / 1024,
+                ours["rss_per_device"] / 1024,
+            ),
+        ]
     return {"results": results, "rows": rows}
+
+
+def cpu_per_request(measured: dict[str, Any]) -> float:
+    """Hub CPU microseconds per request answered (over every device)."""
+    requests = measured["requests_per_device_s"] * measured["devices"]
+    return 1e6 * measured["server_cpu_pct"] / 100 / requests if requests else 0.0
+
+
+def generic_config(layout: Layout, ports: list[int]) -> str:
+    """The deployment with every projector a generic device (one shared definition)."""
+    definition = DEFINITION.read_text()
+    preamble = "x-pjlink: &pjlink\n" + "".join(f"  {line}\n" for line in definition.splitlines())
+    return hub_config(layout, ports, None, "protocol: *pjlink", "generic", preamble)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Annotated, Any, TypeVar
+from functools import partial
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
-from drivers.actions import Args, action
+from drivers.actions import Args, action, config_in
 from drivers.base import MORE, NOT_MINE, Driver, PollGroup, Wait
 from drivers.errors import (
     AuthError,
@@ -99,6 +101,9 @@ Expect = Callable[[Reply], T | Wait]
 Query = tuple[Command, Expect[Any], str]
 """A command, the `expect` of its answer and what it does (for errors): see `ask`."""
 Port = Annotated[int, Field(ge=1, le=MAX_PORTS)]
+Name = Annotated[str, Field(min_length=1)]
+PortKind = Literal["input", "output"]
+Ref = int | str | None
 
 
 class ExtronDeviceError(DeviceError):
@@ -112,27 +117,48 @@ class ExtronDeviceError(DeviceError):
         self.error = reply.code
 
 
+def _known(kind: PortKind, ref: Ref, info: ValidationInfo) -> Ref:
+    """With the device config (`avhub check`), refuse a name or number it rules out."""
+    config = config_in(info)
+    if isinstance(config, ExtronSisConfig) and ref is not None and ref != 0:
+        config.port(kind, ref)
+    return ref
+
+
 class Route(Args):
-    input: Annotated[int, Field(ge=0, le=MAX_PORTS)] | None = Field(
-        description="input number; 0 or null unties"
+    input: Annotated[int, Field(ge=0, le=MAX_PORTS)] | Name | None = Field(
+        description="input number or name; 0 or null unties"
     )
-    output: Port | None = Field(None, description="output number; omitted: every output")
+    output: Port | Name | None = Field(
+        None, description="output number or name; omitted: every output"
+    )
     kind: Kind = Field(Kind.ALL, description="all: video and audio; video or audio alone")
 
+    _input = field_validator("input")(partial(_known, "input"))
+    _output = field_validator("output")(partial(_known, "output"))
 
-class SetLevel(Args):
-    control: str = Field(description="output number, e.g. '1'")
+
+class _OutputControl(Args):
+    control: str = Field(description="output number or name, e.g. '1'")
+
+    _output = field_validator("control")(partial(_known, "output"))
+
+
+class SetLevel(_OutputControl):
     level: float = Field(ge=VOLUME_FLOOR_DB, le=0, description="dB; 0 is full volume")
 
 
-class SetMute(Args):
-    control: str = Field(description="output number, e.g. '1'")
+class SetMute(_OutputControl):
     mute: bool
 
 
 class SetVideoMute(Args):
     mute: bool
-    output: Port | None = Field(None, description="output number; omitted: every output")
+    output: Port | Name | None = Field(
+        None, description="output number or name; omitted: every output"
+    )
+
+    _output = field_validator("output")(partial(_known, "output"))
 
 
 class Preset(Args):
@@ -169,10 +195,19 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         # What this model lacks never changes: in the state from the first snapshot on.
         absent = [a for a, flag in _OPTIONAL_ACTIONS.items() if not getattr(cfg, flag)]
         self.state["unavailable_actions"] = absent
+        if cfg.input_names:  # names beside the numbers, for panels and macros
+            self.state["inputs"] = {str(n): name for n, name in sorted(cfg.input_names.items())}
+        if cfg.output_names:
+            self.state["outputs"] = {str(n): name for n, name in sorted(cfg.output_names.items())}
 
     def create_framer(self) -> ReplyFramer:
         self._framer = ReplyFramer()
         return self._framer
+
+    def describe_actions(self) -> dict[str, dict[str, Any]]:
+        """Every action, with input and output numbers limited to the matrix size once it
+        is known (configured or read); names stay as they are."""
+        return sized(super().describe_actions(), self._inputs, self._outputs)
 
     def unavailable_reason(self, action: str) -> str:
         return f"{_OPTIONAL_ACTIONS[action]} is off in its config"
@@ -187,6 +222,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         await self._read_identity()
         if self._inputs is None or self._outputs is None:
             await self._read_size()
+            self.publish_actions()  # the size limits the port numbers of the schemas
         self.update(size={"inputs": self._inputs, "outputs": self._outputs})
         self._polls = self._requests(self._tie_queries() + self._output_queries())
         self._mute_table = None
@@ -497,13 +533,19 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
                 ErrorCode.INVALID_ARGS, f"no {what} {number}: this switcher has {limit} {what}s"
             )
 
+    def _port(self, kind: PortKind, ref: int | str) -> int:
+        """An input or output given by number or configured name, checked against the size."""
+        try:
+            number = self.config.port(kind, ref)
+        except ValueError as err:
+            raise CommandError(ErrorCode.INVALID_ARGS, str(err)) from None
+        self._check(number, self._inputs if kind == "input" else self._outputs, kind)
+        return number
+
     def _output_of(self, control: str) -> int:
-        if not control.strip().isdigit() or int(control) < 1:
-            raise CommandError(
-                ErrorCode.INVALID_ARGS, f"control {control!r} is not an output number like '1'"
-            )
-        output = int(control)
-        self._check(output, self._outputs, "output")
+        output = self._port("output", control)
+        if output < 1:
+            raise CommandError(ErrorCode.INVALID_ARGS, f"control {control!r} is not an output")
         return output
 
     @action(
@@ -512,21 +554,19 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         description="tie an input to an output (or every output); input 0 unties",
     )
     async def route(self, args: Route) -> None:
-        input_ = args.input or 0
-        self._check(input_, self._inputs, "input")
-        if args.output is not None:
-            self._check(args.output, self._outputs, "output")
+        input_ = self._port("input", args.input or 0)
+        output = None if args.output is None else self._output_of(str(args.output))
         if args.kind is Kind.AUDIO and not self._audio:
             raise CommandError(
                 ErrorCode.INVALID_ARGS, f"{self.device_id} does not switch audio separately"
             )
         expect: Expect[Tie | TieAll]
-        if args.output is None:
+        if output is None:
             expect = answer(TieAll, input=input_)
         else:
-            expect = answer(Tie, output=args.output, input=input_)
-        where = "every output" if args.output is None else f"output {args.output}"
-        command = tie_command(input_, args.output, args.kind)
+            expect = answer(Tie, output=output, input=input_)
+        where = "every output" if output is None else f"output {output}"
+        command = tie_command(input_, output, args.kind)
         self._apply(await self.ask(command, expect, f"tie input {input_} to {where}"))
 
     @action(SetLevel, coalesce=lambda a: ("level", a.control), description="output volume in dB")
@@ -549,11 +589,10 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         description="video mute one output, or every output when output is omitted",
     )
     async def set_video_mute(self, args: SetVideoMute) -> None:
-        if args.output is not None:
-            self._check(args.output, self._outputs, "output")
-        command = mute_command(args.output, int(args.mute), "B")
-        where = "every output" if args.output is None else f"output {args.output}"
-        expect = answer(VideoMute, output=args.output)
+        output = None if args.output is None else self._output_of(str(args.output))
+        command = mute_command(output, int(args.mute), "B")
+        where = "every output" if output is None else f"output {output}"
+        expect = answer(VideoMute, output=output)
         self._apply(await self.ask(command, expect, f"video mute {where}"))
 
     @action(Preset, description="recall a global preset (its ties)")
@@ -569,6 +608,36 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         command = Command(str(args.preset), ",")
         expect = answer(PresetSaved, preset=args.preset)
         await self.ask(command, expect, f"save preset {args.preset}")
+
+
+_SIZED: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
+
+
+def sized(
+    schemas: dict[str, dict[str, Any]], inputs: int | None, outputs: int | None
+) -> dict[str, dict[str, Any]]:
+    """`schemas` with input and output numbers at most `inputs`/`outputs` (shared per size).
+
+    An unknown size (not configured, not read yet) leaves SIS's own limit, MAX_PORTS.
+    """
+    if inputs is None or outputs is None:
+        return schemas
+    found = _SIZED.get((inputs, outputs))
+    if found is None:
+        found = copy.deepcopy(schemas)
+        _limit(found["route"], "input", inputs)
+        _limit(found["route"], "output", outputs)
+        _limit(found["set_video_mute"], "output", outputs)
+        _SIZED[inputs, outputs] = found
+    return found
+
+
+def _limit(schema: dict[str, Any], name: str, maximum: int) -> None:
+    """Set the maximum of an integer (or integer-or-null) property of an action schema."""
+    prop = schema["properties"][name]
+    for branch in prop.get("anyOf", [prop]):
+        if branch.get("type") == "integer":
+            branch["maximum"] = maximum
 
 
 def answer(kind: type[T], **fields: object) -> Expect[T]:

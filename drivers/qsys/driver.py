@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
-from drivers.actions import Args, action
+from drivers.actions import Args, action, config_in
 from drivers.base import NOT_MINE, Driver, PollGroup
 from drivers.errors import (
     AuthError,
@@ -49,19 +49,41 @@ class QrcDeviceError(DeviceError):
         self.rpc_code = rpc_code
 
 
-class SetLevel(Args):
+class _Channel(Args):
+    """Arguments naming a channel; checked against the device config when it is given."""
+
+    kind: ClassVar[Kind] = "level"
     control: str = Field(description="channel name from the device's `controls`")
+
+    @field_validator("control")
+    @classmethod
+    def _known(cls, control: str, info: ValidationInfo) -> str:
+        config = config_in(info)
+        if isinstance(config, QsysConfig):
+            config.address(control, cls.kind)
+        return control
+
+
+class SetLevel(_Channel):
     level: float = Field(allow_inf_nan=False, description="gain in dB")
     ramp: float | None = Field(None, ge=0, le=3600, description="ramp time in seconds")
 
 
-class SetMute(Args):
-    control: str = Field(description="channel name from the device's `controls`")
+class SetMute(_Channel):
+    kind: ClassVar[Kind] = "mute"
     mute: bool
 
 
 class RecallPreset(Args):
     preset: str = Field(description="preset name from the device's `presets`")
+
+    @field_validator("preset")
+    @classmethod
+    def _known(cls, preset: str, info: ValidationInfo) -> str:
+        config = config_in(info)
+        if isinstance(config, QsysConfig):
+            config.preset(preset)
+        return preset
 
 
 def _label(address: Address) -> str:
@@ -99,6 +121,12 @@ class QsysDriver(Driver[QsysConfig, Message]):
 
     _last_id = 0
     _group_for: str | None = None  # design code the change group was made for; None: no group
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        labels = {n: {"label": c.label} for n, c in self.config.controls.items() if c.label}
+        if labels:  # what panels call the channels
+            self.state["controls"] = labels
 
     def create_framer(self) -> QrcFramer:
         return QrcFramer()
@@ -338,16 +366,10 @@ class QsysDriver(Driver[QsysConfig, Message]):
         return f"{names} of component {component!r}" if component else names
 
     def _address(self, channel: str, kind: Kind) -> Address:
-        entry = self.config.controls.get(channel)
-        control = getattr(entry, kind) if entry is not None else None
-        if entry is None or control is None:
-            have = sorted(n for n, c in self.config.controls.items() if getattr(c, kind))
-            raise CommandError(
-                ErrorCode.INVALID_ARGS,
-                f"{self.device_id} has no {kind} control {channel!r} "
-                f"(has: {', '.join(have) or 'none'})",
-            )
-        return entry.component, control
+        try:
+            return self.config.address(channel, kind)
+        except ValueError as err:
+            raise CommandError(ErrorCode.INVALID_ARGS, f"{self.device_id} has {err}") from None
 
     async def _set(self, address: Address, value: Any, ramp: float | None = None) -> None:
         """Set one control, then read it back so the new value is published before the ack."""
@@ -389,13 +411,10 @@ class QsysDriver(Driver[QsysConfig, Message]):
 
     @action(RecallPreset, coalesce="preset", description="load a snapshot bank")
     async def recall_preset(self, args: RecallPreset) -> None:
-        preset = self.config.presets.get(args.preset)
-        if preset is None:
-            have = ", ".join(self.config.presets) or "none"
-            raise CommandError(
-                ErrorCode.INVALID_ARGS,
-                f"{self.device_id} has no preset {args.preset!r} (has: {have})",
-            )
+        try:
+            preset = self.config.preset(args.preset)
+        except ValueError as err:
+            raise CommandError(ErrorCode.INVALID_ARGS, f"{self.device_id} has {err}") from None
         params: dict[str, Any] = {"Name": preset.snapshot, "Bank": preset.bank}
         if preset.ramp:
             params["Ramp"] = preset.ramp

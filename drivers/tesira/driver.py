@@ -6,11 +6,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, NonNegativeInt, StringConstraints
+from pydantic import Field, NonNegativeInt, StringConstraints, ValidationInfo, field_validator
 
-from drivers.actions import Args, action
+from drivers.actions import Args, action, config_in
 from drivers.base import MORE, NOT_MINE, Driver, PollGroup, Wait
 from drivers.errors import CommandError, ConnectionClosed, DeviceError, ErrorCode, ProtocolError
 from drivers.tesira.codec import (
@@ -25,7 +25,7 @@ from drivers.tesira.codec import (
     parse_line,
     reply_framer,
 )
-from drivers.tesira.config import ControlConfig, Point, TesiraConfig
+from drivers.tesira.config import ControlConfig, Kind, Point, TesiraConfig
 from drivers.transport.telnet import TelnetFramer
 
 log = logging.getLogger("avhub.driver.tesira")
@@ -46,23 +46,36 @@ class TesiraDeviceError(DeviceError):
         self.kind = kind
 
 
-class SetLevel(Args):
+class _Control(Args):
+    """Arguments naming a control; checked against the device config when it is given."""
+
+    kind: ClassVar[Kind] = "level"
     control: str = Field(description="control name from the device config")
+
+    @field_validator("control")
+    @classmethod
+    def _known(cls, control: str, info: ValidationInfo) -> str:
+        config = config_in(info)
+        if isinstance(config, TesiraConfig):
+            config.point(control, cls.kind)
+        return control
+
+
+class SetLevel(_Control):
     level: float = Field(allow_inf_nan=False, description="level in dB")
 
 
-class StepLevel(Args):
-    control: str = Field(description="control name from the device config")
+class StepLevel(_Control):
     step: float = Field(allow_inf_nan=False, description="dB to add (negative: lower)")
 
 
-class SetMute(Args):
-    control: str = Field(description="control name from the device config")
+class SetMute(_Control):
+    kind: ClassVar[Kind] = "mute"
     mute: bool
 
 
-class ToggleMute(Args):
-    control: str = Field(description="control name from the device config")
+class ToggleMute(_Control):
+    kind: ClassVar[Kind] = "mute"
 
 
 PresetName = Annotated[
@@ -96,6 +109,8 @@ class TesiraDriver(Driver[TesiraConfig, bytes]):
         self._points = config.points()
         self._tokens = {p.token: p for p in self._points}
         self._faults: dict[Point, str] = {}
+        if config.presets:  # names beside the numbers, for panels and macros
+            self.state["presets"] = {str(n): name for n, name in sorted(config.presets.items())}
         self.state.update(  # the initial snapshot already shows which controls exist
             controls={name: _describe(c) for name, c in config.controls.items()},
             levels={p.control: None for p in self._points if p.kind == "level"},
@@ -297,16 +312,11 @@ class TesiraDriver(Driver[TesiraConfig, bytes]):
 
     # ---- actions --------------------------------------------------------------------
 
-    def _point(self, control: str, kind: str) -> Point:
-        for point in self._points:
-            if point.control == control and point.kind == kind:
-                return point
-        if control not in self.config.controls:
-            known = ", ".join(self.config.controls) or "none configured"
-            raise CommandError(
-                ErrorCode.INVALID_ARGS, f"no control {control!r} (controls: {known})"
-            )
-        raise CommandError(ErrorCode.INVALID_ARGS, f"control {control!r} has no {kind}")
+    def _point(self, control: str, kind: Kind) -> Point:
+        try:
+            return self.config.point(control, kind)
+        except ValueError as err:
+            raise CommandError(ErrorCode.INVALID_ARGS, str(err)) from None
 
     def _check_range(self, control: str, level: float) -> None:
         cfg: ControlConfig = self.config.controls[control]
@@ -354,7 +364,7 @@ class TesiraDriver(Driver[TesiraConfig, bytes]):
 
     @action(RecallPreset, description="recall a preset by number or name")
     async def recall_preset(self, args: RecallPreset) -> None:
-        preset = args.preset
+        preset = self.config.preset_number(args.preset)
         if isinstance(preset, str) and preset.strip().isdigit():
             preset = int(preset)
         if isinstance(preset, int):
@@ -375,9 +385,12 @@ def _parse(point: Point, value: Value) -> float | bool:
 
 def _describe(control: ControlConfig) -> dict[str, Any]:
     """What a panel needs to draw a control."""
-    return {
+    described: dict[str, Any] = {
         "level": control.type == "level",
         "mute": control.type == "mute" or control.mute,
         "min": control.min,
         "max": control.max,
     }
+    if control.label is not None:
+        described["label"] = control.label
+    return described
