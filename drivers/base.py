@@ -276,12 +276,15 @@ class Driver(ABC, Generic[C, F]):
         """Send several requests; return what their matchers make of the replies, in order.
 
         On a `pipelined` driver they go out in one write and are all in flight at once
-        (one `timeout` for the group): each frame goes to the oldest waiting request
-        whose matcher claims it, the rest to `unsolicited`. A matcher should apply its
-        reply itself, so that replies and the notices between them take effect in
-        stream order. Otherwise (or with `command_delay`) they are sent one at a time.
+        (each reply due `timeout` after the one before): each frame goes to the oldest
+        waiting request whose matcher claims it, the rest to `unsolicited`. A matcher
+        should apply its reply itself, so that replies and the notices between them
+        take effect in stream order. A device whose replies come slowly one after the
+        other gets them in parts (see drivers/link.py PIPELINE_WAIT), queued commands
+        between. Otherwise (or with `command_delay`) they are sent one at a time.
         Either way every request is answered before the first error a matcher raised
-        is raised; a timeout or a lost connection fails (and retries) them all.
+        is raised; a timeout or a lost connection fails (and retries) the requests in
+        flight, and the error ends the rest.
         """
         return self._link.request_many(requests, timeout)
 

@@ -44,6 +44,10 @@ F = TypeVar("F", default=Any)
 R = TypeVar("R")
 
 _BACKLOG = 64
+PIPELINE_WAIT: Final = 0.05
+"""Seconds the replies of one pipelined write may take at the device's recent pace: a
+command queued meanwhile waits for them, so a slower device gets its groups in parts."""
+_GAP_WEIGHT = 0.25  # of each new gap between the replies of a write, in their average
 
 
 class Wait(Enum):
@@ -102,10 +106,14 @@ class _Pending(Generic[F]):
     requests: Sequence[Request[F]]
     replies: list[Any]
     future: asyncio.Future[list[Any]]
+    timeout: float
     deadline: float
+    """Loop time by which the next reply is due: `timeout` after the write or the last reply."""
     waiting: int
     written: float = 0.0
     """When the requests went out (`time.monotonic`): each reply's latency counts from it."""
+    answered: float = 0.0
+    """When the last reply came (`time.monotonic`), 0.0 before the first."""
     error: AvhubError | None = None
 
     def first_waiting(self) -> int:
@@ -160,6 +168,7 @@ class Link(Generic[F]):
         "_closing",
         "_conn",
         "_failures",
+        "_gap",
         "_held",
         "_last_io",
         "_pending",
@@ -204,6 +213,7 @@ class Link(Generic[F]):
         self._closing = False
         # Pacing needs each reply before the next write: no pipelining with a delay.
         self._pipelined = pipelined and not config.command_delay
+        self._gap = 0.0  # seconds between the replies of one write, averaged (see _claim)
 
     # ---- requests ------------------------------------------------------------------
 
@@ -220,21 +230,36 @@ class Link(Generic[F]):
     ) -> Coroutine[Any, Any, list[R]]:
         """Send several requests, written at once on a pipelined link; see Driver."""
         if not self._pipelined or len(requests) < 2:
-            return self._one_by_one(requests, timeout)
+            return self._in_parts(requests, timeout, False)
+        if self._gap * len(requests) > PIPELINE_WAIT:
+            return self._in_parts(requests, timeout, True)
         return self._request(requests, timeout, False)
 
-    async def _one_by_one(
-        self, requests: Sequence[tuple[bytes, Callable[[F], R | Wait]]], timeout: float | None
+    async def _in_parts(
+        self,
+        requests: Sequence[tuple[bytes, Callable[[F], R | Wait]]],
+        timeout: float | None,
+        pipelined: bool,
     ) -> list[R]:
-        """`request_many` without pipelining: each request waits for the one before."""
+        """`request_many` one request at a time or, `pipelined`, in parts written at once;
+        queued commands go between them."""
         replies: list[Any] = []
         error: DeviceError | ProtocolError | None = None
-        for data, match in requests:
+        done = 0
+        while done < len(requests):
+            size = 1
+            if pipelined:  # the part the device answers within PIPELINE_WAIT, at least two
+                size = max(2, int(PIPELINE_WAIT / self._gap)) if self._gap else len(requests)
+            part = requests[done : done + size]
+            done += len(part)
             try:
-                replies.append(await self.request(data, match, timeout))
+                if len(part) == 1:
+                    replies.append(await self.request(*part[0], timeout))
+                else:
+                    replies += await self._request(part, timeout, False)
             except (DeviceError, ProtocolError) as err:  # answered: the rest go too, as in a group
                 error = error or err
-                replies.append(None)
+                replies += [None] * len(part)
         if error is not None:
             raise error
         return replies
@@ -296,7 +321,9 @@ class Link(Generic[F]):
         future: asyncio.Future[list[Any]] = loop.create_future()
         replies: list[Any] = [_WAITING] * len(requests)
         deadline = loop.time() + timeout
-        self._pending = pending = _Pending(requests, replies, future, deadline, len(requests))
+        self._pending = pending = _Pending(
+            requests, replies, future, timeout, deadline, len(requests)
+        )
         try:
             if data is not None:
                 if not conn.transport.is_open:
@@ -446,10 +473,15 @@ class Link(Generic[F]):
                 if result is MORE:
                     return False
             replies[i] = result
+            now = time.monotonic()
             # Answered, even if to say no: the latency runs from the group's write.
-            self.device.stats.observe(time.monotonic() - pending.written)
+            self.device.stats.observe(now - pending.written)
+            if pending.answered:  # the device's pace: the gap after another reply of the write
+                self._gap += (now - pending.answered - self._gap) * _GAP_WEIGHT
+            pending.answered = now
             pending.waiting -= 1
-            if pending.waiting:
+            if pending.waiting:  # each reply gets `timeout` after the one before it
+                pending.deadline = pending.future.get_loop().time() + pending.timeout
                 return False
             if pending.error is not None:
                 pending.future.set_exception(pending.error)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from drivers.actions import Args, action
@@ -298,3 +299,28 @@ async def test_a_timed_out_group_counts_its_unanswered_requests_and_retries_each
         assert stats.timeouts - timeouts == 1
         assert stats.retries - retries == 3  # the whole group was sent again
         assert stats.requests - requests == 2 + 3  # answered on each try
+
+
+async def test_each_reply_of_a_group_gets_the_timeout_after_the_one_before() -> None:
+    device = KeyDevice(trickle=0.1)  # four replies over 0.4 s, each 0.1 s after the last
+    async with running(device, timeout=0.3, retries=0) as driver:
+        assert await driver.read("a", "b", "c", "d") == ["a", "b", "c", "d"]
+        assert device.reads == [["get a", "get b", "get c", "get d"]]
+        assert driver.stats.timeouts == 0
+
+
+async def test_a_slow_devices_groups_go_in_parts_with_commands_between() -> None:
+    """Replies 0.2 s apart: once seen, a group of four goes out in twos, a command between."""
+    device = KeyDevice(trickle=0.2)
+
+    def groups(driver: KeyDriver) -> list[PollGroup]:
+        return [PollGroup("keys", partial(driver.read, "a", "b", "c", "d"), 30.0)]
+
+    async with running(device, groups) as driver:
+        await until(lambda: driver.stats.requests == 4, message="the first poll answered")
+        assert device.reads == [["get a", "get b", "get c", "get d"]]  # the pace was unknown
+        driver.refresh(["keys"])
+        await until(lambda: len(device.lines) == 6, message="the second poll's first part")
+        assert await driver.execute("ping") == "ping"
+        await until(lambda: driver.stats.requests == 9, message="the second poll answered")
+        assert device.reads[1:] == [["get a", "get b"], ["get ping"], ["get c", "get d"]]
