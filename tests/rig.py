@@ -18,7 +18,7 @@ from drivers import DRIVERS
 from drivers.base import Driver
 from drivers.errors import AvhubError
 from simulators.base import Simulator
-from tests.conftest import until
+from tests.helpers import until
 
 SimT = TypeVar("SimT", bound=Simulator[Any])
 DriverT = TypeVar("DriverT", bound=Driver[Any])

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import until
+from tests.helpers import until
 from tests.panel import Panel
 
 AVHUB = str(Path(sys.executable).parent / "avhub")

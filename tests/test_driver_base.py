@@ -16,7 +16,7 @@ from drivers.transport import Receiver
 from drivers.transport.backoff import Backoff
 from drivers.transport.framing import DelimiterFramer
 from drivers.transport.tcp import TcpTransport
-from tests.conftest import until
+from tests.helpers import until
 
 
 class LineDriver(Driver[DeviceConfig]):

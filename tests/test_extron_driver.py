@@ -15,7 +15,7 @@ from drivers.extron_sis.codec import MAX_REPLY, banner
 from drivers.extron_sis.config import ExtronSisConfig
 from drivers.extron_sis.driver import ExtronSisDriver
 from simulators.extron_sis import ExtronSimulator
-from tests.conftest import until
+from tests.helpers import until
 from tests.rig import Rig, RigStarter, error_of
 
 FEATURES = {"volume": True, "audio_mute": True, "video_mute": True}

@@ -11,7 +11,7 @@ from hub.app import Hub
 from hub.config import load_config, load_config_text
 from hub.simulate import Simulators, simulator_options
 from simulators.extron_sis import ExtronSimulator
-from tests.conftest import SimulatorStarter, until
+from tests.helpers import SimulatorStarter, until
 from tests.panel import Panel
 
 DEMO = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"

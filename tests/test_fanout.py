@@ -18,7 +18,7 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 from bench.wire import EIO_PATH, WsClient, sio_connect
 from hub.app import Hub
 from hub.rooms import Fanout, Mode
-from tests.conftest import until
+from tests.helpers import until
 
 CONFIG = """
 rooms:

@@ -17,7 +17,7 @@ from drivers.errors import ErrorCode
 from hub.app import Hub
 from hub.http import HTTP_STATUS, OPENAPI_DOCUMENT, WEB_DIR, status_for
 from simulators.pjlink import PjlinkSimulator
-from tests.conftest import until
+from tests.helpers import until
 
 FAST = "poll_interval: 0.1s, timeout: 0.5s, connect_timeout: 0.5s, reconnect_min: 0.05s, reconnect_max: 0.2s"
 

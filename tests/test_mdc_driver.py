@@ -16,7 +16,7 @@ from drivers.errors import ErrorCode
 from drivers.samsung_mdc.config import SamsungMdcConfig
 from drivers.samsung_mdc.driver import SamsungMdcDriver
 from simulators.samsung_mdc import SamsungMdcSimulator
-from tests.conftest import until
+from tests.helpers import until
 from tests.rig import PtyRig, Rig, RigStarter, error_of
 
 DISPLAY_ID = 1

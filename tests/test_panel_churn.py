@@ -8,7 +8,7 @@ import random
 from typing import Any
 
 from hub.app import Hub
-from tests.conftest import until
+from tests.helpers import until
 from tests.panel import Panel
 
 PANELS = 6

@@ -9,7 +9,7 @@ import pytest
 import socketio
 
 from hub.app import Hub
-from tests.conftest import until
+from tests.helpers import until
 from tests.panel import Panel
 
 FAST = "poll_interval: 0.1s\n        timeout: 0.3s\n        connect_timeout: 0.5s\n        reconnect_min: 0.05s\n        reconnect_max: 0.2s\n        transition_poll: 0.05s\n        power_settle: 0s"

@@ -15,7 +15,7 @@ from drivers.errors import ErrorCode
 from drivers.pjlink.config import PjlinkConfig
 from drivers.pjlink.driver import PjlinkDriver
 from simulators.pjlink import PjlinkSimulator
-from tests.conftest import until
+from tests.helpers import until
 from tests.rig import Rig, RigStarter, error_of
 
 FAST = {"warmup": 0.2, "cooldown": 0.2}

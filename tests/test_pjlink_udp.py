@@ -11,7 +11,7 @@ from typing import Any
 
 from drivers.pjlink.udp import discover
 from hub.app import Hub
-from tests.conftest import free_udp_port, until
+from tests.helpers import free_udp_port, until
 
 AVHUB = str(Path(sys.executable).parent / "avhub")
 

@@ -15,7 +15,7 @@ from drivers.qsys.codec import QrcError
 from drivers.qsys.config import QsysConfig
 from drivers.qsys.driver import QrcDeviceError, QsysDriver
 from simulators.qsys import QsysSimulator
-from tests.conftest import until
+from tests.helpers import until
 from tests.rig import Rig, RigStarter, error_of
 
 CHANNELS: dict[str, Any] = {

@@ -14,7 +14,7 @@ from hub.cli import demo_config_path
 from hub.config import Config, load_config, load_config_text
 from hub.simulate import Simulators
 from simulators.qsys import QsysSimulator
-from tests.conftest import SimulatorStarter, until
+from tests.helpers import SimulatorStarter, until
 from tests.panel import Panel
 
 DEVICE = """\

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from drivers.qsys.config import QsysConfig
 from simulators import SIMULATORS
 from simulators.qsys import QsysKnobs, QsysSimulator
-from tests.conftest import SimulatorStarter, until
+from tests.helpers import SimulatorStarter, until
 
 REPO = Path(__file__).resolve().parent.parent
 

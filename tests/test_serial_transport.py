@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import re
@@ -11,7 +10,7 @@ import signal
 import sys
 import termios
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from hub.app import Hub
 from hub.config import load_config_text
 from hub.simulate import Simulators
 from simulators.base import Knobs, Session, Simulator
-from tests.conftest import until
+from tests.helpers import until
 from tests.rig import RigStarter, error_of
 from tests.test_pjlink_driver import PjlinkRig
 
@@ -48,16 +47,6 @@ class PortRig(PjlinkRig):
 @pytest.fixture
 def rig_factory(rigs: RigStarter) -> Callable[..., Awaitable[PortRig]]:
     return partial(rigs, PortRig)
-
-
-@pytest.fixture
-def no_loop_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Fail the test if asyncio reported an unhandled error ("Exception in callback", ...)."""
-    yield
-    gc.collect()  # "Task exception was never retrieved" is reported when the task is freed
-    records = caplog.get_records("setup") + caplog.get_records("call") + caplog.records
-    errors = [r for r in records if r.name == "asyncio" and r.levelno >= logging.ERROR]
-    assert not errors, [r.getMessage() for r in errors]
 
 
 class Bytes:

@@ -18,11 +18,11 @@ from pydantic import ValidationError
 
 from drivers.pjlink.codec import auth_digest
 from simulators import SIMULATORS, PjlinkKnobs, PjlinkSimulator, start_many
-from tests import conftest
-from tests.conftest import SimulatorStarter
+from tests import helpers
+from tests.helpers import SimulatorStarter
 
 REPO = Path(__file__).resolve().parent.parent
-until = partial(conftest.until, timeout=2.0, interval=0.005)  # a local simulator answers fast
+until = partial(helpers.until, timeout=2.0, interval=0.005)  # a local simulator answers fast
 
 
 class Client:

@@ -17,7 +17,7 @@ from drivers.tesira.driver import TesiraDriver
 from hub.config import load_config
 from hub.simulate import Simulators
 from simulators.tesira import TesiraSimulator
-from tests.conftest import until
+from tests.helpers import until
 from tests.rig import Rig, RigStarter, error_of
 
 DESIGN = {

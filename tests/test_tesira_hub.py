@@ -11,7 +11,7 @@ import pytest
 
 from hub.app import Hub
 from simulators.tesira import TesiraSimulator
-from tests.conftest import SimulatorStarter, until
+from tests.helpers import SimulatorStarter, until
 from tests.panel import Panel
 
 CONFIG = """

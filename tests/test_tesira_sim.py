@@ -16,7 +16,7 @@ from drivers.tesira.config import TesiraConfig
 from drivers.tesira.telnet import IAC, Negotiation, Verb
 from simulators.__main__ import parse_args
 from simulators.tesira import TesiraKnobs, TesiraSimulator
-from tests.conftest import SimulatorStarter, until
+from tests.helpers import SimulatorStarter, until
 
 DESIGN = {
     "Level1": {"channels": 2, "min": -60, "max": 6, "level": -10},

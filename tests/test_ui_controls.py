@@ -17,8 +17,10 @@ import pytest_asyncio
 from playwright.async_api import Page, expect
 
 from hub.config import load_config_text
-from tests.conftest import SCREENSHOTS, HubRig, touch_problems
+from tests.browser import SCREENSHOTS, touch_problems
+from tests.helpers import HubRig
 
+pytest_plugins = ["tests.browser"]
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 DB = {"type": "number", "minimum": -100, "maximum": 12}

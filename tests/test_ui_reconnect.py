@@ -15,8 +15,9 @@ from playwright.async_api import BrowserContext, Page, expect
 
 from hub.config import load_config_text
 from simulators.pjlink import PjlinkSimulator
-from tests.conftest import HubRig, fast_config, until
+from tests.helpers import HubRig, fast_config, until
 
+pytest_plugins = ["tests.browser"]
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 ROOM = "studio"

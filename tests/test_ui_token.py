@@ -9,8 +9,10 @@ import pytest_asyncio
 from playwright.async_api import Page, expect
 
 from hub.config import load_config_text
-from tests.conftest import SCREENSHOTS, HubRig, fast_config
+from tests.browser import SCREENSHOTS
+from tests.helpers import HubRig, fast_config
 
+pytest_plugins = ["tests.browser"]
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 CONFIG = """

@@ -12,7 +12,7 @@ import pytest
 from drivers.errors import ErrorCode
 from drivers.visca.driver import ViscaDriver
 from simulators.visca import ViscaSimulator
-from tests.conftest import until
+from tests.helpers import until
 from tests.rig import Rig, RigStarter, error_of
 
 FAST = {"power_delay": 0.1, "completion_delay": 0.005, "preset_delay": 0.05}

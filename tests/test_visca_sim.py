@@ -12,7 +12,7 @@ from drivers.transport.udp import UdpTransport
 from drivers.visca.codec import Message, PayloadType, decode_message
 from simulators import SIMULATORS
 from simulators.visca import ViscaSimulator
-from tests.conftest import SimulatorStarter, until
+from tests.helpers import SimulatorStarter, until
 from tests.test_udp_transport import Inbox, open_udp
 
 
