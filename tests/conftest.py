@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import importlib.util
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from hub.app import Hub
-from hub.config import load_config_text
+from hub.config import Config
 from simulators.base import Simulator
 from simulators.pjlink import PjlinkSimulator
-from tests.helpers import S, SimulatorStarter
+from tests.helpers import S, SimulatorStarter, hub_config
 from tests.panel import Panel
 from tests.rig import R, Rig, RigStarter
 
@@ -26,11 +26,12 @@ HubFactory = Callable[..., Awaitable[Hub]]
 
 @pytest.fixture
 async def hub_factory() -> AsyncIterator[HubFactory]:
-    """Start hubs from YAML text on 127.0.0.1, any free port; stops them after the test."""
+    """Start hubs from a config, or its plain data (tests/helpers.py `hub_config`), on
+    127.0.0.1, any free port; stops them after the test."""
     hubs: list[Hub] = []
 
-    async def start(text: str, env: dict[str, str] | None = None) -> Hub:
-        hub = Hub(load_config_text(text, "test.yaml", env or {}))
+    async def start(config: Config | Mapping[str, Any], env: dict[str, str] | None = None) -> Hub:
+        hub = Hub(config if isinstance(config, Config) else hub_config(config, env))
         hubs.append(hub)
         await hub.start("127.0.0.1", 0)
         return hub

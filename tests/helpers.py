@@ -1,17 +1,19 @@
-"""Test helpers: wait on conditions (never on clocks), free ports, and hubs started with a
-simulator for every device. Fixtures are in tests/conftest.py."""
+"""Test helpers: wait on conditions (never on clocks), free ports, hub configs from plain data,
+and hubs started with a simulator for every device. Fixtures are in tests/conftest.py."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
+
+import yaml
 
 from hub.app import Hub
 from hub.cli import demo_config_path
-from hub.config import Config, load_config
+from hub.config import Config, load_config, load_config_text
 from hub.simulate import Simulators
 from simulators import SIMULATORS
 from simulators.base import Simulator
@@ -44,6 +46,18 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((LOCALHOST, 0))
         return int(sock.getsockname()[1])
+
+
+def closed_tcp_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (at the time of asking)."""
+    with socket.socket() as sock:
+        sock.bind((LOCALHOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def hub_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
+    """A deployment given as plain data, validated by the real loader as if read from a file."""
+    return load_config_text(yaml.safe_dump(dict(data), sort_keys=False), "test.yaml", env or {})
 
 
 class SimulatorStarter(Protocol):

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from tests.helpers import until
 from tests.panel import Panel
 
@@ -117,9 +119,8 @@ async def test_sigint_also_shuts_down_cleanly() -> None:
 
 def test_run_refuses_a_store_it_cannot_provide(tmp_path: Path) -> None:
     config = tmp_path / "redis.yaml"
-    config.write_text(
-        "hub:\n  store: redis://127.0.0.1:6379/0\nrooms:\n  lobby:\n    devices: {}\n"
-    )
+    deployment = {"hub": {"store": "redis://127.0.0.1:6379/0"}, "rooms": {"lobby": {"devices": {}}}}
+    config.write_text(yaml.safe_dump(deployment))
     result = subprocess.run([AVHUB, "run", str(config)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2, result.stderr
     assert "Redis is not available in this version" in result.stdout

@@ -20,11 +20,7 @@ from hub.app import Hub
 from hub.rooms import Fanout, Mode
 from tests.helpers import until
 
-CONFIG = """
-rooms:
-  lobby:
-    devices: {}
-"""
+CONFIG = {"rooms": {"lobby": {"devices": {}}}}
 
 
 class RawPanel:

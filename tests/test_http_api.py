@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,47 +16,39 @@ from drivers.errors import ErrorCode
 from hub.app import Hub
 from hub.http import HTTP_STATUS, OPENAPI_DOCUMENT, WEB_DIR, status_for
 from simulators.pjlink import PjlinkSimulator
-from tests.helpers import until
+from tests.helpers import closed_tcp_port, until
 
-FAST = "poll_interval: 0.1s, timeout: 0.5s, connect_timeout: 0.5s, reconnect_min: 0.05s, reconnect_max: 0.2s"
-
-
-def closed_port() -> int:
-    """A loopback port nobody listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
+FAST = {
+    "poll_interval": 0.1,
+    "timeout": 0.5,
+    "connect_timeout": 0.5,
+    "reconnect_min": 0.05,
+    "reconnect_max": 0.2,
+}
 
 
-def config(proj: int, class1: int, slow: int) -> str:
-    return f"""
-hub:
-  admin_token: admin-secret
-rooms:
-  lobby:
-    name: Lobby
-    devices:
-      proj: {{driver: pjlink, name: Projector, transport: "tcp://127.0.0.1:{proj}", {FAST}}}
-      class1: {{driver: pjlink, transport: "tcp://127.0.0.1:{class1}", {FAST}}}
-      dead: {{driver: pjlink, transport: "tcp://127.0.0.1:{closed_port()}", {FAST}}}
-      slow:
-        driver: pjlink
-        transport: tcp://127.0.0.1:{slow}
-        poll_interval: 60s
-        timeout: 0.2s
-        retries: 0
-        connect_timeout: 2s
-  board:
-    name: Board Room
-    panel_tokens: [board-secret]
-    devices:
-      proj: {{driver: pjlink, transport: "tcp://127.0.0.1:{proj}", {FAST}}}
-  vault:
-    name: Vault
-    panel_tokens: [vault-secret]
-    devices: {{}}
-"""
+def config(proj: int, class1: int, slow: int) -> dict[str, Any]:
+    def pjlink(port: int, **settings: Any) -> dict[str, Any]:
+        return {"driver": "pjlink", "transport": f"tcp://127.0.0.1:{port}", **settings}
+
+    lobby = {
+        "proj": pjlink(proj, name="Projector", **FAST),
+        "class1": pjlink(class1, **FAST),
+        "dead": pjlink(closed_tcp_port(), **FAST),
+        "slow": pjlink(slow, poll_interval=60, timeout=0.2, retries=0, connect_timeout=2),
+    }
+    return {
+        "hub": {"admin_token": "admin-secret"},
+        "rooms": {
+            "lobby": {"name": "Lobby", "devices": lobby},
+            "board": {
+                "name": "Board Room",
+                "panel_tokens": ["board-secret"],
+                "devices": {"proj": pjlink(proj, **FAST)},
+            },
+            "vault": {"name": "Vault", "panel_tokens": ["vault-secret"], "devices": {}},
+        },
+    }
 
 
 @dataclass

@@ -15,24 +15,18 @@ PANELS = 6
 STEPS = 30
 
 
-def churn_config(ports: list[int]) -> str:
-    devices = "".join(
-        f"""
-      proj{i}:
-        driver: pjlink
-        transport: tcp://127.0.0.1:{port}
-        poll_interval: 0.03s
-        lamp_interval: 0.05s
-        timeout: 0.5s"""
+def churn_config(ports: list[int]) -> dict[str, Any]:
+    devices = {
+        f"proj{i}": {
+            "driver": "pjlink",
+            "transport": f"tcp://127.0.0.1:{port}",
+            "poll_interval": 0.03,
+            "lamp_interval": 0.05,
+            "timeout": 0.5,
+        }
         for i, port in enumerate(ports)
-    )
-    return f"""
-hub:
-  replay_size: 150
-rooms:
-  lab:
-    devices:{devices}
-"""
+    }
+    return {"hub": {"replay_size": 150}, "rooms": {"lab": {"devices": devices}}}
 
 
 async def churn_devices(hub: Hub, sims: list[Any], rng: random.Random, stop: asyncio.Event) -> int:

@@ -16,23 +16,20 @@ from tests.helpers import free_udp_port, until
 AVHUB = str(Path(sys.executable).parent / "avhub")
 
 
-def config(notify_port: int, *ports: int) -> str:
-    devices = "".join(
-        f"""
-      proj{i}:
-        driver: pjlink
-        transport: tcp://127.0.0.1:{port}
-        poll_interval: 60s
-        lamp_interval: 60s"""
+def config(notify_port: int, *ports: int) -> dict[str, Any]:
+    devices = {
+        f"proj{i}": {
+            "driver": "pjlink",
+            "transport": f"tcp://127.0.0.1:{port}",
+            "poll_interval": 60,
+            "lamp_interval": 60,
+        }
         for i, port in enumerate(ports)
-    )
-    return f"""
-hub:
-  pjlink_notify: 127.0.0.1:{notify_port}
-rooms:
-  hall:
-    devices:{devices}
-"""
+    }
+    return {
+        "hub": {"pjlink_notify": f"127.0.0.1:{notify_port}"},
+        "rooms": {"hall": {"devices": devices}},
+    }
 
 
 async def test_notifications_reach_panels_before_the_next_poll(

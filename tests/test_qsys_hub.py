@@ -11,28 +11,30 @@ import pytest
 
 from hub.app import Hub
 from hub.cli import demo_config_path
-from hub.config import Config, load_config, load_config_text
+from hub.config import Config, load_config
 from hub.simulate import Simulators
 from simulators.qsys import QsysSimulator
-from tests.helpers import SimulatorStarter, until
+from tests.helpers import SimulatorStarter, hub_config, until
 from tests.panel import Panel
 
-DEVICE = """\
-rooms:
-  boardroom:
-    devices:
-      core:
-        driver: qsys
-        transport: tcp://127.0.0.1:{port}
-        autopoll_rate: 50ms
-        poll_interval: 60s
-        timeout: 500ms
-        reconnect_min: 50ms
-        reconnect_max: 200ms
-        controls:
-          program: {{level: MainGain, mute: MainMute}}
-          mic1: {{component: "Mic 1", level: gain, mute: mute}}
-"""
+
+def boardroom(port: int, **settings: Any) -> dict[str, Any]:
+    """A room with a Q-SYS Core at `port`; `settings` add to the device's."""
+    core = {
+        "driver": "qsys",
+        "transport": f"tcp://127.0.0.1:{port}",
+        "autopoll_rate": 0.05,
+        "poll_interval": 60,
+        "timeout": 0.5,
+        "reconnect_min": 0.05,
+        "reconnect_max": 0.2,
+        **settings,
+        "controls": {
+            "program": {"level": "MainGain", "mute": "MainMute"},
+            "mic1": {"component": "Mic 1", "level": "gain", "mute": "mute"},
+        },
+    }
+    return {"rooms": {"boardroom": {"devices": {"core": core}}}}
 
 
 @pytest.fixture
@@ -77,7 +79,7 @@ async def core(
 
     async def start(**knobs: Any) -> tuple[QsysSimulator, Hub, Panel]:
         sim = await sims(**knobs)
-        hub = await hub_factory(DEVICE.format(port=sim.port))
+        hub = await hub_factory(boardroom(sim.port))
         panel = await connected(panels(hub, "boardroom"), "core")
         assert levels(panel)() == {"program": -12.0, "mic1": 0.0}
         return sim, hub, panel
@@ -128,10 +130,8 @@ async def test_slider_storm_is_coalesced_and_ends_at_the_last_value(core: Any) -
 
 
 async def test_simulate_builds_the_core_from_the_device_config(simulated: Any, panels: Any) -> None:
-    text = DEVICE.format(port=1710).replace(
-        "        controls:\n", "        user: tech\n        password: '1234'\n        controls:\n"
-    )
-    simulators, hub = await simulated(load_config_text(text))
+    config = hub_config(boardroom(1710, user="tech", password="1234"))
+    simulators, hub = await simulated(config)
     [sim] = simulators.running
     assert isinstance(sim, QsysSimulator) and sim.knobs.password == "1234"
     panel = await connected(panels(hub, "boardroom"), "core")

@@ -24,10 +24,9 @@ from drivers.pjlink.driver import PjlinkDriver
 from drivers.transport import create_transport, parse_transport_url
 from drivers.transport.serial import Rfc2217Transport, SerialTransport, serial_settings
 from hub.app import Hub
-from hub.config import load_config_text
 from hub.simulate import Simulators
 from simulators.base import Knobs, Session, Simulator
-from tests.helpers import until
+from tests.helpers import hub_config, until
 from tests.rig import RigStarter, error_of
 from tests.test_pjlink_driver import PjlinkRig
 
@@ -382,30 +381,17 @@ async def test_rfc2217_sends_settings_and_escapes_0xff(no_loop_errors: None) -> 
 
 async def test_simulate_serves_serial_devices_on_ptys(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    config = load_config_text(
-        """
-        rooms:
-          lab:
-            name: Lab
-            devices:
-              rs232:
-                driver: pjlink
-                transport: serial:///dev/ttyUSB0?baudrate=19200&parity=E&stopbits=2
-                poll_interval: 200ms
-              odd_baud:
-                driver: pjlink
-                transport: serial:///dev/ttyUSB1?baudrate=14400
-                poll_interval: 200ms
-              gateway:
-                driver: pjlink
-                transport: socket://10.0.0.5:4001
-                poll_interval: 200ms
-              telnet_gateway:
-                driver: pjlink
-                transport: rfc2217://10.0.0.6:4002?baudrate=9600
-                poll_interval: 200ms
-        """
-    )
+    urls = {
+        "rs232": "serial:///dev/ttyUSB0?baudrate=19200&parity=E&stopbits=2",
+        "odd_baud": "serial:///dev/ttyUSB1?baudrate=14400",
+        "gateway": "socket://10.0.0.5:4001",
+        "telnet_gateway": "rfc2217://10.0.0.6:4002?baudrate=9600",
+    }
+    devices = {
+        name: {"driver": "pjlink", "transport": url, "poll_interval": 0.2}
+        for name, url in urls.items()
+    }
+    config = hub_config({"rooms": {"lab": {"name": "Lab", "devices": devices}}})
     sims = Simulators()
     hub: Hub | None = None
     try:
