@@ -71,7 +71,7 @@ async def test_front_panel_tie_reaches_a_panel_as_a_change(
     assert any(c["state"].get("routes", {}).get("3") == 6 for c in changes)
     switcher.set_volume(2, 44)
     await until(lambda: panel.state("matrix")["levels"]["2"] == -20)
-    assert panel.violations == []
+    assert panel.violations == [] and panel.deliveries.errors == []
 
 
 async def test_panel_commands_and_their_errors(

@@ -75,6 +75,7 @@ async def test_random_reconnects_under_churn_end_in_exact_sync(
     hub_factory: Any, panels: Any, pjlink_sims: Any
 ) -> None:
     seed = int(os.environ.get("AVHUB_TEST_SEED", random.randrange(1 << 30)))
+    print(f"AVHUB_TEST_SEED={seed} repeats this run")  # shown when the test fails
     rng = random.Random(seed)
     sims = [await pjlink_sims(power="on") for _ in range(2)]
     hub: Hub = await hub_factory(churn_config([s.port for s in sims]))
@@ -102,6 +103,7 @@ async def test_random_reconnects_under_churn_end_in_exact_sync(
         assert p.epoch == truth["epoch"]
         assert p.devices == truth["devices"], f"seed {seed}"
         assert p.violations == [], f"seed {seed}: {p.violations}"
+        assert p.deliveries.errors == [], f"seed {seed}: {p.deliveries.errors}"
     connects = sum(p.connects for p in crowd)
     snapshots = sum(p.snapshots for p in crowd)
     assert changes > 200 and room.seq > 300, (changes, room.seq)
