@@ -129,9 +129,11 @@ async def test_a_change_committed_as_a_panel_joins_is_in_its_snapshot_only(
     await until(lambda: watcher.seq == hub.rooms["lobby"].seq)
     namespace = hub.namespaces["lobby"]
     real = namespace.on_connect
+    raced: list[int] = []  # the seq committed by the injection, once it ran
 
     async def racing(sid: str, environ: Any, auth: Any = None) -> None:
         commit(hub, 1)  # committed in the same loop turn, just before this panel joins
+        raced.append(hub.rooms["lobby"].seq)
         await real(sid, environ, auth)
 
     monkeypatch.setattr(namespace, "on_connect", racing)
@@ -141,6 +143,7 @@ async def test_a_change_committed_as_a_panel_joins_is_in_its_snapshot_only(
     commit(hub, 1)
     room = hub.rooms["lobby"]
     await until(lambda: late.seq == room.seq and watcher.seq == room.seq)
+    assert raced == [room.seq - 1]  # the injection ran, once, for the late panel
     (first, snapshot), *changes = late.events()
     assert first == "snapshot" and snapshot["seq"] == room.seq - 1
     assert [c["seq"] for _, c in changes] == [room.seq]
