@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from drivers.pjlink.udp import discover
 from hub.app import Hub
@@ -78,18 +81,47 @@ async def test_link_up_notification_records_the_mac_and_refreshes(
     await until(lambda: sim.received["INF1"] > infos, timeout=2)  # full refresh
 
 
-async def test_bad_and_stray_datagrams_are_ignored(hub_factory: Any, pjlink_sims: Any) -> None:
+async def test_bad_datagrams_are_logged_and_change_nothing(
+    hub_factory: Any, pjlink_sims: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     notify = free_udp_port()
     sim = await pjlink_sims()
     hub: Hub = await hub_factory(config(notify, sim.port))
     driver = hub.drivers["hall"]["proj0"]
     await until(lambda: driver.online and "power" in driver.state)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))  # an unknown sender
+        s.bind(("127.0.0.1", 0))  # the only projector's IP: datagrams from it are its own
         for junk in (b"\xff\x00garbage", b"%2POWR=9\r", b"%1POWR=1\r", b"%2INPT=zz\r"):
             s.sendto(junk, ("127.0.0.1", notify))
-    await asyncio.sleep(0.2)
+        s.sendto(b"%2AVMT=31\r", ("127.0.0.1", notify))  # a good one, read after the junk
+        await until(lambda: driver.state.get("video_mute") is True, message="AVMT applied")
     assert driver.state["power"] == "off" and driver.online
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len([w for w in warnings if "PJLink UDP from 127.0.0.1:" in w]) == 2, warnings
+    assert len([w for w in warnings if "ignored notification" in w]) == 2, warnings
+
+
+async def test_a_notification_from_an_unknown_sender_is_logged_once_and_changes_nothing(
+    hub_factory: Any, pjlink_sims: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    notify = free_udp_port()
+    a = await pjlink_sims()
+    b = await pjlink_sims(notify=f"127.0.0.1:{notify}")
+    hub: Hub = await hub_factory(config(notify, a.port, b.port))
+    drivers = hub.drivers["hall"]
+    await until(lambda: all(d.online and "power" in d.state for d in drivers.values()))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))  # two projectors on this IP, neither at this port
+        stranger = s.getsockname()[1]
+        s.sendto(b"%2POWR=1\r", ("127.0.0.1", notify))
+        s.sendto(b"%2POWR=1\r", ("127.0.0.1", notify))
+        b.set_input("32")  # b's own notification, read after the stranger's
+        await until(lambda: drivers["proj1"].state.get("input") == "HDMI 2")
+    assert [d.state["power"] for d in drivers.values()] == ["off", "off"]
+    unknown = [r.getMessage() for r in caplog.records if "matches no configured" in r.getMessage()]
+    assert unknown == [
+        f"PJLink notification from 127.0.0.1:{stranger} matches no configured projector"
+    ]
 
 
 async def test_hub_without_the_port_still_polls(hub_factory: Any, pjlink_sims: Any) -> None:
