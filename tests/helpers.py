@@ -41,6 +41,15 @@ async def until(
         await asyncio.sleep(interval)
 
 
+async def seconds_until(
+    predicate: Callable[[], object | Awaitable[object]], timeout: float = 5.0, message: str = ""
+) -> float:
+    """How long it took until `predicate()` was truthy; fails after `timeout` as `until` does."""
+    started = time.monotonic()
+    await until(predicate, timeout, message=message)
+    return time.monotonic() - started
+
+
 def free_udp_port() -> int:
     """A UDP port on 127.0.0.1 that nothing listens on (at the time of asking)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:

@@ -50,18 +50,18 @@ async def test_notifications_reach_panels_before_the_next_poll(
     await until(lambda: panel.seq == hub.rooms["hall"].seq)
     polls = a.received["POWR"], b.received["INPT"]
     b.set_input("32")  # front panel: only the notification can tell the hub within 60 s
-    await until(lambda: panel.state("proj1").get("input") == "HDMI 2", timeout=2)
+    await until(lambda: panel.state("proj1").get("input") == "HDMI 2")
     a.press_power(True)
-    await until(lambda: panel.state("proj0").get("power") == "warming", timeout=2)
-    await until(lambda: panel.state("proj0").get("power") == "on", timeout=2)
+    await until(lambda: panel.state("proj0").get("power") == "warming")
+    await until(lambda: panel.state("proj0").get("power") == "on")
     a.set_mutes(video=True)
     a.set_errors("200000")
-    await until(lambda: panel.state("proj0").get("video_mute") is True, timeout=2)
-    await until(lambda: panel.state("proj0").get("errors", {}).get("fan") == "error", timeout=2)
+    await until(lambda: panel.state("proj0").get("video_mute") is True)
+    await until(lambda: panel.state("proj0").get("errors", {}).get("fan") == "error")
     assert panel.state("proj1").get("power") == "off"  # routed to the right projector
     assert b.received["INPT"] == polls[1]  # no poll ran meanwhile
     # ... but one: turning on re-reads what is not polled while off (input, mutes).
-    await until(lambda: a.received["POWR"] > polls[0], timeout=2)
+    await until(lambda: a.received["POWR"] > polls[0])
     assert a.received["POWR"] == polls[0] + 1
 
 
@@ -77,8 +77,8 @@ async def test_link_up_notification_records_the_mac_and_refreshes(
     sim.knobs.notify = f"127.0.0.1:{notify}"
     infos = sim.received["INF1"]
     await sim.start(port=sim.port)  # %2LKUP on start
-    await until(lambda: driver.state.get("mac") == "00:11:22:33:44:99", timeout=2)
-    await until(lambda: sim.received["INF1"] > infos, timeout=2)  # full refresh
+    await until(lambda: driver.state.get("mac") == "00:11:22:33:44:99")
+    await until(lambda: sim.received["INF1"] > infos)  # full refresh
 
 
 async def test_bad_datagrams_are_logged_and_change_nothing(

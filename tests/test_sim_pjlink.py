@@ -403,11 +403,14 @@ async def test_garbage_prefix_mode(make_sim: SimFactory, connect: Connect) -> No
 
 
 async def test_idle_timeout_closes(make_sim: SimFactory, connect: Connect) -> None:
-    sim = await make_sim(idle_timeout=0.1)
+    sim = await make_sim(idle_timeout=0.5)
     client = await greeted(connect, sim)
-    await asyncio.sleep(0.06)
+    loop = asyncio.get_running_loop()
+    greeted_at = loop.time()
+    await asyncio.sleep(0.2)
     assert await client.ask("%1POWR ?") == b"%1POWR=0\r"  # activity restarts the timer
-    assert await client.closed_by_peer(timeout=1.0)
+    assert await client.closed_by_peer(timeout=5)
+    assert loop.time() - greeted_at >= 0.2 + 0.5  # idle counted from the question
 
 
 async def test_max_clients(make_sim: SimFactory, connect: Connect) -> None:
