@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 WEB := hub/web
 NODE_STAMP := $(WEB)/node_modules/.installed
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test test-under-load lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The whole suite RUNS times in a row with one core kept busy (tests/under_load.sh).
+RUNS ?= 5
+test-under-load: install
+	PYTHON=$(BIN)/python tests/under_load.sh $(RUNS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check hub drivers simulators tests $(wildcard bench)
