@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from drivers.errors import ErrorCode
+from drivers.pjlink.driver import PjlinkDriver
 from hub.app import Hub
 from hub.http import OPENAPI_DOCUMENT, WEB_DIR, status_for
 from simulators.pjlink import PjlinkSimulator
@@ -144,7 +145,7 @@ async def driver_bug(api: Api, monkeypatch: pytest.MonkeyPatch) -> tuple[int, An
     async def broken(self: Any) -> None:
         raise RuntimeError("driver bug")
 
-    monkeypatch.setattr(type(api.hub.drivers["lobby"]["proj"]), "power_off", broken)
+    monkeypatch.setattr(PjlinkDriver, "power_off", broken)
     return await api.command("lobby", "proj", "power_off")
 
 

@@ -102,22 +102,24 @@ async def test_bad_datagrams_are_logged_and_change_nothing(
 
 
 async def test_a_notification_from_an_unknown_sender_is_logged_once_and_changes_nothing(
-    hub_factory: Any, pjlink_sims: Any, caplog: pytest.LogCaptureFixture
+    hub_factory: Any, panels: Any, pjlink_sims: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     notify = free_udp_port()
     a = await pjlink_sims()
     b = await pjlink_sims(notify=f"127.0.0.1:{notify}")
-    hub: Hub = await hub_factory(config(notify, a.port, b.port))
-    drivers = hub.drivers["hall"]
-    await until(lambda: all(d.online and "power" in d.state for d in drivers.values()))
+    panel = panels(await hub_factory(config(notify, a.port, b.port)), "hall")
+    await panel.connect()
+    await until(
+        lambda: panel.in_sync and all("power" in d["state"] for d in panel.devices.values())
+    )
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))  # two projectors on this IP, neither at this port
         stranger = s.getsockname()[1]
         s.sendto(b"%2POWR=1\r", ("127.0.0.1", notify))
         s.sendto(b"%2POWR=1\r", ("127.0.0.1", notify))
         b.set_input("32")  # b's own notification, read after the stranger's
-        await until(lambda: drivers["proj1"].state.get("input") == "HDMI 2")
-    assert [d.state["power"] for d in drivers.values()] == ["off", "off"]
+        await until(lambda: panel.state("proj1").get("input") == "HDMI 2")
+    assert [panel.state(p)["power"] for p in ("proj0", "proj1")] == ["off", "off"]
     unknown = [r.getMessage() for r in caplog.records if "matches no configured" in r.getMessage()]
     assert unknown == [
         f"PJLink notification from 127.0.0.1:{stranger} matches no configured projector"

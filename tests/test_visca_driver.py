@@ -85,7 +85,7 @@ async def test_sequence_error_is_answered_with_reset_and_the_command_resent(
 ) -> None:
     """Acceptance 1: the RESET is used when the camera reports a sequence error."""
     rig = await rig_factory()
-    driver = await rig.online()
+    driver = await rig.online(timeout=1.0)  # no resend of a late reply's request: one error
     assert rig.sim.resets == 1  # at login
     rig.sim.scramble_sequence()
     await driver.execute("pan_tilt", {"pan": 5, "tilt": 0})
