@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+from collections import Counter
 from typing import Any
 
 from hub.app import Hub
@@ -29,11 +30,11 @@ def churn_config(ports: list[int]) -> dict[str, Any]:
     return {"hub": {"replay_size": 150}, "rooms": {"lab": {"devices": devices}}}
 
 
-async def churn_devices(hub: Hub, sims: list[Any], rng: random.Random, stop: asyncio.Event) -> int:
+async def churn_devices(hub: Hub, sims: list[Any], rng: random.Random, stop: asyncio.Event) -> None:
     """Front-panel changes on the simulators plus direct commits: hundreds of changes a second."""
     room = hub.rooms["lab"]
     count = 0
-    while not stop.is_set() and count < 5000:
+    while not stop.is_set():
         sim = rng.choice(sims)
         pick = rng.random()
         if pick < 0.3:
@@ -48,17 +49,23 @@ async def churn_devices(hub: Hub, sims: list[Any], rng: random.Random, stop: asy
             room.commit(f"proj{rng.randrange(len(sims))}", {"churn": count})
         count += 1
         await asyncio.sleep(rng.uniform(0, 0.004))
-    return count
 
 
-async def wander(panel: Panel, rng: random.Random, devices: list[str]) -> None:
-    """Disconnect, resume, reconnect fresh, sync and send commands at random."""
+async def after_changes(room: Any, count: int) -> None:
+    """Wait until the room has committed `count` more changes."""
+    target = room.seq + count
+    await until(lambda: room.seq >= target, timeout=30, message=f"room seq {target}")
+
+
+async def wander(panel: Panel, rng: random.Random, devices: list[str], room: Any) -> None:
+    """Disconnect, resume, reconnect fresh, sync and send commands at random, paced by the
+    room's changes rather than the clock: a loaded machine makes it slower, not different."""
     for _ in range(STEPS):
-        await asyncio.sleep(rng.uniform(0, 0.05))
+        await after_changes(room, rng.randrange(0, 8))
         pick = rng.random()
         if pick < 0.35 and panel.sio.connected:
             await panel.disconnect()
-            await asyncio.sleep(rng.uniform(0, 0.3))
+            await after_changes(room, rng.randrange(0, 50))
             panel.resume = rng.random() < 0.8  # now and then a panel comes back without resume
             await panel.connect()
         elif pick < 0.55 and panel.sio.connected:
@@ -86,9 +93,13 @@ async def test_random_reconnects_under_churn_end_in_exact_sync(
     stop = asyncio.Event()
     churn = asyncio.create_task(churn_devices(hub, sims, rng, stop))
     devices = list(hub.drivers["lab"])
-    await asyncio.gather(*(wander(p, random.Random(rng.random()), devices) for p in crowd))
-    stop.set()
-    changes = await churn
+    try:
+        await asyncio.gather(
+            *(wander(p, random.Random(rng.random()), devices, room) for p in crowd)
+        )
+    finally:
+        stop.set()
+        await churn
     # Let the last polls land, then every panel must hold exactly the store's state.
     for p in crowd:
         if not p.sio.connected:
@@ -106,6 +117,8 @@ async def test_random_reconnects_under_churn_end_in_exact_sync(
         assert p.deliveries.errors == [], f"seed {seed}: {p.deliveries.errors}"
     connects = sum(p.connects for p in crowd)
     snapshots = sum(p.snapshots for p in crowd)
-    assert changes > 200 and room.seq > 300, (changes, room.seq)
+    # Both kinds of churn reached the panels: front-panel changes (through polls) and commits.
+    kinds = Counter("churn" in c["state"] for p in crowd for c in p.received)
+    assert kinds[True] > 20 and kinds[False] > 20, (kinds, f"seed {seed}")
     # Both resync paths really ran: some reconnects were replays, some got snapshots.
     assert PANELS < snapshots < connects, (snapshots, connects, f"seed {seed}")
