@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 WEB := hub/web
 NODE_STAMP := $(WEB)/node_modules/.installed
 
-.PHONY: install demo test test-under-load lint clean
+.PHONY: install system-deps demo test test-under-load lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,21 +20,30 @@ $(NODE_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
 
 install: $(STAMP) $(NODE_STAMP)
 
+# What the tests need from the system (Chromium, redis-server): checked on every run, installed
+# with apt-get when running as root, otherwise the command to run is printed. `demo` needs neither.
+system-deps:
+	bash scripts/system-deps.sh
+
 demo: install
 	$(BIN)/avhub demo
 
-test: install
+test: system-deps install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The whole suite RUNS times in a row with one core kept busy (tests/under_load.sh).
 RUNS ?= 5
-test-under-load: install
+test-under-load: system-deps install
 	PYTHON=$(BIN)/python tests/under_load.sh $(RUNS) $(PYTEST_ARGS)
 
+# docs/example-plugin is the worked example of docs/writing-a-driver.md, held to the same rules.
+EXAMPLE := docs/example-plugin
+
 lint: $(STAMP)
-	$(BIN)/ruff check hub drivers simulators tests $(wildcard bench)
-	$(BIN)/ruff format --check hub drivers simulators tests $(wildcard bench)
+	$(BIN)/ruff check hub drivers simulators tests $(wildcard bench) $(EXAMPLE)
+	$(BIN)/ruff format --check hub drivers simulators tests $(wildcard bench) $(EXAMPLE)
 	$(BIN)/mypy
+	$(BIN)/mypy $(EXAMPLE)/relay_plugin $(EXAMPLE)/tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(WEB)/node_modules

@@ -2,7 +2,8 @@
 
 `python -m bench.baseline --port P` serves the same namespaces (`/rooms/<id>`) and
 sends the same payloads as the hub: on connect a snapshot (a template captured from
-the hub's own snapshot of such a room) or, for a resume it can serve, the missed
+the hub's own snapshot of such a room: its devices, and the action schemas they
+refer to when the hub sends them apart) or, for a resume it can serve, the missed
 changes; then `change` events emitted with `await sio.emit(...)` to every panel of
 the room. The change loop is the device process's (`bench.churn`), with each change
 stamped just before its `emit` call.
@@ -52,7 +53,7 @@ class Baseline:
     async def op_setup(
         self, rooms: list[str], devices: list[str], snapshot: dict[str, Any]
     ) -> dict[str, Any]:
-        """Rooms, the device ids of each room, and the snapshot `devices` template."""
+        """Rooms, the device ids of each room, and the snapshot template (`devices`, ...)."""
         self.rooms = {r: Room(r) for r in rooms}
         self.devices = [(self.rooms[r], d) for r in rooms for d in devices]
         self.template = snapshot
@@ -64,7 +65,7 @@ class Baseline:
             "epoch": self.epoch,
             "seq": room.seq,
             "room": {"id": room.room_id, "name": room.room_id},
-            "devices": self.template,
+            **self.template,
         }
 
     async def _emit(self, index: int, mark: int) -> float:

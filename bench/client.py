@@ -69,6 +69,9 @@ class Panel:
         self.duplicates = 0
         self.early = 0  # changes before the first snapshot (DESIGN §3: snapshot, then live)
         self.devices: dict[str, dict[str, Any]] = {}
+        self.schemas: dict[str, Any] = {}  # action schemas by id, kept across reconnects
+        self.unresolved = 0  # action schema ids a snapshot or change named but nobody sent
+        self.snapshot_bytes = 0  # size of the last snapshot event's message
         self.auto_reconnect = False
         self.storm_epoch: str | None = None
         self.storm_synced: float | None = None
@@ -138,6 +141,8 @@ class Panel:
             auth["token"] = self.client.token
         if self._resume and self.epoch is not None:
             auth["resume"] = {"epoch": self.epoch, "seq": self.seq}
+        if self.schemas:
+            auth["schemas"] = list(self.schemas)
         return auth
 
     # ---- Engine.IO / Socket.IO -------------------------------------------------------
@@ -153,6 +158,7 @@ class Panel:
                 if name == "change":
                     self._on_change(data, received)
                 elif name == "snapshot":
+                    self.snapshot_bytes = len(text)
                     self._on_snapshot(data, received)
             elif sub == "3":
                 ack_id, args = split_ack(body)
@@ -184,6 +190,9 @@ class Panel:
     def _on_snapshot(self, data: dict[str, Any], received: float) -> None:
         self.snapshots += 1
         self.epoch, self.seq = data["epoch"], data["seq"]
+        self.schemas.update(data.get("schemas") or {})
+        for device in data["devices"].values():
+            self._resolve(device.get("actions", {}))
         if self.watch:
             self.devices = {k: dict(v["state"]) for k, v in data["devices"].items()}
         if self.storm_epoch is not None and self.epoch != self.storm_epoch:
@@ -212,8 +221,22 @@ class Panel:
         self.gaps += 1
         self._sync()
 
+    def _resolve(self, actions: dict[str, Any]) -> dict[str, Any]:
+        """Action name → schema, as a panel draws from (ids looked up; inline schemas kept)."""
+        resolved = {}
+        for name, schema in actions.items():
+            if isinstance(schema, str):
+                schema = self.schemas.get(schema)
+                if schema is None:
+                    self.unresolved += 1
+            resolved[name] = schema
+        return resolved
+
     def _apply(self, change: dict[str, Any]) -> None:
         self.seq = change["seq"]
+        if "actions" in change:  # a device's action schemas changed
+            self.schemas.update(change.get("schemas") or {})
+            self._resolve(change["actions"])
         if self.watch:
             self.devices.setdefault(change["device"], {}).update(change["state"])
 
@@ -319,6 +342,7 @@ class Client:
             "gaps": sum(p.gaps for p in self.panels),
             "duplicates": sum(p.duplicates for p in self.panels),
             "early": sum(p.early for p in self.panels),
+            "unresolved": sum(p.unresolved for p in self.panels),
             "online": online,
             "seqs": {p.room: p.seq for p in self.panels if p.watch},
         }
@@ -356,25 +380,32 @@ class Client:
         return {"seq": self.panels[id].seq}
 
     async def op_reconnect(
-        self, id: int, resume: bool, target: int, wait: float = 10.0
+        self, id: int, resume: bool, target: int, schemas: bool = True, wait: float = 10.0
     ) -> dict[str, Any]:
-        """Reconnect panel `id`; seconds from opening the socket until it holds `seq >= target`.
+        """Reconnect panel `id`; seconds from opening the socket until it is connected to the
+        room and holds `seq >= target`.
 
-        Without `resume` the panel forgets its state first, so it takes a snapshot.
+        Without `resume` the panel forgets its state first, so it takes a snapshot;
+        without `schemas` it forgets the action schemas it keeps too.
         """
         panel = self.panels[id]
         if not resume:
             panel.epoch, panel.seq = None, -1
+        if not schemas:
+            panel.schemas.clear()
         snapshots = panel.snapshots
         started = time.time()
         async with asyncio.timeout(wait):
             waiting = panel.wait_seq(target) if resume else None
             await panel.connect(resume=resume, timeout=wait)
+            connected = time.time()
             done = await (waiting if waiting is not None else panel.wait_seq(target))
+        took = panel.snapshots > snapshots
         return {
-            "seconds": done - started,
-            "path": "snapshot" if panel.snapshots > snapshots else "replay",
+            "seconds": max(done, connected) - started,
+            "path": "snapshot" if took else "replay",
             "seq": panel.seq,
+            "bytes": panel.snapshot_bytes if took else 0,
         }
 
     async def op_snapshot(self, room: str, wait: float = 10.0) -> dict[str, Any]:

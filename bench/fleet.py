@@ -61,6 +61,7 @@ class Fleet:
                 "gaps",
                 "duplicates",
                 "early",
+                "unresolved",
             ):
                 merged[key] = merged.get(key, 0) + reply[key]
             merged["online"].update(reply["online"])

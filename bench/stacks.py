@@ -18,15 +18,22 @@ from typing import Any
 from bench.proc import Child, ChildError, Children
 
 AVHUB = str(Path(sys.executable).with_name("avhub"))
+DRIVER_OPTIONS = {"extron_sis": ["volume: true", "audio_mute: true", "video_mute: true"]}
+"""Device options per driver: every capability the bench's simulators have."""
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Rooms r000.. each with the same devices p00..; device `index` = room * per_room + n."""
+    """Rooms r000.. each with the same devices p00..; device `index` = room * per_room + n.
+
+    `driver` is the devices' kind: `pjlink` projectors or `extron_sis` switchers
+    (`bench.devices`).
+    """
 
     rooms: int
     devices: int
     poll_interval: float = 5.0
+    driver: str = "pjlink"
 
     @property
     def room_ids(self) -> list[str]:
@@ -59,14 +66,30 @@ def free_udp_port() -> int:
         return port
 
 
-def hub_config(layout: Layout, ports: list[int], notify: int | None, extra: str = "") -> str:
-    """Deployment YAML for `layout`, device n of the list at `ports[n]`."""
+def hub_config(
+    layout: Layout,
+    ports: list[int],
+    notify: int | None,
+    extra: str = "",
+    driver: str | None = None,
+    preamble: str = "",
+) -> str:
+    """Deployment YAML for `layout`, device n of the list at `ports[n]`.
+
+    `driver` drives the devices (default: `layout.driver`, the simulators' kind; the
+    generic driver can drive PJLink simulators). `preamble` goes at the top level (an
+    `x-` anchor that `extra` refers to, say).
+    """
+    driver = driver or layout.driver
     where = f"127.0.0.1:{notify}" if notify else '"off"'  # quoted: YAML reads off as false
     lines = [
         "hub:",
         "  listen: 127.0.0.1:0",
         "  log_level: warning",
-        f"  pjlink_notify: {where}",
+        "  drivers:",
+        "    pjlink:",
+        f"      notify: {where}",
+        *preamble.splitlines(),
         "rooms:",
     ]
     for r, room in enumerate(layout.room_ids):
@@ -75,9 +98,10 @@ def hub_config(layout: Layout, ports: list[int], notify: int | None, extra: str 
             port = ports[r * layout.devices + d]
             lines += [
                 f"      {device}:",
-                "        driver: pjlink",
+                f"        driver: {driver}",
                 f"        transport: tcp://127.0.0.1:{port}",
                 f"        poll_interval: {layout.poll_interval}s",
+                *(f"        {line}" for line in DRIVER_OPTIONS.get(driver, [])),
                 *(f"        {line}" for line in extra.splitlines() if line.strip()),
             ]
     return "\n".join(lines) + "\n"
@@ -173,7 +197,7 @@ class HubStack(Stack):
         for i in range(self.device_procs if total else 0):
             count = min(per, total - i * per)
             child = await self.children.python(
-                f"devices{i}", "bench.devices", "--count", str(count)
+                f"devices{i}", "bench.devices", "--count", str(count), "--kind", self.layout.driver
             )
             self._offsets.append(len(ports))
             ports += child.ready["ports"]

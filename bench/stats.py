@@ -26,11 +26,12 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 
 def summary_ms(seconds: Iterable[float]) -> dict[str, float]:
-    """n, p50, p99, max (milliseconds) of durations given in seconds."""
+    """n, p50, p95, p99, max (milliseconds) of durations given in seconds."""
     values = sorted(seconds)
     return {
         "n": len(values),
         "p50_ms": percentile(values, 50) * 1000,
+        "p95_ms": percentile(values, 95) * 1000,
         "p99_ms": percentile(values, 99) * 1000,
         "max_ms": (values[-1] if values else float("nan")) * 1000,
     }

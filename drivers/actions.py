@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo
 
 from drivers.errors import CommandError, ErrorCode
 
@@ -20,6 +20,22 @@ class Args(BaseModel):
     """Base for action argument models: unknown keys are errors, values are strict-ish."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def checking_context(config: object) -> dict[str, object]:
+    """The validation context of arguments checked ahead of time against a device's config.
+
+    `avhub check` validates a macro's arguments with it, so an argument model can refuse
+    what the config already rules out (a control the device does not have, an input name
+    it does not know). Commands from panels are validated without it.
+    """
+    return {"config": config}
+
+
+def config_in(info: ValidationInfo) -> Any:
+    """The device config of a `checking_context`, or None (a command at run time)."""
+    context = info.context
+    return context.get("config") if isinstance(context, dict) else None
 
 
 @dataclass(frozen=True, slots=True)

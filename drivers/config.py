@@ -12,11 +12,13 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
 from drivers.transport.url import TransportUrl, parse_transport_url
 
+_PORT = re.compile(r"\d{1,5}", re.ASCII)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -36,10 +38,34 @@ def parse_duration(value: object) -> float:
     return seconds
 
 
+def parse_address(text: str) -> tuple[str, int]:
+    """`HOST:PORT` (IPv6 in brackets) → (host, port), or ValueError."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or any(c.isspace() for c in host):
+        raise ValueError(f"expected HOST:PORT like 127.0.0.1:8080, got {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"put an IPv6 address in brackets, like [::1]:8080, got {text!r}")
+    if not _PORT.fullmatch(port) or int(port) > 65535:
+        raise ValueError(f"port must be 0-65535, got {port!r}")
+    return host, int(port)
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds, written in config as `5s`, `250ms`, `2m` or a number."""
 
-TransportField = Annotated[TransportUrl, PlainSerializer(str)]
+TransportField = Annotated[
+    TransportUrl,
+    PlainSerializer(str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "uri",
+            "description": "tcp://, udp://, serial://, socket:// or rfc2217:// URL",
+        }
+    ),
+]
 
 
 class DeviceConfig(BaseModel):

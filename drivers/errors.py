@@ -16,6 +16,7 @@ class ErrorCode(StrEnum):
     BUSY = "busy"
     TIMEOUT = "timeout"
     DEVICE_ERROR = "device_error"
+    CANCELLED = "cancelled"  # a macro stopped by the room device's `cancel`
     INTERNAL = "internal"
 
 
@@ -72,7 +73,7 @@ class ProtocolError(AvhubError):
 class DeviceError(AvhubError):
     """The device understood and said no; `code` says how the panel should read it."""
 
-    def __init__(self, message: str, code: ErrorCode = ErrorCode.DEVICE_ERROR) -> None:
+    def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.code = code
 

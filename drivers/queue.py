@@ -85,9 +85,6 @@ class WorkQueue:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def queued(self, key: Hashable) -> bool:
-        return key in self._keyed
-
     async def get(self, deadline: float | None = None) -> Work | None:
         """The most urgent work, waiting while the queue is empty.
 
@@ -133,16 +130,6 @@ class WorkQueue:
         for lane in self._lanes:
             lane.clear()
         self._keyed.clear()
-        return items
-
-    def drop(self, kind: Kind) -> list[Work]:
-        """Remove and return queued work of one kind."""
-        lane = self._lanes[kind]
-        items = list(lane)
-        lane.clear()
-        for w in items:
-            if w.key is not None:
-                self._keyed.pop(w.key, None)
         return items
 
     def __len__(self) -> int:

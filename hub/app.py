@@ -1,11 +1,11 @@
-"""The hub: builds rooms, drivers and namespaces from a config, serves them on aiohttp."""
+"""The hub: rooms and their front doors built from a config, served on aiohttp."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import socketio
 from aiohttp import web
@@ -13,13 +13,20 @@ from aiohttp import web
 from drivers import DRIVERS
 from drivers.base import Driver
 from drivers.errors import ConfigError
-from drivers.pjlink.driver import PjlinkDriver
+from drivers.service import DriverService
 from drivers.transport import TransportFactory, create_transport
-from hub.config import Config
+from hub.automation.clock import Clock, SystemClock, zone
+from hub.config import Config, HubSettings, RoomConfig
+from hub.fanout import direct_transports
+from hub.guard import origin_guard, socketio_origins
 from hub.http import setup_routes
-from hub.notifications import PjlinkNotifications
-from hub.rooms import RoomNamespace, direct_transports
-from hub.store import RoomState
+from hub.metrics import HubMetrics
+from hub.namespace import RoomNamespace
+from hub.room import Room, drivers_of
+from hub.store import MemoryStore, RoomStore
+
+if TYPE_CHECKING:
+    from hub.reload import Reloader
 
 log = logging.getLogger("avhub.hub")
 
@@ -28,69 +35,90 @@ log = logging.getLogger("avhub.hub")
 SHUTDOWN_GRACE = 0.5
 
 
+def memory_store(room_id: str, room: RoomConfig, settings: HubSettings) -> RoomStore:
+    """The in-process store (`hub.store: memory`)."""
+    return MemoryStore(
+        room_id, room.name, ring_size=settings.replay_size, max_age=settings.replay_max_age
+    )
+
+
 class Hub:
-    """Everything one hub process runs: state store, drivers, Socket.IO rooms, web app."""
+    """Everything one hub process runs: rooms, driver services, Socket.IO and HTTP."""
 
     def __init__(
-        self, config: Config, *, transport_factory: TransportFactory = create_transport
+        self,
+        config: Config,
+        *,
+        transport_factory: TransportFactory = create_transport,
+        clock: Clock | None = None,
     ) -> None:
-        if config.hub.store != "memory":
+        settings = config.hub
+        if settings.store != "memory":
             raise ConfigError(
                 "hub.store: sharing state between hubs over Redis is not available in this "
                 "version of avhub; use `store: memory`"
             )
         self.config = config
-        self.rooms: dict[str, RoomState] = {}
-        self.drivers: dict[str, dict[str, Driver[Any]]] = {}
-        self.namespaces: dict[str, RoomNamespace] = {}
+        self.clock = clock or SystemClock()  # what schedules, triggers and macro waits go by
+        self.transport_factory = transport_factory
+        # Browsers must come from the hub's own origin or one of hub.allowed_origins.
         self.sio = socketio.AsyncServer(
-            async_mode="aiohttp", namespaces=[f"/rooms/{r}" for r in config.rooms]
+            async_mode="aiohttp", cors_allowed_origins=socketio_origins(lambda: self.config.hub)
         )
-        self.app = web.Application()
+        # python-socketio accepts the namespaces it has a handler for plus this list, which
+        # its constructor turns from empty into ["/"]: rooms' namespaces only, as handlers
+        # (`open_room` registers one, `close_room` takes it away).
+        self.sio.namespaces = []
+        self.rooms: dict[str, Room] = {}
+        self.namespaces: dict[str, RoomNamespace] = {}
+        for room_id, room_cfg in config.rooms.items():
+            self.open_room(room_id, room_cfg)
+        self.services = _services(settings, self.all_drivers())
+        self.metrics = HubMetrics(self)
+        self.reloader: Reloader | None = None  # set when the hub runs from a file
+        self.app = web.Application(middlewares=[origin_guard(lambda: self.config.hub)])
         self.sio.attach(self.app)
+        setup_routes(self.app, self)
         self._runner: web.AppRunner | None = None
         self.address: tuple[str, int] | None = None
-        settings = config.hub
-        for room_id, room_cfg in config.rooms.items():
-            room = RoomState(
-                room_id,
-                room_cfg.name or room_id,
-                ring_size=settings.replay_size,
-                max_age=settings.replay_max_age,
-            )
-            drivers: dict[str, Driver[Any]] = {}
-            for device_id, dev_cfg in room_cfg.devices.items():
-                driver = DRIVERS[dev_cfg.driver].driver(
-                    device_id,
-                    dev_cfg,
-                    _committer(room, device_id),
-                    label=f"{room_id}/{device_id}",
-                    transport_factory=transport_factory,
-                )
-                room.add_device(
-                    device_id,
-                    dev_cfg.name or device_id,
-                    dev_cfg.driver,
-                    driver.state,
-                    driver.describe_actions(),
-                )
-                drivers[device_id] = driver
-            namespace = RoomNamespace(room, drivers, room_cfg.panel_tokens, settings.admin_token)
-            self.sio.register_namespace(namespace)
-            namespace.attach(self.sio)
-            self.rooms[room_id] = room
-            self.drivers[room_id] = drivers
-            self.namespaces[room_id] = namespace
-        self.pjlink_notifications = PjlinkNotifications(
-            d for d in self.all_drivers() if isinstance(d, PjlinkDriver)
+        self.host = settings.host  # where driver services listen (the hub's host)
+
+    def open_room(self, room_id: str, config: RoomConfig) -> Room:
+        """A room and its namespace, accepting panels from now on (started by the caller)."""
+        settings = self.config.hub
+        room = Room(
+            room_id,
+            config,
+            memory_store(room_id, config, settings),
+            admin_token=settings.admin_token,
+            transport_factory=self.transport_factory,
+            clock=self.clock,
+            zone=zone(settings.timezone),
         )
-        setup_routes(self.app, self)
+        namespace = RoomNamespace(room)
+        self.sio.register_namespace(namespace)
+        namespace.attach(self.sio)
+        self.rooms[room_id] = room
+        self.namespaces[room_id] = namespace
+        return room
+
+    async def close_room(self, room_id: str, message: str) -> None:
+        """Take a room out: panels told (`closing`, `room_removed`) and disconnected, devices
+        stopped, its namespace refused from now on. The caller detaches driver services."""
+        room = self.rooms.pop(room_id)
+        namespace = self.namespaces.pop(room_id)
+        namespace.removed = True
+        await namespace.send_off("room_removed", message)
+        await room.stop()
+        await namespace.close()
+        if self.sio.namespace_handlers.get(namespace.namespace) is namespace:
+            del self.sio.namespace_handlers[namespace.namespace]
 
     def all_drivers(self) -> list[Driver[Any]]:
-        return [d for room in self.drivers.values() for d in room.values()]
+        return drivers_of(self.rooms.values())
 
     async def start(self, host: str | None = None, port: int | None = None) -> tuple[str, int]:
-        """Serve HTTP/Socket.IO and start every driver; returns the bound address."""
+        """Serve HTTP/Socket.IO, start every room and driver service; returns the bound address."""
         host = host if host is not None else self.config.hub.host
         port = port if port is not None else self.config.hub.port
         self._runner = web.AppRunner(
@@ -101,11 +129,11 @@ class Hub:
         await site.start()
         bound = self._runner.addresses[0]
         self.address = (str(bound[0]), int(bound[1]))
-        for driver in self.all_drivers():
-            await driver.start()
-        notify = self.config.hub.pjlink_notify_address(host)
-        if notify is not None:
-            await self.pjlink_notifications.start(*notify)
+        self.host = host
+        for room in self.rooms.values():
+            await room.start()
+        for service in self.services.values():
+            await service.start(host)
         log.info(
             "hub listening on http://%s:%d (%d rooms, %d devices)",
             *self.address,
@@ -115,15 +143,15 @@ class Hub:
         return self.address
 
     async def stop(self) -> None:
-        """Stop drivers (closing device connections), panels and the web server."""
-        self.pjlink_notifications.close()
+        """Stop services and drivers (closing device connections), panels and the web server."""
+        for service in self.services.values():
+            await service.stop()
         if self._runner is not None:  # first take no new panels: reconnecting ones would wait
             for site in list(self._runner.sites):
                 await site.stop()
-        await asyncio.gather(*(d.stop() for d in self.all_drivers()))
+        await asyncio.gather(*(room.stop() for room in self.rooms.values()))
         for namespace in self.namespaces.values():
-            if namespace.fanout is not None:
-                await namespace.fanout.close()
+            await namespace.close()
         # Say goodbye (an Engine.IO CLOSE) and hang up on every panel rather than let the
         # grace run out: they reconnect to the next hub at once.
         if self.sio.eio.sockets:
@@ -133,13 +161,21 @@ class Hub:
         for transport in list(direct_transports(self.sio).values()):
             transport.close()
         if self._runner is not None:
+            await self.sio.shutdown()  # ends Engine.IO's service task, else it outlives the hub
             await self._runner.cleanup()
             self._runner = None
         await asyncio.sleep(0)  # let closed transports run their connection_lost callbacks
 
 
-def _committer(room: RoomState, device_id: str) -> Any:
-    def commit(changes: dict[str, Any]) -> None:
-        room.commit(device_id, changes)
-
-    return commit
+def _services(settings: HubSettings, drivers: list[Driver[Any]]) -> dict[str, DriverService[Any]]:
+    """One service per driver kind that declares one and has devices here, with its devices."""
+    services: dict[str, DriverService[Any]] = {}
+    for driver in drivers:
+        name = driver.config.driver
+        make = DRIVERS[name].service
+        if make is None:
+            continue
+        if name not in services:
+            services[name] = make(settings.driver_settings(name))
+        services[name].attach(driver)
+    return services

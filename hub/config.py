@@ -23,11 +23,12 @@ import difflib
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfoNotFoundError, available_timezones
 
 import yaml
 from pydantic import (
@@ -35,7 +36,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Tag,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -45,9 +48,20 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
 from drivers import DRIVERS
-from drivers.config import DeviceConfig, Duration
+from drivers.config import DeviceConfig, Duration, parse_address
 from drivers.errors import ConfigError
-from drivers.pjlink.codec import PORT as PJLINK_PORT
+from drivers.service import DriverSettings
+from hub.automation.check import room_findings
+from hub.automation.clock import zone
+from hub.automation.models import (
+    ROOM_DEVICE,
+    MacroConfig,
+    MacroName,
+    ScheduleConfig,
+    TriggerConfig,
+)
+from simulators import SIMULATORS
+from simulators.base import Simulator
 
 __all__ = [
     "Config",
@@ -55,9 +69,12 @@ __all__ = [
     "HubSettings",
     "Problem",
     "RoomConfig",
+    "check_origin",
     "load_config",
     "load_config_text",
     "parse_listen",
+    "simulator_for",
+    "simulator_options",
 ]
 
 # ---------------------------------------------------------------------------- problems
@@ -89,7 +106,6 @@ class ConfigFileError(ConfigError):
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _ID_RULE = "1-64 lowercase letters, digits, '_' or '-', starting with a letter or digit"
-_LISTEN_PORT = re.compile(r"\d{1,5}", re.ASCII)
 
 
 def _id_checker(kind: str) -> Callable[[str], str]:
@@ -103,8 +119,14 @@ def _id_checker(kind: str) -> Callable[[str], str]:
     return check
 
 
+def _not_room(value: str) -> str:
+    if value == ROOM_DEVICE:
+        raise ValueError(f"device id {ROOM_DEVICE!r} is taken by the room's own device (macros)")
+    return value
+
+
 RoomId = Annotated[str, AfterValidator(_id_checker("room"))]
-DeviceId = Annotated[str, AfterValidator(_id_checker("device"))]
+DeviceId = Annotated[str, AfterValidator(_id_checker("device")), AfterValidator(_not_room)]
 PanelToken = Annotated[str, Field(min_length=1)]
 
 
@@ -120,18 +142,28 @@ else:
     DeviceUnion = _device_union()
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """`HOST:PORT` (IPv6 in brackets) → (host, port), or ValueError."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or any(c.isspace() for c in host):
-        raise ValueError(f"expected HOST:PORT like 127.0.0.1:8080, got {text!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise ValueError(f"put an IPv6 address in brackets, like [::1]:8080, got {text!r}")
-    if not _LISTEN_PORT.fullmatch(port) or int(port) > 65535:
-        raise ValueError(f"port must be 0-65535, got {port!r}")
-    return host, int(port)
+parse_listen = parse_address
+
+
+def _driver_settings_model() -> type[BaseModel]:
+    """`hub.drivers`: one optional section per driver kind that declares hub-level settings."""
+    fields: dict[str, Any] = {
+        name: (spec.settings, Field(default_factory=spec.settings))
+        for name, spec in DRIVERS.items()
+        if spec.settings is not None
+    }
+    return create_model(
+        "DriverSettingsByKind",
+        __config__=ConfigDict(extra="forbid", frozen=True),
+        __doc__="Hub-level settings of driver kinds, by driver name.",
+        **fields,
+    )
+
+
+if TYPE_CHECKING:
+    DriverSettingsByKind = BaseModel
+else:
+    DriverSettingsByKind = _driver_settings_model()
 
 
 def _check_store(value: str) -> str:
@@ -154,6 +186,23 @@ def _check_store(value: str) -> str:
     return value
 
 
+def check_origin(value: str) -> str:
+    """`scheme://host[:port]` as browsers send it in `Origin` (lowercase, no default port)."""
+    parts = urlsplit(value.strip())
+    shape = "write an origin as scheme://host[:port], like https://panels.example.com"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{shape}; got {value!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"an origin has no path, query or user: {shape}; got {value!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"bad port in origin {value!r}") from None
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
 class HubSettings(BaseModel):
     """The `hub:` section: where to listen, who administers, where room state lives."""
 
@@ -165,10 +214,19 @@ class HubSettings(BaseModel):
     replay_size: int = Field(1000, ge=1, description="changes kept per room for resync")
     replay_max_age: Duration = Field(600.0, gt=0, description="oldest change kept for resync")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    pjlink_notify: str = Field(
-        "auto",
-        description="UDP HOST:PORT for PJLink class 2 notifications; "
-        "auto: the listen host, port 4352; off: none",
+    timezone: str | None = Field(
+        None, description="IANA time zone of schedules, like Europe/Berlin; default the machine's"
+    )
+    metrics_token: str | None = Field(
+        None, min_length=1, description="when set, /metrics needs 'Authorization: Bearer <it>'"
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="web origins besides the hub's own whose pages may use the API and panels",
+    )
+    drivers: DriverSettingsByKind = Field(
+        default_factory=DriverSettingsByKind,
+        description="hub-level settings of driver kinds, e.g. drivers: {pjlink: {notify: off}}",
     )
 
     @field_validator("listen")
@@ -177,25 +235,40 @@ class HubSettings(BaseModel):
         parse_listen(value)
         return value
 
-    @field_validator("pjlink_notify")
+    @field_validator("drivers", mode="before")
     @classmethod
-    def _notify(cls, value: str) -> str:
-        if value not in ("auto", "off"):
-            parse_listen(value)
-        return value
+    def _null_drivers(cls, value: object) -> object:
+        return {} if value is None else value
 
-    def pjlink_notify_address(self, host: str | None = None) -> tuple[str, int] | None:
-        """Where to listen for PJLink notifications, or None when off."""
-        if self.pjlink_notify == "off":
-            return None
-        if self.pjlink_notify == "auto":
-            return (host if host is not None else self.host), PJLINK_PORT
-        return parse_listen(self.pjlink_notify)
+    def driver_settings(self, driver: str) -> DriverSettings | None:
+        """The `hub.drivers.<driver>` section (defaults when absent), or None if it has none."""
+        settings = getattr(self.drivers, driver, None)
+        return settings if isinstance(settings, DriverSettings) else None
 
     @field_validator("store")
     @classmethod
     def _store(cls, value: str) -> str:
         return _check_store(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            zone(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
+            hint = (
+                f", did you mean {close[0]!r}?" if close else " (an IANA name like Europe/Berlin)"
+            )
+            raise ValueError(f"unknown time zone {value!r}{hint}") from None
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [check_origin(origin) for origin in value]
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -223,11 +296,25 @@ class RoomConfig(BaseModel):
         default_factory=list, description="empty: any panel may connect"
     )
     devices: dict[DeviceId, DeviceUnion]
+    macros: dict[MacroName, MacroConfig] = Field(
+        default_factory=dict, description="the room's macros by name: the `room` device's actions"
+    )
+    schedules: list[ScheduleConfig] = Field(
+        default_factory=list, description="macros run at times of day"
+    )
+    triggers: list[TriggerConfig] = Field(
+        default_factory=list, description="macros run when a condition has held for a while"
+    )
 
-    @field_validator("devices", mode="before")
+    @field_validator("devices", "macros", mode="before")
     @classmethod
     def _null_devices(cls, value: object) -> object:
         return {} if value is None else value
+
+    @field_validator("schedules", "triggers", mode="before")
+    @classmethod
+    def _null_lists(cls, value: object) -> object:
+        return [] if value is None else value
 
 
 class Config(BaseModel):
@@ -308,10 +395,77 @@ def load_config_text(
         except ValidationError as err:
             found = (_problem_from(error, doc) for error in err.errors(include_url=False))
             problems += [p for p in found if p is not None]
+        else:
+            problems += _simulator_problems(config, doc)
+            problems += _automation_problems(config, doc)
     if problems or config is None:
         problems.sort(key=lambda p: (p.line, p.column))
         raise ConfigFileError(problems)
     return config
+
+
+# ---------------------------------------------------------------------------- simulator blocks
+
+
+def simulator_for(driver: str) -> type[Simulator[Any]]:
+    """The simulator of a driver kind, or ConfigError saying why it has none."""
+    simulator = SIMULATORS.get(driver)
+    if simulator is not None:
+        return simulator
+    failed = SIMULATORS.failure(driver)
+    if failed is not None:
+        raise ConfigError(f"driver {driver!r} has no simulator: {failed}")
+    origin = f" ({DRIVERS.origin(driver)})" if driver in DRIVERS else ""
+    raise ConfigError(
+        f"driver {driver!r}{origin} has no simulator: "
+        f"no {SIMULATORS.group} entry point is named {driver!r}"
+    )
+
+
+def simulator_options(device: DeviceConfig) -> dict[str, Any]:
+    """Knobs for a device's simulator: what the device config implies, then its `simulator:` block."""
+    implied = simulator_for(device.driver).options_for(device)
+    return {**implied, **(device.simulator or {})}
+
+
+def _simulator_problems(config: Config, doc: _Document) -> Iterator[Problem]:
+    """Each `simulator:` block checked against its simulator's knobs, as `--simulate` builds them.
+
+    The device model keeps the block as a plain mapping (drivers do not know simulators), so
+    the knobs are validated here, after the rest, and located like any other key.
+    """
+    for room_id, device_id, device in config.devices():
+        if device.simulator is None:
+            continue
+        loc = ("rooms", room_id, "devices", device_id, "simulator")
+        try:
+            model = simulator_for(device.driver).knobs_model
+        except ConfigError as err:
+            line, column = doc.index[loc].key or doc.index[loc].value
+            yield Problem(doc.filename, line, column, _dotted(loc), str(err))
+            continue
+        try:
+            model.model_validate(simulator_options(device))
+        except ValidationError as err:
+            for error in err.errors(include_url=False):
+                error["loc"] = (*loc, *error["loc"])
+                problem = _problem_from(error, doc)
+                if problem is not None and error["type"] == "extra_forbidden":
+                    problem = replace(problem, message=_unknown_key(str(error["loc"][-1]), model))
+                if problem is not None:
+                    yield problem
+
+
+def _automation_problems(config: Config, doc: _Document) -> Iterator[Problem]:
+    """Macros, schedules and triggers checked against their room (`hub.automation.check`)."""
+    for room_id, room in config.rooms.items():
+        for finding in room_findings(room_id, room):
+            path = doc.known(finding.loc)
+            spot = doc.index[path]
+            line, column = (spot.key or spot.value) if finding.at_key else spot.value
+            error = finding.error
+            message = finding.message if error is None else _message(error, tuple(error["loc"]))
+            yield Problem(doc.filename, line, column, _dotted(finding.loc), message)
 
 
 # ---------------------------------------------------------------------------- YAML → data
@@ -597,9 +751,12 @@ def _message(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:
     """Pydantic's message, rewritten for the common cases in words an integrator uses."""
     kind, value, ctx = error["type"], error.get("input"), error.get("ctx", {})
     if kind == "extra_forbidden":
-        return _unknown_key(str(loc[-1]), _model_at(loc[:-1]))
+        failed = DRIVERS.failure(str(loc[-1])) if loc[:-1] == ("hub", "drivers") else None
+        return str(failed) if failed else _unknown_key(str(loc[-1]), _model_at(loc[:-1]))
     if kind == "missing":
         return f"missing required key {loc[-1]!r}"
+    if kind == "union_tag_invalid" and (failed := DRIVERS.failure(str(ctx["tag"]))):
+        return str(failed)
     if kind == "union_tag_invalid":
         return (
             f"unknown driver {ctx['tag']!r}; known drivers: {', '.join(DRIVERS)}"
@@ -609,11 +766,13 @@ def _message(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:
         return f"missing required key 'driver' (known drivers: {', '.join(DRIVERS)})"
     if kind in ("value_error", "assertion_error"):
         return str(ctx.get("error") or error["msg"].removeprefix("Value error, "))
-    if kind == "literal_error":
+    if kind in ("literal_error", "enum"):
         return f"expected {ctx['expected']}, got {_show(value)}"
     base = kind.removesuffix("_type").removesuffix("_parsing")
     if base in _KINDS and base != kind:
         hint = " (quote it to keep it as text)" if base == "string" and _is_number(value) else ""
+        if base == "string" and isinstance(value, bool):
+            hint = " (quote it: YAML reads on, off, yes and no as true and false)"
         return f"expected {_KINDS[base]}, got {_show(value)}{hint}"
     if kind == "int_from_float":
         return f"expected integer, got {_show(value)}"
@@ -629,7 +788,7 @@ def _unknown_key(key: str, model: type[BaseModel] | None) -> str:
     """`unknown key 'pasword', did you mean 'password'? (allowed: ...)`."""
     if model is None:
         return f"unknown key {key!r}"
-    allowed = list(model.model_fields)
+    allowed = [field.alias or name for name, field in model.model_fields.items()]
     hint = _did_you_mean(key, allowed, ", ")
     return f"unknown key {key!r}{hint} (allowed: {', '.join(allowed)})"
 
@@ -651,10 +810,24 @@ def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
             current = get_args(current)[-1]
         elif isinstance(step, str) and step in DRIVERS:
             current = DRIVERS[step].config
+        elif isinstance(step, str) and (member := _tagged(current, step)) is not None:
+            current = member
         else:
             return None
     current = _unwrap(current)
     return current if _is_model(current) else None
+
+
+def _tagged(tp: Any, tag: str) -> Any:
+    """The member of a tagged union (`Annotated[Model, Tag(tag)]`) with this tag, or None."""
+    if get_origin(tp) not in (Union, UnionType):
+        return None
+    for member in get_args(tp):
+        if get_origin(member) is Annotated and any(
+            isinstance(m, Tag) and m.tag == tag for m in get_args(member)[1:]
+        ):
+            return get_args(member)[0]
+    return None
 
 
 def _unwrap(tp: Any) -> Any:

@@ -2,24 +2,29 @@
 
 Auth: `Authorization: Bearer <token>`. A room's panel token opens that room only,
 `hub.admin_token` opens every room, and a room without panel tokens is open to anyone
-for reading and commands. The room list, `/healthz`, `/metrics` and the OpenAPI
-document need no token.
+for reading and commands. `POST /api/admin/reload` takes the admin token only; `/metrics`
+takes `hub.metrics_token` when one is set. The room list, `/healthz` and the OpenAPI
+document need no token. Commands take JSON bodies only, and requests from foreign web
+origins are refused (hub/guard.py).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from drivers.errors import ErrorCode
-from hub.rooms import RoomNamespace, error_reply, run_command
+from hub.commands import error_reply
+from hub.guard import error as _error
+from hub.guard import json_only, token_matches
+from hub.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 if TYPE_CHECKING:
     from hub.app import Hub
+    from hub.room import Room
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 STATIC_DIR = WEB_DIR / "static"
@@ -33,12 +38,14 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNKNOWN_DEVICE: 404,
     ErrorCode.UNKNOWN_ACTION: 404,
     ErrorCode.BUSY: 409,
+    ErrorCode.CANCELLED: 409,
     ErrorCode.INTERNAL: 500,
     ErrorCode.DEVICE_ERROR: 502,
     ErrorCode.DEVICE_OFFLINE: 503,
     ErrorCode.TIMEOUT: 504,
 }
 UNKNOWN_ROOM = "unknown_room"  # HTTP only: a panel for an unknown room gets CONNECT_ERROR
+NOT_RELOADABLE = "not_reloadable"  # HTTP only, 409: the hub runs from no file
 FORBIDDEN = 403  # a valid token, but for another room: code stays "unauthorized"
 _NO_CACHE = {"Cache-Control": "no-cache"}
 
@@ -60,11 +67,6 @@ def bearer_token(request: web.Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def _error(status: int, code: str, message: str) -> web.Response:
-    body = {"ok": False, "error": {"code": code, "message": message}}
-    return web.json_response(body, status=status)
-
-
 class HttpApi:
     """The hub's HTTP routes; `setup_routes` registers them on the aiohttp app."""
 
@@ -81,10 +83,15 @@ class HttpApi:
             web.get("/metrics", self.metrics, name="metrics"),
             web.get("/api/openapi.json", self.openapi, name="openapi"),
             web.get("/api/rooms", self.list_rooms, name="rooms"),
-            web.get("/api/rooms/{room_id}", self.room_snapshot, name="room"),
+            # Any segment matches (aiohttp's default refuses braces), so the handler answers
+            # a bad id in the API's JSON shape rather than aiohttp's plain-text 404.
+            web.get("/api/rooms/{room_id:[^/]+}", self.room_snapshot, name="room"),
             web.post(
-                "/api/rooms/{room_id}/devices/{device_id}/{action}", self.command, name="command"
+                "/api/rooms/{room_id:[^/]+}/devices/{device_id:[^/]+}/{action:[^/]+}",
+                self.command,
+                name="command",
             ),
+            web.post("/api/admin/reload", self.reload, name="reload"),
         ]
 
     # ---- pages ---------------------------------------------------------------------
@@ -119,10 +126,33 @@ class HttpApi:
         )
 
     async def metrics(self, request: web.Request) -> web.Response:
+        expected = self.hub.config.hub.metrics_token
+        if expected is not None and not token_matches(bearer_token(request), expected):
+            return _error(
+                401, ErrorCode.UNAUTHORIZED, "send 'Authorization: Bearer <hub.metrics_token>'"
+            )
         return web.Response(
-            text=render_metrics(self.hub),
-            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+            body=self.hub.metrics.render(), headers={"Content-Type": METRICS_CONTENT_TYPE}
         )
+
+    async def reload(self, request: web.Request) -> web.Response:
+        """Re-read the deployment file (hub/reload.py); the admin token only."""
+        admin = self.hub.config.hub.admin_token
+        if admin is None:
+            return _error(
+                403,
+                ErrorCode.UNAUTHORIZED,
+                "this hub has no hub.admin_token: reload it with SIGHUP",
+            )
+        if not token_matches(bearer_token(request), admin):
+            return _error(
+                401, ErrorCode.UNAUTHORIZED, "send 'Authorization: Bearer <hub.admin_token>'"
+            )
+        if self.hub.reloader is None:
+            return _error(409, NOT_RELOADABLE, "this hub was not started from a deployment file")
+        outcome = await self.hub.reloader.reload()
+        status = 200 if outcome.ok else 422 if outcome.problems else 500
+        return web.json_response(outcome.answer(), status=status)
 
     async def openapi(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(OPENAPI_DOCUMENT, headers=_NO_CACHE)
@@ -132,70 +162,67 @@ class HttpApi:
     async def list_rooms(self, request: web.Request) -> web.Response:
         rooms = [
             {
-                "id": room_id,
+                "id": room.id,
                 "name": room.name,
-                "devices": len(room.devices),
-                "token_required": not self.hub.namespaces[room_id].open_room,
-                "panel": f"/rooms/{room_id}",
+                "devices": len(room.drivers),
+                "token_required": not room.open_room,
+                "panel": f"/rooms/{room.id}",
             }
-            for room_id, room in self.hub.rooms.items()
+            for room in self.hub.rooms.values()
         ]
         return web.json_response({"rooms": rooms})
 
     async def room_snapshot(self, request: web.Request) -> web.Response:
-        room_id = request.match_info["room_id"]
-        refused = self._refuse(request, room_id)
-        if refused is not None:
-            return refused
-        return web.json_response(self.hub.rooms[room_id].snapshot())
+        room = self._room(request)
+        if isinstance(room, web.Response):
+            return room
+        return web.json_response(room.store.snapshot())
 
     async def command(self, request: web.Request) -> web.Response:
-        room_id = request.match_info["room_id"]
-        refused = self._refuse(request, room_id)
+        room = self._room(request)
+        if isinstance(room, web.Response):
+            return room
+        refused = json_only(request)
         if refused is not None:
             return refused
-        namespace = self.hub.namespaces[room_id]
         args = await _json_args(request)
         if isinstance(args, str):
             reply = error_reply(ErrorCode.INVALID_ARGS, args)
+            room.counters.commands[ErrorCode.INVALID_ARGS.value] += 1
         else:
             data = {
                 "device": request.match_info["device_id"],
                 "action": request.match_info["action"],
                 "args": args,
             }
-            reply = await run_command(self.hub.drivers[room_id], data, f"HTTP {room_id}")
-        namespace.count_result(reply)
+            reply = await room.command(data, f"HTTP {room.id}")
         return web.json_response(reply, status=status_for(reply))
 
-    def _refuse(self, request: web.Request, room_id: str) -> web.Response | None:
-        """None when the request may use the room; else the 404/401/403 answer."""
-        namespace = self.hub.namespaces.get(room_id)
-        if namespace is None:
+    def _room(self, request: web.Request) -> Room | web.Response:
+        """The room the request may use; else the 404/401/403 answer."""
+        room_id = request.match_info["room_id"]
+        room = self.hub.rooms.get(room_id)
+        if room is None:
             return _error(404, UNKNOWN_ROOM, f"no room {room_id!r}; GET /api/rooms lists them")
         token = bearer_token(request)
-        if namespace.authorized(token):
-            return None
+        if room.authorized(token):
+            return room
         if token is None:
             return _error(
                 401,
                 ErrorCode.UNAUTHORIZED,
                 f"room {room_id!r} needs a token: send 'Authorization: Bearer <token>'",
             )
-        if _opens_other_room(token, room_id, self.hub.namespaces.values()):
+        if any(
+            r is not room and not r.open_room and r.authorized(token)
+            for r in self.hub.rooms.values()
+        ):
             return _error(
                 FORBIDDEN,
                 ErrorCode.UNAUTHORIZED,
                 f"this token belongs to another room; it does not open {room_id!r}",
             )
         return _error(401, ErrorCode.UNAUTHORIZED, f"the token is not valid for room {room_id!r}")
-
-
-def _opens_other_room(token: str, room_id: str, namespaces: Iterable[RoomNamespace]) -> bool:
-    return any(
-        not ns.open_room and ns.room.room_id != room_id and ns.authorized(token)
-        for ns in namespaces
-    )
 
 
 async def _json_args(request: web.Request) -> dict[str, Any] | str:
@@ -217,53 +244,3 @@ def setup_routes(app: web.Application, hub: Hub) -> HttpApi:
     api = HttpApi(hub)
     app.add_routes(api.routes())
     return api
-
-
-# ---- Prometheus ------------------------------------------------------------------------
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-class _Family:
-    """One metric family in the Prometheus text format."""
-
-    def __init__(self, name: str, kind: str, help_text: str) -> None:
-        self.lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-        self.name = name
-
-    def add(self, value: float, **labels: str) -> None:
-        if labels:
-            text = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
-            self.lines.append(f"{self.name}{{{text}}} {value:g}")
-        else:
-            self.lines.append(f"{self.name} {value:g}")
-
-
-def render_metrics(hub: Hub) -> str:
-    """Rooms, devices online/offline, panels, changes and commands, in Prometheus text format."""
-    rooms = _Family("avhub_rooms", "gauge", "Rooms in the configuration.")
-    devices = _Family("avhub_devices", "gauge", "Devices per room by status (online/offline).")
-    panels = _Family("avhub_panels_connected", "gauge", "Socket.IO panels connected per room.")
-    changes = _Family(
-        "avhub_changes_total", "counter", "State changes committed per room in this epoch."
-    )
-    commands = _Family(
-        "avhub_commands_total",
-        "counter",
-        "Commands per room (Socket.IO and HTTP) by result: ok or the error code.",
-    )
-    rooms.add(len(hub.rooms))
-    for room_id, room in hub.rooms.items():
-        drivers = hub.drivers[room_id].values()
-        online = sum(1 for d in drivers if d.online)
-        devices.add(online, room=room_id, status="online")
-        devices.add(len(drivers) - online, room=room_id, status="offline")
-        namespace = hub.namespaces[room_id]
-        panels.add(len(namespace.fanout) if namespace.fanout is not None else 0, room=room_id)
-        changes.add(room.seq, room=room_id)
-        for result in ("ok", *(c.value for c in ErrorCode)):
-            commands.add(namespace.command_results[result], room=room_id, result=result)
-    families = (rooms, devices, panels, changes, commands)
-    return "\n".join(line for f in families for line in f.lines) + "\n"

@@ -1,4 +1,5 @@
-"""Running a hub process: optional simulators, the hub, clean shutdown on SIGINT/SIGTERM."""
+"""Running a hub process: optional simulators, the hub, reload on SIGHUP, clean shutdown on
+SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
@@ -7,22 +8,16 @@ import contextlib
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from hub.app import Hub
 from hub.config import Config
+from hub.guard import exposure_warnings
+from hub.reload import Reloader
 from hub.simulate import Simulators
 
 log = logging.getLogger("avhub")
-
-LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-
-
-def setup_logging(level: str) -> None:
-    """One readable line per event on stderr."""
-    logging.basicConfig(level=level.upper(), format=LOG_FORMAT, stream=sys.stderr, force=True)
-    for noisy in ("aiohttp.access", "engineio", "socketio"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def print_urls(hub: Hub, out: TextIO = sys.stdout) -> None:
@@ -38,9 +33,12 @@ def print_urls(hub: Hub, out: TextIO = sys.stdout) -> None:
 
 
 async def serve(
-    config: Config, listen: tuple[str, int] | None = None, simulate: bool = False
+    config: Config,
+    listen: tuple[str, int] | None = None,
+    simulate: bool = False,
+    path: str | Path | None = None,
 ) -> int:
-    """Run until SIGINT/SIGTERM; returns the process exit code."""
+    """Run until SIGINT/SIGTERM, reloading `path` on SIGHUP; returns the process exit code."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -48,19 +46,23 @@ async def serve(
     sims = Simulators()
     hub: Hub | None = None
     try:
+        for warning in exposure_warnings(config, listen[0] if listen is not None else None):
+            log.warning("%s", warning)
         if simulate:
             config = await sims.start_for(config)
             log.info("started %d simulators on loopback", len(sims))
         hub = Hub(config)
         host, port = listen if listen is not None else (None, None)
         await hub.start(host, port)
-        if hub.pjlink_notifications.address is not None:
-            sims.notify_to(hub.pjlink_notifications.address)
+        sims.aim_at(hub.services)
+        if path is not None:
+            hub.reloader = Reloader(hub, path, sims if simulate else None)
+            loop.add_signal_handler(signal.SIGHUP, hub.reloader.soon)
         print_urls(hub)
         await stop.wait()
         log.info("shutting down")
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
         if hub is not None:

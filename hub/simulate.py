@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from drivers.config import DeviceConfig
+from drivers.errors import ConfigError
+from drivers.service import DriverService
 from drivers.transport.url import TransportUrl
-from hub.config import Config
-from simulators import SIMULATORS
+from hub.config import Config, simulator_for, simulator_options
 from simulators.base import PTY_BAUD_RATES, Simulator
-from simulators.pjlink import PjlinkSimulator
 
 log = logging.getLogger("avhub.simulate")
-
-
-def simulator_options(device: DeviceConfig) -> dict[str, Any]:
-    """Knobs for a device's simulator: what the device config implies, then its `simulator:` block."""
-    implied = SIMULATORS[device.driver].options_for(device)
-    return {**implied, **(device.simulator or {})}
 
 
 class Simulators:
@@ -26,40 +21,71 @@ class Simulators:
 
     def __init__(self) -> None:
         self.running: list[Simulator[Any]] = []
+        # "room/device" -> (its config in the file, the config aimed at its simulator, simulator)
+        self._devices: dict[str, tuple[DeviceConfig, DeviceConfig, Simulator[Any]]] = {}
 
     def __len__(self) -> int:
         return len(self.running)
 
     async def start_for(self, config: Config) -> Config:
-        """Start one simulator per device; return the config with transports pointing at them."""
+        """A simulator per device; the config with transports pointing at them.
+
+        Called again (a reload), a device whose config did not change keeps its simulator
+        (and so its aimed config, which the hub then sees unchanged); a new or changed
+        device gets a new one, and simulators of devices no longer there stop.
+        """
         rooms = {}
+        kept: dict[str, tuple[DeviceConfig, DeviceConfig, Simulator[Any]]] = {}
         for room_id, room in config.rooms.items():
             devices = {}
             for device_id, device in room.devices.items():
-                devices[device_id] = await self._start_one(f"{room_id}/{device_id}", device)
+                label = f"{room_id}/{device_id}"
+                known = self._devices.get(label)
+                if known is None or known[0] != device:
+                    known = (device, *await self._start_one(label, device))
+                kept[label] = known
+                devices[device_id] = known[1]
             rooms[room_id] = room.model_copy(update={"devices": devices})
+        for label, (_, _, sim) in self._devices.items():
+            if kept.get(label, (None, None, None))[2] is not sim:
+                log.info("%s: stopping its simulator", label)
+                await sim.stop()
+                self.running.remove(sim)
+        self._devices = kept
         return config.model_copy(update={"rooms": rooms})
 
-    async def _start_one(self, label: str, device: DeviceConfig) -> DeviceConfig:
-        sim = SIMULATORS[device.driver].from_options(simulator_options(device))
+    async def _start_one(
+        self, label: str, device: DeviceConfig
+    ) -> tuple[DeviceConfig, Simulator[Any]]:
+        try:
+            sim = simulator_for(device.driver).from_options(simulator_options(device))
+        except ConfigError as err:
+            raise ConfigError(f"{label}: cannot simulate: {err}") from None
         if device.transport.scheme == "serial":
             url = await _serve_on_pty(label, sim, device.transport)
         else:
             url = await _serve_on_loopback(label, sim, device.transport)
         self.running.append(sim)
         log.info("%s: %s simulator on %s", label, device.driver, url)
-        return device.model_copy(update={"transport": url})
+        return device.model_copy(update={"transport": url}), sim
 
-    def notify_to(self, address: tuple[str, int]) -> None:
-        """Point every simulated PJLink projector's class 2 notifications at the hub."""
+    def aim_at(self, services: Mapping[str, DriverService[Any]]) -> None:
+        """Give each simulator the knobs that point it at its driver kind's service, if any.
+
+        For example a simulated PJLink projector sends its class 2 notifications to the
+        hub's listener.
+        """
         for sim in self.running:
-            if isinstance(sim, PjlinkSimulator):
-                sim.knobs.notify = f"{address[0]}:{address[1]}"
+            service = services.get(sim.kind)
+            if service is not None:
+                for knob, value in service.simulator_knobs().items():
+                    setattr(sim.knobs, knob, value)
 
     async def stop(self) -> None:
         for sim in self.running:
             await sim.stop()
         self.running.clear()
+        self._devices.clear()
 
 
 async def _serve_on_pty(label: str, sim: Simulator[Any], url: TransportUrl) -> TransportUrl:

@@ -1,39 +1,54 @@
-"""The state store: every room's device state, numbered changes and a bounded replay ring."""
+"""Room state stores: device state, numbered changes and a bounded replay ring per room.
+
+`RoomStore` is the interface a room owns its state through; `MemoryStore` keeps it in
+this process (`hub.store: memory`). Devices' action schemas live in the room's
+`SchemaTable` (hub/schemas.py): a device's `actions` maps each action name to a schema id.
+"""
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+from hub.encoding import dumps as dumps
+from hub.schemas import Schema, SchemaTable
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One committed change of one device's state, numbered within its room."""
+    """One committed change of one device, numbered within its room.
+
+    A description change (`MemoryStore.describe`) also carries the device's new
+    `actions` (name → schema id) and every schema they name.
+    """
 
     epoch: str
     seq: int
     device: str
     state: Mapping[str, Any]
     ts: float
+    actions: Mapping[str, str] | None = None
+    schemas: Mapping[str, Schema] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The `change` event payload (DESIGN.md §3)."""
-        return {
+        data = {
             "epoch": self.epoch,
             "seq": self.seq,
             "device": self.device,
             "state": dict(self.state),
             "ts": self.ts,
         }
+        if self.actions is not None:
+            data["actions"] = dict(self.actions)
+            data["schemas"] = dict(self.schemas or {})
+        return data
 
 
-# Socket.IO's packet encoding: `json.dumps(data, separators=(",", ":"))`, defaults otherwise.
-dumps = json.JSONEncoder(separators=(",", ":")).encode
 _texts: dict[str, str] = {}  # equal encoded action schemas share one string
 
 
@@ -44,24 +59,93 @@ class DeviceEntry:
     name: str
     driver: str
     state: dict[str, Any]
-    actions: dict[str, Any]
+    actions: dict[str, str]  # action name → schema id in the room's SchemaTable
     head: str | None = None  # encoded `{"name":…,"driver":…,"state":` of the snapshot entry
-    tail: str | None = None  # encoded `,"actions":{…}}`, shared by devices of one driver
+    tail: str | None = None  # encoded `,"actions":{…}}`, shared by devices with equal actions
+    text: str | None = None  # the whole entry as last encoded; None once state or actions change
 
     def encode(self) -> str:
-        """This device's snapshot entry as compact JSON; the state is encoded afresh."""
+        """This device's snapshot entry as compact JSON, encoded again only after a change."""
+        if self.text is not None:
+            return self.text
         if self.head is None or self.tail is None:
             self.head = f'{{"name":{dumps(self.name)},"driver":{dumps(self.driver)},"state":'
             tail = f',"actions":{dumps(self.actions)}}}'
             self.tail = _texts.setdefault(tail, tail)
-        return self.head + dumps(self.state) + self.tail
+        self.text = self.head + dumps(self.state) + self.tail
+        return self.text
 
 
 Subscriber = Callable[[Change], None]
 
 
-class RoomState:
-    """One room: current state, `epoch`/`seq`, the replay ring and ordered subscribers.
+class RoomStore(Protocol):
+    """What a room needs of its state store; the namespace and HTTP read it through the room.
+
+    Contract: `commit` (and `describe`) numbers a change with the room's next `seq` and
+    every subscriber gets every change exactly once, in `seq` order. `since`, `snapshot`
+    and `snapshot_json` answer from the state as of the last change subscribers were
+    given, so a panel joined in the same loop turn continues exactly where its answer
+    ends. Once the store is open, adding or removing a device or renaming the room (a
+    reload) keeps `epoch` and `seq`, but `since` answers None for any `seq` up to that
+    point: replayed changes cannot tell a panel that the device list changed, a
+    snapshot does.
+
+    Action schemas (hub/schemas.py): `add_device` and `describe` take a device's actions
+    as name → JSON Schema and keep each distinct schema once in `schemas` (the room's
+    `SchemaTable`); the device's entry keeps name → schema id. `remove_device` and
+    `describe` drop the schemas no device names any more. `snapshot(held)` and
+    `snapshot_json(held)` carry every schema of the table but those whose ids are in
+    `held` (the ones a panel says it has). `describe` commits a numbered change whose
+    `actions` and `schemas` (`Change`) give the device's new actions whole; it answers
+    None (and numbers nothing) when the ids are the ones the device has. A store that
+    carries changes between processes keeps those two fields with the change, so a
+    replayed description change is whole.
+    """
+
+    room_id: str
+    name: str
+    devices: dict[str, DeviceEntry]
+    schemas: SchemaTable
+
+    @property
+    def epoch(self) -> str: ...
+
+    @property
+    def seq(self) -> int: ...
+
+    def add_device(
+        self,
+        device_id: str,
+        name: str,
+        driver: str,
+        state: Mapping[str, Any],
+        actions: Mapping[str, Schema],
+    ) -> None: ...
+
+    def remove_device(self, device_id: str) -> None: ...
+
+    def rename(self, name: str) -> None: ...
+
+    def commit(self, device_id: str, changes: Mapping[str, Any]) -> Change | None: ...
+
+    def describe(self, device_id: str, actions: Mapping[str, Schema]) -> Change | None: ...
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]: ...
+
+    def since(self, epoch: object, seq: object) -> list[Change] | None: ...
+
+    def snapshot(self, held: Collection[str] = ()) -> dict[str, Any]: ...
+
+    def snapshot_json(self, held: Collection[str] = ()) -> str: ...
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryStore:
+    """One room's state in this process: `epoch`/`seq`, the replay ring, ordered subscribers.
 
     `commit` is synchronous: the change is numbered, applied, kept in the ring and
     handed to every subscriber before it returns, so every subscriber sees every
@@ -83,10 +167,13 @@ class RoomState:
         self.epoch = epoch or secrets.token_hex(8)
         self.seq = 0
         self.devices: dict[str, DeviceEntry] = {}
+        self.schemas = SchemaTable()
         self.max_age = max_age
         self._ring: deque[Change] = deque(maxlen=ring_size)
         self._subscribers: list[Subscriber] = []
         self._clock = clock
+        self._opened = False
+        self._layout: int | None = None  # seq of the last device-list change while open
 
     def add_device(
         self,
@@ -94,12 +181,30 @@ class RoomState:
         name: str,
         driver: str,
         state: Mapping[str, Any],
-        actions: dict[str, Any],
+        actions: Mapping[str, Schema],
     ) -> None:
-        """Register a device before any change of it is committed."""
+        """Register a device (and its action schemas) before any change of it is committed."""
         if device_id in self.devices:
             raise ValueError(f"device {device_id!r} already in room {self.room_id!r}")
-        self.devices[device_id] = DeviceEntry(name, driver, dict(state), actions)
+        refs = self.schemas.intern(actions)
+        self.devices[device_id] = DeviceEntry(name, driver, dict(state), refs)
+        self._relayout()
+
+    def remove_device(self, device_id: str) -> None:
+        """Forget a device (its state, name and the schemas only it used); a later commit
+        for it is an error."""
+        del self.devices[device_id]
+        self._forget_unused_schemas()
+        self._relayout()
+
+    def rename(self, name: str) -> None:
+        """The room's display name (the snapshot's `room.name`)."""
+        self.name = name
+        self._relayout()
+
+    def _relayout(self) -> None:
+        if self._opened:
+            self._layout = self.seq
 
     def commit(self, device_id: str, changes: Mapping[str, Any]) -> Change:
         """Number and apply a change, keep it for replay, notify subscribers in order."""
@@ -107,20 +212,52 @@ class RoomState:
         self.seq += 1
         change = Change(self.epoch, self.seq, device_id, dict(changes), self._clock())
         entry.state.update(change.state)
+        entry.text = None
+        self._publish(change)
+        return change
+
+    def describe(self, device_id: str, actions: Mapping[str, Schema]) -> Change | None:
+        """New action schemas for a device: a numbered change carrying them; None if the same.
+
+        The change holds the device's whole `actions` (name → id) and every schema they
+        name, so a panel applies it without knowing which schemas it had before.
+        """
+        entry = self.devices[device_id]
+        refs = self.schemas.intern(actions)
+        if refs == entry.actions:
+            return None
+        entry.actions, entry.tail, entry.text = refs, None, None
+        self._forget_unused_schemas()
+        self.seq += 1
+        schemas = self.schemas.subset(only=refs.values())
+        change = Change(self.epoch, self.seq, device_id, {}, self._clock(), refs, schemas)
+        self._publish(change)
+        return change
+
+    def _forget_unused_schemas(self) -> None:
+        self.schemas.keep({r for e in self.devices.values() for r in e.actions.values()})
+
+    def _publish(self, change: Change) -> None:
         self._ring.append(change)
         self._prune(change.ts)
         for subscriber in tuple(self._subscribers):
             subscriber(change)
-        return change
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Call `subscriber` with every later change; returns the unsubscribe function."""
         self._subscribers.append(subscriber)
-        return lambda: self._subscribers.remove(subscriber)
+
+        def unsubscribe() -> None:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+        return unsubscribe
 
     def since(self, epoch: object, seq: object) -> list[Change] | None:
         """Every change after `seq` of `epoch`, or None when the ring cannot give them all."""
         if epoch != self.epoch or not isinstance(seq, int) or isinstance(seq, bool):
+            return None
+        if self._layout is not None and seq <= self._layout:
             return None
         if seq == self.seq:
             return []
@@ -132,32 +269,45 @@ class RoomState:
         skip = seq + 1 - self._ring[0].seq
         return [self._ring[i] for i in range(skip, len(self._ring))]
 
-    def snapshot(self) -> dict[str, Any]:
-        """The `snapshot` event payload (DESIGN.md §3)."""
+    def snapshot(self, held: Collection[str] = ()) -> dict[str, Any]:
+        """The `snapshot` event payload (DESIGN.md §3), without the schemas in `held`."""
         return {
             "epoch": self.epoch,
             "seq": self.seq,
             "room": {"id": self.room_id, "name": self.name},
+            "schemas": self.schemas.subset(held),
             "devices": {
                 device_id: {
                     "name": entry.name,
                     "driver": entry.driver,
                     "state": dict(entry.state),
-                    "actions": entry.actions,
+                    "actions": dict(entry.actions),
                 }
                 for device_id, entry in self.devices.items()
             },
         }
 
-    def snapshot_json(self) -> str:
-        """`snapshot()` encoded as Socket.IO encodes it, without building it first.
+    def snapshot_json(self, held: Collection[str] = ()) -> str:
+        """`snapshot(held)` encoded as Socket.IO encodes it, without building it first.
 
-        Equal to `dumps(self.snapshot())`, byte for byte; each device's name, driver
-        and action schemas are encoded once, its state at every call.
+        Equal to `dumps(self.snapshot(held))`, byte for byte; each schema and each
+        device's name, driver and actions are encoded once, its state after each change
+        of it (at the next snapshot).
         """
         devices = ",".join(f"{dumps(d)}:{entry.encode()}" for d, entry in self.devices.items())
         room = dumps({"id": self.room_id, "name": self.name})
-        return f'{{"epoch":{dumps(self.epoch)},"seq":{self.seq},"room":{room},"devices":{{{devices}}}}}'
+        schemas = self.schemas.encode(held)
+        return (
+            f'{{"epoch":{dumps(self.epoch)},"seq":{self.seq},"room":{room},'
+            f'"schemas":{schemas},"devices":{{{devices}}}}}'
+        )
+
+    async def open(self) -> None:
+        """Nothing to connect to: the state lives in this process."""
+        self._opened = True
+
+    async def close(self) -> None:
+        self._subscribers.clear()
 
     def _prune(self, now: float) -> None:
         ring, horizon = self._ring, now - self.max_age

@@ -6,13 +6,15 @@ import argparse
 import asyncio
 import json
 import logging
+import re
+import shlex
 import signal
 import sys
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from drivers.config import Duration, parse_duration
@@ -22,7 +24,7 @@ from simulators.base import Knobs, Simulator, start_many
 VALUE_FORMATS = """\
 knob values:
   booleans    --split-writes / --no-split-writes
-  durations   5s, 250ms, 2m, 1h or plain seconds (0.5)
+  durations   5s, 250ms, 2m, 1h or plain seconds (0.5), as in YAML
   lists       JSON (--inputs '["11","31"]') or comma separated (--inputs 11,31)
   maps        JSON (--input-names '{"31":"Laptop"}') or key=value pairs (31=Laptop,32=PC)
   optional    "none" clears an optional number or duration (--idle-timeout none)
@@ -30,6 +32,7 @@ knob values:
 
 
 _METAVARS: dict[Any, str] = {int: "N", float: "NUMBER", Duration: "DURATION"}
+_SECONDS = re.compile(r"\s*-?\d+(?:\.\d+)?\s*")
 
 
 def _strip(annotation: Any) -> tuple[Any, bool]:
@@ -43,6 +46,45 @@ def _strip(annotation: Any) -> tuple[Any, bool]:
         inner, _ = _strip(args[0]) if len(args) == 1 else (annotation, False)
         return inner, True
     return annotation, False
+
+
+def _knob_kind(field: FieldInfo) -> tuple[Any, bool]:
+    """A knob's type for the command line (Duration for durations), and whether it is optional."""
+    kind, optional = _strip(field.annotation)
+    if any(getattr(meta, "func", None) is parse_duration for meta in field.metadata):
+        kind = Duration
+    return kind, optional
+
+
+def _parse_duration(text: str) -> float | str:
+    """Plain seconds (`0.5`) as a number, as YAML reads them; `5s`, `250ms`, `none` as given."""
+    return float(text) if _SECONDS.fullmatch(text) else text
+
+
+def _show_duration(seconds: float) -> str:
+    """Seconds as a duration the command line takes back: 5s, 250ms, 2m, 1h, 1.5s."""
+    if seconds == 0:
+        return "0s"
+    for unit, size in (("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{seconds / size:.0f}{unit}"
+    if seconds < 1 and (ms := round(seconds * 1000, 6)).is_integer():
+        return f"{ms:.0f}ms"
+    return f"{seconds:f}".rstrip("0").rstrip(".") + "s"
+
+
+def default_text(name: str, field: FieldInfo) -> str:
+    """A knob's default as written on the command line (shell-quoted), or `unset`."""
+    default = field.get_default(call_default_factory=True)
+    kind, _ = _knob_kind(field)
+    flag = name.replace("_", "-")
+    if default is None:
+        return "unset"
+    if kind is bool:
+        return f"--{flag}" if default else f"--no-{flag}"
+    if kind is Duration:
+        return _show_duration(default)
+    return shlex.quote(json.dumps(default) if isinstance(default, list | dict) else str(default))
 
 
 def _parse_list(text: str) -> Any:
@@ -68,14 +110,21 @@ def _parse_map(text: str) -> Any:
     return {key.strip(): value.strip() for key, value in pairs}
 
 
+def _parse_object(text: str) -> Any:
+    """A JSON object (a knob with fields of its own), or none."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"bad JSON object {text!r}: {err}") from None
+
+
 def _add_knob(group: argparse._ArgumentGroup, name: str, field: FieldInfo) -> None:
     flag = "--" + name.replace("_", "-")
-    kind, optional = _strip(field.annotation)
-    if any(getattr(meta, "func", None) is parse_duration for meta in field.metadata):
-        kind = Duration
-    default = field.get_default(call_default_factory=True)
-    shown = "unset" if default is None else json.dumps(default)
-    help_text = f"{field.description or name} (default: {shown})".replace("%", "%%")
+    kind, optional = _knob_kind(field)
+    help_text = f"{field.description or name} (default: {default_text(name, field)})"
+    help_text = help_text.replace("%", "%%")
     dest = f"knob__{name}"
     common: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text}
     if kind is bool:
@@ -88,11 +137,14 @@ def _add_knob(group: argparse._ArgumentGroup, name: str, field: FieldInfo) -> No
         group.add_argument(flag, metavar="LIST", type=_parse_list, **common)
     elif get_origin(kind) is dict:
         group.add_argument(flag, metavar="MAP", type=_parse_map, **common)
+    elif isinstance(kind, type) and issubclass(kind, BaseModel):
+        group.add_argument(flag, metavar="JSON", type=_parse_object, **common)
     else:
         metavar = _METAVARS.get(kind, "TEXT")
         if optional and kind is not str:
             metavar += "|none"
-        group.add_argument(flag, metavar=metavar, **common)
+        parse: Callable[[str], Any] = _parse_duration if kind is Duration else str
+        group.add_argument(flag, metavar=metavar, type=parse, **common)
 
 
 def _knob_values(args: argparse.Namespace, model: type[Knobs]) -> dict[str, Any]:
@@ -130,7 +182,8 @@ def build_parser(kind: str | None, add_help: bool = True) -> argparse.ArgumentPa
         help=f"simulator kind: {', '.join(sorted(SIMULATORS))}",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    default_port = SIMULATORS[kind].default_port if kind in SIMULATORS else 0
+    simulator = SIMULATORS.get(kind) if kind is not None else None
+    default_port = simulator.default_port if simulator is not None else 0
     parser.add_argument(
         "--port",
         type=int,
@@ -165,8 +218,9 @@ def build_parser(kind: str | None, add_help: bool = True) -> argparse.ArgumentPa
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper
     )
-    if kind in SIMULATORS:
-        model = SIMULATORS[kind].knobs_model
+    if simulator is not None:
+        simulator.add_arguments(parser)
+        model = simulator.knobs_model
         group = parser.add_argument_group(f"{kind} knobs")
         for name, field in model.model_fields.items():
             _add_knob(group, name, field)
@@ -183,9 +237,14 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Knobs]:
         parser.error("--count must be at least 1")
     if args.link is not None and (not args.serial_pty or args.count != 1):
         parser.error("--link needs --serial-pty and a single instance")
-    model = SIMULATORS[args.kind].knobs_model
+    cls = SIMULATORS[args.kind]
+    model = cls.knobs_model
     try:
-        knobs = model.model_validate(_knob_values(args, model))
+        options = cls.options_from_arguments(args)
+    except ValueError as err:
+        parser.error(str(err))
+    try:
+        knobs = model.model_validate({**options, **_knob_values(args, model)})
     except ValidationError as err:
         problems = "; ".join(
             f"--{str(e['loc'][0]).replace('_', '-') if e['loc'] else 'knobs'}: {e['msg']}"

@@ -8,6 +8,7 @@ serial pseudo-terminal (`start_pty`) or a UDP peer drives the same session code.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import fcntl
@@ -18,13 +19,13 @@ import re
 import struct
 import termios
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from drivers.config import DeviceConfig, Duration
 from drivers.errors import ProtocolError
@@ -40,29 +41,55 @@ PTY_BAUD_RATES = frozenset(rate for rate in _BAUD_RATES.values() if rate)
 """The speeds a pty can be set to (termios B* constants; B0 means hang up)."""
 
 
+class _Watchers(list[Callable[[str], None]]):
+    """Callbacks on knob assignment. A copy of a Knobs starts with none: it is nobody's knobs."""
+
+    def __copy__(self) -> _Watchers:
+        return _Watchers()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Watchers:
+        return _Watchers()
+
+
 class Knobs(BaseModel):
     """Fault-injection knobs every simulator has; subclasses add device knobs.
 
-    Knobs may be changed on a running simulator (assignment is validated). They act
-    per session, and a "message" is one `Session.send()`: the greeting, a reply or a
-    pushed line. A message goes through them in this order:
+    Knobs may be changed on a running simulator (assignment is validated and takes
+    effect at once). They act per session, and a "message" is one `Session.send()`:
+    the greeting, a reply or a pushed line. A message goes through them in this order:
 
+    - stall: nothing is sent (and received frames are ignored).
     - reply_delay: wait, then write; the session handles no other command meanwhile.
     - garbage_every=N: messages N, 2N, ... (the greeting is message 1) get
       `make_garbage()` junk (8 bytes from 0x80-0xFE and `#&*?~^`, never a terminator
-      or frame start) in front. garbage_mode "line": junk + `line_end`, a line of its
-      own before the message; "prefix": the junk starts the message's own line.
+      or frame start). garbage_mode "line": junk + `line_end`, a line of its own before
+      the message (on UDP a datagram of its own); "prefix": the junk starts the
+      message's own line; "replace": junk + `line_end` is sent instead of the message.
+    - drop_after with drop_mode "mid_reply": the first half of the message is written,
+      then the connection is aborted.
     - coalesce_replies=N: messages are held and written together in one write once N
       are held. Held messages are also written once the session is idle (no received
       command waiting, no message added) for coalesce_window, so a reply that a
       one-at-a-time client waits for is late by at most that window; coalescing shows
-      when the client pipelines commands or several messages are due at once.
-    - split_writes: each write goes out one byte per write, SPLIT_PAUSE apart.
+      when the client pipelines commands or several messages are due at once. On UDP
+      the held messages go out as one datagram.
+    - trickle_bytes / split_writes: each write goes out in pieces (trickle_bytes per
+      trickle_interval; split_writes: one byte per write, SPLIT_PAUSE apart). Not on
+      UDP, where a datagram is never split.
 
-    drop_after=N answers the first N commands and aborts the connection (unanswered)
-    when command N+1 arrives. idle_timeout closes a session once that long passed
-    since the last command was answered (or since it connected). max_clients closes a
-    connection beyond N live sessions at once, before any greeting.
+    And per received frame: stall ignores it; drop_after=N answers the first N commands
+    of a session and drops the connection on command N+1 (drop_mode "before_reply":
+    unanswered; "mid_reply": half its answer is written first); device_errors /
+    device_error_rate answer a command with the protocol's error reply
+    (`Simulator.device_error`) instead of handling it.
+
+    Per connection: refuse keeps the device off the network (no TCP listener: connect
+    is refused; no UDP socket: ICMP port unreachable; on a serial pty every byte is
+    lost); max_clients closes a connection beyond N live sessions at once, before any
+    greeting; idle_timeout closes a session once that long passed since the last
+    command was answered (or since it connected). reboot_every power-cycles the device
+    (`Simulator.reboot`) periodically. Authentication faults (`fail_auth`) live in
+    `AuthKnobs`, for the protocols that have authentication.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -70,6 +97,15 @@ class Knobs(BaseModel):
     reply_delay: Duration = Field(0.0, description="wait this long before sending each message")
     split_writes: bool = Field(
         False, description="write messages one byte per write, pausing between bytes"
+    )
+    trickle_bytes: int | None = Field(
+        None,
+        ge=1,
+        description="write messages N bytes at a time, trickle_interval apart (a slow link); "
+        "not on UDP",
+    )
+    trickle_interval: Duration = Field(
+        0.05, gt=0, description="pause between the pieces of a trickled message"
     )
     coalesce_replies: int = Field(
         1,
@@ -81,19 +117,87 @@ class Knobs(BaseModel):
         0.05, gt=0, description="idle time after which held messages are written"
     )
     drop_after: int | None = Field(
-        None, ge=0, description="answer N commands, then abort the connection on the next one"
+        None,
+        ge=0,
+        description="answer N commands of a session, then drop the connection on the next one",
+    )
+    drop_mode: Literal["before_reply", "mid_reply"] = Field(
+        "before_reply",
+        description="how drop_after drops: before_reply = abort, the command unanswered; "
+        "mid_reply = write the first half of its answer, then abort",
     )
     garbage_every: int | None = Field(
-        None, ge=1, description="write junk bytes before every Nth message of a session"
+        None, ge=1, description="send junk bytes with every Nth message of a session"
     )
-    garbage_mode: Literal["line", "prefix"] = Field(
-        "line", description="line: junk is its own terminated line; prefix: junk starts the line"
+    garbage_mode: Literal["line", "prefix", "replace"] = Field(
+        "line",
+        description="line: junk is its own terminated line before the message; prefix: junk "
+        "starts the message's line; replace: a junk line is sent instead of the message",
     )
+    stall: bool = Field(
+        False,
+        description="accept connections but never answer: frames are ignored, nothing is "
+        "sent, idle_timeout does not close (a hung device)",
+    )
+    refuse: bool = Field(
+        False,
+        description="off the network: TCP connects are refused, UDP gets ICMP port "
+        "unreachable, a serial pty loses every byte; live TCP sessions stay",
+    )
+    device_errors: int = Field(
+        0,
+        ge=0,
+        description="answer the next N commands (all sessions) with the protocol's device "
+        "error instead of handling them; counts down as they are answered",
+    )
+    device_error_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="fraction of commands answered with the protocol's device error",
+    )
+    reboot_every: Duration | None = Field(
+        None,
+        gt=0,
+        description="power-cycle the device this often: connections dropped, refused for "
+        "reboot_downtime, back with the start state",
+    )
+    reboot_downtime: Duration = Field(1.0, description="how long a reboot refuses connections")
     idle_timeout: Duration | None = Field(
         None, gt=0, description="close a session when no command arrived for this long"
     )
     max_clients: int | None = Field(
         None, ge=1, description="close extra connections at once, before any greeting"
+    )
+    seed: int | None = Field(
+        None, description="seed for random fault decisions (device_error_rate, junk bytes, ...)"
+    )
+    _watchers: _Watchers = PrivateAttr(default_factory=_Watchers)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in type(self).model_fields:
+            for watcher in list(self._watchers):
+                watcher(name)
+
+    def __copy__(self) -> Self:
+        copied = super().__copy__()
+        copied._watchers = _Watchers()
+        return copied
+
+    def watch(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call `callback(knob name)` after every assignment to a knob; returns a remover."""
+        self._watchers.append(callback)
+        return lambda: self._watchers.remove(callback)
+
+
+class AuthKnobs(Knobs):
+    """Knobs of a protocol with authentication (PJLink, Extron SIS, Q-SYS)."""
+
+    fail_auth: bool = Field(
+        False,
+        description="refuse every login, even with the right credentials, and ask for one "
+        "even when no password is set (new connections)",
     )
 
 
@@ -143,6 +247,8 @@ class Session:
         self._framer = framer if framer is not None else sim.make_framer()
         self._inbox: asyncio.Queue[_Item] = asyncio.Queue()
         self._held: list[bytes] = []
+        self._pushes = 0  # pushed messages queued, not sent yet
+        self._cut = False  # drop_mode mid_reply: the next message is cut, then the link drops
         self._closing = False
         self._loop = asyncio.get_running_loop()
         self._last_command = self._loop.time()
@@ -173,6 +279,7 @@ class Session:
 
     def push(self, data: bytes) -> None:
         """Queue an unsolicited message; it is sent in order with the replies."""
+        self._pushes += 1
         self._inbox.put_nowait(_Push(data))
 
     def close(self) -> None:
@@ -187,32 +294,67 @@ class Session:
         self.sim.forget(self)
 
     async def send(self, data: bytes) -> None:
-        """Send one message, applying reply_delay, garbage_every, coalesce and split_writes."""
+        """Send one message through the knobs (see `Knobs` for the order they act in)."""
         knobs = self.sim.knobs
+        if knobs.stall:
+            self.sim.stalled += 1
+            return
         if knobs.reply_delay and not self._writer.is_closing():
             await asyncio.sleep(knobs.reply_delay)
         if self._writer.is_closing():
             return
         self.messages += 1
         if knobs.garbage_every and self.messages % knobs.garbage_every == 0:
-            junk = self.sim.make_garbage()
-            data = (junk + self.sim.line_end if knobs.garbage_mode == "line" else junk) + data
+            data = await self._spoil(data)
+        if self._cut:
+            self._cut = False
+            log.info("%s: dropping the connection in the middle of a reply", self)
+            self._held.append(data[: len(data) // 2])
+            await self._flush()
+            self.abort()
+            return
         self._held.append(data)
         if len(self._held) >= knobs.coalesce_replies:
             await self._flush()
 
+    async def _spoil(self, data: bytes) -> bytes:
+        """`data` with junk, as garbage_mode says."""
+        junk = self.sim.make_garbage()
+        mode = self.sim.knobs.garbage_mode
+        if mode == "prefix":
+            return junk + data
+        line = junk + self.sim.line_end
+        if mode == "replace":
+            return line
+        if self.datagram:  # a junk datagram of its own
+            await self._write(line)
+            return data
+        return line + data
+
     async def _flush(self) -> None:
         data, self._held = b"".join(self._held), []
-        if not data or self._writer.is_closing():
+        if data:
+            await self._write(data)
+
+    async def _write(self, data: bytes) -> None:
+        """Write `data` whole, or in pieces as trickle_bytes / split_writes say."""
+        if self._writer.is_closing():
             return
-        if not self.sim.knobs.split_writes:
+        knobs = self.sim.knobs
+        step, pause = len(data), 0.0
+        if knobs.trickle_bytes:
+            step, pause = knobs.trickle_bytes, knobs.trickle_interval
+        elif knobs.split_writes:
+            step, pause = 1, SPLIT_PAUSE
+        if self.datagram or step >= len(data):
             self._writer.write(data)
             return
-        for i in range(len(data)):
+        for start in range(0, len(data), step):
             if self._writer.is_closing():
                 return
-            self._writer.write(data[i : i + 1])
-            await asyncio.sleep(SPLIT_PAUSE)
+            if start:
+                await asyncio.sleep(pause)
+            self._writer.write(data[start : start + step])
 
     async def _next(self) -> _Item | None:
         """The next inbox item, flushing held messages when idle; None on idle timeout."""
@@ -234,17 +376,26 @@ class Session:
                     return None
                 await self._flush()
 
+    def _idle_expired(self) -> bool:
+        limit = self.sim.knobs.idle_timeout
+        return limit is not None and self._loop.time() >= self._last_command + limit
+
     async def _run(self) -> None:
         try:
             await self.sim.session_started(self)
             while not self._closing:  # not `closed`: frames queued before EOF still count
                 item = await self._next()
                 if item is None:
+                    if self.sim.knobs.stall:  # a hung device does not time out either
+                        self._last_command = self._loop.time()
+                    if not self._idle_expired():  # knobs changed while it waited
+                        continue
                     log.info("%s: idle timeout, closing", self)
                     self.close()
                 elif isinstance(item, _Eof):
                     break
                 elif isinstance(item, _Push):
+                    self._pushes -= 1
                     await self.send(item.data)
                 elif isinstance(item, ProtocolError):
                     self.sim.frame_error(self, item)
@@ -261,16 +412,26 @@ class Session:
             self.sim.session_ended(self)
 
     async def _handle(self, frame: bytes) -> None:
-        self.commands += 1
-        drop_after = self.sim.knobs.drop_after
-        if drop_after is not None and self.commands > drop_after:
-            log.info("%s: dropping the connection after %d commands", self, drop_after)
-            self.abort()
+        knobs = self.sim.knobs
+        if knobs.stall:
+            self.sim.stalled += 1
             return
+        self.commands += 1
+        drop_after = knobs.drop_after
+        if drop_after is not None and self.commands > drop_after:
+            if knobs.drop_mode == "before_reply":
+                log.info("%s: dropping the connection after %d commands", self, drop_after)
+                self.abort()
+                return
+            self._cut = True
         try:
-            await self.sim.handle_frame(self, frame)
+            await self.sim.answer(self, frame)
         except Exception:
             log.exception("%s: error handling %r", self, frame[:60])
+        if self._cut and not self._pushes:  # no reply to cut, none queued: drop all the same
+            self._cut = False
+            log.info("%s: dropping the connection after %d commands", self, drop_after)
+            self.abort()
         self._last_command = self._loop.time()
 
 
@@ -416,7 +577,8 @@ class _PtyPort:
     The simulator holds the slave open too, so the line keeps its settings while the
     host has it closed, and bytes it sends then are lost as on a real line. While the
     host's speed differs from `baudrate`, bytes both ways are dropped (a real UART
-    would garble them), with one warning per session.
+    would garble them), with one warning per session. While the simulator refuses
+    connections (knob `refuse`, or a reboot) the device is off: every byte is lost.
     """
 
     def __init__(self, sim: Simulator[Any], baudrate: int, link: Path | None) -> None:
@@ -455,7 +617,7 @@ class _PtyPort:
             log.warning("%s simulator: pty %s failed: %s", self.sim.kind, self.path, err)
             self.sim.close_pty()
             return
-        if not packet:
+        if not packet or self.sim.refusing:  # a device that is off hears nothing
             return
         if packet[0] != termios.TIOCPKT_DATA:
             if packet[0] & termios.TIOCPKT_FLUSHREAD:  # the host opened (or reset) the port
@@ -519,6 +681,11 @@ class Simulator(ABC, Generic[KnobsT]):
     """A simulated device: state, knobs, and a TCP listener that gives each client a Session.
 
     `start_pty` serves the same device on a pseudo-terminal instead (or as well).
+
+    Each protocol implements `handle_frame` (its behaviour), `device_error` (its error
+    reply, for the device_errors knobs) and `reset_state` (its start state, for
+    `reboot`); `__init__` of a subclass calls `reset_state()` once its own attributes
+    exist.
     """
 
     kind: ClassVar[str] = "device"
@@ -531,21 +698,40 @@ class Simulator(ABC, Generic[KnobsT]):
 
     def __init__(self, knobs: KnobsT | None = None) -> None:
         self.knobs: KnobsT = knobs if knobs is not None else cast(KnobsT, self.knobs_model())
+        self.rng = random.Random(self.knobs.seed)
+        """Every random fault decision draws from this (seeded by the `seed` knob)."""
         self.sessions: set[Session] = set()
         self.connections = 0  # connections accepted
-        self.refused = 0  # connections closed by max_clients
+        self.refused = 0  # connections closed at once (max_clients, or while refusing)
+        self.stalled = 0  # frames ignored and messages not sent while stalled
+        self.device_errors_sent = 0  # commands answered with a device error
+        self.reboots = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._host = "127.0.0.1"
         self._port: int | None = None
         self._scheme = "tcp"
+        self._started = False  # between start() and stop(), listening or not
+        self._rebooting = 0  # reboots under way
+        self._listening = asyncio.Lock()
+        self._reboot_loop: asyncio.Task[None] | None = None
         self._pty: _PtyPort | None = None
         self._listeners: list[Listener] = []
+        self.knobs.watch(self._knob_changed)
 
     @classmethod
     def options_for(cls, device: DeviceConfig) -> dict[str, Any]:
         """Knobs a device's own config implies (its password, say), for `--simulate`."""
+        return {}
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Command-line options of this kind beyond its knobs (`python -m simulators KIND`)."""
+
+    @classmethod
+    def options_from_arguments(cls, args: argparse.Namespace) -> dict[str, Any]:
+        """Knobs those options give (the knob flags override them); ValueError when bad."""
         return {}
 
     @classmethod
@@ -557,28 +743,73 @@ class Simulator(ABC, Generic[KnobsT]):
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Listen on host:port (0 = an ephemeral port); OSError if it cannot bind."""
-        self._check_idle()
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _TcpProtocol(self), host, port, reuse_address=True
-        )
-        self._host, self._port = self._server.sockets[0].getsockname()[:2]
-        self._scheme = "tcp"
+        await self._start("tcp", host, port)
 
     async def start_udp(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Serve UDP on host:port: each peer address gets a Session, each datagram is a frame."""
-        self._check_idle()
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpProtocol(self), local_addr=(host, port)
-        )
-        self._udp = transport
-        self._host, self._port = transport.get_extra_info("sockname")[:2]
-        self._scheme = "udp"
+        await self._start("udp", host, port)
 
-    def _check_idle(self) -> None:
+    async def _start(self, scheme: str, host: str, port: int) -> None:
         if self.running:
             raise RuntimeError(f"{self.kind} simulator is already listening on {self.address}")
+        self._scheme, self._host = scheme, host
+        await self._listen(port)  # binds even when refusing: the port is known from now on
+        self._started = True
+        if self.refusing:
+            self._unlisten()
+        self._follow_reboot_every()
+
+    async def _listen(self, port: int) -> None:
+        """Open the listening socket on the host at `port` (0: any) and record the port.
+
+        Subclasses that serve more sockets (a UDP side channel, say) open them here too.
+        """
+        loop = asyncio.get_running_loop()
+        if self._scheme == "udp":
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self), local_addr=(self._host, port)
+            )
+            self._udp = transport
+            self._port = transport.get_extra_info("sockname")[1]
+        else:
+            self._server = await loop.create_server(
+                lambda: _TcpProtocol(self), self._host, port, reuse_address=True
+            )
+            self._port = self._server.sockets[0].getsockname()[1]
+
+    def _unlisten(self) -> None:
+        """Close the listening socket(s): new TCP connections are refused, UDP sessions end."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        udp, self._udp = self._udp, None
+        if udp is not None:
+            udp.close()
+
+    async def _follow_refuse(self) -> None:
+        """Listen again once neither `refuse` nor a reboot keeps the device off the network."""
+        async with self._listening:
+            if not self._started or self.refusing or self.listening:
+                return
+            try:
+                await self._listen(self.port)
+            except OSError as err:
+                log.error(
+                    "%s simulator: cannot listen on port %d again: %s", self.kind, self.port, err
+                )
+                return
+            if not self._started or self.refusing:  # changed while the socket opened
+                self._unlisten()
+
+    @property
+    def refusing(self) -> bool:
+        """True while the device is off the network: knob `refuse`, or a reboot."""
+        return self.knobs.refuse or self._rebooting > 0
+
+    @property
+    def listening(self) -> bool:
+        """True while a TCP listener or UDP socket is open."""
+        return self._server is not None or self._udp is not None
 
     async def start_pty(self, link: str | Path | None = None, baudrate: int = 9600) -> str:
         """Serve on a new raw pseudo-terminal at `baudrate`; returns the path a host opens.
@@ -590,6 +821,7 @@ class Simulator(ABC, Generic[KnobsT]):
         if self._pty is not None:
             raise RuntimeError(f"{self.kind} simulator already serves pty {self._pty.path}")
         self._pty = _PtyPort(self, baudrate, Path(link) if link is not None else None)
+        self._follow_reboot_every()
         return self._pty.path
 
     def close_pty(self) -> None:
@@ -605,13 +837,10 @@ class Simulator(ABC, Generic[KnobsT]):
 
     async def stop(self) -> None:
         """Stop listening, close the pty and drop every session; state is kept, so `start` may follow."""
+        self._started = False
         self.close_pty()
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-        udp, self._udp = self._udp, None
-        if udp is not None:
-            udp.close()
+        server = self._server
+        self._unlisten()
         for session in list(self.sessions):
             session.abort()
         tasks = list(self._tasks)
@@ -636,7 +865,8 @@ class Simulator(ABC, Generic[KnobsT]):
 
     @property
     def running(self) -> bool:
-        return self._server is not None or self._udp is not None
+        """True between `start` and `stop`, even while refusing connections."""
+        return self._started
 
     @property
     def port(self) -> int:
@@ -656,6 +886,68 @@ class Simulator(ABC, Generic[KnobsT]):
     @property
     def url(self) -> str:
         return f"{self._scheme}://{self._host}:{self.port}"
+
+    # -- faults that are actions -------------------------------------------------
+
+    async def reboot(self, downtime: float | None = None) -> None:
+        """Power-cycle the device; returns once it is back.
+
+        Every session is dropped at once, the device is off the network for `downtime`
+        seconds (default: knob reboot_downtime) as with knob `refuse`, and it comes
+        back with its start state (`reset_state`).
+        """
+        wait = self.knobs.reboot_downtime if downtime is None else downtime
+        log.info("%s simulator: rebooting (%.2fs)", self.kind, wait)
+        self.reboots += 1
+        self._rebooting += 1
+        if self._started:
+            self._unlisten()
+        self.drop_sessions()
+        self.reset_state()
+        try:
+            await asyncio.sleep(wait)
+        except asyncio.CancelledError:
+            self._rebooting -= 1
+            if self._started:  # cancelled, but not by stop(): the device comes back anyway
+                self._spawn(self._follow_refuse())
+            raise
+        self._rebooting -= 1
+        await self._follow_refuse()
+
+    def drop_sessions(self) -> None:
+        """Break every live connection now: TCP peers get a reset, a pty session just ends."""
+        for session in list(self.sessions):
+            session.abort()
+
+    def _follow_reboot_every(self) -> None:
+        loop, self._reboot_loop = self._reboot_loop, None
+        if loop is not None:
+            loop.cancel()
+        serving = self._started or self._pty is not None
+        if serving and self.knobs.reboot_every is not None:
+            self._reboot_loop = self._spawn(self._reboot_forever())
+
+    async def _reboot_forever(self) -> None:
+        while (every := self.knobs.reboot_every) is not None:
+            await asyncio.sleep(every)
+            await self.reboot()
+
+    def _knob_changed(self, name: str) -> None:
+        """Knobs that act on the listener act at once (the rest are read when used)."""
+        if name == "refuse" and self._started:  # else start() applies it
+            if self.refusing:
+                self._unlisten()  # now: the very next connect is refused
+            else:
+                self._spawn(self._follow_refuse())
+        elif name == "reboot_every":
+            self._follow_reboot_every()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `coro` as a task that `stop()` cancels."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     # -- state-change listeners -------------------------------------------------
 
@@ -677,14 +969,15 @@ class Simulator(ABC, Generic[KnobsT]):
     def open_session(
         self, writer: Writer, peer: str, framer: Framer[bytes] | None = None
     ) -> Session | None:
-        """Start a session for a new client, or close it at once when max_clients is reached.
+        """Start a session for a new client, or close it at once (max_clients, refusing).
 
         Transports call this; `framer` overrides `make_framer()` (e.g. one frame per datagram).
         """
         limit = self.knobs.max_clients
-        if limit is not None and len(self.sessions) >= limit:
+        full = limit is not None and len(self.sessions) >= limit
+        if full or self.refusing:
             self.refused += 1
-            log.info("%s simulator: refusing %s, %d client(s) already", self.kind, peer, limit)
+            log.info("%s simulator: refusing %s (%s)", self.kind, peer, "full" if full else "off")
             writer.close()
             return None
         self.connections += 1
@@ -704,6 +997,19 @@ class Simulator(ABC, Generic[KnobsT]):
         for session in self.sessions:
             session.push(data)
 
+    async def answer(self, session: Session, frame: bytes) -> None:
+        """Handle one received frame, or answer it with a device error as the knobs say."""
+        knobs = self.knobs
+        counted = knobs.device_errors > 0
+        rate = knobs.device_error_rate  # no draw at 0: seeded runs stay as they were
+        due = counted or (rate > 0 and self.rng.random() < rate)
+        if due and await self.device_error(session, frame):
+            self.device_errors_sent += 1
+            if counted and knobs.device_errors > 0:
+                knobs.device_errors -= 1
+            return
+        await self.handle_frame(session, frame)
+
     # -- hooks for subclasses --------------------------------------------------
 
     def make_framer(self) -> Framer[bytes]:
@@ -712,7 +1018,7 @@ class Simulator(ABC, Generic[KnobsT]):
 
     def make_garbage(self) -> bytes:
         """Junk bytes for garbage_every; never contains a terminator or a frame start."""
-        return bytes(random.choices(GARBAGE_BYTES, k=GARBAGE_LEN))
+        return bytes(self.rng.choices(GARBAGE_BYTES, k=GARBAGE_LEN))
 
     async def session_started(self, session: Session) -> None:
         """Called once per session before any frame (send a greeting here)."""
@@ -720,6 +1026,22 @@ class Simulator(ABC, Generic[KnobsT]):
     @abstractmethod
     async def handle_frame(self, session: Session, frame: bytes) -> None:
         """Answer one received frame (terminator removed) with `session.send`."""
+
+    @abstractmethod
+    async def device_error(self, session: Session, frame: bytes) -> bool:
+        """Answer `frame` with this protocol's device-error reply instead of handling it.
+
+        False (nothing sent) when the frame is not a command that could get one: a
+        login step, a frame for another device, a notification without a reply. It is
+        then handled as usual and the device_errors knob does not count down.
+        """
+
+    @abstractmethod
+    def reset_state(self) -> None:
+        """Set device state to what the knobs say at start (after a reboot, say).
+
+        What a real device keeps in non-volatile memory (stored presets) survives.
+        """
 
     def frame_error(self, session: Session, error: ProtocolError) -> None:
         """A frame the framer had to drop (e.g. too long); the session stays open."""

@@ -46,7 +46,7 @@ from drivers.extron_sis.codec import (
 )
 from drivers.extron_sis.config import MAX_PORTS, ExtronSisConfig
 from drivers.transport.framing import Framer
-from simulators.base import Knobs, Session, Simulator, Writer
+from simulators.base import AuthKnobs, Session, Simulator, Writer
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +60,12 @@ _QUICK_TIE = re.compile(r"(\d+)\*(\d+)([!&%$])")
 _TABLE = re.compile(r"(\d+)\*(\d+)\*([12])")
 
 E01, E10, E11, E12, E13, E14 = (ErrorReply(e) for e in ("E01", "E10", "E11", "E12", "E13", "E14"))
-E24 = ErrorReply("E24")
+E22, E24 = ErrorReply("E22"), ErrorReply("E24")
 
 Handler = Callable[[Session, "_Client", Command], Reply]
 
 
-class ExtronKnobs(Knobs):
+class ExtronKnobs(AuthKnobs):
     """Extron switcher knobs. State knobs only set the start state."""
 
     inputs: int = Field(8, ge=1, le=MAX_PORTS, description="number of inputs")
@@ -153,6 +153,10 @@ class ExtronSimulator(Simulator[ExtronKnobs]):
     front panel (`press_*` / `set_*` methods). The RS-232 port (`start_pty`) has no
     banner or password and starts in verbose mode 1. `stop()` keeps the state, so
     `start()` on the same port continues where it was.
+
+    Faults: its device error is E22 (switcher busy); `fail_auth` prompts every new TCP
+    connection for a password and re-prompts whatever is typed (the RS-232 port has
+    no password). Saved presets survive a reboot; ties, volumes and mutes do not.
     """
 
     kind = "extron_sis"
@@ -180,17 +184,11 @@ class ExtronSimulator(Simulator[ExtronKnobs]):
 
     def __init__(self, knobs: ExtronKnobs | None = None) -> None:
         super().__init__(knobs)
-        k = self.knobs
         self.received: Counter[str] = Counter()  # commands per action, errors included
         self.notices: Counter[str] = Counter()  # changes announced, by kind: "Tie", "Volume"...
-        self._video = {o: o if o <= k.inputs else 0 for o in range(1, k.outputs + 1)}
-        self._audio = dict(self._video)
-        self._volumes = dict.fromkeys(self._video, VOLUME_MAX)
-        self._audio_mutes = dict.fromkeys(self._video, False)
-        self._video_mutes = dict.fromkeys(self._video, False)
         self._presets: dict[int, tuple[dict[int, int], dict[int, int]]] = {}
-        self._preset: int | None = None
         self._interleaved = 0
+        self.reset_state()
         self._clients: dict[Session, _Client] = {}
         self._on_serial_port: set[Session] = set()
         self._simple: dict[str, Handler] = {
@@ -210,6 +208,16 @@ class ExtronSimulator(Simulator[ExtronKnobs]):
             "VM": self._mute_table,
             "+Q": self._quick,
         }
+
+    def reset_state(self) -> None:
+        """Input n tied to output n, full volume, nothing muted, no preset recalled."""
+        k = self.knobs
+        self._video = {o: o if o <= k.inputs else 0 for o in range(1, k.outputs + 1)}
+        self._audio = dict(self._video)
+        self._volumes = dict.fromkeys(self._video, VOLUME_MAX)
+        self._audio_mutes = dict.fromkeys(self._video, False)
+        self._video_mutes = dict.fromkeys(self._video, False)
+        self._preset: int | None = None
 
     # -- state, read-only; change it through the front panel ---------------------
 
@@ -307,7 +315,7 @@ class ExtronSimulator(Simulator[ExtronKnobs]):
         k = self.knobs
         serial = k.serial or session in self._on_serial_port
         verbose = k.verbose if k.verbose is not None else (1 if serial else 0)
-        level = None if k.password and not serial else "administrator"
+        level = None if (k.password or k.fail_auth) and not serial else "administrator"
         self._clients[session] = _Client(verbose, level)
         if serial:
             return
@@ -342,6 +350,20 @@ class ExtronSimulator(Simulator[ExtronKnobs]):
         reply = self._execute(session, client, command)
         await session.send(reply.encode(self.knobs.pad))
 
+    async def device_error(self, session: Session, frame: bytes) -> bool:
+        """E22 (busy) for any command of a logged-in session."""
+        client = self._clients.get(session)
+        if client is None or client.level is None:
+            return False
+        try:
+            command = parse_command(frame)
+        except ProtocolError:
+            return False
+        if command.eol:
+            return False
+        await session.send(E22.encode(self.knobs.pad))
+        return True
+
     async def _password(self, session: Session, client: _Client, frame: bytes) -> None:
         """Bytes before login are the password, up to CR or LF."""
         client.typed += frame
@@ -363,6 +385,8 @@ class ExtronSimulator(Simulator[ExtronKnobs]):
         await session.send(Login(level).encode())
 
     def _check_password(self, typed: str) -> str | None:
+        if self.knobs.fail_auth:
+            return None
         for level, password in (
             ("administrator", self.knobs.password),
             ("user", self.knobs.user_password),

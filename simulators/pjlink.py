@@ -20,6 +20,7 @@ from drivers.pjlink.codec import (
     MAC,
     MAX_LINE,
     MAX_PASSWORD,
+    MUTES,
     PORT,
     POWER_CODES,
     SEARCH,
@@ -35,7 +36,7 @@ from drivers.pjlink.codec import (
     mutes_code,
     parse_command,
 )
-from simulators.base import Knobs, Session, Simulator
+from simulators.base import AuthKnobs, Session, Simulator
 
 log = logging.getLogger(__name__)
 
@@ -45,21 +46,13 @@ OK = "OK"
 ERR1, ERR2, ERR3, ERR4 = PjlinkError  # str members: "ERR1" ... "ERR4"
 _HEADER = re.compile(rb"^%([12])([A-Za-z0-9]{4})")
 _CLASS1_INPUT = re.compile(r"^[1-5][1-9]$")
-_AVMT_SET: dict[str, tuple[bool | None, bool | None]] = {
-    "10": (False, None),
-    "11": (True, None),
-    "20": (None, False),
-    "21": (None, True),
-    "30": (False, False),
-    "31": (True, True),
-}
 
 PowerState = Literal["off", "on", "warming", "cooling"]
 SendListener = Callable[[bytes], None]
 """Called with each class 2 notification datagram just before it is sent."""
 
 
-class PjlinkKnobs(Knobs):
+class PjlinkKnobs(AuthKnobs):
     """PJLink device knobs. State knobs (power, input, lamp_hours, ...) only set the start state."""
 
     password: str | None = Field(
@@ -159,6 +152,11 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
 
     `stop()` takes the projector off the network; its state, including a running
     warm-up, carries on, so `start()` on the same port continues where it was.
+
+    Faults: its device error is ERR4 (projector failure); `fail_auth` asks every new
+    connection for a digest (`PJLINK 1`) and answers any with `PJLINK ERRA`. Refusing
+    connections (and rebooting) also takes the class 2 UDP side off the network, and a
+    stalled projector neither answers searches nor sends notifications.
     """
 
     kind = "pjlink"
@@ -176,23 +174,12 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
 
     def __init__(self, knobs: PjlinkKnobs | None = None) -> None:
         super().__init__(knobs)
-        k = self.knobs
         self.received: Counter[str] = Counter()  # commands per body, errors included
-        self._power: PowerState = k.power
-        self._input = k.input or k.inputs[0]
-        self._video_mute = False
-        self._audio_mute = False
-        self._freeze = False
-        self._volume = VOLUME_MAX // 2
-        self._microphone_volume = VOLUME_MAX // 2
-        self._errors = k.errors
-        self._lamp_hours = float(k.lamp_hours)
-        self._filter_hours = None if k.filter_hours is None else float(k.filter_hours)
-        self._hours_since = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
+        self.reset_state()
         self.add_listener(self._notify_change)
         self._send_listeners: list[SendListener] = []
-        self._udp: asyncio.DatagramTransport | None = None
+        self._search: asyncio.DatagramTransport | None = None
         self._awaiting_auth: dict[Session, str] = {}
         self._class1: dict[str, Callable[[Command], str]] = {
             "POWR": self._powr,
@@ -223,33 +210,51 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
             "RFIL": self._query(lambda: self.knobs.filter_model),
         }
 
+    def reset_state(self) -> None:
+        """Power, input, mutes, volumes, errors and hours as the knobs set them at start."""
+        k = self.knobs
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._power: PowerState = k.power
+        self._input = k.input or k.inputs[0]
+        self._video_mute = False
+        self._audio_mute = False
+        self._freeze = False
+        self._volume = VOLUME_MAX // 2
+        self._microphone_volume = VOLUME_MAX // 2
+        self._errors = k.errors
+        self._lamp_hours = float(k.lamp_hours)
+        self._filter_hours = None if k.filter_hours is None else float(k.filter_hours)
+        self._hours_since = time.monotonic()
+
     # -- class 2 over UDP: search answers and status notifications -------------
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    async def _listen(self, port: int) -> None:
         """Listen on TCP; with `udp` or `notify`, also on UDP at the same port number."""
-        await super().start(host, port)
+        await super()._listen(port)
         if self.knobs.udp or self.knobs.notify:
             loop = asyncio.get_running_loop()
-            self._udp, _ = await loop.create_datagram_endpoint(
-                lambda: _SearchProtocol(self), local_addr=(host, self.port)
+            self._search, _ = await loop.create_datagram_endpoint(
+                lambda: _SearchProtocol(self), local_addr=(self.host, self.port)
             )
             self._notify("LKUP", self.knobs.mac)
 
-    async def stop(self) -> None:
-        udp, self._udp = self._udp, None
-        if udp is not None:
-            udp.close()
-        await super().stop()
+    def _unlisten(self) -> None:
+        search, self._search = self._search, None
+        if search is not None:
+            search.close()
+        super()._unlisten()
 
     def _notify(self, body: str, param: str) -> None:
         target = self.knobs.notify
-        if self._udp is None or not target:
+        if self._search is None or not target or self.knobs.stall:
             return
         host, _, port = target.rpartition(":")
         data = self._encode(Reply(2, body, param).encode())
         for listener in self._send_listeners:
             listener(data)
-        self._udp.sendto(data, (host.strip("[]"), int(port)))
+        self._search.sendto(data, (host.strip("[]"), int(port)))
 
     def _notify_change(self, key: str, value: object) -> None:
         if key == "power" and isinstance(value, str):
@@ -262,11 +267,14 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
             self._notify("AVMT", mutes_code(self._video_mute, self._audio_mute))
 
     def _answer_search(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.knobs.stall:  # a hung projector answers nothing, here either
+            self.stalled += 1
+            return
         if data.strip(b"\r\n").upper() != SEARCH.strip():
             log.info("pjlink simulator: ignored UDP datagram %r from %s", data[:40], addr)
             return
-        if self._udp is not None and self.knobs.pjclass >= 2:
-            self._udp.sendto(self._encode(Reply(2, "ACKN", self.knobs.mac).encode()), addr)
+        if self._search is not None and self.knobs.pjclass >= 2:
+            self._search.sendto(self._encode(Reply(2, "ACKN", self.knobs.mac).encode()), addr)
 
     # -- state, read-only; change it through the front panel ---------------------
 
@@ -363,9 +371,8 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
     # -- sessions --------------------------------------------------------------
 
     async def session_started(self, session: Session) -> None:
-        password = self.knobs.password
         nonce = None
-        if password is not None:
+        if self.knobs.password is not None or self.knobs.fail_auth:
             nonce = self.knobs.nonce or secrets.token_hex(4)
             self._awaiting_auth[session] = nonce
         await session.send(self._encode(Greeting(nonce).encode()))
@@ -391,8 +398,19 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
             return
         await session.send(self._encode(reply.encode()))
 
+    async def device_error(self, session: Session, frame: bytes) -> bool:
+        """ERR4 (projector failure) for any command once the session is past its login."""
+        m = _HEADER.match(frame)
+        if session in self._awaiting_auth or m is None:
+            return False
+        reply = Reply(int(m.group(1)), m.group(2).decode().upper(), ERR4)
+        await session.send(self._encode(reply.encode()))
+        return True
+
     def _digest_ok(self, frame: bytes, nonce: str) -> bool:
         password = self.knobs.password
+        if self.knobs.fail_auth:
+            return False
         if password is None:  # password removed while this session waited
             return True
         expected = auth_digest(nonce, password).encode()
@@ -462,13 +480,12 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
         if command.param == "?":
             if self._locked(command):
                 return ERR3
-            mutes = (self._video_mute, self._audio_mute)
-            return {(True, True): "31", (True, False): "11", (False, True): "21"}.get(mutes, "30")
-        if command.param not in _AVMT_SET:
+            return mutes_code(self._video_mute, self._audio_mute)
+        if command.param not in MUTES:
             return ERR2
         if self._locked(command):
             return ERR3
-        self.set_mutes(*_AVMT_SET[command.param])
+        self.set_mutes(*MUTES[command.param])
         return OK
 
     def _frez(self, command: Command) -> str:

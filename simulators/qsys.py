@@ -26,7 +26,7 @@ from drivers.qsys.codec import (
     is_blank,
 )
 from drivers.qsys.config import QsysConfig
-from simulators.base import Knobs, Session, Simulator
+from simulators.base import AuthKnobs, Session, Simulator
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def _default_components() -> dict[str, Any]:
     return {"Mic 1": {"gain": {"type": "gain"}, "mute": {"type": "mute"}}}
 
 
-class QsysKnobs(Knobs):
+class QsysKnobs(AuthKnobs):
     """Q-SYS Core knobs. Controls, components and engine state only set the start state."""
 
     # Plain-data defaults, validated like given values, so the CLI can print them.
@@ -213,6 +213,10 @@ class QsysSimulator(Simulator[QsysKnobs]):
     and die with it; AutoPoll pushes only changed controls. A client that sends
     nothing for `idle_timeout` is dropped. `stop()` takes the Core off the network
     and drops every change group; control values are kept for `start()`.
+
+    Faults: its device error is error -32603 (server error) for any request with an
+    id; `fail_auth` requires a Logon even without user and password, and refuses every
+    Logon. Snapshot banks survive a reboot; control values and engine state do not.
     """
 
     kind = "qsys"
@@ -251,20 +255,13 @@ class QsysSimulator(Simulator[QsysKnobs]):
 
     def __init__(self, knobs: QsysKnobs | None = None) -> None:
         super().__init__(knobs)
-        k = self.knobs
         self.received: Counter[str] = Counter()  # requests per method
         self.loaded: list[tuple[str, int]] = []  # Snapshot.Load calls, in order
-        self._controls: dict[Address, _Control] = {
-            (None, name): _Control(spec) for name, spec in k.controls.items()
-        }
-        for component, specs in k.components.items():
-            for name, spec in specs.items():
-                self._controls[(component, name)] = _Control(spec)
-        self._state: EngineState = k.state
-        self._design = (k.design_name, k.design_code)
+        self._controls: dict[Address, _Control] = {}
         self._clients: dict[Session, _Client] = {}
         self._banks: dict[tuple[str, int], dict[Address, Value]] = {}
         self._reload: asyncio.TimerHandle | None = None
+        self.reset_state()
         self._methods: dict[str, Callable[[_Client, Request], Any]] = {
             "Logon": self._logon,
             "NoOp": lambda client, request: True,
@@ -286,6 +283,22 @@ class QsysSimulator(Simulator[QsysKnobs]):
             "Snapshot.Load": self._snapshot_load,
             "Snapshot.Save": self._snapshot_save,
         }
+
+    def reset_state(self) -> None:
+        """Control values, engine state and design as the knobs set them at start."""
+        k = self.knobs
+        for control in self._controls.values():
+            if control.ramp is not None:
+                control.ramp.cancel()
+        if self._reload is not None:
+            self._reload.cancel()
+            self._reload = None
+        self._controls = {(None, name): _Control(spec) for name, spec in k.controls.items()}
+        for component, specs in k.components.items():
+            for name, spec in specs.items():
+                self._controls[(component, name)] = _Control(spec)
+        self._state: EngineState = k.state
+        self._design = (k.design_name, k.design_code)
 
     # -- state and front panel (tests; not over the network) -------------------------
 
@@ -414,7 +427,21 @@ class QsysSimulator(Simulator[QsysKnobs]):
 
     def _needs_logon(self, client: _Client) -> bool:
         k = self.knobs
-        return (k.user is not None or k.password is not None) and not client.logged_on
+        protected = k.user is not None or k.password is not None or k.fail_auth
+        return protected and not client.logged_on
+
+    async def device_error(self, session: Session, frame: bytes) -> bool:
+        """Error -32603 (server error) for a request with an id; notifications get nothing."""
+        client = self._clients.get(session)
+        try:
+            message = decode(frame)
+        except InvalidMessage:
+            return False
+        if client is None or not isinstance(message, Request) or message.id is None:
+            return False
+        error = RpcError(QrcError.SERVER_ERROR, f"{message.method} failed")
+        await self._respond(client, Response(message.id, error=error))
+        return True
 
     async def _respond(self, client: _Client, response: Response) -> None:
         if self.knobs.interleave:
@@ -667,7 +694,11 @@ class QsysSimulator(Simulator[QsysKnobs]):
     def _logon(self, client: _Client, request: Request) -> Any:
         params = request.params if isinstance(request.params, dict) else {}
         k = self.knobs
-        client.logged_on = params.get("User") == k.user and params.get("Password") == k.password
+        client.logged_on = (
+            not k.fail_auth
+            and params.get("User") == k.user
+            and params.get("Password") == k.password
+        )
         if not client.logged_on:
             log.info("%s: logon refused for user %r", client.session, params.get("User"))
             raise _Fault(QrcError.LOGON_REQUIRED, "Logon failed")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, Literal
@@ -126,6 +125,10 @@ class SamsungMdcSimulator(Simulator[SamsungMdcKnobs]):
     Requests for another display ID get no answer (counted in `ignored`). Unsupported
     commands, bad values and sets while off are NAKed; gets work while off (network
     standby). Status, power and gets of the text fields are answered during boot.
+
+    Its device error is a NAK. Plain MDC has no authentication, so there is no
+    `fail_auth`: the Secured Protocol's PIN travels inside TLS, which is not simulated;
+    knob `tls` plays a display that demands it (a driver reports that as auth_failed).
     """
 
     kind = "samsung_mdc"
@@ -148,11 +151,15 @@ class SamsungMdcSimulator(Simulator[SamsungMdcKnobs]):
 
     def __init__(self, knobs: SamsungMdcKnobs | None = None) -> None:
         super().__init__(knobs)
-        k = self.knobs
         self.received: Counter[str] = Counter()  # requests per command name, NAKed ones too
         self.ignored = 0  # requests for another display ID
         self.bad_checksums = 0  # requests with a wrong checksum
         self.replies = 0
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        """Power, input, volume and mute as the knobs set them at start; not booting."""
+        k = self.knobs
         self._power = k.power == "on"
         self._input = _code(k.input) if k.input else k.input_codes[0]
         self._volume = k.volume
@@ -217,7 +224,7 @@ class SamsungMdcSimulator(Simulator[SamsungMdcKnobs]):
         return MdcFramer()
 
     def make_garbage(self) -> bytes:
-        return bytes(random.choices(_GARBAGE, k=GARBAGE_LEN))
+        return bytes(self.rng.choices(_GARBAGE, k=GARBAGE_LEN))
 
     async def session_started(self, session: Session) -> None:
         if self.knobs.tls:
@@ -243,6 +250,19 @@ class SamsungMdcSimulator(Simulator[SamsungMdcKnobs]):
         else:
             reply = self._answer(request)
         await session.send(self._encode(reply))
+
+    async def device_error(self, session: Session, frame: bytes) -> bool:
+        """A NAK for any request this display would answer."""
+        if self.knobs.tls or frame == TLS_PREAMBLE:
+            return False
+        try:
+            request = decode_frame(frame)
+        except ProtocolError:
+            return False
+        if not self._addressed(request.display_id):
+            return False
+        await session.send(self._encode(self._nak(request.cmd)))
+        return True
 
     def frame_error(self, session: Session, error: ProtocolError) -> None:
         if not isinstance(error, ChecksumError):

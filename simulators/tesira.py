@@ -34,8 +34,8 @@ from drivers.tesira.codec import (
     tokenize,
 )
 from drivers.tesira.config import TAG_PATTERN, TesiraConfig
-from drivers.tesira.telnet import Negotiation, TelnetFramer, Verb
 from drivers.transport.framing import Framer
+from drivers.transport.telnet import Negotiation, TelnetFramer, Verb
 from simulators.base import Knobs, Session, Simulator, Writer
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ SERVICES = ("SESSION", "DEVICE")
 INLINE_REQUEST = Negotiation(Verb.DO, 24)  # spliced into replies by iac_in_replies
 _ASKING = (Verb.DO, Verb.WILL)  # requests that want an answer; DONT/WONT need none
 ADDRESS_NOT_FOUND = '-ERR address not found: {"deviceId":0 "classCode":0 "instanceNum":0}'
+GENERAL_FAILURE = "-GENERAL_FAILURE"  # the catch-all error line; the device error
 
 
 class BlockKnob(BaseModel):
@@ -240,7 +241,11 @@ class _Reject(Exception):
 
 
 class TesiraSimulator(Simulator[TesiraKnobs]):
-    """A Tesira server with Level and Mute blocks; see TesiraKnobs for the faults it can play."""
+    """A Tesira server with Level and Mute blocks; see TesiraKnobs for the faults it can play.
+
+    Its device error is `-GENERAL_FAILURE`. TTP on Telnet has no login, so there is no
+    authentication fault.
+    """
 
     kind = "tesira"
     knobs_model = TesiraKnobs
@@ -271,8 +276,12 @@ class TesiraSimulator(Simulator[TesiraKnobs]):
     def __init__(self, knobs: TesiraKnobs | None = None) -> None:
         super().__init__(knobs)
         self.received: Counter[str] = Counter()  # "<tag> <verb> <attribute>" → count
-        self._blocks = {tag: _Block(knob) for tag, knob in self.knobs.blocks.items()}
         self._clients: dict[Session, _Client] = {}
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        """Every block's levels and mutes as the knobs set them at start."""
+        self._blocks = {tag: _Block(knob) for tag, knob in self.knobs.blocks.items()}
 
     # -- front panel (tests; not over the network) ------------------------------
 
@@ -428,6 +437,15 @@ class TesiraSimulator(Simulator[TesiraKnobs]):
             lines = [str(err)]
         for line in lines:
             await session.send(self._reply(client, line))
+
+    async def device_error(self, session: Session, frame: bytes) -> bool:
+        """`-GENERAL_FAILURE` for any command line once the banner was sent."""
+        client = self._clients.get(session)
+        text = frame.decode("utf-8", "replace").strip()
+        if client is None or not client.welcomed or not text:
+            return False
+        await session.send(self._reply(client, GENERAL_FAILURE))
+        return True
 
     def _reply(self, client: _Client, line: str) -> bytes:
         data = line.encode()

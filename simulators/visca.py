@@ -4,15 +4,21 @@
 serial session (`start_pty`) speaks raw, `FF`-terminated VISCA to the same camera.
 The camera has power, pan/tilt and zoom that move with speed and time between
 limits, presets, and two command sockets: ACK at once, completion after a simulated
-duration. Over IP it tracks each controller's sequence number and answers abnormal
-ones with ERROR `0F 01`.
+duration; a command with nothing to do (power on while on, stop while still)
+completes at once and holds no socket, so a controller that sends the next command
+on each ACK never fills the buffer.
+
+Over IP it tracks each controller's (source address's) sequence number as cameras
+do: any new number is accepted; the last number again is a retransmission, ignored
+while that message runs and answered with ERROR `0F 01` once it is done. Knob
+`strict_sequence` accepts only the last number + 1 (after the first or a RESET), for
+tests of a driver's own numbering.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -93,7 +99,12 @@ class ViscaKnobs(Knobs):
     duplicate: float = Field(0.0, ge=0, le=1, description="fraction of datagrams doubled")
     reorder: float = Field(0.0, ge=0, le=1, description="fraction of replies held back")
     reorder_delay: Duration = Field(0.05, description="how long a held-back reply waits")
-    seed: int | None = Field(None, description="seed for loss/duplicate/reorder decisions")
+    strict_sequence: bool = Field(
+        False,
+        description="over IP, accept only the last sequence number + 1 (any number after "
+        "the first message or a RESET): others get ERROR 0F 01; off: any new number is "
+        "accepted, as cameras do",
+    )
 
     @model_validator(mode="after")
     def _limits(self) -> ViscaKnobs:
@@ -141,8 +152,15 @@ class _Controller:
     last: int | None = None
     done: bool = True
 
-    def check(self, seq: int) -> _Seq:
-        if self.last is None or seq == (self.last + 1) & MAX_SEQ:
+    def check(self, seq: int, strict: bool) -> _Seq:
+        """NEW: execute it; RUNNING: a retransmission of the running message; ABNORMAL."""
+        if self.last is None:
+            new = True
+        elif strict:
+            new = seq == (self.last + 1) & MAX_SEQ
+        else:
+            new = seq != self.last
+        if new:
             self.last, self.done = seq, False
             return _Seq.NEW
         if seq == self.last and not self.done:
@@ -161,8 +179,10 @@ class _Job:
     revert: Callable[[], None]
 
 
-Outcome = tuple[float, Callable[[], None], Callable[[], None]] | ViscaError
-"""A command's (completion delay, effect at completion, undo on cancel), or its error."""
+Outcome = tuple[float | None, Callable[[], None], Callable[[], None]] | ViscaError
+"""A command's (completion delay, effect at completion, undo on cancel), or its error.
+
+Delay None: nothing to do, it completes at once without holding a socket."""
 
 
 def _noop() -> None:
@@ -175,12 +195,16 @@ class ViscaSimulator(Simulator[ViscaKnobs]):
     Counters for tests: `resets`, `sequence_errors`, `repeats` (retransmissions of a
     running message, ignored), `dropped_in`/`dropped_out`, and `received` (commands by
     name). `stop()` takes the camera off the network; its state carries on.
+
+    Its device error is `90 6y 41` (not executable now). VISCA has no authentication.
+    Stored presets survive a reboot; power, positions and sequence tracking do not.
     """
 
     kind = "visca"
     knobs_model = ViscaKnobs
     default_port = PORT
     terminators = bytes([TERMINATOR])
+    line_end = bytes([TERMINATOR])  # a junk "line" (garbage_mode line) is a packet of its own
     max_frame = MAX_PACKET - 1
 
     serial = True
@@ -199,23 +223,30 @@ class ViscaSimulator(Simulator[ViscaKnobs]):
 
     def __init__(self, knobs: ViscaKnobs | None = None) -> None:
         super().__init__(knobs)
-        k = self.knobs
-        self.camera_address = k.address
         self.resets = 0
         self.sequence_errors = 0
         self.repeats = 0
         self.dropped_in = 0
         self.dropped_out = 0
         self.received: Counter[str] = Counter()
+        self._presets: dict[int, tuple[float, float, float]] = {}
+        self._jobs: dict[int, _Job] = {}
+        self._controllers: dict[Session, _Controller] = {}
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        """Power as the knobs say, axes home and still, no command running, sequences forgotten."""
+        k = self.knobs
+        for job in self._jobs.values():
+            job.handle.cancel()
+        self._jobs.clear()
+        self._controllers.clear()
+        self.camera_address = k.address
         self._power: PowerState = k.power
         self._pan = _Axis(0, k.pan_min, k.pan_max)
         self._tilt = _Axis(0, k.tilt_min, k.tilt_max)
         self._zoom = _Axis(0, 0, k.zoom_max)
-        self._presets: dict[int, tuple[float, float, float]] = {}
         self._drive = (0, 0)
-        self._jobs: dict[int, _Job] = {}
-        self._controllers: dict[Session, _Controller] = {}
-        self._rng = random.Random(k.seed)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Serve VISCA over IP (Sony mode) on UDP host:port, or raw VISCA on TCP (`listen`)."""
@@ -262,7 +293,7 @@ class ViscaSimulator(Simulator[ViscaKnobs]):
     def scramble_sequence(self) -> None:
         """Forget where every controller's sequence is, as a camera that lost track would."""
         for controller in self._controllers.values():
-            controller.last = self._rng.randrange(MAX_SEQ)
+            controller.last = self.rng.randrange(MAX_SEQ)
             controller.done = True
 
     def set_power(self, on: bool) -> None:
@@ -287,17 +318,30 @@ class ViscaSimulator(Simulator[ViscaKnobs]):
                 continue
             self._handle_datagram(session, frame)
 
-    def _chance(self, fraction: float) -> bool:
-        return fraction > 0 and self._rng.random() < fraction
+    async def device_error(self, session: Session, frame: bytes) -> bool:
+        """`90 6y 41` (not executable) to a command or inquiry for this camera.
 
-    def _handle_datagram(self, session: Session, data: bytes) -> None:
+        Over IP the message passes the sequence check first (a retransmission or an
+        abnormal number is answered as usual); the loss and duplicate knobs do not act
+        on the incoming datagram, only on the reply.
+        """
+        if not session.datagram:
+            return self._handle_packet(session, frame + bytes([TERMINATOR]), None, fail=True)
+        return self._handle_datagram(session, frame, fail=True)
+
+    def _chance(self, fraction: float) -> bool:
+        return fraction > 0 and self.rng.random() < fraction
+
+    def _handle_datagram(self, session: Session, data: bytes, fail: bool = False) -> bool:
+        """Handle one VISCA-over-IP message; with `fail`, answer a command with the device
+        error instead (True when it did)."""
         try:
             message = decode_message(data)
         except ProtocolError as err:
             log.info("%s: %s", session, err)
             if len(data) >= HEADER_LEN:
                 self._control(session, HEADER.unpack_from(data)[2], MESSAGE_ERROR)
-            return
+            return False
         seq = message.seq
         assert seq is not None
         controller = self._controllers.setdefault(session, _Controller())
@@ -305,38 +349,47 @@ class ViscaSimulator(Simulator[ViscaKnobs]):
             self.resets += 1
             controller.last, controller.done = None, True
             self._control(session, seq, RESET)
-            return
+            return False
         if message.type not in (PayloadType.COMMAND, PayloadType.INQUIRY):
             self._control(session, seq, MESSAGE_ERROR)
-            return
-        verdict = controller.check(seq)
+            return False
+        verdict = controller.check(seq, self.knobs.strict_sequence)
         if verdict is _Seq.RUNNING:
             self.repeats += 1
-            return
+            return False
         if verdict is _Seq.ABNORMAL:
             self.sequence_errors += 1
             self._control(session, seq, SEQUENCE_ERROR)
-            return
-        self._handle_packet(session, message.payload, seq)
+            return False
+        return self._handle_packet(session, message.payload, seq, fail)
 
-    def _handle_packet(self, session: Session, data: bytes, seq: int | None) -> None:
+    def _handle_packet(
+        self, session: Session, data: bytes, seq: int | None, fail: bool = False
+    ) -> bool:
+        """Handle one VISCA packet; with `fail`, answer a command or inquiry for this camera
+        with the device error instead (True when it did)."""
         try:
             address, body = parse_command(data)
         except ProtocolError as err:
             log.info("%s: %s", session, err)
             self._answer(session, seq, self._error(seq, 0, ViscaError.SYNTAX))
-            return
+            return False
         if address == BROADCAST & 0x0F and seq is None:
             self._broadcast(session, body)
-            return
+            return False
         if address != (self.camera_address if seq is None else 1):
-            return  # for another camera on the chain
+            return False  # for another camera on the chain
+        if fail:
+            socket = 0 if body[:1] == b"\x09" else 1
+            self._answer(session, seq, self._error(seq, socket, ViscaError.NOT_EXECUTABLE))
+            return True
         if body[:1] == b"\x09":
             self._inquiry(session, seq, body)
         elif len(body) == 1 and body[0] & 0xF0 == 0x20:
             self._cancel(session, seq, body[0] & 0x0F)
         else:
             self._command(session, seq, body)
+        return False
 
     def _broadcast(self, session: Session, body: bytes) -> None:
         """Daisy-chain set-up: address set takes the offered address and passes on the next."""
@@ -428,6 +481,9 @@ class ViscaSimulator(Simulator[ViscaKnobs]):
             return
         delay, effect, revert = outcome
         self._answer(session, seq, self._reply(seq, ReplyKind.ACK, socket))
+        if delay is None:
+            self._complete(session, seq, socket, effect)
+            return
         handle = asyncio.get_running_loop().call_later(
             delay, self._complete, session, seq, socket, effect
         )
@@ -480,7 +536,7 @@ class ViscaSimulator(Simulator[ViscaKnobs]):
         stable: PowerState = "on" if on else "off"
         old: PowerState = "off" if on else "on"
         if self._power == stable:
-            return self.knobs.completion_delay, _noop, _noop
+            return None, _noop, _noop
         if self._power != old:  # already switching
             return ViscaError.NOT_EXECUTABLE
         self._power = "warming" if on else "cooling"
@@ -501,7 +557,10 @@ class ViscaSimulator(Simulator[ViscaKnobs]):
             speed = parse_zoom_drive(body)
         except ValueError:
             return ViscaError.SYNTAX
-        self._zoom.drive(speed * self.knobs.zoom_rate)
+        rate = speed * self.knobs.zoom_rate
+        if rate == self._zoom.speed:
+            return None, _noop, _noop
+        self._zoom.drive(rate)
         return self.knobs.completion_delay, _noop, _noop
 
     def _pan_tilt_drive(self, body: bytes) -> Outcome:
@@ -514,8 +573,11 @@ class ViscaSimulator(Simulator[ViscaKnobs]):
         if not speeds_ok or not 1 <= body[4] <= self.knobs.max_tilt_speed:
             return ViscaError.SYNTAX
         self._drive = (pan, tilt)
-        self._pan.drive(pan * self.knobs.pan_rate)
-        self._tilt.drive(tilt * self.knobs.pan_rate)
+        pan_rate, tilt_rate = pan * self.knobs.pan_rate, tilt * self.knobs.pan_rate
+        if (self._pan.speed, self._tilt.speed) == (pan_rate, tilt_rate):
+            return None, _noop, _noop
+        self._pan.drive(pan_rate)
+        self._tilt.drive(tilt_rate)
         return self.knobs.completion_delay, _noop, _noop
 
     def _memory(self, operation: int, number: int) -> Outcome:

@@ -12,16 +12,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
+from hypothesis import settings
 
 from hub.app import Hub
 from hub.config import Config
 from simulators.base import Simulator
 from simulators.pjlink import PjlinkSimulator
-from tests.helpers import S, SimulatorStarter, hub_config
+from tests.helpers import HubRig, S, SimulatorStarter, fast_config, hub_config, load_demo
 from tests.panel import Panel
 from tests.rig import R, Rig, RigStarter
 
 HubFactory = Callable[..., Awaitable[Hub]]
+
+# Property tests judge outcomes, not speed: a shared CI machine must not fail them on time.
+settings.register_profile("avhub", deadline=None, print_blob=True)
+settings.load_profile("avhub")
 
 
 @pytest.fixture
@@ -93,6 +99,15 @@ async def rigs() -> AsyncIterator[RigStarter]:
     yield start
     for rig in started:
         await rig.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def demo() -> AsyncIterator[HubRig]:
+    """The demo building with fast simulators, every device online (module-scoped loop)."""
+    rig = await HubRig(fast_config(load_demo())).start()
+    await rig.all_online()
+    yield rig
+    await rig.close()
 
 
 @pytest.fixture

@@ -1,9 +1,12 @@
 """Test helpers: wait on conditions (never on clocks), free ports, hub configs from plain data,
-and hubs started with a simulator for every device. Fixtures are in tests/conftest.py."""
+and hubs started with a simulator for every device. Fixtures are in tests/conftest.py.
+
+`until` is the test kit's (hub/testkit.py), re-exported so every test imports its helpers
+from here.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -15,30 +18,12 @@ from hub.app import Hub
 from hub.cli import demo_config_path
 from hub.config import Config, load_config, load_config_text
 from hub.simulate import Simulators
+from hub.testkit import until as until  # re-exported
 from simulators import SIMULATORS
 from simulators.base import Simulator
 
 S = TypeVar("S", bound=Simulator[Any])
 LOCALHOST = "127.0.0.1"
-
-
-async def until(
-    predicate: Callable[[], object | Awaitable[object]],
-    timeout: float = 5.0,
-    interval: float = 0.01,
-    message: str = "",
-) -> None:
-    """Wait until `predicate()` is truthy; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
-        await asyncio.sleep(interval)
 
 
 async def seconds_until(
@@ -67,6 +52,27 @@ def closed_tcp_port() -> int:
 def hub_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
     """A deployment given as plain data, validated by the real loader as if read from a file."""
     return load_config_text(yaml.safe_dump(dict(data), sort_keys=False), "test.yaml", env or {})
+
+
+# Device settings for hubs whose tests watch polls: every 0.1 s, quick to give up and retry.
+FAST_POLLS: dict[str, Any] = {
+    "poll_interval": 0.1,
+    "timeout": 0.5,
+    "connect_timeout": 0.5,
+    "reconnect_min": 0.05,
+    "reconnect_max": 0.2,
+}
+
+
+def pjlink_at(port: int, **settings: Any) -> dict[str, Any]:
+    """A PJLink projector's config at 127.0.0.1:`port`, polled fast (`FAST_POLLS`);
+    `settings` add to or override those."""
+    return {
+        "driver": "pjlink",
+        "transport": f"tcp://{LOCALHOST}:{port}",
+        **FAST_POLLS,
+        **settings,
+    }
 
 
 class SimulatorStarter(Protocol):
@@ -131,8 +137,7 @@ class HubRig:
     async def start_hub(self) -> Hub:
         hub = Hub(self.config)
         _, self.port = await hub.start(LOCALHOST, self.port)
-        if hub.pjlink_notifications.address is not None:
-            self.simulators.notify_to(hub.pjlink_notifications.address)
+        self.simulators.aim_at(hub.services)
         self.hub = hub
         return hub
 

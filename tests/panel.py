@@ -51,13 +51,24 @@ class Panel:
     reconnect it sends `resume`. Every applied `(epoch, seq)` is remembered, so a
     change applied twice or out of order lands in `violations`; the algorithm hides
     a hub's repeated or reordered delivery, so `deliveries` records each one as it came.
+    Action schemas are kept by id across reconnects and named in `auth.schemas` (unless
+    `keep_schemas` is off), so snapshots send only the ones it lacks.
     """
 
-    def __init__(self, url: str, room: str, token: str | None = None, resume: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        room: str,
+        token: str | None = None,
+        resume: bool = True,
+        keep_schemas: bool = True,
+    ) -> None:
         self.url = url
         self.namespace = f"/rooms/{room}"
         self.token = token
         self.resume = resume
+        self.keep_schemas = keep_schemas
+        self.schemas: dict[str, Any] = {}  # action schema id → schema
         self.epoch: str | None = None
         self.seq = -1
         self.devices: dict[str, dict[str, Any]] = {}
@@ -69,6 +80,7 @@ class Panel:
         self.deliveries = Deliveries()  # `deliveries.errors` must stay empty too
         self.connects = 0
         self.connect_error: Any = None
+        self.closing: list[Any] = []  # `closing` events: why the hub is about to disconnect us
         self._early: dict[int, dict[str, Any]] = {}
         self._syncing = False
         self._sync_task: asyncio.Task[None] | None = None
@@ -76,6 +88,7 @@ class Panel:
         self.sio.on("snapshot", self._on_snapshot, namespace=self.namespace)
         self.sio.on("change", self._on_change, namespace=self.namespace)
         self.sio.on("connect_error", self._on_connect_error, namespace=self.namespace)
+        self.sio.on("closing", self.closing.append, namespace=self.namespace)
 
     def _auth(self) -> dict[str, Any]:
         auth: dict[str, Any] = {}
@@ -83,6 +96,8 @@ class Panel:
             auth["token"] = self.token
         if self.resume and self.epoch is not None:
             auth["resume"] = {"epoch": self.epoch, "seq": self.seq}
+        if self.keep_schemas and self.schemas:
+            auth["schemas"] = sorted(self.schemas)
         return auth
 
     async def connect(self, timeout: float = 5.0) -> None:
@@ -118,6 +133,11 @@ class Panel:
     def state(self, device: str) -> dict[str, Any]:
         return self.devices[device]["state"]
 
+    def actions(self, device: str) -> dict[str, Any]:
+        """The device's action name → schema, looked up by id (KeyError: never sent)."""
+        refs: dict[str, str] = self.devices[device]["actions"]
+        return {name: self.schemas[ref] for name, ref in refs.items()}
+
     @property
     def in_sync(self) -> bool:
         return self.epoch is not None and not self._early and not self._syncing
@@ -134,6 +154,7 @@ class Panel:
 
     def _load(self, snapshot: dict[str, Any]) -> None:
         self.snapshot = snapshot
+        self.schemas.update(snapshot["schemas"])
         self.epoch = snapshot["epoch"]
         self.seq = snapshot["seq"]
         self.devices = {k: {**v, "state": dict(v["state"])} for k, v in snapshot["devices"].items()}
@@ -165,7 +186,11 @@ class Panel:
         if key in self.applied or change["seq"] != self.seq + 1:
             self.violations.append(f"bad apply of {key} at seq {self.seq}")
         self.applied.add(key)
-        self.devices[change["device"]]["state"].update(change["state"])
+        device = self.devices[change["device"]]
+        device["state"].update(change["state"])
+        if "actions" in change:  # a description change: the device's new action schemas
+            self.schemas.update(change["schemas"])
+            device["actions"] = change["actions"]
         self.seq = change["seq"]
 
     def _start_sync(self) -> None:
@@ -175,7 +200,10 @@ class Panel:
 
     async def _sync(self) -> None:
         try:
-            answer = await self.call("sync", {"epoch": self.epoch, "seq": self.seq})
+            asked: dict[str, Any] = {"epoch": self.epoch, "seq": self.seq}
+            if self.keep_schemas:
+                asked["schemas"] = sorted(self.schemas)
+            answer = await self.call("sync", asked)
             if "snapshot" in answer:
                 self._load(answer["snapshot"])
             else:

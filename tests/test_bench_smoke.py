@@ -20,8 +20,8 @@ TINY = {
     "fanout": ["--rooms", "1", "--panels", "3", "--devices", "1", "--rate", "20",
                "--seconds", "0.5", "--warmup", "0", "--ramp-from", "20", "--ramp-steps", "1"],
     "panels": ["--rooms", "2", "--panels", "3", "--seconds", "0.5", "--settle", "0.1"],
-    "resync": ["--sizes", "2", "--reconnects", "2", "--storm-rooms", "1", "--storm-panels", "3",
-               "--storm-devices", "1"],
+    "resync": ["--sizes", "2", "--switchers", "2", "--reconnects", "2", "--storm-rooms", "1",
+               "--storm-panels", "3", "--storm-devices", "1"],
     "polling": ["--devices", "4", "--per-room", "2", "--sim-procs", "2", "--seconds", "0.5",
                 "--warmup", "0.3", "--interval", "0.1"],  # polls in any 0.5 s, however loaded
 }  # fmt: skip
@@ -47,5 +47,19 @@ def test_scenario_runs_and_reports(scenario: str, tmp_path: Path) -> None:
             assert outcome["storm"]["missing"] == 0, kind
             assert outcome["room2"]["replay"]["paths"] == ["replay"], kind
             assert outcome["room2"]["snapshot"]["paths"] == ["snapshot"], kind
+            switchers = outcome["switchers"]
+            assert switchers["snapshot"]["bytes"] > 0 and switchers["unresolved"] == 0, kind
         if scenario == "polling":
             assert outcome["requests_per_device_s"] > 0, kind
+
+
+def test_polling_with_generic_devices_reports_cpu_per_request(tmp_path: Path) -> None:
+    args = ["polling", *COMMON, "--out", str(tmp_path), *TINY["polling"], "--driver", "generic"]
+    assert main(args) == 0
+    (path,) = tmp_path.glob("polling-*.json")
+    result = json.loads(path.read_text())
+    assert set(result["results"]) == {"avhub", "generic", "baseline"}
+    assert result["results"]["generic"]["requests_per_device_s"] > 0
+    rows = {row[0]: row for row in result["rows"]}
+    _, generic, pjlink = rows["generic vs pjlink: hub CPU per request (µs)"]
+    assert isinstance(generic, float) and isinstance(pjlink, float)  # a number, never timed here

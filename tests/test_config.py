@@ -110,7 +110,7 @@ def test_full_file() -> None:
                 transport: serial:///dev/ttyUSB0?baudrate=19200
                 poll_interval: 250ms
                 password: JBMIAProjectorLink
-                simulator: {warmup: 1s, anything: [1, 2]}
+                simulator: {warmup: 1s, input_names: {"31": Table}}
         """
     )
     assert (config.hub.host, config.hub.port) == ("::1", 0)
@@ -121,7 +121,7 @@ def test_full_file() -> None:
     assert room.panel_tokens == ["a", "b"]
     device = room.devices["proj1"]
     assert device.poll_interval == 0.25
-    assert device.simulator == {"warmup": "1s", "anything": [1, 2]}
+    assert device.simulator == {"warmup": "1s", "input_names": {"31": "Table"}}
 
 
 def test_models_are_frozen() -> None:
@@ -329,6 +329,40 @@ def test_hub_settings_problems(hub_text: str, expected: str) -> None:
     assert "pw" not in found
 
 
+@pytest.mark.parametrize(
+    ("drivers_text", "at", "expected"),
+    [
+        (
+            "{pjlink: {notify: nowhere}}",
+            "nowhere",
+            "hub.drivers.pjlink.notify: expected HOST:PORT like 127.0.0.1:8080, got 'nowhere'",
+        ),
+        (
+            "{pjlink: {notfy: off}}",
+            "notfy",
+            "hub.drivers.pjlink.notfy: unknown key 'notfy', did you mean 'notify'? "
+            "(allowed: notify)",
+        ),
+        ("{pjlnk: {}}", "pjlnk", "hub.drivers.pjlnk: unknown key 'pjlnk', did you mean 'pjlink'?"),
+    ],
+)
+def test_driver_settings_are_validated_by_their_driver(
+    drivers_text: str, at: str, expected: str
+) -> None:
+    (found,) = problems(f"hub:\n  drivers: {drivers_text}\nrooms: {{a: {{devices: {{}}}}}}\n")
+    column = len("  drivers: ") + drivers_text.index(at) + 1
+    assert found.startswith(f"deploy.yaml:2:{column}: {expected}"), found
+
+
+def test_driver_settings_default_when_absent() -> None:
+    config = load_config_text(VALID)
+    pjlink = config.hub.driver_settings("pjlink")
+    assert pjlink is not None and pjlink.model_dump() == {"notify": "auto"}
+    assert config.hub.driver_settings("extron_sis") is None  # declares no hub-level settings
+    quiet = load_config_text("hub: {drivers: {pjlink: {notify: 'off'}}}\n" + VALID)
+    assert quiet.hub.driver_settings("pjlink") == type(pjlink)(notify="off")
+
+
 def test_unknown_key_lists_allowed_keys_and_suggests() -> None:
     (found,) = problems(VALID + "        pasword: x\n")
     assert found.startswith(
@@ -350,6 +384,40 @@ def test_missing_driver_points_at_the_device() -> None:
     assert problems(VALID.replace("driver: pjlink", "name: X")) == [
         "deploy.yaml:4:7: rooms.boardroom.devices.proj1.driver: "
         f"missing required key 'driver' (known drivers: {', '.join(DRIVERS)})"
+    ]
+
+
+def test_simulator_knobs_are_checked_against_the_simulator() -> None:
+    text = VALID + "        simulator:\n          warmpu: 1s\n          cooldown: soon\n"
+    unknown, wrong_type = problems(text)
+    assert unknown.startswith(
+        "deploy.yaml:8:11: rooms.boardroom.devices.proj1.simulator.warmpu: unknown key 'warmpu', "
+        "did you mean 'warmup'? (allowed: reply_delay, split_writes, "
+    )
+    assert wrong_type == (
+        "deploy.yaml:9:21: rooms.boardroom.devices.proj1.simulator.cooldown: "
+        "expected a duration like 5s or 250ms, got 'soon'"
+    )
+
+
+def test_simulator_knobs_are_checked_with_what_the_device_implies() -> None:
+    text = """\
+        rooms:
+          a:
+            devices:
+              dsp:
+                driver: tesira
+                transport: tcp://10.0.0.2
+                controls:
+                  program: {tag: ProgramLevel}
+                simulator:
+                  presets:
+                    1001: {levels: {ProgramLevel/1: -10}}
+        """
+    assert load(text).rooms["a"].devices["dsp"].simulator is not None  # the block from controls
+    assert problems(text + "            1002: {levels: {Nowhere/1: -10}}\n") == [
+        "deploy.yaml:10:11: rooms.a.devices.dsp.simulator: "
+        "preset 1002: 'Nowhere/1' is not <tag>/<channel> of a block"
     ]
 
 

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
 from drivers.actions import action
-from drivers.base import NOT_MINE, Driver, PollGroup
+from drivers.base import NOT_MINE, Driver, PollGroup, Wait
 from drivers.config import DeviceConfig
+from drivers.errors import ErrorCode
 from drivers.queue import Kind, Work, WorkQueue
 from drivers.transport import Receiver
 from drivers.transport.backoff import Backoff
 from drivers.transport.framing import DelimiterFramer
 from drivers.transport.tcp import TcpTransport
 from tests.helpers import until
+from tests.rig import error_of
 
 
-class LineDriver(Driver[DeviceConfig]):
+class LineDriver(Driver[DeviceConfig, bytes]):
     """`get` → `value N`; the device also pushes `push N` lines."""
 
     name = "line"
@@ -27,16 +30,16 @@ class LineDriver(Driver[DeviceConfig]):
     def create_framer(self) -> DelimiterFramer:
         return DelimiterFramer(b"\n")
 
-    def unsolicited(self, frame: Any) -> None:
+    def unsolicited(self, frame: bytes) -> None:
         if frame.startswith(b"push "):
             self.update(x=int(frame[5:]))
 
     @action()
     async def read_x(self) -> int:
-        def match(frame: bytes) -> int | object:
+        def match(frame: bytes) -> int | Wait:
             return int(frame[6:]) if frame.startswith(b"value ") else NOT_MINE
 
-        value: int = await self.request(b"get\n", match)
+        value = await self.request(b"get\n", match)
         self.update(x=value)
         return value
 
@@ -56,20 +59,64 @@ async def device() -> AsyncIterator[asyncio.Server]:
     await server.wait_closed()
 
 
-async def test_a_push_behind_a_reply_is_applied_after_the_reply(device: asyncio.Server) -> None:
+@asynccontextmanager
+async def online(
+    cls: type[LineDriver],
+    device: asyncio.Server,
+    sink: Callable[[dict[str, Any]], None] = lambda _: None,
+) -> AsyncIterator[LineDriver]:
+    """A started driver of `cls`, online with `device`; stopped on exit."""
     port = device.sockets[0].getsockname()[1]
-    config = DeviceConfig(driver="line", transport=f"tcp://127.0.0.1:{port}")  # type: ignore[arg-type]
-    changes: list[dict[str, Any]] = []
-    driver = LineDriver("d", config, changes.append)
+    config = DeviceConfig(driver=cls.name, transport=f"tcp://127.0.0.1:{port}")  # type: ignore[arg-type]
+    driver = cls("d", config, sink)
     await driver.start(stagger=0)
     try:
-        await until(lambda: driver.online)
+        await until(lambda: driver.online, timeout=2)
+        yield driver
+    finally:
+        await driver.stop()
+
+
+async def test_a_push_behind_a_reply_is_applied_after_the_reply(device: asyncio.Server) -> None:
+    changes: list[dict[str, Any]] = []
+    async with online(LineDriver, device, changes.append) as driver:
         assert await driver.execute("read_x") == 1
         await until(lambda: changes[-1] == {"x": 2})
         assert driver.state["x"] == 2  # the newer pushed value, not the older reply
         assert [c["x"] for c in changes if "x" in c] == [1, 2]
-    finally:
-        await driver.stop()
+
+
+async def test_an_action_in_unavailable_actions_is_refused_until_it_is_back(
+    device: asyncio.Server,
+) -> None:
+    async with online(LineDriver, device) as driver:
+        driver.update(unavailable_actions=["read_x"])
+        err = await error_of(driver.execute("read_x"))
+        assert err.code is ErrorCode.UNKNOWN_ACTION
+        assert "read_x is unavailable" in str(err)
+        assert "x" not in driver.state  # it never ran
+        driver.update(unavailable_actions=[])
+        assert await driver.execute("read_x") == 1
+
+
+class ModelDriver(LineDriver):
+    """A model without `read_x`, saying why."""
+
+    name = "model"
+
+    def unavailable_reason(self, action: str) -> str:
+        return "this model has no x"
+
+
+async def test_an_unavailable_action_is_refused_first_with_the_driver_s_reason() -> None:
+    config = DeviceConfig(driver="model", transport="tcp://127.0.0.1:9")  # type: ignore[arg-type]
+    driver = ModelDriver("d", config, lambda _: None)  # never started: offline
+    driver.state["unavailable_actions"] = ["read_x"]
+    err = await error_of(driver.execute("read_x", {"bogus": 1}))  # bad args too
+    assert err.code is ErrorCode.UNKNOWN_ACTION
+    assert str(err) == "d: read_x is unavailable (this model has no x)"
+    err = await error_of(driver.execute("read_y"))
+    assert err.code is ErrorCode.UNKNOWN_ACTION and "has no action 'read_y'" in str(err)
 
 
 def test_queue_priority_and_fifo() -> None:
@@ -126,7 +173,7 @@ class GreetedDriver(LineDriver):
     name = "greeted"
 
     async def login(self) -> None:
-        def greeting(frame: bytes) -> bytes | object:
+        def greeting(frame: bytes) -> bytes | Wait:
             return frame if frame == b"hello" else NOT_MINE
 
         await self.request(None, greeting, timeout=0.5)
@@ -191,13 +238,6 @@ class BrokenIntervalDriver(LineDriver):
 async def test_a_failing_poll_interval_does_not_stop_commands(
     device: asyncio.Server, caplog: pytest.LogCaptureFixture
 ) -> None:
-    port = device.sockets[0].getsockname()[1]
-    config = DeviceConfig(driver="broken-interval", transport=f"tcp://127.0.0.1:{port}")  # type: ignore[arg-type]
-    driver = BrokenIntervalDriver("d", config, lambda _: None)
-    await driver.start(stagger=0)
-    try:
-        await until(lambda: driver.online, timeout=2)
+    async with online(BrokenIntervalDriver, device) as driver:
         assert await asyncio.wait_for(driver.execute("read_x"), 2) == 1
         assert "interval of poll group 'x' failed" in caplog.text
-    finally:
-        await driver.stop()

@@ -183,6 +183,7 @@ async def test_route_checks_the_matrix_size_before_sending(rig_factory: Any) -> 
 async def test_levels_and_mutes(rig_factory: Any) -> None:
     rig = await rig_factory()
     driver = await rig.online(poll_interval=60)
+    assert driver.state["unavailable_actions"] == []
     await driver.execute("set_level", {"control": "2", "level": -14})
     assert driver.state["levels"]["2"] == -14 and rig.sim.volumes[2] == 50
     await driver.execute("set_level", {"control": "1", "level": -85})
@@ -206,12 +207,16 @@ async def test_levels_and_mutes(rig_factory: Any) -> None:
 async def test_models_without_volume_or_mutes_do_not_offer_them(rig_factory: Any) -> None:
     rig = await rig_factory(volume=False, audio_mute=False, video_mute=False)
     driver = await rig.online(volume=False, audio_mute=False, video_mute=False)
-    actions = driver.describe_actions()
-    assert set(actions) == {"route", "recall_preset", "save_preset"}
-    assert actions["route"]["required"] == ["input"]
+    absent = {"set_level", "set_mute", "set_video_mute"}
+    assert set(driver.state["unavailable_actions"]) == absent
+    assert rig.values("unavailable_actions") == []  # in the state from the start: never a change
+    assert driver.describe_actions()["route"]["required"] == ["input"]
     assert "levels" not in driver.state and "mutes" not in driver.state
     err = await error_of(driver.execute("set_level", {"control": "1", "level": -10}))
-    assert err.code is ErrorCode.UNKNOWN_ACTION and "volume" in str(err)
+    assert err.code is ErrorCode.UNKNOWN_ACTION and "volume is off" in str(err)
+    err = await error_of(driver.execute("set_video_mute", {"mute": True}))
+    assert err.code is ErrorCode.UNKNOWN_ACTION and "video_mute is off" in str(err)
+    assert not any(rig.sim.video_mutes.values())  # refused before reaching the switcher
 
 
 async def test_presets(rig_factory: Any) -> None:
@@ -445,9 +450,10 @@ async def test_large_matrix_is_read_sixteen_outputs_at_a_time(rig_factory: Any) 
 def test_action_schemas_and_default_port() -> None:
     config = ExtronSisConfig.model_validate({"driver": "extron_sis", "transport": "tcp://10.0.0.5"})
     assert config.transport.port == 23
-    schemas = ExtronSisDriver("x", config, lambda c: None).describe_actions()
-    assert set(schemas) == {"route", "recall_preset", "save_preset"}
+    driver = ExtronSisDriver("x", config, lambda c: None)
+    schemas = driver.describe_actions()
     assert schemas["route"]["properties"]["kind"]["default"] == "all"
+    assert set(driver.state["unavailable_actions"]) == {"set_level", "set_mute", "set_video_mute"}
 
 
 async def test_stop_right_after_a_state_change_ends_every_task(rig_factory: Any) -> None:
@@ -460,3 +466,48 @@ async def test_stop_right_after_a_state_change_ends_every_task(rig_factory: Any)
     driver.update(probe=1)
     async with asyncio.timeout(2):
         await driver.stop()
+
+
+# ---- names -------------------------------------------------------------------------
+
+NAMES = {
+    "input_names": {1: "Lectern PC", 2: "Document camera"},
+    "output_names": {1: "Left projector", 2: "Right projector"},
+}
+
+
+async def test_named_inputs_and_outputs_show_beside_the_numbers_and_route_by_name(
+    rig_factory: Any,
+) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=60, **NAMES)
+    assert driver.state["inputs"] == {"1": "Lectern PC", "2": "Document camera"}
+    assert driver.state["outputs"] == {"1": "Left projector", "2": "Right projector"}
+    await driver.execute("route", {"input": "Document camera", "output": "Right projector"})
+    assert rig.sim.video_ties[2] == 2 and driver.state["routes"]["2"] == 2
+    await driver.execute("route", {"input": "lectern pc", "output": 1})  # any case, or numbers
+    assert rig.sim.video_ties[1] == 1
+    await driver.execute("set_mute", {"control": "Left projector", "mute": True})
+    assert rig.sim.audio_mutes[1] is True
+    await driver.execute("set_video_mute", {"mute": True, "output": "Right projector"})
+    assert rig.sim.video_mutes[2] is True and not rig.sim.video_mutes[1]
+    sent = rig.sim.received.copy()
+    for args in ({"input": "Laptop", "output": 1}, {"input": 1, "output": "Ceiling"}):
+        err = await error_of(driver.execute("route", args))
+        assert err.code is ErrorCode.INVALID_ARGS and "named" in str(err), args
+    assert rig.sim.received == sent
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        ({"input_names": {9: "Spare"}}, "there is no input 9"),
+        ({"output_names": {1: "Left", 2: "left"}}, "outputs 1 and 2 are both 'left'"),
+        ({"input_names": {1: "2"}}, "input 1 needs a name, not a number"),
+    ],
+)
+def test_names_must_fit_the_switcher_and_be_told_apart(names: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ExtronSisConfig.model_validate(
+            {"driver": "extron_sis", "transport": "tcp://10.0.0.1", "inputs": 8, **names}
+        )

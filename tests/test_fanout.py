@@ -4,20 +4,18 @@ Engine.IO/Socket.IO internals it leans on (pinned in pyproject.toml)."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 from importlib import metadata
 from typing import Any
 
+import aiohttp
 import pytest
 import socketio
-from engineio import async_socket
 from engineio import packet as eio_packet
-from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from bench.wire import EIO_PATH, WsClient, sio_connect
 from hub.app import Hub
-from hub.rooms import Fanout, Mode
+from hub.fanout import Fanout, direct_transports
 from tests.helpers import until
 
 CONFIG = {"rooms": {"lobby": {"devices": {}}}}
@@ -74,14 +72,14 @@ def fanout(hub: Hub) -> Fanout:
 
 
 def commit(hub: Hub, n: int, size: int = 0) -> None:
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     for _ in range(n):
         room.commit("dev", {"probe": room.seq + 1, **({"blob": "x" * size} if size else {})})
 
 
 async def lobby_hub(hub_factory: Any) -> Hub:
     hub: Hub = await hub_factory(CONFIG)
-    hub.rooms["lobby"].add_device("dev", "Dev", "test", {"online": True}, {})
+    hub.rooms["lobby"].store.add_device("dev", "Dev", "test", {"online": True}, {})
     return hub
 
 
@@ -105,7 +103,7 @@ async def test_connect_then_snapshot_then_contiguous_changes_while_changes_strea
     finally:
         stop.set()
         await task
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     await until(lambda: all(p.seq == room.seq for p in panels))
     for panel in panels:
         kinds = [t[:2] for t in panel.packets if t[0] == "4"]
@@ -126,14 +124,14 @@ async def test_a_change_committed_as_a_panel_joins_is_in_its_snapshot_only(
     hub = await lobby_hub(hub_factory)
     watcher = RawPanel(hub)
     await watcher.connect()
-    await until(lambda: watcher.seq == hub.rooms["lobby"].seq)
+    await until(lambda: watcher.seq == hub.rooms["lobby"].store.seq)
     namespace = hub.namespaces["lobby"]
     real = namespace.on_connect
     raced: list[int] = []  # the seq committed by the injection, once it ran
 
     async def racing(sid: str, environ: Any, auth: Any = None) -> None:
         commit(hub, 1)  # committed in the same loop turn, just before this panel joins
-        raced.append(hub.rooms["lobby"].seq)
+        raced.append(hub.rooms["lobby"].store.seq)
         await real(sid, environ, auth)
 
     monkeypatch.setattr(namespace, "on_connect", racing)
@@ -141,7 +139,7 @@ async def test_a_change_committed_as_a_panel_joins_is_in_its_snapshot_only(
     await late.connect()
     await until(lambda: late.events())
     commit(hub, 1)
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     await until(lambda: late.seq == room.seq and watcher.seq == room.seq)
     assert raced == [room.seq - 1]  # the injection ran, once, for the late panel
     (first, snapshot), *changes = late.events()
@@ -153,13 +151,37 @@ async def test_a_change_committed_as_a_panel_joins_is_in_its_snapshot_only(
 
 async def test_resume_replays_before_live_changes_over_direct_writes(hub_factory: Any) -> None:
     hub = await lobby_hub(hub_factory)
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     commit(hub, 10)
     panel = RawPanel(hub, {"resume": {"epoch": room.epoch, "seq": 4}})
     await panel.connect()
     commit(hub, 5)
     await until(lambda: panel.seq == room.seq)
     assert [c["seq"] for _, c in panel.events()] == list(range(5, room.seq + 1))
+    panel.close()
+
+
+async def test_a_resuming_panel_is_replayed_the_events_as_sent_to_the_others(
+    hub_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replay encodes nothing the panels already listening were sent: the namespace keeps
+    the last change events as encoded (whatever the store), and only older ones are encoded."""
+    hub = await lobby_hub(hub_factory)
+    room = hub.rooms["lobby"].store
+    commit(hub, 3)  # nobody listens: never encoded
+    watcher = RawPanel(hub)
+    await watcher.connect()
+    await until(lambda: watcher.seq == room.seq)
+    commit(hub, 10)
+    encoded: list[Any] = []
+    event = Fanout.event
+    monkeypatch.setattr(Fanout, "event", lambda *a: encoded.append(a[2]["seq"]) or event(*a))
+    panel = RawPanel(hub, {"resume": {"epoch": room.epoch, "seq": 1}})
+    await panel.connect()
+    await until(lambda: panel.seq == room.seq)
+    assert [c["seq"] for _, c in panel.events()] == list(range(2, room.seq + 1))
+    assert encoded == [2, 3]
+    watcher.close()
     panel.close()
 
 
@@ -178,7 +200,7 @@ async def test_long_polling_panels_are_served_through_engineio_in_order(
         f"http://127.0.0.1:{hub.address[1]}", namespaces=["/rooms/lobby"], transports=transports
     )
     try:
-        room = hub.rooms["lobby"]
+        room = hub.rooms["lobby"].store
         for _ in range(20):
             commit(hub, 2)
             await asyncio.sleep(0.02)
@@ -213,7 +235,7 @@ async def test_a_panel_that_stops_reading_is_disconnected(
         if len(fanout(hub)) == 1:
             break
     await until(lambda: len(fanout(hub)) == 1)
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     await until(lambda: fine.seq == room.seq, timeout=10)
     stuck.ws.transport.resume_reading()
     await until(lambda: stuck.closed.is_set(), timeout=10)  # the hub hung up on it
@@ -221,23 +243,55 @@ async def test_a_panel_that_stops_reading_is_disconnected(
     fine.close()
 
 
-def test_engineio_internals_the_fanout_relies_on() -> None:
-    """Fails when a python-engineio release moves what `hub.rooms.Fanout` leans on."""
+async def test_the_engineio_internals_the_fanout_leans_on_behave_as_it_expects(
+    hub_factory: Any,
+) -> None:
+    """What `hub/fanout.py` lists of python-engineio, checked through a real WebSocket.
+
+    The hook learns each live WebSocket's transport under its Engine.IO sid and forgets
+    it when the socket ends; it refuses permessage-deflate; the handoff found the
+    namespace CONNECT in the socket's queue and took its place, so the CONNECT and the
+    snapshot go out in one write and Engine.IO writes nothing after them.
+    """
     assert metadata.version("python-engineio").startswith("4.15.")
     assert metadata.version("python-socketio").startswith("5.18.")
-    driver = eio_aiohttp._async["websocket"]
-    call = inspect.signature(driver.__call__)
-    assert list(call.parameters) == ["self", "environ"]
-    assert list(inspect.signature(driver.__init__).parameters) == ["self", "handler", "server"]
-    source = inspect.getsource(async_socket.AsyncSocket._websocket_handler)
-    # Each queued packet is encoded right before it is written: the handoff marker's hook.
-    assert "await ws.send(pkt.encode())" in source
-    assert "self.upgraded = True" in source
-    sock = async_socket.AsyncSocket(type("S", (), {"create_queue": asyncio.Queue})(), "sid")
-    for name in ("queue", "upgraded", "upgrading", "closed", "sid"):
-        assert hasattr(sock, name), name
-    assert isinstance(sock.queue, asyncio.Queue)
-    assert Mode.DIRECT.value == "direct"
+    hub = await lobby_hub(hub_factory)
+    assert hub.address is not None
+    transports = direct_transports(hub.sio)
+    assert direct_transports(hub.sio) is transports  # installed once per server
+    url = f"http://127.0.0.1:{hub.address[1]}{EIO_PATH}"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, compress=15) as ws,
+    ):
+        assert ws.compress == 0  # the offer of permessage-deflate was refused
+        opened = json.loads((await ws.receive_str())[1:])
+        sid = opened["sid"]
+        await until(lambda: sid in transports)
+        local = ws.get_extra_info("sockname")
+        assert transports[sid].get_extra_info("peername")[:2] == local[:2]
+        sock = hub.sio.eio.sockets[sid]
+        assert isinstance(sock.queue, asyncio.Queue)
+        assert sock.upgraded and not sock.upgrading and not sock.closed and sock.sid == sid
+        writes: list[bytes] = []
+        write = transports[sid].write
+        transports[sid].write = lambda data: writes.append(bytes(data)) or write(data)  # type: ignore[method-assign]
+        await ws.send_str(sio_connect("/rooms/lobby", {}))
+        connect = await ws.receive_str()
+        assert connect.startswith("40/rooms/lobby,")  # the CONNECT, from Engine.IO's queue
+        # The handoff took the CONNECT's place in the queue: encoded just before Engine.IO
+        # would write it, it wrote the CONNECT and the snapshot in one write itself, and
+        # left Engine.IO nothing to send (no NOOP, "6", ever goes out).
+        assert (await ws.receive_str()).startswith('42/rooms/lobby,["snapshot"')
+        assert fanout(hub).modes() == {"direct": 1}
+        commit(hub, 1)
+        change = json.loads((await ws.receive_str())[len("42/rooms/lobby,") :])
+        assert change[0] == "change" and change[1]["seq"] == hub.rooms["lobby"].store.seq
+        [both] = [w for w in writes if b"40/rooms/lobby," in w]
+        assert b'42/rooms/lobby,["snapshot"' in both
+        assert not any(w.endswith(b"\x016") for w in writes)  # a one-byte text frame "6"
+    await until(lambda: sid not in transports)
+    await until(lambda: len(fanout(hub)) == 0)
 
 
 async def test_hub_stop_hangs_up_on_connected_panels_promptly(hub_factory: Any) -> None:
@@ -249,7 +303,25 @@ async def test_hub_stop_hangs_up_on_connected_panels_promptly(hub_factory: Any) 
     loop = asyncio.get_running_loop()
     started = loop.time()
     await hub.stop()
-    assert loop.time() - started < 1.5
+    assert loop.time() - started < 5  # not the minute a web server gives open websockets
     for panel in panels:
         await until(lambda p=panel: p.closed.is_set())
         assert "1" in panel.packets  # an Engine.IO CLOSE, not just a dropped connection
+
+
+async def test_a_stopped_hub_leaves_no_engineio_service_task(hub_factory: Any) -> None:
+    hub = await lobby_hub(hub_factory)
+    panel = RawPanel(hub)
+    await panel.connect()
+    await until(lambda: panel.events())
+
+    def service_tasks() -> list[asyncio.Task[Any]]:
+        return [
+            t
+            for t in asyncio.all_tasks()
+            if t.get_coro().__qualname__ == "AsyncServer._service_task"  # type: ignore[union-attr]
+        ]
+
+    assert len(service_tasks()) == 1  # Engine.IO starts it with the first request
+    await hub.stop()
+    await until(lambda: not service_tasks(), message="the service task ended with the hub")

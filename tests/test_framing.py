@@ -6,7 +6,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from drivers.errors import ProtocolError
-from drivers.transport.framing import DelimiterFramer
+from drivers.transport.framing import DelimiterFramer, FixedLengthFramer
 
 
 def feed_chunks(framer: DelimiterFramer, chunks: list[bytes]) -> list[bytes | None]:
@@ -38,6 +38,14 @@ def test_over_long_line_is_reported_once_and_dropped_whole() -> None:
     assert framer.pending == b""
     assert framer.feed(b"more of it") == []  # still the same line: no second report
     assert framer.feed(b"%1POWR=1\rnext\r") == [b"next"]  # its tail is never a frame
+
+
+def test_the_report_of_an_over_long_line_shows_the_same_bytes_however_it_arrived() -> None:
+    whole = DelimiterFramer(b"\r", max_len=4).feed(b"1234567")
+    split = DelimiterFramer(b"\r", max_len=4)
+    reported = split.feed(b"12345") + split.feed(b"67")
+    expected = ["frame over 4 bytes dropped: b'12345'..."]
+    assert [str(e) for e in whole] == [str(e) for e in reported] == expected
 
 
 def test_a_line_of_exactly_max_len_is_kept() -> None:
@@ -83,3 +91,13 @@ def test_frames_never_exceed_max_len_nor_hold_a_terminator(
     for item in feed_chunks(DelimiterFramer(b"\r\n", max_len=16), split_at(data, cuts)):
         if isinstance(item, bytes):
             assert 0 < len(item) <= 16 and b"\r" not in item and b"\n" not in item
+
+
+@given(st.lists(st.binary(min_size=4, max_size=4), max_size=20), st.lists(st.integers(0, 80)))
+def test_fixed_length_frames_never_depend_on_how_bytes_were_split(
+    frames: list[bytes], cuts: list[int]
+) -> None:
+    framer = FixedLengthFramer(4)
+    data = b"".join(frames)
+    assert [f for chunk in split_at(data + b"\xa5\x01", cuts) for f in framer.feed(chunk)] == frames
+    assert framer.feed(b"\x02\x03") == [b"\xa5\x01\x02\x03"]  # the tail was kept

@@ -3,6 +3,7 @@ every error status, token scoping, metrics and the OpenAPI document."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,28 +16,19 @@ import pytest
 from drivers.errors import ErrorCode
 from drivers.pjlink.driver import PjlinkDriver
 from hub.app import Hub
-from hub.http import OPENAPI_DOCUMENT, WEB_DIR, status_for
+from hub.guard import FORBIDDEN_ORIGIN, UNSUPPORTED_MEDIA_TYPE
+from hub.http import NOT_RELOADABLE, OPENAPI_DOCUMENT, UNKNOWN_ROOM, WEB_DIR, status_for
 from simulators.pjlink import PjlinkSimulator
-from tests.helpers import closed_tcp_port, until
-
-FAST = {
-    "poll_interval": 0.1,
-    "timeout": 0.5,
-    "connect_timeout": 0.5,
-    "reconnect_min": 0.05,
-    "reconnect_max": 0.2,
-}
+from tests.helpers import closed_tcp_port, pjlink_at, until
+from tests.scrape import Scrape
 
 
 def config(proj: int, class1: int, slow: int) -> dict[str, Any]:
-    def pjlink(port: int, **settings: Any) -> dict[str, Any]:
-        return {"driver": "pjlink", "transport": f"tcp://127.0.0.1:{port}", **settings}
-
     lobby = {
-        "proj": pjlink(proj, name="Projector", **FAST),
-        "class1": pjlink(class1, **FAST),
-        "dead": pjlink(closed_tcp_port(), **FAST),
-        "slow": pjlink(slow, poll_interval=60, timeout=0.2, retries=0, connect_timeout=2),
+        "proj": pjlink_at(proj, name="Projector"),
+        "class1": pjlink_at(class1),
+        "dead": pjlink_at(closed_tcp_port()),
+        "slow": pjlink_at(slow, poll_interval=60, timeout=0.2, retries=0, connect_timeout=2),
     }
     return {
         "hub": {"admin_token": "admin-secret"},
@@ -45,9 +37,14 @@ def config(proj: int, class1: int, slow: int) -> dict[str, Any]:
             "board": {
                 "name": "Board Room",
                 "panel_tokens": ["board-secret"],
-                "devices": {"proj": pjlink(proj, **FAST)},
+                "devices": {"proj": pjlink_at(proj)},
             },
-            "vault": {"name": "Vault", "panel_tokens": ["vault-secret"], "devices": {}},
+            "vault": {
+                "name": "Vault",
+                "panel_tokens": ["vault-secret"],
+                "devices": {},
+                "macros": {"hold": {"steps": [{"wait": 60}]}},  # until cancelled
+            },
         },
     }
 
@@ -70,6 +67,8 @@ class Api:
         raw: bytes | None = None,
     ) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if method == "POST":
+            headers["Content-Type"] = "application/json"
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
         async with self.http.request(method, path, headers=headers, data=data) as response:
             text = await response.text()
@@ -78,7 +77,7 @@ class Api:
 
     async def slow_online(self) -> None:
         """The slow device polls once at a random time in its first second, then every 60 s."""
-        slow = self.hub.drivers["lobby"]["slow"]
+        slow = self.hub.rooms["lobby"].drivers["slow"]
         await until(lambda: slow.online, message="slow device online")
 
     async def command(
@@ -89,11 +88,11 @@ class Api:
 
 @pytest.fixture
 async def api(hub_factory: Any, pjlink_sims: Any) -> AsyncIterator[Api]:
-    proj = await pjlink_sims()
+    proj = await pjlink_sims(err4=["MVOL"])
     class1 = await pjlink_sims(pjclass=1)
     slow = await pjlink_sims()
     hub: Hub = await hub_factory(config(proj.port, class1.port, slow.port))
-    lobby = hub.drivers["lobby"]
+    lobby = hub.rooms["lobby"].drivers
     live = [d for d in hub.all_drivers() if d not in (lobby["dead"], lobby["slow"])]
     await until(lambda: all(d.online and "pjlink_class" in d.state for d in live))
     assert hub.address is not None
@@ -132,6 +131,7 @@ STATUS = {
     ErrorCode.UNKNOWN_DEVICE: 404,
     ErrorCode.UNKNOWN_ACTION: 404,
     ErrorCode.BUSY: 409,
+    ErrorCode.CANCELLED: 409,
     ErrorCode.INTERNAL: 500,
     ErrorCode.DEVICE_ERROR: 502,
     ErrorCode.DEVICE_OFFLINE: 503,
@@ -155,6 +155,16 @@ async def no_answer_in_time(api: Api, monkeypatch: pytest.MonkeyPatch) -> tuple[
     return await api.command("lobby", "slow", "set_audio_mute", body={"mute": False})
 
 
+async def cancelled_macro(api: Api, _: pytest.MonkeyPatch) -> tuple[int, Any]:
+    """A macro's request, answered once another request cancels the run."""
+    run = asyncio.create_task(api.command("vault", "room", "hold", "vault-secret"))
+    room = api.hub.rooms["vault"].store
+    await until(lambda: room.devices["room"].state["running"] == "hold", message="hold running")
+    status, body = await api.command("vault", "room", "cancel", "vault-secret")
+    assert (status, body["result"]) == (200, {"cancelled": "hold", "step": 1}), body
+    return await run
+
+
 def command(
     room: str, device: str, action: str, **kw: Any
 ) -> Callable[[Api, pytest.MonkeyPatch], Awaitable[tuple[int, Any]]]:
@@ -169,9 +179,10 @@ REQUESTS = {
     ErrorCode.UNKNOWN_ACTION: command("lobby", "proj", "self_destruct"),
     ErrorCode.BUSY: command("lobby", "proj", "set_video_mute", body={"mute": True}),  # ERR3: off
     ErrorCode.INTERNAL: driver_bug,
-    ErrorCode.DEVICE_ERROR: command("lobby", "class1", "set_freeze", body={"freeze": True}),
+    ErrorCode.DEVICE_ERROR: command("lobby", "proj", "mic_volume_up"),  # ERR4
     ErrorCode.DEVICE_OFFLINE: command("lobby", "dead", "power_on"),
     ErrorCode.TIMEOUT: no_answer_in_time,
+    ErrorCode.CANCELLED: cancelled_macro,
 }
 
 
@@ -195,6 +206,11 @@ async def test_every_error_code_has_its_status_on_a_real_request(
 async def test_bad_bodies_are_400(api: Api, action: str, kw: dict[str, Any]) -> None:
     status, body = await api.command("lobby", "proj", action, **kw)
     assert (status, code_of(body)) == (400, "invalid_args"), body
+
+
+async def test_a_class_2_action_on_a_class_1_projector_is_404(api: Api) -> None:
+    status, body = await api.command("lobby", "class1", "set_freeze", body={"freeze": True})
+    assert (status, code_of(body)) == (404, "unknown_action"), body
 
 
 async def test_the_hub_still_serves_after_a_driver_bug(
@@ -291,7 +307,7 @@ async def test_room_list(api: Api) -> None:
 
 
 async def test_room_snapshot_is_the_socketio_snapshot(api: Api, panels: Any) -> None:
-    room = api.hub.rooms["lobby"]
+    room = api.hub.rooms["lobby"].store
     status, body = await api.call("GET", "/api/rooms/lobby")
     assert status == 200
     assert body["epoch"] == room.epoch and body["room"] == {"id": "lobby", "name": "Lobby"}
@@ -299,6 +315,9 @@ async def test_room_snapshot_is_the_socketio_snapshot(api: Api, panels: Any) -> 
     assert body["devices"]["proj"]["state"]["online"] is True
     assert body["devices"]["dead"]["state"]["online"] is False
     assert "select_input" in body["devices"]["proj"]["actions"]
+    schema = body["schemas"][body["devices"]["proj"]["actions"]["select_input"]]
+    assert schema == api.hub.rooms["lobby"].drivers["proj"].describe_actions()["select_input"]
+    assert body["schemas"] == room.snapshot()["schemas"]  # every schema, once
     mine, hubs = body["devices"]["proj"], json.loads(json.dumps(room.snapshot()["devices"]["proj"]))
     assert {k: v for k, v in mine.items() if k != "state"} == {
         k: v for k, v in hubs.items() if k != "state"
@@ -313,15 +332,6 @@ async def test_healthz(api: Api) -> None:
     assert body == {"ok": True, "rooms": 3, "devices": 5, "online": 4}
 
 
-def metric(text: str, name: str, **labels: str) -> float:
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    line = re.search(
-        rf"^{name}{{{re.escape(want)}}} (\S+)$" if labels else rf"^{name} (\S+)$", text, re.M
-    )
-    assert line is not None, f"{name}{{{want}}} missing"
-    return float(line.group(1))
-
-
 async def test_metrics_in_prometheus_text_format(api: Api, panels: Any) -> None:
     await api.slow_online()
     panel = panels(api.hub, "lobby")
@@ -332,21 +342,28 @@ async def test_metrics_in_prometheus_text_format(api: Api, panels: Any) -> None:
     async with api.http.get("/metrics") as response:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-        text = await response.text()
-    assert metric(text, "avhub_rooms") == 3
-    assert metric(text, "avhub_devices", room="lobby", status="online") == 3
-    assert metric(text, "avhub_devices", room="lobby", status="offline") == 1
-    assert metric(text, "avhub_panels_connected", room="lobby") == 1
-    assert metric(text, "avhub_panels_connected", room="board") == 0
-    changes = metric(text, "avhub_changes_total", room="lobby")
-    assert 0 < changes <= api.hub.rooms["lobby"].seq
-    assert metric(text, "avhub_commands_total", room="lobby", result="ok") == 1
-    assert metric(text, "avhub_commands_total", room="lobby", result="busy") == 1
-    assert metric(text, "avhub_commands_total", room="lobby", result="unknown_action") == 1
-    assert metric(text, "avhub_commands_total", room="board", result="ok") == 0
-    for line in text.splitlines():  # every sample line has a HELP and a TYPE above it
+        scrape = Scrape(await response.text())
+    assert scrape.value("avhub_rooms") == 3
+    assert scrape.value("avhub_devices", room="lobby", status="online") == 3
+    assert scrape.value("avhub_devices", room="lobby", status="offline") == 1
+    assert scrape.value("avhub_panels_connected", room="lobby") == 1
+    assert scrape.value("avhub_panels_connected", room="board") == 0
+    changes = scrape.value("avhub_changes_total", room="lobby")
+    assert 0 < changes <= api.hub.rooms["lobby"].store.seq
+    assert scrape.value("avhub_commands_total", room="lobby", result="ok") == 1
+    assert scrape.value("avhub_commands_total", room="lobby", result="busy") == 1
+    assert scrape.value("avhub_commands_total", room="lobby", result="unknown_action") == 1
+    assert scrape.value("avhub_commands_total", room="board", result="ok") == 0
+    proj = {"room": "lobby", "device": "proj", "driver": "pjlink"}
+    assert scrape.value("avhub_device_commands_total", result="ok", **proj) == 1
+    assert scrape.value("avhub_device_commands_total", result="busy", **proj) == 1
+    for line in scrape.text.splitlines():  # every sample line has a HELP and a TYPE above it
         if not line.startswith("#"):
-            assert f"# TYPE {line.split('{')[0].split(' ')[0]} " in text
+            family = line.split("{")[0].split(" ")[0]
+            assert any(f"# TYPE {family.removesuffix(s)} " in scrape.text for s in SUFFIXES)
+
+
+SUFFIXES = ("", "_total", "_bucket", "_count", "_sum")
 
 
 # ---- pages, static files and the Socket.IO client -------------------------------------------------
@@ -418,9 +435,15 @@ async def test_openapi_documents_every_route_and_status(api: Api) -> None:
     documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
     assert documented == routes(api.hub)
     command = doc["paths"]["/api/rooms/{room_id}/devices/{device_id}/{action}"]["post"]
-    assert {int(s) for s in command["responses"]} == {200, 401, 403, 404, *STATUS.values()}
+    statuses = {200, 401, 403, 404, 415, *STATUS.values()}
+    assert {int(s) for s in command["responses"]} == statuses
     codes = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]
-    assert set(codes["enum"]) == {c.value for c in ErrorCode} | {"unknown_room"}
+    http_only = {UNKNOWN_ROOM, NOT_RELOADABLE, FORBIDDEN_ORIGIN, UNSUPPORTED_MEDIA_TYPE}
+    assert set(codes["enum"]) == {c.value for c in ErrorCode} | http_only | {"invalid_config"}
+    snapshot = doc["components"]["schemas"]["Snapshot"]
+    assert "schemas" in snapshot["required"]
+    device = doc["components"]["schemas"]["Device"]
+    assert device["properties"]["actions"]["additionalProperties"]["type"] == "string"
     refs = re.findall(r'"\$ref": "#/components/(\w+)/(\w+)"', json.dumps(doc))
     for section, name in refs:
         assert name in doc["components"][section], f"dangling $ref {section}/{name}"

@@ -32,7 +32,7 @@ def churn_config(ports: list[int]) -> dict[str, Any]:
 
 async def churn_devices(hub: Hub, sims: list[Any], rng: random.Random, stop: asyncio.Event) -> None:
     """Front-panel changes on the simulators plus direct commits: hundreds of changes a second."""
-    room = hub.rooms["lab"]
+    room = hub.rooms["lab"].store
     count = 0
     while not stop.is_set():
         sim = rng.choice(sims)
@@ -86,13 +86,13 @@ async def test_random_reconnects_under_churn_end_in_exact_sync(
     rng = random.Random(seed)
     sims = [await pjlink_sims(power="on") for _ in range(2)]
     hub: Hub = await hub_factory(churn_config([s.port for s in sims]))
-    room = hub.rooms["lab"]
-    await until(lambda: all(d.online for d in hub.drivers["lab"].values()))
+    room = hub.rooms["lab"].store
+    await until(lambda: all(d.online for d in hub.rooms["lab"].drivers.values()))
     crowd: list[Panel] = [panels(hub, "lab") for _ in range(PANELS)]
     await asyncio.gather(*(p.connect() for p in crowd))
     stop = asyncio.Event()
     churn = asyncio.create_task(churn_devices(hub, sims, rng, stop))
-    devices = list(hub.drivers["lab"])
+    devices = list(hub.rooms["lab"].drivers)
     try:
         await asyncio.gather(
             *(wander(p, random.Random(rng.random()), devices, room) for p in crowd)

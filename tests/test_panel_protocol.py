@@ -48,7 +48,7 @@ def config(
 
 async def online_hub(hub_factory: Any, sims: list[Any], **kw: Any) -> Hub:
     hub: Hub = await hub_factory(config(*(s.port for s in sims), **kw))
-    drivers = hub.drivers["lobby"]
+    drivers = hub.rooms["lobby"].drivers
     await until(lambda: all(d.online and "power" in d.state for d in drivers.values()))
     return hub
 
@@ -57,13 +57,13 @@ async def joined(panels: Any, hub: Hub, room: str = "lobby") -> Panel:
     """A panel connected to `room` and caught up with it."""
     panel: Panel = panels(hub, room)
     await panel.connect()
-    await until(lambda: panel.seq == hub.rooms[room].seq)
+    await until(lambda: panel.seq == hub.rooms[room].store.seq)
     return panel
 
 
 def commit(hub: Hub, n: int, device: str = "proj0") -> None:
     """Commit `n` changes straight into the lobby's store (deterministic churn)."""
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     for _ in range(n):
         room.commit(device, {"probe": room.seq + 1})
 
@@ -75,13 +75,13 @@ async def test_snapshot_on_connect(hub_factory: Any, panels: Any, pjlink_sims: A
     await panel.connect()
     await until(lambda: panel.snapshot is not None)
     snap = panel.snapshot
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     assert snap["epoch"] == room.epoch and snap["seq"] <= room.seq
     assert snap["room"] == {"id": "lobby", "name": "Lobby"}
     device = snap["devices"]["proj0"]
     assert device["name"] == "Projector 0" and device["driver"] == "pjlink"
     assert device["state"]["online"] is True and device["state"]["manufacturer"] == "EPSON"
-    assert device["actions"]["select_input"]["required"] == ["input"]
+    assert panel.actions("proj0")["select_input"]["required"] == ["input"]
     await until(lambda: panel.seq == room.seq)
     assert panel.snapshots == 1 and panel.devices == room.snapshot()["devices"]
 
@@ -99,7 +99,7 @@ async def test_changes_are_contiguous_and_match_the_store(
     assert ack == {"ok": True, "result": None}
     await until(lambda: panel.state("proj0").get("power") == "on")
     commit(hub, 20)
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     await until(lambda: panel.seq == room.seq)
     seqs = [c["seq"] for c in panel.received]
     assert seqs == list(range(start + 1, room.seq + 1))  # every change, once, in order
@@ -113,7 +113,7 @@ async def test_resume_within_the_ring_replays_exactly_the_missed_changes(
 ) -> None:
     sim = await pjlink_sims()
     hub = await online_hub(hub_factory, [sim], ring=50)
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     panel = await joined(panels, hub)
     await panel.disconnect()
     left_at = panel.seq
@@ -131,7 +131,7 @@ async def test_resume_at_the_current_seq_replays_nothing(
 ) -> None:
     sim = await pjlink_sims()
     hub = await online_hub(hub_factory, [sim], ring=50)
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     panel = await joined(panels, hub)
     await panel.disconnect()
     panel.received.clear()
@@ -147,7 +147,7 @@ async def test_resume_that_cannot_be_replayed_gets_a_snapshot(
 ) -> None:
     sim = await pjlink_sims()
     hub = await online_hub(hub_factory, [sim], ring=10)
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     panel = await joined(panels, hub)
     await panel.disconnect()
     if case == "beyond-ring":
@@ -170,7 +170,7 @@ async def test_sync_answers_with_changes_or_a_snapshot(
 ) -> None:
     sim = await pjlink_sims()
     hub = await online_hub(hub_factory, [sim], ring=10)
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     panel = await joined(panels, hub)
     base = room.seq
     commit(hub, 5)
@@ -196,7 +196,7 @@ async def test_a_gap_is_healed_by_sync(hub_factory: Any, panels: Any, pjlink_sim
     """A panel that misses an event (here: dropped on purpose) recovers through `sync`."""
     sim = await pjlink_sims()
     hub = await online_hub(hub_factory, [sim])
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     panel = await joined(panels, hub)
     original = panel._on_change
     dropped: list[int] = []
@@ -237,7 +237,7 @@ async def test_command_error_codes(
     # busy: a lockout that refuses while the projector warms up
     assert (await panel.command("proj0", "power_on"))["ok"] is True
     assert await code("proj0", "select_input", {"input": "HDMI 1"}) == "busy"
-    await until(lambda: hub.drivers["lobby"]["proj0"].state["power"] == "on")
+    await until(lambda: hub.rooms["lobby"].drivers["proj0"].state["power"] == "on")
     # device_error: the projector answers ERR4
     assert await code("proj0", "set_video_mute", {"mute": True}) == "device_error"
     # timeout: the projector stops answering in time
@@ -245,14 +245,14 @@ async def test_command_error_codes(
     assert await code("proj1", "set_audio_mute", {"mute": True}) == "timeout"
     # device_offline: the projector is gone
     await gone.stop()
-    await until(lambda: not hub.drivers["lobby"]["proj2"].online)
+    await until(lambda: not hub.rooms["lobby"].drivers["proj2"].online)
     assert await code("proj2", "power_on") == "device_offline"
 
     # internal: a driver bug never takes the hub down
     async def broken(self: Any) -> None:
         raise RuntimeError("driver bug")
 
-    monkeypatch.setattr(type(hub.drivers["lobby"]["proj0"]), "power_off", broken)
+    monkeypatch.setattr(type(hub.rooms["lobby"].drivers["proj0"]), "power_off", broken)
     assert await code("proj0", "power_off") == "internal"
     assert (await panel.command("proj0", "select_input", input="HDMI 2"))["ok"] is True
 
@@ -303,7 +303,7 @@ async def test_a_misbehaving_panel_does_not_disturb_others(
         assert ack["ok"] is False and ack["error"]["code"] == "invalid_args"
     await rude.sio.emit("no_such_event", {"a": 1}, namespace=rude.namespace)
     commit(hub, 3)
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     await until(lambda: good.seq == room.seq and rude.seq == room.seq)
     assert (await good.command("proj0", "power_on"))["ok"] is True
 
@@ -319,7 +319,7 @@ async def test_commands_from_two_panels_are_seen_by_both(
         a.command("proj0", "select_input", input="HDMI 2"),
         b.command("proj0", "set_video_mute", mute=True),
     )
-    room = hub.rooms["lobby"]
+    room = hub.rooms["lobby"].store
     await until(lambda: a.seq == room.seq == b.seq)
     assert a.state("proj0")["input"] == b.state("proj0")["input"] == "HDMI 2"
     assert a.devices == b.devices == room.snapshot()["devices"]

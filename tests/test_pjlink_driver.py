@@ -13,7 +13,7 @@ import pytest
 
 from drivers.errors import ErrorCode
 from drivers.pjlink.config import PjlinkConfig
-from drivers.pjlink.driver import PjlinkDriver
+from drivers.pjlink.driver import CLASS2_ACTIONS, PjlinkDriver
 from simulators.pjlink import PjlinkSimulator
 from tests.helpers import seconds_until, until
 from tests.rig import Rig, RigStarter, error_of
@@ -203,6 +203,12 @@ async def test_class2_information_and_actions(rig_factory: Any) -> None:
     await driver.execute("mic_volume_down")
 
 
+def test_class2_actions_are_unavailable_until_the_projector_says_it_is_class_2() -> None:
+    config = PjlinkConfig.model_validate({"driver": "pjlink", "transport": "tcp://127.0.0.1"})
+    driver = PjlinkDriver("p", config, lambda c: None)
+    assert set(driver.state["unavailable_actions"]) == set(CLASS2_ACTIONS)
+
+
 async def test_class1_projector_refuses_class2_actions(rig_factory: Any) -> None:
     rig = await rig_factory(pjclass=1, power="on")
     driver = await rig.online()
@@ -216,7 +222,7 @@ async def test_class1_projector_refuses_class2_actions(rig_factory: Any) -> None
     }
     assert "serial_number" not in driver.state and "freeze" not in driver.state
     err = await error_of(driver.execute("volume_up"))
-    assert err.code is ErrorCode.DEVICE_ERROR and "class 2" in str(err)
+    assert err.code is ErrorCode.UNKNOWN_ACTION and "class 2" in str(err)
 
 
 @pytest.mark.parametrize(

@@ -12,11 +12,19 @@ from typing import Any
 
 import pytest
 
+from drivers.pjlink.notify import PjlinkNotifications
 from drivers.pjlink.udp import discover
 from hub.app import Hub
 from tests.helpers import free_udp_port, until
 
 AVHUB = str(Path(sys.executable).parent / "avhub")
+
+
+def notifications(hub: Hub) -> PjlinkNotifications:
+    """The hub's PJLink notification listener (the pjlink driver's service)."""
+    service = hub.services["pjlink"]
+    assert isinstance(service, PjlinkNotifications)
+    return service
 
 
 def config(notify_port: int, *ports: int) -> dict[str, Any]:
@@ -30,7 +38,7 @@ def config(notify_port: int, *ports: int) -> dict[str, Any]:
         for i, port in enumerate(ports)
     }
     return {
-        "hub": {"pjlink_notify": f"127.0.0.1:{notify_port}"},
+        "hub": {"drivers": {"pjlink": {"notify": f"127.0.0.1:{notify_port}"}}},
         "rooms": {"hall": {"devices": devices}},
     }
 
@@ -42,12 +50,12 @@ async def test_notifications_reach_panels_before_the_next_poll(
     a = await pjlink_sims(notify=f"127.0.0.1:{notify}", mac="00:11:22:33:44:01")
     b = await pjlink_sims(notify=f"127.0.0.1:{notify}", mac="00:11:22:33:44:02")
     hub: Hub = await hub_factory(config(notify, a.port, b.port))
-    assert hub.pjlink_notifications.address == ("127.0.0.1", notify)
-    drivers = hub.drivers["hall"]
+    assert notifications(hub).address == ("127.0.0.1", notify)
+    drivers = hub.rooms["hall"].drivers
     await until(lambda: all(d.online and "power" in d.state for d in drivers.values()))
     panel = panels(hub, "hall")
     await panel.connect()
-    await until(lambda: panel.seq == hub.rooms["hall"].seq)
+    await until(lambda: panel.seq == hub.rooms["hall"].store.seq)
     polls = a.received["POWR"], b.received["INPT"]
     b.set_input("32")  # front panel: only the notification can tell the hub within 60 s
     await until(lambda: panel.state("proj1").get("input") == "HDMI 2")
@@ -71,7 +79,7 @@ async def test_link_up_notification_records_the_mac_and_refreshes(
     notify = free_udp_port()
     sim = await pjlink_sims(mac="00:11:22:33:44:99")
     hub: Hub = await hub_factory(config(notify, sim.port))
-    driver = hub.drivers["hall"]["proj0"]
+    driver = hub.rooms["hall"].drivers["proj0"]
     await until(lambda: driver.online and "power" in driver.state)
     await sim.stop()
     sim.knobs.notify = f"127.0.0.1:{notify}"
@@ -87,7 +95,7 @@ async def test_bad_datagrams_are_logged_and_change_nothing(
     notify = free_udp_port()
     sim = await pjlink_sims()
     hub: Hub = await hub_factory(config(notify, sim.port))
-    driver = hub.drivers["hall"]["proj0"]
+    driver = hub.rooms["hall"].drivers["proj0"]
     await until(lambda: driver.online and "power" in driver.state)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))  # the only projector's IP: datagrams from it are its own
@@ -132,8 +140,8 @@ async def test_hub_without_the_port_still_polls(hub_factory: Any, pjlink_sims: A
     try:
         sim = await pjlink_sims()
         hub: Hub = await hub_factory(config(taken.getsockname()[1], sim.port))
-        assert hub.pjlink_notifications.address is None
-        await until(lambda: hub.drivers["hall"]["proj0"].online)
+        assert notifications(hub).address is None
+        await until(lambda: hub.rooms["hall"].drivers["proj0"].online)
     finally:
         taken.close()
 
@@ -145,7 +153,7 @@ async def test_discover_finds_two_simulated_projectors(pjlink_sims: Any) -> None
     found = await discover(
         [("127.0.0.1", s.port) for s in (a, b, c)], listen=("127.0.0.1", 0), timeout=0.3
     )
-    assert {(f.port, f.mac) for f in found} == {
+    assert {(f.port, f.detail) for f in found} == {
         (a.port, "00:aa:bb:cc:dd:01"),
         (b.port, "00:aa:bb:cc:dd:02"),
     }

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from drivers.actions import checking_context
 from drivers.errors import ErrorCode
 from drivers.qsys.codec import QrcError
 from drivers.qsys.config import QsysConfig
-from drivers.qsys.driver import QrcDeviceError, QsysDriver
+from drivers.qsys.driver import QrcDeviceError, QsysDriver, RecallPreset, SetLevel, SetMute
 from simulators.qsys import QsysSimulator
 from tests.helpers import until
 from tests.rig import Rig, RigStarter, error_of
@@ -197,7 +198,7 @@ async def test_json_rpc_errors_map_to_error_codes(rig_factory: Any) -> None:
     err = await error_of(driver.execute("set_level", {"control": "label", "level": -3}))
     assert err.code is ErrorCode.INVALID_ARGS and "invalid params (-32602)" in str(err)
     with pytest.raises(QrcDeviceError) as info:
-        await driver.call("Mixer.SetWarpDrive", {"Name": "x"})
+        await driver.ask("Mixer.SetWarpDrive", {"Name": "x"})
     assert info.value.code is ErrorCode.DEVICE_ERROR
     assert info.value.rpc_code == QrcError.METHOD_NOT_FOUND
     assert "Mixer.SetWarpDrive" in str(info.value)
@@ -314,6 +315,35 @@ def test_config_checks_channels_and_credentials() -> None:
     QsysConfig.model_validate(
         {**base, "controls": {"x": {"level": "A"}, "y": {"component": "C", "level": "A"}}}
     )
+
+
+async def test_channel_labels_show_in_the_state(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    controls = {**CHANNELS, "mic1": {**CHANNELS["mic1"], "label": "Lectern mic"}}
+    driver = await rig.online(controls=controls)
+    assert driver.state["controls"] == {"mic1": {"label": "Lectern mic"}}
+
+
+def test_arguments_are_checked_against_the_config_ahead_of_time() -> None:
+    """What `avhub check` does for a macro step; panels' commands are checked at run time."""
+    config = QsysConfig.model_validate(
+        {
+            "driver": "qsys",
+            "transport": "tcp://10.0.0.5",
+            "controls": {**CHANNELS, "fader": {"level": "Fader"}},
+            "presets": {"meeting": {"snapshot": "S", "bank": 1}},
+        }
+    )
+    ahead = checking_context(config)
+    SetMute.model_validate({"control": "mic1", "mute": True}, context=ahead)
+    for model, args, message in (
+        (SetMute, {"control": "fader", "mute": True}, "no mute control 'fader'"),
+        (SetLevel, {"control": "mic2", "level": 0}, "no level control 'mic2'"),
+        (RecallPreset, {"preset": "party"}, r"no preset 'party' \(has: meeting\)"),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            model.model_validate(args, context=ahead)
+        model.model_validate(args)  # without the config: found out when it runs
 
 
 def test_action_schemas() -> None:

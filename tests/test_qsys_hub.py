@@ -100,7 +100,7 @@ async def test_front_panel_change_reaches_the_panel_as_a_change_event(core: Any)
 async def test_change_group_is_recreated_after_the_core_comes_back(core: Any) -> None:
     sim, hub, panel = await core()
     port = sim.port
-    driver = hub.drivers["boardroom"]["core"]
+    driver = hub.rooms["boardroom"].drivers["core"]
     await sim.stop()  # the Core reboots: the connection and its change group are gone
     await until(lambda: not driver.online, message="core offline")
     await sim.start("127.0.0.1", port)
@@ -128,7 +128,7 @@ async def test_slider_storm_is_coalesced_and_ends_at_the_last_value(core: Any) -
     # Paced by the Core's answers (20 ms each), coalesced in the queue.
     assert received <= took / 0.02 + 2, (received, took)
     assert sim.value("MainGain") == values[-1]
-    room_state = hub.rooms["boardroom"].snapshot()["devices"]["core"]["state"]
+    room_state = hub.rooms["boardroom"].store.snapshot()["devices"]["core"]["state"]
     assert room_state["levels"]["program"] == values[-1]
     await until(lambda: levels(panel)().get("program") == values[-1])
 

@@ -70,6 +70,13 @@ class EchoSimulator(Simulator[Knobs]):
     async def handle_frame(self, session: Session, frame: bytes) -> None:
         await session.send(frame + b"\r")
 
+    async def device_error(self, session: Session, frame: bytes) -> bool:
+        await session.send(b"ERROR\r")
+        return True
+
+    def reset_state(self) -> None:
+        """An echo has no state."""
+
 
 # ---- serial:// --------------------------------------------------------------------------
 
@@ -378,6 +385,54 @@ async def test_rfc2217_sends_settings_and_escapes_0xff(no_loop_errors: None) -> 
         await gateway.stop()
 
 
+async def test_rfc2217_answers_only_options_it_did_not_offer(no_loop_errors: None) -> None:
+    """The gateway's DO/WILL for an offered option acknowledges our offer; others are refused."""
+    heard = bytearray()
+    gateways: list[asyncio.StreamWriter] = []
+    finished = asyncio.Event()
+
+    async def gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        gateways.append(writer)
+        try:
+            while data := await reader.read(4096):
+                heard.extend(data)
+        finally:
+            writer.close()
+            finished.set()
+
+    server = await asyncio.start_server(gateway, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport = Rfc2217Transport(parse_transport_url(f"rfc2217://127.0.0.1:{port}"), 1)
+    received = Bytes()
+    iac, do, will, dont = rfc2217.IAC, rfc2217.DO, rfc2217.WILL, rfc2217.DONT
+    try:
+        await transport.open(received)
+        await until(lambda: len(heard) >= 18, message="our six offers")
+        assert bytes(heard) == b"".join(
+            iac + verb + option
+            for option in (rfc2217.BINARY, rfc2217.SGA, rfc2217.COM_PORT_OPTION)
+            for verb in (will, do)
+        )
+        del heard[:]
+        stream = (
+            b"o" + iac + do + rfc2217.BINARY + iac + will + rfc2217.COM_PORT_OPTION
+            + iac + dont + b"\x05"  # needs no answer
+            + iac + do + b"\x18" + iac + will + b"\x01" + b"k\xff\xff"
+        )  # fmt: skip
+        cut = 12  # inside IAC DO TERMINAL-TYPE
+        gateways[0].write(stream[:cut])
+        await until(lambda: received.data == b"o", message="the first part")
+        gateways[0].write(stream[cut:])
+        await until(lambda: received.data == b"ok\xff", message="data without Telnet")
+        await until(lambda: len(heard) >= 6, message="refusals")
+        assert bytes(heard) == iac + rfc2217.WONT + b"\x18" + iac + dont + b"\x01"
+    finally:
+        transport.close()
+        server.close()
+        if gateways:
+            await asyncio.wait_for(finished.wait(), 2)
+
+
 # ---- --simulate and the simulator CLI ---------------------------------------------------
 
 
@@ -413,7 +468,7 @@ async def test_simulate_serves_serial_devices_on_ptys(caplog: pytest.LogCaptureF
         assert "simulating rfc2217://10.0.0.6:4002?baudrate=9600 as socket://" in caplog.text
         hub = Hub(simulated)
         await hub.start("127.0.0.1", 0)
-        drivers = hub.drivers["lab"].values()
+        drivers = hub.rooms["lab"].drivers.values()
         await until(lambda: all(d.online for d in drivers), message="all online")
     finally:
         if hub is not None:

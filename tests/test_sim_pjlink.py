@@ -508,11 +508,14 @@ def test_knob_validation() -> None:
 
 
 async def test_cli_smoke() -> None:
+    """The real command line (a duration in plain seconds as in YAML), stopped by its PID."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "simulators",
         "pjlink",
+        "--warmup",
+        "0.3",
         "--port",
         "0",
         "--password",
@@ -523,16 +526,23 @@ async def test_cli_smoke() -> None:
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        assert proc.stdout is not None
-        async with asyncio.timeout(10):
+        assert proc.stdout is not None and proc.stderr is not None
+        async with asyncio.timeout(15):
             line = (await proc.stdout.readline()).decode()
         m = re.fullmatch(r"pjlink simulator listening on 127\.0\.0\.1:(\d+)\n", line)
-        assert m, line
-        reader, writer = await asyncio.open_connection("127.0.0.1", int(m.group(1)))
-        async with asyncio.timeout(2):
-            assert re.fullmatch(rb"PJLINK 1 [0-9a-f]{8}\r", await reader.readuntil(b"\r"))
-        writer.close()
-        await writer.wait_closed()
+        assert m, line + (await proc.stderr.read()).decode()
+        client = Client(*await asyncio.open_connection("127.0.0.1", int(m.group(1))))
+        greeting = await client.line()
+        assert re.fullmatch(rb"PJLINK 1 [0-9a-f]{8}\r", greeting)
+        nonce = greeting.split()[2].decode()
+        assert await client.ask(auth_digest(nonce, "secret") + "%1POWR 1") == b"%1POWR=OK\r"
+
+        async def on() -> bool:
+            return await client.ask("%1POWR ?") == b"%1POWR=1\r"
+
+        # on after --warmup 0.3, long before the default 5 s
+        await helpers.until(on, timeout=4.0, interval=0.05, message="on after the warm-up")
+        await client.close()
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(5):
             _, stderr = await proc.communicate()

@@ -25,20 +25,22 @@ from drivers.tesira.codec import (
     reply_framer,
     tokenize,
 )
-from drivers.tesira.telnet import IAC, SB, SE, Negotiation, Verb
+from drivers.transport.telnet import IAC, NOP, SB, SE, Negotiation, Verb
 
-NOP = bytes((IAC, 241))
+NOP_COMMAND = bytes((IAC, NOP))
 
 
-def feed_all(chunks: list[bytes]) -> tuple[list[bytes], list[Negotiation]]:
+def feed_all(chunks: list[bytes]) -> tuple[list[bytes], list[Negotiation], bytes]:
+    """Frames, the negotiations seen and the bytes the framer answered with."""
     seen: list[Negotiation] = []
-    framer = reply_framer(seen.append)
+    sent = bytearray()
+    framer = reply_framer(sent.extend, on_negotiation=seen.append)
     frames: list[bytes] = []
     for chunk in chunks:
         for frame in framer.feed(chunk):
             assert not isinstance(frame, ProtocolError), frame
             frames.append(frame)
-    return frames, seen
+    return frames, seen, bytes(sent)
 
 
 def test_documented_replies_parse() -> None:
@@ -137,10 +139,10 @@ def test_telnet_negotiation_is_stripped_and_reported_in_order() -> None:
         + bytes((IAC, Verb.DO, 32))
         + b'lue":1.000000\r\n'
         + bytes((IAC, SB, 24, 1, IAC, IAC, 7, IAC, SE))
-        + NOP
+        + NOP_COMMAND
         + b"+OK\r\x00"
     )
-    frames, seen = feed_all([stream])
+    frames, seen, sent = feed_all([stream])
     assert frames == [
         b"Welcome to the Tesira Text Protocol Server...",
         b'+OK "value":1.000000',
@@ -148,23 +150,24 @@ def test_telnet_negotiation_is_stripped_and_reported_in_order() -> None:
     ]
     assert [str(n) for n in seen] == ["DO 24", "WILL 1", "DO 32"]
     assert [str(n.refusal()) for n in seen] == ["WONT 24", "DONT 1", "WONT 32"]
+    assert sent == bytes((IAC, Verb.WONT, 24, IAC, Verb.DONT, 1, IAC, Verb.WONT, 32))
     assert Negotiation(Verb.WONT, 5).refusal() is None  # nothing to answer
 
 
 def test_cr_nul_endings_never_leave_a_nul_on_the_next_line() -> None:
     data = b'+OK "value":-10.000000\r\x00! "publishToken":"t" "value":true\r\x00+OK\r\x00'
     for cut in range(len(data) + 1):  # every split point, including between CR and NUL
-        frames, _ = feed_all([data[:cut], data[cut:]])
+        frames, _, _ = feed_all([data[:cut], data[cut:]])
         assert frames == [b'+OK "value":-10.000000', b'! "publishToken":"t" "value":true', b"+OK"]
 
 
 def test_escaped_iac_is_a_data_byte() -> None:
-    frames, seen = feed_all([b"a" + bytes((IAC, IAC)) + b"b\r\n"])
-    assert frames == [b"a\xffb"] and seen == []
+    frames, seen, sent = feed_all([b"a" + bytes((IAC, IAC)) + b"b\r\n"])
+    assert frames == [b"a\xffb"] and seen == [] and sent == b""
 
 
 def test_overlong_subnegotiation_is_reported_not_buffered_forever() -> None:
-    framer = reply_framer()
+    framer = reply_framer(bytearray().extend)
     out = framer.feed(bytes((IAC, SB)) + b"x" * 5000 + b"\r\n+OK\r\n")
     assert any(isinstance(f, ProtocolError) for f in out)
     assert out[-1] == b"+OK"
@@ -176,7 +179,7 @@ def test_overlong_subnegotiation_is_reported_not_buffered_forever() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.binary(max_size=64), max_size=12))
 def test_random_bytes_only_ever_raise_protocol_error(chunks: list[bytes]) -> None:
-    framer = reply_framer(lambda n: None)
+    framer = reply_framer(bytearray().extend)
     for chunk in chunks:
         for frame in framer.feed(chunk):
             if isinstance(frame, ProtocolError):
@@ -200,7 +203,7 @@ _LINE = st.binary(min_size=1, max_size=30).map(
 )
 _TELNET = st.one_of(
     st.builds(lambda v, o: bytes((IAC, v, o)), st.sampled_from(list(Verb)), st.integers(0, 255)),
-    st.just(NOP),
+    st.just(NOP_COMMAND),
     st.binary(max_size=10).map(
         lambda b: bytes((IAC, SB)) + b.replace(bytes((IAC,)), b"") + bytes((IAC, SE))
     ),
@@ -228,9 +231,13 @@ def test_any_iac_sequence_is_stripped_and_every_request_answered(
             if command[1] in set(Verb):
                 wanted.append(Negotiation(Verb(command[1]), command[2]))
         stream += line[last:] + ending
-    frames, seen = feed_all([stream[i : i + chunk] for i in range(0, len(stream), chunk)])
+    frames, seen, sent = feed_all([stream[i : i + chunk] for i in range(0, len(stream), chunk)])
     assert frames == [line for line, _ in lines]
     assert seen == wanted
+    refused = {Verb.DO: Verb.WONT, Verb.WILL: Verb.DONT}
+    assert sent == b"".join(
+        bytes((IAC, refused[n.verb], n.option)) for n in seen if n.verb in refused
+    )
     for negotiation in seen:
         refusal = negotiation.refusal()
         if negotiation.verb in (Verb.DO, Verb.WILL):

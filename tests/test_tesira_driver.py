@@ -356,6 +356,21 @@ async def test_recall_preset(rig_factory: Any) -> None:
     assert err.code is ErrorCode.INVALID_ARGS and "4242" in str(err)
 
 
+async def test_configured_preset_names_and_control_labels(rig_factory: Any) -> None:
+    """Names the design does not give: presets by number get names, controls get labels."""
+    presets = {1001: {"name": "Q1", "levels": {"Level1/1": -40}}}
+    rig = await rig_factory(presets=presets)
+    controls = {**CONTROLS, "program": {**CONTROLS["program"], "label": "Program audio"}}
+    driver = await rig.online(controls=controls, presets={1001: "Quiet room"})
+    assert driver.state["presets"] == {"1001": "Quiet room"}
+    assert driver.state["controls"]["program"]["label"] == "Program audio"
+    assert "label" not in driver.state["controls"]["mic1"]
+    await driver.execute("recall_preset", {"preset": "quiet ROOM"})
+    assert driver.state["preset"] == 1001  # recalled by its number
+    assert rig.sim.received["DEVICE recallPreset 1001"] == 1
+    await until(lambda: driver.state["levels"]["program"] == -40.0)
+
+
 async def test_banner_that_never_comes_is_a_timeout(rig_factory: Any) -> None:
     rig = await rig_factory(banner_delay=5)
     driver = await rig.driver(connect_timeout=0.2, offline_after=1)

@@ -94,5 +94,5 @@ async def test_slider_storm_is_coalesced_and_ends_on_the_last_value(site: Site) 
     sets = site.sim.received["Level1 set level"] - before
     assert sets <= 40, sets  # paced by command_delay (20 ms default) and coalesced
     assert site.sim.level("Level1", 1) == values[-1]
-    assert site.hub.drivers["hall"]["dsp"].state["levels"]["program"] == values[-1]
+    assert site.hub.rooms["hall"].drivers["dsp"].state["levels"]["program"] == values[-1]
     await until(lambda: site.level("program") == values[-1])

@@ -13,7 +13,7 @@ import pytest
 from drivers.errors import ProtocolError
 from drivers.tesira.codec import BANNER, reply_framer
 from drivers.tesira.config import TesiraConfig
-from drivers.tesira.telnet import IAC, Negotiation, Verb
+from drivers.transport.telnet import IAC, Negotiation, Verb
 from simulators.__main__ import parse_args
 from simulators.tesira import TesiraKnobs, TesiraSimulator
 from tests.helpers import SimulatorStarter, until
@@ -35,7 +35,7 @@ class Client:
         self.lines: list[str] = []
         self.seen: list[Negotiation] = []
         self.pos = 0  # lines consumed by `line()`
-        self._framer = reply_framer(self._negotiated)
+        self._framer = reply_framer(writer.write, self._negotiated)
         self._task = asyncio.create_task(self._read())
 
     @classmethod
@@ -55,11 +55,10 @@ class Client:
                     assert not isinstance(frame, ProtocolError)
                     self.lines.append(frame.decode())
 
-    def _negotiated(self, request: Negotiation) -> None:
+    def _negotiated(self, request: Negotiation) -> Negotiation | None:
+        """The client's Telnet policy: record every request, refuse it if told to."""
         self.seen.append(request)
-        refusal = request.refusal()
-        if self.answer and refusal is not None:
-            self.writer.write(refusal.encode())
+        return request.refusal() if self.answer else None
 
     @property
     def closed(self) -> bool:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import pytest
-import pytest_asyncio
 from playwright.async_api import Page, expect
 
 from simulators.base import Simulator
@@ -14,21 +12,13 @@ from simulators.extron_sis import ExtronSimulator
 from simulators.pjlink import PjlinkSimulator
 from simulators.tesira import TesiraSimulator
 from tests.browser import SCREENSHOTS, touch_problems
-from tests.helpers import HubRig, fast_config, load_demo, until
+from tests.helpers import HubRig, until
 
 pytest_plugins = ["tests.browser"]
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 SIZES = [(800, 480), (1280, 800)]
 S = TypeVar("S", bound=Simulator[Any])
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def demo() -> AsyncIterator[HubRig]:
-    rig = await HubRig(fast_config(load_demo())).start()
-    await rig.all_online()
-    yield rig
-    await rig.close()
 
 
 def simulator(rig: HubRig, label: str, kind: type[S]) -> S:

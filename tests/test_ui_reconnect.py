@@ -49,7 +49,7 @@ def projector(rig: HubRig) -> PjlinkSimulator:
 
 def device_state(rig: HubRig) -> dict[str, Any]:
     assert rig.hub is not None
-    return rig.hub.rooms[ROOM].devices["proj"].state
+    return rig.hub.rooms[ROOM].store.devices["proj"].state
 
 
 async def panel_in_sync(page: Page) -> None:
@@ -91,7 +91,7 @@ async def change_projector_while_away(rig: HubRig) -> None:
 async def panel_matches_hub(page: Page, rig: HubRig) -> None:
     """The panel's (epoch, seq, state) is exactly the hub's, once the device is quiet."""
     assert rig.hub is not None
-    room = rig.hub.rooms[ROOM]
+    room = rig.hub.rooms[ROOM].store
 
     async def same() -> bool:
         mine = await page.evaluate(

@@ -16,7 +16,14 @@ from simulators.visca import ViscaSimulator
 from tests.helpers import until
 from tests.rig import Rig, RigStarter, error_of
 
-FAST = {"power_delay": 0.1, "completion_delay": 0.005, "preset_delay": 0.05}
+# strict_sequence: a camera that reports every number out of order, so the tests see
+# the driver's numbering (real cameras accept any new number).
+FAST = {
+    "power_delay": 0.1,
+    "completion_delay": 0.005,
+    "preset_delay": 0.05,
+    "strict_sequence": True,
+}
 LOSSY = {"timeout": 0.05, "completion_timeout": 0.15, "retries": 8, "offline_after": 10}
 
 

@@ -72,3 +72,11 @@ async def test_camera_behind_a_serial_gateway(rigs: RigStarter) -> None:
     assert rig.sim.received["zoom"] == 1
     await driver.execute("stop")
     assert not rig.sim.moving
+
+
+async def test_junk_packets_before_replies_are_skipped(rigs: RigStarter) -> None:
+    """Line noise that ends in FF is a packet of its own: the driver drops it, keeps the reply."""
+    rig = await rigs(ViscaPtyRig, power="off", garbage_every=1, garbage_mode="line", seed=1)
+    driver = await rig.online()
+    await driver.execute("power_on")
+    assert rig.sim.power == "on" and driver.state["power"] == "on"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +15,10 @@ from simulators import SIMULATORS
 from simulators.visca import ViscaSimulator
 from tests.helpers import SimulatorStarter, until
 from tests.test_udp_transport import Inbox, open_udp
+
+POWER_ON = "81 01 04 00 02 FF"
+ZOOM_STOP = "81 01 04 07 00 FF"
+PAN_TILT_STOP = "81 01 06 01 01 01 03 03 FF"
 
 
 def h(text: str) -> bytes:
@@ -83,8 +88,8 @@ async def test_documented_exchanges(camera: Any) -> None:
     assert sim.resets == 1
 
 
-async def test_sequence_numbers_are_checked_per_controller(camera: Any) -> None:
-    sim, client = await camera()
+async def test_strict_sequence_numbers_are_checked_per_controller(camera: Any) -> None:
+    sim, client = await camera(strict_sequence=True)
     client.send(PayloadType.INQUIRY, 7, "81 09 04 00 FF")  # first: any number
     assert await client.reply() == (REPLY, 7, "90 50 02 FF")
     client.send(PayloadType.INQUIRY, 7, "81 09 04 00 FF")  # repeated after its reply
@@ -103,6 +108,48 @@ async def test_sequence_numbers_are_checked_per_controller(camera: Any) -> None:
     client.send(PayloadType.INQUIRY, 3, "81 09 04 00 FF")  # after RESET: any number again
     assert await client.reply() == (REPLY, 3, "90 50 02 FF")
     assert sim.sequence_errors == 2
+
+
+async def test_any_new_sequence_number_is_accepted_as_cameras_do(camera: Any) -> None:
+    sim, client = await camera()
+    for seq in (7, 9, 3, 3_000_000):  # skipped, lower, far ahead: all new numbers
+        client.send(PayloadType.INQUIRY, seq, "81 09 04 00 FF")
+        assert await client.reply() == (REPLY, seq, "90 50 02 FF")
+    client.send(PayloadType.INQUIRY, 3_000_000, "81 09 04 00 FF")  # the last one again: done
+    assert await client.reply() == (CONTROL_REPLY, 3_000_000, "0F 01")
+    assert sim.sequence_errors == 1
+
+
+async def test_a_controller_with_one_counter_and_next_command_on_ack_succeeds(
+    camera: Any,
+) -> None:
+    """As a widely used controller drives cameras: its command socket and its inquiry
+    socket share one sequence counter (so each socket sees its numbers skip), and it
+    sends the next command as soon as the previous one's ACK arrives."""
+    sim, commands = await camera(completion_delay=0.5)  # real work would overlap
+    inquiries = Client(*await open_udp(sim.port))
+    counter = itertools.count(1)
+    sent: list[int] = []
+    replies: list[tuple[int, int | None, str]] = []
+    try:
+        for payload in [POWER_ON] * 3 + [ZOOM_STOP, PAN_TILT_STOP, POWER_ON]:
+            seq = next(counter)
+            sent.append(seq)
+            commands.command(seq, payload)
+            while (REPLY, seq, "90 41 FF") not in replies:  # next command on this ACK
+                replies.append(await commands.reply())
+                assert replies[-1][2] in ("90 41 FF", "90 42 FF", "90 51 FF", "90 52 FF")
+            asked = next(counter)
+            inquiries.send(PayloadType.INQUIRY, asked, "81 09 04 00 FF")
+            assert await inquiries.reply() == (REPLY, asked, "90 50 02 FF")
+        while len(replies) < 2 * len(sent):
+            replies.append(await commands.reply())
+    finally:
+        inquiries.transport.close()
+    assert sorted(replies) == sorted(
+        [(REPLY, seq, "90 41 FF") for seq in sent] + [(REPLY, seq, "90 51 FF") for seq in sent]
+    )
+    assert sim.sequence_errors == 0 and sim.received["power_on"] == 4
 
 
 async def test_retransmission_of_a_running_command_is_ignored(camera: Any) -> None:

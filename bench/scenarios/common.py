@@ -41,7 +41,7 @@ async def rig(
 ) -> AsyncIterator[Rig]:
     """Start the stack (`avhub` or `baseline`) and the client processes; stop all on exit.
 
-    The baseline sends `template` (the `devices` of a hub snapshot) as its snapshot.
+    The baseline sends `template` (a hub snapshot but its epoch, seq and room) as its snapshot.
     """
     directory = rundir / kind
     directory.mkdir(parents=True, exist_ok=True)
@@ -84,7 +84,9 @@ async def connect_panels(r: Rig, per_room: int, online: bool = True) -> dict[str
     if r.kind == "avhub" and online:
         await r.fleet.wait_online(r.stack.layout)
         reply = await r.fleet.clients[0].call("snapshot", room=r.stack.layout.room_ids[0])
-        r.template = reply["snapshot"]["devices"]
+        r.template = {
+            k: v for k, v in reply["snapshot"].items() if k not in ("epoch", "seq", "room")
+        }
     return result
 
 

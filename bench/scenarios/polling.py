@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from bench.stacks import Layout, hub_config, start_hub
 from drivers.pjlink.config import PjlinkConfig
 
 DETAIL_INTERVAL = PjlinkConfig.model_fields["detail_interval"].default
+DEFINITION = Path(__file__).resolve().parent.parent / "pjlink-generic.yaml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sim-procs", type=int, default=4, help="simulator processes")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=5, help="seconds after all are online")
+    parser.add_argument(
+        "--driver",
+        choices=["pjlink", "generic"],
+        default="pjlink",
+        help="generic: also poll the same projectors with the generic driver "
+        "(bench/pjlink-generic.yaml) and compare hub CPU per request",
+    )
 
 
 async def all_online(client: Child, url: str, layout: Layout, timeout: float = 180) -> float:
@@ -63,7 +72,32 @@ async def measure(server: Child, sims: list[Child], seconds: float, devices: int
         "other_cpu_pct": 100 * cpu["other"] / meter.wall,
         "requests_per_device_s": answered / meter.wall / devices,
         "rss": server.rss(),
+        "devices": devices,
     }
+
+
+async def hub_phase(
+    children: Children,
+    rundir: Path,
+    client: Child,
+    sims: list[Child],
+    layout: Layout,
+    args: argparse.Namespace,
+    rss_empty: int,
+    name: str,
+    config_text: str,
+) -> dict[str, Any]:
+    """Run the hub on `config_text` until every device is online, then measure it."""
+    config = rundir / f"{name}.yaml"
+    config.write_text(config_text)
+    hub, url = await start_hub(children, name, config)
+    online_s = await all_online(client, url, layout)
+    await asyncio.sleep(args.warmup)
+    measured = await measure(hub, sims, args.seconds, layout.count)
+    measured["online_s"] = online_s
+    measured["rss_per_device"] = (measured["rss"] - rss_empty) / layout.count
+    await children.stop(hub)
+    return measured
 
 
 async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
@@ -86,18 +120,13 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
         rss_empty = empty.rss()
         await children.stop(empty)
 
-        config = rundir / "hub.yaml"
         extra = f"lamp_interval: 60s\ndetail_interval: {args.detail_interval}s"
-        config.write_text(hub_config(layout, ports, None, extra))
-        hub, url = await start_hub(children, "hub", config)
-        online_s = await all_online(client, url, layout)
-        await asyncio.sleep(args.warmup)
-        ours = await measure(hub, sims, args.seconds, layout.count)
-        ours["online_s"] = online_s
-        ours["rss_per_device"] = (ours["rss"] - rss_empty) / layout.count
+        phase = partial(hub_phase, children, rundir, client, sims, layout, args, rss_empty)
+        ours = await phase("hub", hub_config(layout, ports, None, extra))
         ours["rss_empty"] = rss_empty
-        await children.stop(hub)
         results["avhub"] = ours
+        if args.driver == "generic":
+            results["generic"] = await phase("hub-generic", generic_config(layout, ports))
 
         poller = await children.python("poller", "bench.poller")
         await asyncio.sleep(min(1.0, args.warmup))
@@ -117,4 +146,37 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
         ("simulator CPU %", ours["simulators_cpu_pct"], theirs["simulators_cpu_pct"]),
         ("server RSS (MB)", ours["rss"] / 2**20, theirs["rss"] / 2**20),
     ]
+    if "generic" in results:
+        generic = results["generic"]
+        rows += [
+            (
+                "generic vs pjlink: hub CPU per request (µs)",
+                cpu_per_request(generic),
+                cpu_per_request(ours),
+            ),
+            ("generic vs pjlink: server CPU %", generic["server_cpu_pct"], ours["server_cpu_pct"]),
+            (
+                "generic vs pjlink: requests/s per device",
+                generic["requests_per_device_s"],
+                ours["requests_per_device_s"],
+            ),
+            (
+                "generic vs pjlink: RSS per device (KB)",
+                generic["rss_per_device"] / 1024,
+                ours["rss_per_device"] / 1024,
+            ),
+        ]
     return {"results": results, "rows": rows}
+
+
+def cpu_per_request(measured: dict[str, Any]) -> float:
+    """Hub CPU microseconds per request answered (over every device)."""
+    requests = measured["requests_per_device_s"] * measured["devices"]
+    return 1e6 * measured["server_cpu_pct"] / 100 / requests if requests else 0.0
+
+
+def generic_config(layout: Layout, ports: list[int]) -> str:
+    """The deployment with every projector a generic device (one shared definition)."""
+    definition = DEFINITION.read_text()
+    preamble = "x-pjlink: &pjlink\n" + "".join(f"  {line}\n" for line in definition.splitlines())
+    return hub_config(layout, ports, None, "protocol: *pjlink", "generic", preamble)

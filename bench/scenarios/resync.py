@@ -1,4 +1,11 @@
-"""Scenario 4: reconnect → in sync (snapshot and replay), and a storm after a server restart."""
+"""Scenario 4: reconnect → in sync (snapshot and replay), and a storm after a server restart.
+
+Rooms of `--sizes` PJLink projectors: a panel reconnects by snapshot (keeping the
+action schemas it has: `cached`, or forgetting them: `cold`) and by replay; the
+baseline sends the same payloads. A room of `--switchers` Extron switchers (full
+action schemas): snapshots only, the baseline sending the devices' state alone
+(name, driver, state; no actions), which is the floor a lean snapshot is held to.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=[10, 50], help="devices per room to test"
     )
+    parser.add_argument(
+        "--switchers", type=int, default=100, help="Extron switchers in the big room (0: none)"
+    )
     parser.add_argument("--reconnects", type=int, default=100, help="per path and room size")
     parser.add_argument("--storm-rooms", type=int, default=20)
     parser.add_argument("--storm-panels", type=int, default=50, help="panels per room in the storm")
@@ -26,24 +36,74 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storm-timeout", type=float, default=60)
 
 
-async def reconnects(fleet: Fleet, stack: Any, count: int) -> dict[str, Any]:
-    """Panel 1 of the room reconnects `count` times by each path; panel 0 watches the seq."""
+PATHS = {
+    "snapshot": (False, True, False),
+    "cold": (False, False, False),
+    "replay": (True, True, True),
+    "connect": (True, True, False),
+}
+"""How a panel comes back: (resume, keeps the action schemas it has, missed changes).
+
+`snapshot`: no resume, schemas kept; `cold`: a first connect (nothing kept); `replay`:
+every device of the room changed once while it was away; `connect`: nothing missed,
+so only the handshake (WebSocket upgrade, Engine.IO open, namespace CONNECT).
+"""
+
+
+async def reconnects(
+    fleet: Fleet, stack: Any, count: int, paths: tuple[str, ...] = tuple(PATHS)
+) -> dict[str, Any]:
+    """Panel 1 of the room reconnects `count` times by each path, the paths taking turns;
+    panel 0 watches the seq."""
     client = fleet.clients[0]
     watcher, probe = 0, 1
-    out: dict[str, Any] = {}
-    for path in ("snapshot", "replay"):
-        times, paths = [], set()
-        for _ in range(count):
+    times: dict[str, list[float]] = {path: [] for path in paths}
+    taken: dict[str, set[str]] = {path: set() for path in paths}
+    sizes: dict[str, set[int]] = {path: set() for path in paths}
+    for _ in range(count):
+        for path in paths:
+            resume, schemas, missed = PATHS[path]
             seq = (await client.call("wait_seq", id=watcher, seq=0))["seq"]
             await client.call("disconnect", ids=[probe])
-            if path == "replay":
+            if missed:
                 writes = await stack.bump(stack.layout.room_devices(0))
                 seq += len(writes)
                 await client.call("wait_seq", id=watcher, seq=seq)
-            reply = await client.call("reconnect", id=probe, resume=path == "replay", target=seq)
-            times.append(reply["seconds"])
-            paths.add(reply["path"])
-        out[path] = {**summary_ms(times), "paths": sorted(paths)}
+            reply = await client.call(
+                "reconnect", id=probe, resume=resume, schemas=schemas, target=seq
+            )
+            times[path].append(reply["seconds"])
+            taken[path].add(reply["path"])
+            sizes[path].add(reply["bytes"])
+    return {
+        path: {**summary_ms(times[path]), "paths": sorted(taken[path]), "bytes": max(sizes[path])}
+        for path in paths
+    }
+
+
+def state_alone(template: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot template's devices with their name, driver and state only."""
+    return {
+        "devices": {
+            device_id: {k: v for k, v in device.items() if k in ("name", "driver", "state")}
+            for device_id, device in template["devices"].items()
+        }
+    }
+
+
+async def switcher_room(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
+    """Snapshots of a room of `--switchers` Extron switchers; the baseline sends state alone."""
+    layout = Layout(1, args.switchers, poll_interval=args.poll_interval, driver="extron_sis")
+    out: dict[str, Any] = {}
+    async for r in both(args, rundir / f"switchers{args.switchers}", layout, clients=1):
+        await connect_panels(r, 2)
+        if r.kind == "avhub":
+            r.template = state_alone(r.template)
+            paths: tuple[str, ...] = ("snapshot", "cold")
+        else:
+            paths = ("snapshot",)
+        out[r.kind] = await reconnects(r.fleet, r.stack, args.reconnects, paths)
+        out[r.kind]["unresolved"] = (await r.fleet.status())["unresolved"]
     return out
 
 
@@ -71,6 +131,10 @@ async def storm(r: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {kind: {} for kind in KINDS}
+    if args.switchers:
+        switchers = await switcher_room(args, rundir)
+        for kind in KINDS:
+            results[kind]["switchers"] = switchers[kind]
     for size in args.sizes:
         layout = Layout(1, size, poll_interval=args.poll_interval)
         size_bytes = 0
@@ -88,9 +152,23 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
         await connect_panels(r, args.storm_panels)
         results[r.kind]["storm"] = await storm(r, args)
     ours, theirs = results["avhub"], results["baseline"]
-    rows = []
+    rows: list[tuple[str, Any, Any]] = []
+    if args.switchers:
+        mine, floor = ours["switchers"], theirs["switchers"]["snapshot"]
+        room = f"{args.switchers}-switcher room"
+        for path, what in (("snapshot", "schemas cached"), ("cold", "no schemas cached")):
+            for q in ("p50_ms", "p95_ms", "p99_ms"):
+                name = f"{room}, snapshot {q[:3]}, {what} / state alone (ms)"
+                rows.append((name, mine[path][q], floor[q]))
+            rows.append(
+                (
+                    f"{room}, snapshot bytes, {what} / state alone",
+                    mine[path]["bytes"],
+                    floor["bytes"],
+                )
+            )
     for size in args.sizes:
-        for path in ("snapshot", "replay"):
+        for path in PATHS:
             for q in ("p50_ms", "p99_ms"):
                 name = f"{size}-device room, {path} {q[:3]} (ms)"
                 rows.append((name, ours[f"room{size}"][path][q], theirs[f"room{size}"][path][q]))

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from drivers.errors import ProtocolError
 from drivers.transport.framing import DelimiterFramer
+from drivers.transport.telnet import TelnetFramer
 
 PORT = 23
 ESC = b"\x1b"
@@ -540,52 +541,6 @@ def parse_mute_table(text: str) -> list[int] | None:
 # ---------------------------------------------------------------------------- reply framing
 
 
-class TelnetFilter:
-    """Removes Telnet IAC sequences (options, subnegotiation) from a byte stream."""
-
-    IAC, SB, SE = 0xFF, 0xFA, 0xF0
-    _OPTION_VERBS = range(0xFB, 0xFF)  # WILL, WONT, DO, DONT
-    _MAX_SUB = 64
-
-    def __init__(self) -> None:
-        self._state = "data"
-        self._sub = 0
-
-    def feed(self, data: bytes) -> bytes:
-        out = bytearray()
-        for byte in data:
-            state = self._state
-            if state == "data":
-                if byte == self.IAC:
-                    self._state = "iac"
-                else:
-                    out.append(byte)
-            elif state == "iac":
-                if byte == self.IAC:
-                    out.append(byte)
-                    self._state = "data"
-                elif byte in self._OPTION_VERBS:
-                    self._state = "option"
-                elif byte == self.SB:
-                    self._state, self._sub = "sub", 0
-                else:
-                    self._state = "data"
-            elif state == "option":
-                self._state = "data"
-            elif state == "sub":
-                self._sub += 1
-                if byte == self.IAC:
-                    self._state = "sub_iac"
-                elif self._sub > self._MAX_SUB:
-                    self._state = "data"
-            else:  # sub_iac
-                self._state = "data" if byte == self.SE else "sub"
-        return bytes(out)
-
-    def reset(self) -> None:
-        self._state = "data"
-
-
 class ReplyFramer:
     """Switcher lines (CR, LF or CR LF) with Telnet IAC removed; also the bare `Password:`.
 
@@ -597,14 +552,16 @@ class ReplyFramer:
     def __init__(
         self, max_len: int = MAX_REPLY, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._telnet = TelnetFilter()
         self._lines = DelimiterFramer(b"\r\n", max_len)
+        # Stripped, never answered: whether units negotiate at all is unconfirmed, and
+        # on RS-232 a stray 0xFF must not make the driver write to the switcher.
+        self._telnet = TelnetFramer(self._lines)
         self._clock = clock
         self.last_data = clock()
 
     def feed(self, data: bytes) -> list[bytes | ProtocolError]:
         self.last_data = self._clock()
-        frames = self._lines.feed(self._telnet.feed(data))
+        frames = self._telnet.feed(data)
         if self._lines.pending.rstrip().lower().endswith(PROMPT.lower()):
             frames.append(self._lines.take_pending().strip())
         return frames
@@ -616,4 +573,3 @@ class ReplyFramer:
 
     def reset(self) -> None:
         self._telnet.reset()
-        self._lines.reset()

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
-from drivers.actions import Args, action
-from drivers.base import MORE, NOT_MINE, Driver, PollGroup
+from drivers.actions import Args, action, config_in
+from drivers.base import MORE, NOT_MINE, Driver, PollGroup, Wait
 from drivers.errors import (
     AuthError,
     CommandError,
@@ -94,8 +96,12 @@ _OPTIONAL_ACTIONS = {
     "set_video_mute": "video_mute",
 }
 
-Expect = Callable[[Reply], Any]
+T = TypeVar("T")
+Expect = Callable[[Reply], T | Wait]
 Port = Annotated[int, Field(ge=1, le=MAX_PORTS)]
+Name = Annotated[str, Field(min_length=1)]
+PortKind = Literal["input", "output"]
+Ref = int | str | None
 
 
 class ExtronDeviceError(DeviceError):
@@ -105,38 +111,59 @@ class ExtronDeviceError(DeviceError):
         error = reply.error
         code = _ERROR_CODES.get(error, ErrorCode.DEVICE_ERROR) if error else ErrorCode.DEVICE_ERROR
         hint = _HINTS.get(error, "") if error else ""
-        super().__init__(f"{what}: switcher answered {reply.code} ({reply.meaning}){hint}", code)
+        super().__init__(code, f"{what}: switcher answered {reply.code} ({reply.meaning}){hint}")
         self.error = reply.code
 
 
+def _known(kind: PortKind, ref: Ref, info: ValidationInfo) -> Ref:
+    """With the device config (`avhub check`), refuse a name or number it rules out."""
+    config = config_in(info)
+    if isinstance(config, ExtronSisConfig) and ref is not None and ref != 0:
+        config.port(kind, ref)
+    return ref
+
+
 class Route(Args):
-    input: Annotated[int, Field(ge=0, le=MAX_PORTS)] | None = Field(
-        description="input number; 0 or null unties"
+    input: Annotated[int, Field(ge=0, le=MAX_PORTS)] | Name | None = Field(
+        description="input number or name; 0 or null unties"
     )
-    output: Port | None = Field(None, description="output number; omitted: every output")
+    output: Port | Name | None = Field(
+        None, description="output number or name; omitted: every output"
+    )
     kind: Kind = Field(Kind.ALL, description="all: video and audio; video or audio alone")
 
+    _input = field_validator("input")(partial(_known, "input"))
+    _output = field_validator("output")(partial(_known, "output"))
 
-class SetLevel(Args):
-    control: str = Field(description="output number, e.g. '1'")
+
+class _OutputControl(Args):
+    control: str = Field(description="output number or name, e.g. '1'")
+
+    _output = field_validator("control")(partial(_known, "output"))
+
+
+class SetLevel(_OutputControl):
     level: float = Field(ge=VOLUME_FLOOR_DB, le=0, description="dB; 0 is full volume")
 
 
-class SetMute(Args):
-    control: str = Field(description="output number, e.g. '1'")
+class SetMute(_OutputControl):
     mute: bool
 
 
 class SetVideoMute(Args):
     mute: bool
-    output: Port | None = Field(None, description="output number; omitted: every output")
+    output: Port | Name | None = Field(
+        None, description="output number or name; omitted: every output"
+    )
+
+    _output = field_validator("output")(partial(_known, "output"))
 
 
 class Preset(Args):
     preset: Port
 
 
-class ExtronSisDriver(Driver[ExtronSisConfig]):
+class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
     """An Extron matrix switcher over Telnet (banner, password) or RS-232 (neither).
 
     Verbose mode 3 is set on every connection, so ties, mutes and volumes changed on
@@ -158,25 +185,25 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         self._audio_ties: dict[int, int] = {}
         self._reinit = False
         self._framer = ReplyFramer()
-        self._absent = {a for a, flag in _OPTIONAL_ACTIONS.items() if not getattr(cfg, flag)}
+        # What this model lacks never changes: in the state from the first snapshot on.
+        absent = [a for a, flag in _OPTIONAL_ACTIONS.items() if not getattr(cfg, flag)]
+        self.state["unavailable_actions"] = absent
+        if cfg.input_names:  # names beside the numbers, for panels and macros
+            self.state["inputs"] = {str(n): name for n, name in sorted(cfg.input_names.items())}
+        if cfg.output_names:
+            self.state["outputs"] = {str(n): name for n, name in sorted(cfg.output_names.items())}
 
     def create_framer(self) -> ReplyFramer:
         self._framer = ReplyFramer()
         return self._framer
 
     def describe_actions(self) -> dict[str, dict[str, Any]]:
-        """Only the actions this model has (per the volume/mute options)."""
-        actions = super().describe_actions()
-        return {name: schema for name, schema in actions.items() if name not in self._absent}
+        """Every action, with input and output numbers limited to the matrix size once it
+        is known (configured or read); names stay as they are."""
+        return sized(super().describe_actions(), self._inputs, self._outputs)
 
-    async def execute(self, action: str, raw_args: object = None) -> Any:
-        if action in self._absent:
-            flag = _OPTIONAL_ACTIONS[action]
-            raise CommandError(
-                ErrorCode.UNKNOWN_ACTION,
-                f"{self.device_id} has no {action} ({flag} is off in its config)",
-            )
-        return await super().execute(action, raw_args)
+    def unavailable_reason(self, action: str) -> str:
+        return f"{_OPTIONAL_ACTIONS[action]} is off in its config"
 
     # ---- login ----------------------------------------------------------------------
 
@@ -188,6 +215,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         await self._read_identity()
         if self._inputs is None or self._outputs is None:
             await self._read_size()
+            self.publish_actions()  # the size limits the port numbers of the schemas
         self.update(size={"inputs": self._inputs, "outputs": self._outputs})
 
     async def _greeting(self) -> None:
@@ -202,7 +230,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         elif self.config.password:
             log.info("%s: switcher asked for no password; the configured one is unused", self.label)
 
-    def _match_greeting(self, frame: bytes) -> Any:
+    def _match_greeting(self, frame: bytes) -> Banner | PasswordPrompt | Wait:
         reply = self._parse(frame)
         if isinstance(reply, Banner | PasswordPrompt):
             return reply
@@ -216,7 +244,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         extend the wait, up to `connect_timeout`.
         """
 
-        def match(frame: bytes) -> Any:
+        def match(frame: bytes) -> bool | Wait:
             reply = self._parse(frame)
             if isinstance(reply, PasswordPrompt):
                 return True
@@ -242,7 +270,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
                 "(set password: for this device)"
             )
 
-        def match(frame: bytes) -> Any:
+        def match(frame: bytes) -> str | Wait:
             reply = self._parse(frame)
             if isinstance(reply, Login):
                 return reply.level
@@ -254,25 +282,25 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         self.update(login=level)
 
     async def _set_verbose(self) -> None:
-        def expect(reply: Reply) -> Any:
+        def expect(reply: Reply) -> bool | Wait:
             if isinstance(reply, Verbose) or (isinstance(reply, Text) and reply.text.isdigit()):
                 return True
             return NOT_MINE
 
         try:
-            await self._ask(verbose_command(VERBOSE), expect, "set verbose mode 3")
+            await self.ask(verbose_command(VERBOSE), expect, "set verbose mode 3")
         except ExtronDeviceError as err:
             log.warning("%s: %s; changes show only at the next poll", self.label, err)
 
     async def _read_identity(self) -> None:
         """Firmware (`Q`) and part number (`N`); on RS-232 this also proves the unit answers."""
 
-        def text(reply: Reply) -> Any:
+        def text(reply: Reply) -> str | Wait:
             return reply.text if isinstance(reply, Text) else NOT_MINE
 
         try:
-            firmware = await self._ask(QUERY_FIRMWARE, text, "read the firmware version")
-            part = await self._ask(QUERY_PART, text, "read the part number")
+            firmware = await self.ask(QUERY_FIRMWARE, text, "read the firmware version")
+            part = await self.ask(QUERY_PART, text, "read the part number")
         except ExtronDeviceError as err:
             log.info("%s: %s", self.label, err)
             return
@@ -280,11 +308,12 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         self.update(firmware=parse_version(firmware), part_number=found.group(0) if found else part)
 
     async def _read_size(self) -> None:
-        def expect(reply: Reply) -> Any:
-            return parse_size(reply.text) if isinstance(reply, Text) else NOT_MINE
+        def expect(reply: Reply) -> tuple[int, int, bool] | Wait:
+            size = parse_size(reply.text) if isinstance(reply, Text) else None
+            return NOT_MINE if size is None else size
 
         try:
-            inputs, outputs, audio = await self._ask(QUERY_SIZE, expect, "read the matrix size")
+            inputs, outputs, audio = await self.ask(QUERY_SIZE, expect, "read the matrix size")
         except ExtronDeviceError as err:
             raise ProtocolError(f"{err}; set inputs: and outputs: for this device") from None
         self._inputs = self.config.inputs or inputs
@@ -303,14 +332,14 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
             log.warning("%s: skipped %d junk bytes: %r", self.label, len(junk), junk)
         return reply
 
-    async def _ask(self, command: Command, expect: Expect, what: str) -> Any:
+    async def ask(self, command: Command, expect: Expect[T], what: str) -> T:
         """Send `command`; the first line `expect` accepts (not NOT_MINE) is the answer.
 
         Lines it does not accept are change notices and go to `unsolicited`; an `Exx`
         line is the answer too, raised as ExtronDeviceError.
         """
 
-        def match(frame: bytes) -> Any:
+        def match(frame: bytes) -> T | Wait:
             reply = self._parse(frame)
             if reply is None:
                 return NOT_MINE
@@ -326,7 +355,7 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
     def outputs(self) -> range:
         return range(1, (self._outputs or 0) + 1)
 
-    def unsolicited(self, frame: Any) -> None:
+    def unsolicited(self, frame: bytes) -> None:
         reply = self._parse(frame)
         if reply is None:
             raise ProtocolError(f"not an SIS line: {frame[:60]!r}")
@@ -414,12 +443,12 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         ties = self._video if kind is Kind.VIDEO else self._audio_ties
         for first in range(1, len(self.outputs) + 1, TABLE_WIDTH):
 
-            def expect(reply: Reply) -> Any:
+            def expect(reply: Reply) -> tuple[int | None, ...] | Wait:
                 if isinstance(reply, TieTable) and reply.kind is kind:
                     return reply.inputs
                 return NOT_MINE
 
-            inputs = await self._ask(table_command(kind, first), expect, f"read {kind} ties")
+            inputs = await self.ask(table_command(kind, first), expect, f"read {kind} ties")
             for output, input_ in enumerate(inputs, start=first):
                 if input_ is not None and output in self.outputs:
                     ties[output] = input_
@@ -432,11 +461,11 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
                 self._apply(Volume(output, await self._read_volume(output)))
         if cfg.audio_mute or cfg.video_mute:
 
-            def expect(reply: Reply) -> Any:
+            def expect(reply: Reply) -> list[int] | Wait:
                 table = parse_mute_table(reply.text) if isinstance(reply, Text) else None
                 return NOT_MINE if table is None else table
 
-            table = await self._ask(VIEW_MUTES, expect, "read the output mutes")
+            table = await self.ask(VIEW_MUTES, expect, "read the output mutes")
             state = {o: table[o - 1] if o <= len(table) else 0 for o in self.outputs}
             if cfg.audio_mute:
                 self.update(mutes={str(o): bool(m & 2) for o, m in state.items()})
@@ -444,17 +473,14 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
                 self.update(video_mutes={str(o): bool(m & 1) for o, m in state.items()})
 
     async def _read_volume(self, output: int) -> int:
-        def expect(reply: Reply) -> Any:
+        def expect(reply: Reply) -> int | Wait:
             if isinstance(reply, Volume) and reply.output == output:
                 return reply.volume
             if isinstance(reply, Text) and reply.text.isdigit():
                 return int(reply.text)
             return NOT_MINE
 
-        volume: int = await self._ask(
-            Command(str(output), "V"), expect, f"read output {output} volume"
-        )
-        return volume
+        return await self.ask(Command(str(output), "V"), expect, f"read output {output} volume")
 
     # ---- actions --------------------------------------------------------------------
 
@@ -464,13 +490,19 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
                 ErrorCode.INVALID_ARGS, f"no {what} {number}: this switcher has {limit} {what}s"
             )
 
+    def _port(self, kind: PortKind, ref: int | str) -> int:
+        """An input or output given by number or configured name, checked against the size."""
+        try:
+            number = self.config.port(kind, ref)
+        except ValueError as err:
+            raise CommandError(ErrorCode.INVALID_ARGS, str(err)) from None
+        self._check(number, self._inputs if kind == "input" else self._outputs, kind)
+        return number
+
     def _output_of(self, control: str) -> int:
-        if not control.strip().isdigit() or int(control) < 1:
-            raise CommandError(
-                ErrorCode.INVALID_ARGS, f"control {control!r} is not an output number like '1'"
-            )
-        output = int(control)
-        self._check(output, self._outputs, "output")
+        output = self._port("output", control)
+        if output < 1:
+            raise CommandError(ErrorCode.INVALID_ARGS, f"control {control!r} is not an output")
         return output
 
     @action(
@@ -479,35 +511,34 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         description="tie an input to an output (or every output); input 0 unties",
     )
     async def route(self, args: Route) -> None:
-        input_ = args.input or 0
-        self._check(input_, self._inputs, "input")
-        if args.output is not None:
-            self._check(args.output, self._outputs, "output")
+        input_ = self._port("input", args.input or 0)
+        output = None if args.output is None else self._output_of(str(args.output))
         if args.kind is Kind.AUDIO and not self._audio:
             raise CommandError(
                 ErrorCode.INVALID_ARGS, f"{self.device_id} does not switch audio separately"
             )
-        if args.output is None:
+        expect: Expect[Tie | TieAll]
+        if output is None:
             expect = answer(TieAll, input=input_)
         else:
-            expect = answer(Tie, output=args.output, input=input_)
-        where = "every output" if args.output is None else f"output {args.output}"
-        command = tie_command(input_, args.output, args.kind)
-        self._apply(await self._ask(command, expect, f"tie input {input_} to {where}"))
+            expect = answer(Tie, output=output, input=input_)
+        where = "every output" if output is None else f"output {output}"
+        command = tie_command(input_, output, args.kind)
+        self._apply(await self.ask(command, expect, f"tie input {input_} to {where}"))
 
     @action(SetLevel, coalesce=lambda a: ("level", a.control), description="output volume in dB")
     async def set_level(self, args: SetLevel) -> None:
         output = self._output_of(args.control)
         command = Command(f"{output}*{db_to_volume(args.level)}", "V")
         expect = answer(Volume, output=output)
-        self._apply(await self._ask(command, expect, f"set output {output} volume"))
+        self._apply(await self.ask(command, expect, f"set output {output} volume"))
 
     @action(SetMute, coalesce=lambda a: ("mute", a.control), description="output audio mute")
     async def set_mute(self, args: SetMute) -> None:
         output = self._output_of(args.control)
         command = mute_command(output, int(args.mute), "Z")
         expect = answer(AudioMute, output=output)
-        self._apply(await self._ask(command, expect, f"mute output {output} audio"))
+        self._apply(await self.ask(command, expect, f"mute output {output} audio"))
 
     @action(
         SetVideoMute,
@@ -515,18 +546,17 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
         description="video mute one output, or every output when output is omitted",
     )
     async def set_video_mute(self, args: SetVideoMute) -> None:
-        if args.output is not None:
-            self._check(args.output, self._outputs, "output")
-        command = mute_command(args.output, int(args.mute), "B")
-        where = "every output" if args.output is None else f"output {args.output}"
-        expect = answer(VideoMute, output=args.output)
-        self._apply(await self._ask(command, expect, f"video mute {where}"))
+        output = None if args.output is None else self._output_of(str(args.output))
+        command = mute_command(output, int(args.mute), "B")
+        where = "every output" if output is None else f"output {output}"
+        expect = answer(VideoMute, output=output)
+        self._apply(await self.ask(command, expect, f"video mute {where}"))
 
     @action(Preset, description="recall a global preset (its ties)")
     async def recall_preset(self, args: Preset) -> None:
         command = Command(str(args.preset), ".")
         expect = answer(PresetRecalled, preset=args.preset)
-        await self._ask(command, expect, f"recall preset {args.preset}")
+        await self.ask(command, expect, f"recall preset {args.preset}")
         self.update(preset=args.preset)
         await self._poll_ties()
 
@@ -534,13 +564,43 @@ class ExtronSisDriver(Driver[ExtronSisConfig]):
     async def save_preset(self, args: Preset) -> None:
         command = Command(str(args.preset), ",")
         expect = answer(PresetSaved, preset=args.preset)
-        await self._ask(command, expect, f"save preset {args.preset}")
+        await self.ask(command, expect, f"save preset {args.preset}")
 
 
-def answer(kind: type[Reply], **fields: object) -> Expect:
-    """An `expect` for `_ask`: the reply of this type whose fields have these values."""
+_SIZED: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
 
-    def expect(reply: Reply) -> Any:
+
+def sized(
+    schemas: dict[str, dict[str, Any]], inputs: int | None, outputs: int | None
+) -> dict[str, dict[str, Any]]:
+    """`schemas` with input and output numbers at most `inputs`/`outputs` (shared per size).
+
+    An unknown size (not configured, not read yet) leaves SIS's own limit, MAX_PORTS.
+    """
+    if inputs is None or outputs is None:
+        return schemas
+    found = _SIZED.get((inputs, outputs))
+    if found is None:
+        found = copy.deepcopy(schemas)
+        _limit(found["route"], "input", inputs)
+        _limit(found["route"], "output", outputs)
+        _limit(found["set_video_mute"], "output", outputs)
+        _SIZED[inputs, outputs] = found
+    return found
+
+
+def _limit(schema: dict[str, Any], name: str, maximum: int) -> None:
+    """Set the maximum of an integer (or integer-or-null) property of an action schema."""
+    prop = schema["properties"][name]
+    for branch in prop.get("anyOf", [prop]):
+        if branch.get("type") == "integer":
+            branch["maximum"] = maximum
+
+
+def answer(kind: type[T], **fields: object) -> Expect[T]:
+    """An `expect` for `ask`: the reply of this type whose fields have these values."""
+
+    def expect(reply: Reply) -> T | Wait:
         if isinstance(reply, kind) and all(getattr(reply, k) == v for k, v in fields.items()):
             return reply
         return NOT_MINE

@@ -162,14 +162,24 @@ def default_input_name(code: str) -> str:
     return f"{kind} {code[1:]}"
 
 
+MUTES: dict[str, tuple[bool | None, bool | None]] = {
+    "10": (False, None),
+    "11": (True, None),
+    "20": (None, False),
+    "21": (None, True),
+    "30": (False, False),
+    "31": (True, True),
+}
+"""AVMT value → the (video_mute, audio_mute) it sets; None leaves that mute as it is."""
+
+
 def parse_mutes(param: str) -> tuple[bool, bool]:
-    """AVMT reply → (video_mute, audio_mute)."""
-    table = {"11": (True, False), "21": (False, True), "31": (True, True), "30": (False, False)}
-    table.update({"10": (False, False), "20": (False, False)})
+    """AVMT reply → (video_mute, audio_mute); a mute the value does not name is off."""
     try:
-        return table[param]
+        video, audio = MUTES[param]
     except KeyError:
         raise ProtocolError(f"bad AVMT value {param!r}") from None
+    return bool(video), bool(audio)
 
 
 def mutes_code(video: bool, audio: bool) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from drivers.actions import Args, action
-from drivers.base import NOT_MINE, Driver, PollGroup
+from drivers.base import NOT_MINE, Driver, PollGroup, Wait
 from drivers.errors import AuthError, CommandError, DeviceError, ErrorCode, ProtocolError
 from drivers.pjlink.codec import (
     ERROR_MEANINGS,
@@ -47,7 +47,7 @@ class PjlinkDeviceError(DeviceError):
     """The projector answered ERR1-ERR4."""
 
     def __init__(self, message: str, error: PjlinkError) -> None:
-        super().__init__(message, _ERROR_CODES[error])
+        super().__init__(_ERROR_CODES[error], message)
         self.error = error
 
 
@@ -66,7 +66,7 @@ class SetFreeze(Args):
     freeze: bool
 
 
-class PjlinkDriver(Driver[PjlinkConfig]):
+class PjlinkDriver(Driver[PjlinkConfig, bytes]):
     """A projector or display speaking PJLink over TCP 4352.
 
     Connects when there is work and lets the projector close idle sessions: an idle
@@ -82,6 +82,10 @@ class PjlinkDriver(Driver[PjlinkConfig]):
 
     _digest = ""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.state["unavailable_actions"] = list(CLASS2_ACTIONS)  # until it says it is class 2
+
     def create_framer(self) -> DelimiterFramer:
         return DelimiterFramer(b"\r\n", max_len=MAX_LINE + 64)
 
@@ -91,16 +95,16 @@ class PjlinkDriver(Driver[PjlinkConfig]):
         The digest rides on the first command of each connection; asking CLSS then
         means a wrong password fails here, before any real command is at stake.
         """
-        greeting: Greeting = await self.request(None, self._match_greeting)
+        greeting = await self.request(None, self._match_greeting)
         if greeting.nonce is None:
             self._digest = ""
         elif not self.config.password:
             raise AuthError(f"{self.label}: projector wants a password and none is configured")
         else:
             self._digest = auth_digest(greeting.nonce, self.config.password)
-        await self.send_command("CLSS")
+        await self.ask("CLSS")
 
-    def _match_greeting(self, frame: bytes) -> Greeting | object:
+    def _match_greeting(self, frame: bytes) -> Greeting | Wait:
         try:
             message, _ = parse_message(frame)
         except ProtocolError:
@@ -132,17 +136,20 @@ class PjlinkDriver(Driver[PjlinkConfig]):
         except ProtocolError as err:
             log.warning("%s: ignored notification %s: %s", self.label, reply, err)
 
-    def unsolicited(self, frame: Any) -> None:
+    def unsolicited(self, frame: bytes) -> None:
         log.warning("%s: skipped unexpected data: %r", self.label, frame)
+
+    def unavailable_reason(self, action: str) -> str:
+        return "needs PJLink class 2; this projector is class 1"
 
     # ---- requests -----------------------------------------------------------------
 
-    async def send_command(self, body: str, param: str = "?", pjclass: int = 1) -> Reply:
+    async def ask(self, body: str, param: str = "?", pjclass: int = 1) -> Reply:
         """Send one command and return its reply; PJLink errors raise DeviceError."""
         command = Command(pjclass, body, param)
         digest, self._digest = self._digest, ""
 
-        def match(frame: bytes) -> Reply | object:
+        def match(frame: bytes) -> Reply | Wait:
             try:
                 message, junk = parse_message(frame)
             except ProtocolError:
@@ -159,13 +166,12 @@ class PjlinkDriver(Driver[PjlinkConfig]):
                 raise PjlinkDeviceError(f"{body} {param}: {meaning} ({error})", error)
             return message
 
-        reply: Reply = await self.request(command.encode(digest), match)
-        return reply
+        return await self.request(command.encode(digest), match)
 
     async def query(self, body: str, pjclass: int = 1, param: str = "?") -> str | None:
         """A query whose ERR1/ERR3 answer means "nothing to report now" (None)."""
         try:
-            return (await self.send_command(body, param, pjclass)).param
+            return (await self.ask(body, param, pjclass)).param
         except PjlinkDeviceError as err:
             if err.error in _OPTIONAL:
                 return None
@@ -313,7 +319,7 @@ class PjlinkDriver(Driver[PjlinkConfig]):
         self, body: str, param: str, pjclass: int, read_back: Callable[[], Awaitable[None]]
     ) -> None:
         """Set, then read the value back so the change is published before the ack."""
-        await self.send_command(body, param, pjclass)
+        await self.ask(body, param, pjclass)
         await read_back()
 
     async def _power(self, on: bool) -> None:
@@ -324,9 +330,9 @@ class PjlinkDriver(Driver[PjlinkConfig]):
         """
         stable, moving = ("on", "warming") if on else ("off", "cooling")
         if self.state.get("power") == stable:
-            await self.send_command("POWR", "1" if on else "0")
+            await self.ask("POWR", "1" if on else "0")
             return
-        await self.send_command("POWR", "1" if on else "0")
+        await self.ask("POWR", "1" if on else "0")
         self._expect = (stable, moving, time.monotonic() + self.config.power_settle)
         await self._read_power()
 
@@ -369,31 +375,22 @@ class PjlinkDriver(Driver[PjlinkConfig]):
     async def set_audio_mute(self, args: SetMute) -> None:
         await self._set("AVMT", "21" if args.mute else "20", 1, self._read_mutes)
 
-    def _require_class2(self, what: str) -> None:
-        if self.pjlink_class < 2:
-            raise DeviceError(f"{what} needs PJLink class 2; this projector is class 1")
-
     @action(SetFreeze, coalesce="freeze", description="freeze the picture (class 2)")
     async def set_freeze(self, args: SetFreeze) -> None:
-        self._require_class2("freeze")
         await self._set("FREZ", "1" if args.freeze else "0", 2, self._read_freeze)
 
     @action(description="speaker volume one step up (class 2)")
     async def volume_up(self) -> None:
-        self._require_class2("volume")
-        await self.send_command("SVOL", "1", 2)
+        await self.ask("SVOL", "1", 2)
 
     @action(description="speaker volume one step down (class 2)")
     async def volume_down(self) -> None:
-        self._require_class2("volume")
-        await self.send_command("SVOL", "0", 2)
+        await self.ask("SVOL", "0", 2)
 
     @action(description="microphone volume one step up (class 2)")
     async def mic_volume_up(self) -> None:
-        self._require_class2("microphone volume")
-        await self.send_command("MVOL", "1", 2)
+        await self.ask("MVOL", "1", 2)
 
     @action(description="microphone volume one step down (class 2)")
     async def mic_volume_down(self) -> None:
-        self._require_class2("microphone volume")
-        await self.send_command("MVOL", "0", 2)
+        await self.ask("MVOL", "0", 2)

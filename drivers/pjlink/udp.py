@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from drivers.errors import ProtocolError
 from drivers.pjlink.codec import MAC, NOTIFICATIONS, PORT, SEARCH, Reply, parse_message
+from drivers.service import Discovery, Found
 
 log = logging.getLogger("avhub.driver.pjlink")
 
@@ -70,21 +70,14 @@ class NotificationListener:
             self._transport = None
 
 
-@dataclass(frozen=True, slots=True)
-class Found:
-    """A projector that answered a search."""
-
-    host: str
-    port: int
-    mac: str
-
-
 async def discover(
     targets: Iterable[Address] = (("255.255.255.255", PORT),),
     listen: Address = ("0.0.0.0", PORT),
     timeout: float = 3.0,
 ) -> list[Found]:
     """Send `%2SRCH` to each target and collect `%2ACKN=<mac>` answers for `timeout` seconds.
+
+    Each projector found has its MAC address as `detail`.
 
     Projectors answer to port 4352 of the sender, so by default the search is sent from
     (and answers are read on) local port 4352.
@@ -106,3 +99,6 @@ async def discover(
     finally:
         transport.close()
     return sorted(found.values(), key=lambda f: (f.host, f.port))
+
+
+SEARCH_DISCOVERY = Discovery("PJLink class 2 search (%2SRCH)", PORT, discover, "projector")

@@ -22,6 +22,9 @@ class QsysChannel(BaseModel):
     component: str | None = Field(None, min_length=1, description="named component, if any")
     level: str | None = Field(None, min_length=1, description="gain control name (dB)")
     mute: str | None = Field(None, min_length=1, description="mute control name")
+    label: str | None = Field(
+        None, min_length=1, description="what panels call it; default the name"
+    )
 
     @model_validator(mode="after")
     def _something(self) -> Self:
@@ -88,3 +91,19 @@ class QsysConfig(DeviceConfig):
             if channel.level is not None and channel.level == channel.mute:
                 raise ValueError(f"{name}: level and mute are the same control {channel.level!r}")
         return self
+
+    def address(self, channel: str, kind: Literal["level", "mute"]) -> tuple[str | None, str]:
+        """(component, control) of a channel's level or mute; ValueError if it has none."""
+        entry = self.controls.get(channel)
+        control = getattr(entry, kind) if entry is not None else None
+        if entry is None or control is None:
+            have = sorted(n for n, c in self.controls.items() if getattr(c, kind))
+            raise ValueError(f"no {kind} control {channel!r} (has: {', '.join(have) or 'none'})")
+        return entry.component, control
+
+    def preset(self, name: str) -> QsysPreset:
+        """A configured preset; ValueError if there is none by that name."""
+        preset = self.presets.get(name)
+        if preset is None:
+            raise ValueError(f"no preset {name!r} (has: {', '.join(self.presets) or 'none'})")
+        return preset

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
-from drivers.actions import Args, action
+from drivers.actions import Args, action, config_in
 from drivers.base import NOT_MINE, Driver, PollGroup
 from drivers.errors import (
     AuthError,
@@ -45,23 +45,45 @@ class QrcDeviceError(DeviceError):
             code = ErrorCode.INVALID_ARGS
         elif rpc_code == QrcError.STANDBY:
             code = ErrorCode.BUSY
-        super().__init__(message, code)
+        super().__init__(code, message)
         self.rpc_code = rpc_code
 
 
-class SetLevel(Args):
+class _Channel(Args):
+    """Arguments naming a channel; checked against the device config when it is given."""
+
+    kind: ClassVar[Kind] = "level"
     control: str = Field(description="channel name from the device's `controls`")
+
+    @field_validator("control")
+    @classmethod
+    def _known(cls, control: str, info: ValidationInfo) -> str:
+        config = config_in(info)
+        if isinstance(config, QsysConfig):
+            config.address(control, cls.kind)
+        return control
+
+
+class SetLevel(_Channel):
     level: float = Field(allow_inf_nan=False, description="gain in dB")
     ramp: float | None = Field(None, ge=0, le=3600, description="ramp time in seconds")
 
 
-class SetMute(Args):
-    control: str = Field(description="channel name from the device's `controls`")
+class SetMute(_Channel):
+    kind: ClassVar[Kind] = "mute"
     mute: bool
 
 
 class RecallPreset(Args):
     preset: str = Field(description="preset name from the device's `presets`")
+
+    @field_validator("preset")
+    @classmethod
+    def _known(cls, preset: str, info: ValidationInfo) -> str:
+        config = config_in(info)
+        if isinstance(config, QsysConfig):
+            config.preset(preset)
+        return preset
 
 
 def _label(address: Address) -> str:
@@ -83,7 +105,7 @@ def _mute(value: object) -> bool | None:
     return None
 
 
-class QsysDriver(Driver[QsysConfig]):
+class QsysDriver(Driver[QsysConfig, Message]):
     """A Q-SYS Core on TCP 1710: JSON-RPC 2.0 messages, each ended by a NUL byte.
 
     Every configured control joins one change group that the Core AutoPolls, so
@@ -97,6 +119,12 @@ class QsysDriver(Driver[QsysConfig]):
 
     _last_id = 0
     _group_for: str | None = None  # design code the change group was made for; None: no group
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        labels = {n: {"label": c.label} for n, c in self.config.controls.items() if c.label}
+        if labels:  # what panels call the channels
+            self.state["controls"] = labels
 
     def create_framer(self) -> QrcFramer:
         return QrcFramer()
@@ -127,12 +155,12 @@ class QsysDriver(Driver[QsysConfig]):
             self.update(presets=list(cfg.presets))
         await self._poll_status()
 
-    async def call(self, method: str, params: Any = None, about: str = "") -> Any:
+    async def ask(self, method: str, params: Any = None, about: str = "") -> object:
         """One JSON-RPC request; returns its `result`, raises the mapped error for an `error`."""
         self._last_id = self._last_id % _MAX_ID + 1
         request_id = self._last_id
 
-        def match(message: Message) -> Any:
+        def match(message: Message) -> object:
             if not isinstance(message, Response) or message.id != request_id:
                 return NOT_MINE
             if message.error is not None:
@@ -181,11 +209,11 @@ class QsysDriver(Driver[QsysConfig]):
         return groups
 
     async def _keepalive(self) -> None:
-        await self.call("NoOp", {})
+        await self.ask("NoOp", {})
 
     async def _poll_status(self) -> None:
         """StatusGet; (re)make the change group when the Core runs a design it was not made for."""
-        status = self._apply_status(await self.call("StatusGet", 0))
+        status = self._apply_status(await self.ask("StatusGet", 0))
         design = str(status.get("DesignCode") or "")
         if status.get("State") == "Active" and self._group_for != design:
             await self._make_change_group()
@@ -236,9 +264,9 @@ class QsysDriver(Driver[QsysConfig]):
             )
         if len(unknown) == len(self._targets):
             return
-        self._apply_poll(await self.call("ChangeGroup.Poll", {"Id": GROUP_ID}))
+        self._apply_poll(await self.ask("ChangeGroup.Poll", {"Id": GROUP_ID}))
         rate = {"Id": GROUP_ID, "Rate": self.config.autopoll_rate}
-        first = await self.call("ChangeGroup.AutoPoll", rate)
+        first = await self.ask("ChangeGroup.AutoPoll", rate)
         if isinstance(first, dict) and "Changes" in first:
             self._apply_poll(first)
 
@@ -252,7 +280,7 @@ class QsysDriver(Driver[QsysConfig]):
             listed = [{"Name": c} for c in controls]
             params = {"Id": GROUP_ID, "Component": {"Name": component, "Controls": listed}}
         try:
-            await self.call(method, params, self._about(component, controls))
+            await self.ask(method, params, self._about(component, controls))
             return []
         except QrcDeviceError as err:
             if err.rpc_code not in (QrcError.UNKNOWN_COMPONENT, QrcError.UNKNOWN_CONTROL):
@@ -302,16 +330,10 @@ class QsysDriver(Driver[QsysConfig]):
         return f"{names} of component {component!r}" if component else names
 
     def _address(self, channel: str, kind: Kind) -> Address:
-        entry = self.config.controls.get(channel)
-        control = getattr(entry, kind) if entry is not None else None
-        if entry is None or control is None:
-            have = sorted(n for n, c in self.config.controls.items() if getattr(c, kind))
-            raise CommandError(
-                ErrorCode.INVALID_ARGS,
-                f"{self.device_id} has no {kind} control {channel!r} "
-                f"(has: {', '.join(have) or 'none'})",
-            )
-        return entry.component, control
+        try:
+            return self.config.address(channel, kind)
+        except ValueError as err:
+            raise CommandError(ErrorCode.INVALID_ARGS, f"{self.device_id} has {err}") from None
 
     async def _set(self, address: Address, value: Any, ramp: float | None = None) -> None:
         """Set one control, then read it back so the new value is published before the ack."""
@@ -321,17 +343,20 @@ class QsysDriver(Driver[QsysConfig]):
             item["Ramp"] = ramp
         about = self._about(component, [control])
         if component is None:
-            await self.call("Control.Set", item, about)
-            self._apply_controls(await self.call("Control.Get", [control], about))
+            await self.ask("Control.Set", item, about)
+            values = await self.ask("Control.Get", [control], about)
+            if not isinstance(values, list):
+                raise ProtocolError(f"Control.Get result is not a list: {values!r}")
+            self._apply_controls(values)
             return
-        result = await self.call("Component.Set", {"Name": component, "Controls": [item]}, about)
+        result = await self.ask("Component.Set", {"Name": component, "Controls": [item]}, about)
         if isinstance(result, list) and result:  # "returns a list of unknown controls"
             raise QrcDeviceError(
                 f"{self.label}: component {component!r} has no control {result!r}",
                 QrcError.UNKNOWN_CONTROL,
             )
         read = {"Name": component, "Controls": [{"Name": control}]}
-        reply = await self.call("Component.Get", read, about)
+        reply = await self.ask("Component.Get", read, about)
         if not isinstance(reply, dict) or not isinstance(reply.get("Controls"), list):
             raise ProtocolError(f"Component.Get result without Controls: {reply!r}")
         self._apply_controls(reply["Controls"], component)
@@ -350,15 +375,12 @@ class QsysDriver(Driver[QsysConfig]):
 
     @action(RecallPreset, coalesce="preset", description="load a snapshot bank")
     async def recall_preset(self, args: RecallPreset) -> None:
-        preset = self.config.presets.get(args.preset)
-        if preset is None:
-            have = ", ".join(self.config.presets) or "none"
-            raise CommandError(
-                ErrorCode.INVALID_ARGS,
-                f"{self.device_id} has no preset {args.preset!r} (has: {have})",
-            )
+        try:
+            preset = self.config.preset(args.preset)
+        except ValueError as err:
+            raise CommandError(ErrorCode.INVALID_ARGS, f"{self.device_id} has {err}") from None
         params: dict[str, Any] = {"Name": preset.snapshot, "Bank": preset.bank}
         if preset.ramp:
             params["Ramp"] = preset.ramp
-        await self.call("Snapshot.Load", params, f"{preset.snapshot!r} bank {preset.bank}")
+        await self.ask("Snapshot.Load", params, f"{preset.snapshot!r} bank {preset.bank}")
         self.update(preset=args.preset)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from drivers.actions import Args, action
-from drivers.base import NOT_MINE, Driver, PollGroup
+from drivers.base import NOT_MINE, Driver, PollGroup, Wait
 from drivers.errors import (
     AuthError,
     CommandError,
@@ -45,7 +45,7 @@ class MdcNak(DeviceError):
     """The display answered NAK; `error` is its (undocumented) error byte."""
 
     def __init__(self, message: str, error: int) -> None:
-        super().__init__(message, ErrorCode.DEVICE_ERROR)
+        super().__init__(ErrorCode.DEVICE_ERROR, message)
         self.error = error
 
 
@@ -89,7 +89,7 @@ def _echo(reply: Reply, sent: int) -> int:
     return reply.values[0] if reply.values else sent
 
 
-class SamsungMdcDriver(Driver[SamsungMdcConfig]):
+class SamsungMdcDriver(Driver[SamsungMdcConfig, bytes]):
     """A Samsung display speaking MDC.
 
     State: `power`, `input`, `inputs`, `levels {"volume": %}`, `mutes {"volume": bool}`
@@ -115,7 +115,7 @@ class SamsungMdcDriver(Driver[SamsungMdcConfig]):
         """Ask for status: an answer proves the display ID; the TLS greeting means no plain MDC.
 
         A Secured Protocol display greets on connect, so its `MDCSTART<<TLS>>` is the
-        first frame this status query sees, and `send_command` turns it into TlsRequired.
+        first frame this status query sees, and `ask` turns it into TlsRequired.
         """
         self.update(inputs=self.input_list())  # from the config: MDC cannot list inputs
         await self._read_status()
@@ -126,17 +126,17 @@ class SamsungMdcDriver(Driver[SamsungMdcConfig]):
             "avhub does not speak; turn off 'Secured Protocol' in the display's settings"
         )
 
-    def unsolicited(self, frame: Any) -> None:
+    def unsolicited(self, frame: bytes) -> None:
         log.warning("%s: skipped unexpected data: %r", self.label, frame)
 
     # ---- requests -----------------------------------------------------------------
 
-    async def send_command(self, cmd: Cmd, data: bytes = b"", what: str | None = None) -> Reply:
+    async def ask(self, cmd: Cmd, data: bytes = b"", what: str | None = None) -> Reply:
         """Send one command and return the ACK; a NAK raises MdcNak naming `what`."""
         what = what or _describe(cmd, data)
         display_id = self.config.display_id
 
-        def match(frame: bytes) -> Reply | object:
+        def match(frame: bytes) -> Reply | Wait:
             if frame == TLS_PREAMBLE:
                 raise self._tls_required()
             try:
@@ -152,13 +152,12 @@ class SamsungMdcDriver(Driver[SamsungMdcConfig]):
                 )
             return reply
 
-        reply: Reply = await self.request(Frame(cmd, display_id, data).encode(), match)
-        return reply
+        return await self.request(Frame(cmd, display_id, data).encode(), match)
 
-    async def _query_text(self, cmd: Cmd) -> str | None:
+    async def query(self, cmd: Cmd) -> str | None:
         """An ASCII query; None when this model does not answer it (NAK)."""
         try:
-            reply = await self.send_command(cmd)
+            reply = await self.ask(cmd)
         except MdcNak:
             return None
         return decode_text(reply.values) or None
@@ -177,7 +176,7 @@ class SamsungMdcDriver(Driver[SamsungMdcConfig]):
         return self.config.poll_interval
 
     async def _read_status(self) -> None:
-        reply = await self.send_command(Cmd.STATUS, what="status query")
+        reply = await self.ask(Cmd.STATUS, what="status query")
         status = Status.decode(reply.values)
         self.update(power=self._power_state(status.power), input=self.input_label(status.input))
         self._apply_volume(status.volume)
@@ -185,9 +184,9 @@ class SamsungMdcDriver(Driver[SamsungMdcConfig]):
 
     async def _poll_info(self) -> None:
         self.update(
-            model=await self._query_text(Cmd.MODEL_NAME),
-            serial_number=await self._query_text(Cmd.SERIAL_NUMBER),
-            software_version=await self._query_text(Cmd.SOFTWARE_VERSION),
+            model=await self.query(Cmd.MODEL_NAME),
+            serial_number=await self.query(Cmd.SERIAL_NUMBER),
+            software_version=await self.query(Cmd.SOFTWARE_VERSION),
         )
 
     def _power_state(self, on: bool) -> str:
@@ -234,9 +233,7 @@ class SamsungMdcDriver(Driver[SamsungMdcConfig]):
     async def _power(self, on: bool) -> None:
         booting = on and self.state.get("power") not in ("on", "warming")
         value = Power.ON if on else Power.OFF
-        reply = await self.send_command(
-            Cmd.POWER, bytes((value,)), f"power {'on' if on else 'off'}"
-        )
+        reply = await self.ask(Cmd.POWER, bytes((value,)), f"power {'on' if on else 'off'}")
         if booting and self.config.warmup > 0:
             self._warm_until = time.monotonic() + self.config.warmup
         self.update(power=self._power_state(_echo(reply, value) != Power.OFF))
@@ -253,12 +250,12 @@ class SamsungMdcDriver(Driver[SamsungMdcConfig]):
     async def select_input(self, args: SelectInput) -> None:
         code = self.resolve_input(args.input)
         what = f"input {self.input_label(code)} (0x{code:02X})"
-        reply = await self.send_command(Cmd.INPUT_SOURCE, bytes((code,)), what)
+        reply = await self.ask(Cmd.INPUT_SOURCE, bytes((code,)), what)
         self.update(input=self.input_label(_echo(reply, code)))
 
     async def _set_volume(self, level: float) -> None:
         value = round(level)
-        reply = await self.send_command(Cmd.VOLUME, bytes((value,)), f"volume {value}")
+        reply = await self.ask(Cmd.VOLUME, bytes((value,)), f"volume {value}")
         self._apply_volume(_echo(reply, value))
 
     @action(SetLevel, coalesce=VOLUME, lockout=True, description="display volume in percent")
@@ -270,9 +267,7 @@ class SamsungMdcDriver(Driver[SamsungMdcConfig]):
         await self._set_volume(args.level)
 
     async def _step_volume(self, down: bool) -> None:
-        await self.send_command(
-            Cmd.VOLUME_STEP, bytes((int(down),)), f"volume {'down' if down else 'up'}"
-        )
+        await self.ask(Cmd.VOLUME_STEP, bytes((int(down),)), f"volume {'down' if down else 'up'}")
         await self._read_status()  # what a step answers is not documented: read it back
 
     @action(lockout=True, description="volume one step up")
@@ -284,9 +279,7 @@ class SamsungMdcDriver(Driver[SamsungMdcConfig]):
         await self._step_volume(True)
 
     async def _set_mute(self, mute: bool) -> None:
-        reply = await self.send_command(
-            Cmd.MUTE, bytes((int(mute),)), f"mute {'on' if mute else 'off'}"
-        )
+        reply = await self.ask(Cmd.MUTE, bytes((int(mute),)), f"mute {'on' if mute else 'off'}")
         self._apply_mute(_echo(reply, int(mute)) != 0)
 
     @action(SetMute, coalesce="audio_mute", lockout=True, description="mute the display's sound")

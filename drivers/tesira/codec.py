@@ -2,7 +2,8 @@
 
 Commands end with LF; the server ends lines with CR LF or (Telnet style) CR NUL, so
 replies are cut at any of CR, LF and NUL and empty frames are skipped: a NUL can
-never prefix the next line. Telnet commands are stripped before that (`telnet.py`).
+never prefix the next line. Telnet commands are stripped before that
+(`drivers/transport/telnet.py`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from enum import StrEnum
 from typing import Any, TypeAlias
 
 from drivers.errors import ProtocolError
-from drivers.tesira.telnet import Negotiation, TelnetFramer
 from drivers.transport.framing import DelimiterFramer
+from drivers.transport.telnet import Negotiation, Policy, TelnetFramer, refuse_all
 
 PORT = 23
 OK = "+OK"
@@ -36,9 +37,13 @@ _UNQUOTED_ARG = re.compile(r'^[^\s"]+$')
 _SEPARATORS = " \t,"
 
 
-def reply_framer(on_negotiation: Callable[[Negotiation], None] | None = None) -> TelnetFramer:
-    """The client-side framer: Telnet stripped, lines cut at CR, LF or NUL."""
-    return TelnetFramer(DelimiterFramer(TERMINATORS, MAX_LINE), on_negotiation)
+def reply_framer(
+    send: Callable[[bytes], None],
+    policy: Policy = refuse_all,
+    on_negotiation: Callable[[Negotiation], None] | None = None,
+) -> TelnetFramer[bytes]:
+    """The client-side framer: Telnet answered by `policy` via `send`, lines cut at CR, LF, NUL."""
+    return TelnetFramer(DelimiterFramer(TERMINATORS, MAX_LINE), policy, send, on_negotiation)
 
 
 # ---- values ------------------------------------------------------------------------
@@ -128,7 +133,10 @@ def _read_string(text: str, pos: int) -> tuple[str, int]:
 
 
 def parse_scalar(text: str) -> Value:
-    """A bare word: number, true/false, null, or (enum-like) text."""
+    """A bare word: number, true/false, null, or (enum-like) text.
+
+    ProtocolError for an integer too long to convert (over 4300 digits).
+    """
     if text == "true":
         return True
     if text == "false":
@@ -136,7 +144,12 @@ def parse_scalar(text: str) -> Value:
     if text == "null":
         return None
     if _NUMBER.match(text):
-        return float(text) if any(c in text for c in ".eEnN") else int(text)
+        if any(c in text for c in ".eEnN"):
+            return float(text)
+        try:
+            return int(text)
+        except ValueError:
+            raise ProtocolError(f"number of {len(text)} digits: {text[:20]}...") from None
     return text
 
 

@@ -40,6 +40,9 @@ class ControlConfig(BaseModel):
     mute_channel: int | None = Field(
         None, ge=1, le=1024, description="channel of the mute (default: channel)"
     )
+    label: str | None = Field(
+        None, min_length=1, description="what panels call it; default the name"
+    )
     min: float | None = Field(None, ge=-1000, le=1000, description="lowest level panels may set")
     max: float | None = Field(None, ge=-1000, le=1000, description="highest level panels may set")
 
@@ -101,6 +104,10 @@ class TesiraConfig(DeviceConfig):
         default_factory=dict,
         description="named controls, e.g. {program: {tag: Level1, channel: 1}}",
     )
+    presets: dict[int, str] = Field(
+        default_factory=dict,
+        description="names of the design's presets by number, e.g. {1001: Presentation}",
+    )
     subscribe_rate: Duration = Field(
         0.1, ge=0, le=60, description="fastest the Tesira pushes changes of one control"
     )
@@ -119,3 +126,23 @@ class TesiraConfig(DeviceConfig):
     def points(self) -> list[Point]:
         """Every attribute of every control, in config order."""
         return [p for name, control in self.controls.items() for p in control.points(name)]
+
+    def point(self, control: str, kind: Kind) -> Point:
+        """Where a control's level or mute lives; ValueError naming what is wrong if nowhere."""
+        entry = self.controls.get(control)
+        if entry is None:
+            known = ", ".join(self.controls) or "none configured"
+            raise ValueError(f"no control {control!r} (controls: {known})")
+        for point in entry.points(control):
+            if point.kind == kind:
+                return point
+        raise ValueError(f"control {control!r} has no {kind}")
+
+    def preset_number(self, preset: int | str) -> int | str:
+        """A preset's number when it is given by a configured name; else as given."""
+        if isinstance(preset, str):
+            wanted = preset.strip().casefold()
+            for number, name in self.presets.items():
+                if name.casefold() == wanted:
+                    return number
+        return preset

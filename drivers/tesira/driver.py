@@ -6,12 +6,12 @@ import contextlib
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, NonNegativeInt, StringConstraints
+from pydantic import Field, NonNegativeInt, StringConstraints, ValidationInfo, field_validator
 
-from drivers.actions import Args, action
-from drivers.base import MORE, NOT_MINE, Driver, PollGroup
+from drivers.actions import Args, action, config_in
+from drivers.base import MORE, NOT_MINE, Driver, PollGroup, Wait
 from drivers.errors import CommandError, ConnectionClosed, DeviceError, ErrorCode, ProtocolError
 from drivers.tesira.codec import (
     Arg,
@@ -25,8 +25,8 @@ from drivers.tesira.codec import (
     parse_line,
     reply_framer,
 )
-from drivers.tesira.config import ControlConfig, Point, TesiraConfig
-from drivers.tesira.telnet import Negotiation, TelnetFramer
+from drivers.tesira.config import ControlConfig, Kind, Point, TesiraConfig
+from drivers.transport.telnet import TelnetFramer
 
 log = logging.getLogger("avhub.driver.tesira")
 
@@ -42,27 +42,40 @@ class TesiraDeviceError(DeviceError):
     """The Tesira answered an error line."""
 
     def __init__(self, message: str, kind: ErrorKind) -> None:
-        super().__init__(message, _ERROR_CODES.get(kind, ErrorCode.DEVICE_ERROR))
+        super().__init__(_ERROR_CODES.get(kind, ErrorCode.DEVICE_ERROR), message)
         self.kind = kind
 
 
-class SetLevel(Args):
+class _Control(Args):
+    """Arguments naming a control; checked against the device config when it is given."""
+
+    kind: ClassVar[Kind] = "level"
     control: str = Field(description="control name from the device config")
+
+    @field_validator("control")
+    @classmethod
+    def _known(cls, control: str, info: ValidationInfo) -> str:
+        config = config_in(info)
+        if isinstance(config, TesiraConfig):
+            config.point(control, cls.kind)
+        return control
+
+
+class SetLevel(_Control):
     level: float = Field(allow_inf_nan=False, description="level in dB")
 
 
-class StepLevel(Args):
-    control: str = Field(description="control name from the device config")
+class StepLevel(_Control):
     step: float = Field(allow_inf_nan=False, description="dB to add (negative: lower)")
 
 
-class SetMute(Args):
-    control: str = Field(description="control name from the device config")
+class SetMute(_Control):
+    kind: ClassVar[Kind] = "mute"
     mute: bool
 
 
-class ToggleMute(Args):
-    control: str = Field(description="control name from the device config")
+class ToggleMute(_Control):
+    kind: ClassVar[Kind] = "mute"
 
 
 PresetName = Annotated[
@@ -76,7 +89,7 @@ class RecallPreset(Args):
     )
 
 
-class TesiraDriver(Driver[TesiraConfig]):
+class TesiraDriver(Driver[TesiraConfig, bytes]):
     """A Tesira server: levels and mutes of configured blocks, kept current by subscriptions.
 
     Every (re)connect answers the Telnet negotiation (refusing every option), waits
@@ -93,6 +106,8 @@ class TesiraDriver(Driver[TesiraConfig]):
         self._points = config.points()
         self._tokens = {p.token: p for p in self._points}
         self._faults: dict[Point, str] = {}
+        if config.presets:  # names beside the numbers, for panels and macros
+            self.state["presets"] = {str(n): name for n, name in sorted(config.presets.items())}
         self.state.update(  # the initial snapshot already shows which controls exist
             controls={name: _describe(c) for name, c in config.controls.items()},
             levels={p.control: None for p in self._points if p.kind == "level"},
@@ -100,17 +115,14 @@ class TesiraDriver(Driver[TesiraConfig]):
             control_errors={},
         )
 
-    def create_framer(self) -> TelnetFramer:
-        return reply_framer(self._refuse)
+    def create_framer(self) -> TelnetFramer[bytes]:
+        return reply_framer(self._answer_telnet)  # refuses every option
 
-    def _refuse(self, request: Negotiation) -> None:
-        """Answer DO with WONT and WILL with DONT: without answers the banner never comes."""
-        reply = request.refusal()
-        if reply is None:
-            return
-        log.debug("%s: telnet %s → %s", self.label, request, reply)
+    def _answer_telnet(self, answer: bytes) -> None:
+        """Send the refusals: without answers the banner never comes."""
+        log.debug("%s: telnet answer %s", self.label, answer.hex(" "))
         with contextlib.suppress(ConnectionClosed):  # gone: the next connection negotiates afresh
-            self.send(reply.encode())
+            self.send(answer)
 
     async def login(self) -> None:
         """Wait for the banner, then subscribe to every control (subscriptions die with the session)."""
@@ -118,7 +130,7 @@ class TesiraDriver(Driver[TesiraConfig]):
         rate_ms = round(self.config.subscribe_rate * 1000)
         for point in self._points:
             try:
-                await self.command(
+                await self.ask(
                     point, point.tag, "subscribe", point.kind, point.channel, point.token, rate_ms
                 )
             except TesiraDeviceError as err:
@@ -127,7 +139,7 @@ class TesiraDriver(Driver[TesiraConfig]):
             else:
                 self._fault(point, None)
 
-    def _match_banner(self, frame: bytes) -> object:
+    def _match_banner(self, frame: bytes) -> bool | Wait:
         try:
             message = parse_line(frame)
         except ProtocolError:
@@ -137,7 +149,7 @@ class TesiraDriver(Driver[TesiraConfig]):
             return MORE
         return True if isinstance(message, Other) and message.is_banner else NOT_MINE
 
-    def unsolicited(self, frame: Any) -> None:
+    def unsolicited(self, frame: bytes) -> None:
         message = parse_line(frame)  # a ProtocolError is logged by the base
         if isinstance(message, Publish):
             self._apply(message)
@@ -148,7 +160,7 @@ class TesiraDriver(Driver[TesiraConfig]):
 
     # ---- requests -----------------------------------------------------------------
 
-    async def command(
+    async def ask(
         self, point: Point | None, *parts: Arg, on_reply: Callable[[Ok], None] | None = None
     ) -> Ok:
         """Send one command; return its `+OK`. Publish lines before it are applied, an echo skipped.
@@ -159,7 +171,7 @@ class TesiraDriver(Driver[TesiraConfig]):
         data = encode_command(*parts)
         sent = data.decode().strip()
 
-        def match(frame: bytes) -> object:
+        def match(frame: bytes) -> Ok | Wait:
             try:
                 message = parse_line(frame)
             except ProtocolError:
@@ -177,8 +189,7 @@ class TesiraDriver(Driver[TesiraConfig]):
                 raise self._error(sent, point, message)
             return MORE if message.text == sent else NOT_MINE
 
-        reply: Ok = await self.request(data, match)
-        return reply
+        return await self.request(data, match)
 
     def _error(self, sent: str, point: Point | None, err: Err) -> TesiraDeviceError:
         kind = err.kind
@@ -198,7 +209,7 @@ class TesiraDriver(Driver[TesiraConfig]):
         return TesiraDeviceError(text, kind)
 
     async def _get(self, point: Point) -> None:
-        await self.command(
+        await self.ask(
             point,
             *(point.tag, "get", point.kind, point.channel),
             on_reply=lambda reply: self._store(point, reply.value),
@@ -257,23 +268,18 @@ class TesiraDriver(Driver[TesiraConfig]):
                 self._fault(point, None)
 
     async def _poll_aliases(self) -> None:
-        reply = await self.command(None, "SESSION", "get", "aliases")
+        reply = await self.ask(None, "SESSION", "get", "aliases")
         aliases = reply.fields.get("list", reply.value)
         if isinstance(aliases, list):
             self.update(aliases=[str(a) for a in aliases])
 
     # ---- actions --------------------------------------------------------------------
 
-    def _point(self, control: str, kind: str) -> Point:
-        for point in self._points:
-            if point.control == control and point.kind == kind:
-                return point
-        if control not in self.config.controls:
-            known = ", ".join(self.config.controls) or "none configured"
-            raise CommandError(
-                ErrorCode.INVALID_ARGS, f"no control {control!r} (controls: {known})"
-            )
-        raise CommandError(ErrorCode.INVALID_ARGS, f"control {control!r} has no {kind}")
+    def _point(self, control: str, kind: Kind) -> Point:
+        try:
+            return self.config.point(control, kind)
+        except ValueError as err:
+            raise CommandError(ErrorCode.INVALID_ARGS, str(err)) from None
 
     def _check_range(self, control: str, level: float) -> None:
         cfg: ControlConfig = self.config.controls[control]
@@ -287,7 +293,7 @@ class TesiraDriver(Driver[TesiraConfig]):
     async def set_level(self, args: SetLevel) -> None:
         point = self._point(args.control, "level")
         self._check_range(args.control, args.level)
-        await self.command(point, point.tag, "set", "level", point.channel, args.level)
+        await self.ask(point, point.tag, "set", "level", point.channel, args.level)
         await self._get(point)
 
     @action(StepLevel, description="raise or lower a level by `step` dB")
@@ -301,33 +307,33 @@ class TesiraDriver(Driver[TesiraConfig]):
         elif current is not None and cfg.min is not None and current + args.step < cfg.min:
             limit = cfg.min
         if limit is not None:
-            await self.command(point, point.tag, "set", "level", point.channel, limit)
+            await self.ask(point, point.tag, "set", "level", point.channel, limit)
         elif args.step:
             verb = "increment" if args.step > 0 else "decrement"
-            await self.command(point, point.tag, verb, "level", point.channel, abs(args.step))
+            await self.ask(point, point.tag, verb, "level", point.channel, abs(args.step))
         await self._get(point)
 
     @action(SetMute, coalesce=lambda a: ("mute", a.control), description="mute or unmute")
     async def set_mute(self, args: SetMute) -> None:
         point = self._point(args.control, "mute")
-        await self.command(point, point.tag, "set", "mute", point.channel, args.mute)
+        await self.ask(point, point.tag, "set", "mute", point.channel, args.mute)
         await self._get(point)
 
     @action(ToggleMute, description="flip a mute")
     async def toggle_mute(self, args: ToggleMute) -> None:
         point = self._point(args.control, "mute")
-        await self.command(point, point.tag, "toggle", "mute", point.channel)
+        await self.ask(point, point.tag, "toggle", "mute", point.channel)
         await self._get(point)
 
     @action(RecallPreset, description="recall a preset by number or name")
     async def recall_preset(self, args: RecallPreset) -> None:
-        preset = args.preset
+        preset = self.config.preset_number(args.preset)
         if isinstance(preset, str) and preset.strip().isdigit():
             preset = int(preset)
         if isinstance(preset, int):
-            await self.command(None, "DEVICE", "recallPreset", preset)
+            await self.ask(None, "DEVICE", "recallPreset", preset)
         else:
-            await self.command(None, "DEVICE", "recallPresetByName", preset)
+            await self.ask(None, "DEVICE", "recallPresetByName", preset)
         self.update(preset=preset)
 
 
@@ -342,9 +348,12 @@ def _parse(point: Point, value: Value) -> float | bool:
 
 def _describe(control: ControlConfig) -> dict[str, Any]:
     """What a panel needs to draw a control."""
-    return {
+    described: dict[str, Any] = {
         "level": control.type == "level",
         "mute": control.type == "mute" or control.mute,
         "min": control.min,
         "max": control.max,
     }
+    if control.label is not None:
+        described["label"] = control.label
+    return described

@@ -68,7 +68,7 @@ class DelimiterFramer:
             return
         self._buf += part
         if len(self._buf) > self._max_len:
-            head = bytes(self._buf[:40])
+            head = bytes(self._buf[: min(40, self._max_len + 1)])  # not how much has arrived
             out.append(ProtocolError(f"frame over {self._max_len} bytes dropped: {head!r}..."))
             self._buf.clear()
             self._discarding = True
@@ -86,3 +86,28 @@ class PassThroughFramer:
 
     def reset(self) -> None:
         pass
+
+
+class FixedLengthFramer:
+    """Every `length` bytes are one frame, for binary protocols without a terminator."""
+
+    def __init__(self, length: int) -> None:
+        if length < 1:
+            raise ValueError("a frame is at least one byte long")
+        self._length = length
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes | ProtocolError]:
+        self._buf += data
+        size = self._length
+        count = len(self._buf) // size
+        if not count:
+            return []
+        frames: list[bytes | ProtocolError] = [
+            bytes(self._buf[i * size : (i + 1) * size]) for i in range(count)
+        ]
+        del self._buf[: count * size]
+        return frames
+
+    def reset(self) -> None:
+        self._buf.clear()

@@ -33,6 +33,14 @@ from serial import rfc2217
 from drivers.errors import ConnectError, ConnectionClosed, OfflineReason
 from drivers.transport.base import Receiver, Transport
 from drivers.transport.tcp import TcpTransport, _StreamProtocol
+from drivers.transport.telnet import (
+    Negotiation,
+    Telnet,
+    Verb,
+    accept_offered,
+    escape,
+    subnegotiation,
+)
 from drivers.transport.url import TransportUrl
 
 log = logging.getLogger("avhub.transport.serial")
@@ -153,71 +161,35 @@ class _Telnet:
     """Takes RFC 2217 Telnet traffic out of a gateway's stream and answers its negotiation.
 
     Data bytes go on to the receiver with IAC IAC unescaped; options BINARY, SGA and
-    COM-PORT-OPTION are accepted both ways, every other option is refused.
+    COM-PORT-OPTION are offered both ways, every other option is refused.
     """
 
-    WANTED = (rfc2217.BINARY, rfc2217.SGA, rfc2217.COM_PORT_OPTION)
-    _REFUSE = {rfc2217.DO: rfc2217.WONT, rfc2217.WILL: rfc2217.DONT}
+    WANTED = (rfc2217.BINARY[0], rfc2217.SGA[0], rfc2217.COM_PORT_OPTION[0])
 
-    def __init__(self, receiver: Receiver, send: Callable[[bytes], None]) -> None:
+    def __init__(self, receiver: Receiver, send: Callable[[bytes], None], name: str) -> None:
         self.receiver = receiver
         self._send = send
-        self._buf = b""  # an unfinished command carried to the next read
+        self._name = name
+        self._telnet = Telnet(accept_offered(self.WANTED))
 
     def hello(self, params: dict[str, int | float | str]) -> bytes:
         """Our option offers, then the port settings the URL gives (others stay as the gateway has them)."""
-        iac = rfc2217.IAC
-        out = b"".join(
-            iac + verb + opt for opt in self.WANTED for verb in (rfc2217.WILL, rfc2217.DO)
-        )
+        offers = (Negotiation(v, opt) for opt in self.WANTED for v in (Verb.WILL, Verb.DO))
+        out = b"".join(n.encode() for n in offers)
         for code, value in _settings_subnegotiations(params):
-            body = (rfc2217.COM_PORT_OPTION + code + value).replace(iac, iac + iac)
-            out += iac + rfc2217.SB + body + iac + rfc2217.SE
+            out += subnegotiation(rfc2217.COM_PORT_OPTION + code + value)
         return out
 
     def data_received(self, data: bytes) -> None:
-        data, self._buf = self._buf + data, b""
-        payload = bytearray()
-        i = 0
-        while i < len(data):
-            at = data.find(rfc2217.IAC, i)
-            if at < 0:
-                payload += data[i:]
-                break
-            payload += data[i:at]
-            used = self._command(data, at)
-            if used == 0:  # incomplete: wait for more bytes
-                self._buf = data[at:]
-                break
-            if data[at + 1 : at + 2] == rfc2217.IAC:
-                payload += rfc2217.IAC
-            i = at + used
-        if payload:
-            self.receiver.data_received(bytes(payload))
-
-    def _command(self, data: bytes, at: int) -> int:
-        """Handle the command at `at`; the bytes it used, or 0 when it is not complete yet."""
-        verb = data[at + 1 : at + 2]
-        if not verb:
-            return 0
-        if verb in (rfc2217.DO, rfc2217.DONT, rfc2217.WILL, rfc2217.WONT):
-            option = data[at + 2 : at + 3]
-            if not option:
-                return 0
-            if verb in self._REFUSE and option not in self.WANTED:
-                self._send(rfc2217.IAC + self._REFUSE[verb] + option)
-            return 3
-        if verb == rfc2217.SB:
-            end = at + 2
-            while True:
-                end = data.find(rfc2217.IAC, end)
-                if end < 0 or end + 1 >= len(data):
-                    return 0
-                if data[end + 1 : end + 2] == rfc2217.SE:
-                    log.debug("RFC 2217 gateway says %r", data[at + 2 : end])
-                    return end + 2 - at
-                end += 2  # IAC IAC: an escaped 0xFF inside the subnegotiation
-        return 2  # IAC IAC (a data byte) or a two-byte command such as NOP
+        got = self._telnet.feed(data)
+        if got.replies:
+            self._send(got.answer)
+        for body in got.subnegotiations:
+            log.debug("RFC 2217 gateway %s says %r", self._name, body)
+        for err in got.errors:
+            log.warning("RFC 2217 gateway %s: %s", self._name, err)
+        if got.data:
+            self.receiver.data_received(got.data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.receiver.connection_lost(exc)
@@ -253,9 +225,9 @@ class Rfc2217Transport(TcpTransport):
     """
 
     async def open(self, receiver: Receiver) -> None:
-        telnet = _Telnet(receiver, super().write)
+        telnet = _Telnet(receiver, super().write, f"{self.url.host}:{self.url.port}")
         await super().open(telnet)
         super().write(telnet.hello(self.url.params))
 
     def write(self, data: bytes) -> None:
-        super().write(data.replace(rfc2217.IAC, rfc2217.IAC + rfc2217.IAC))
+        super().write(escape(data))

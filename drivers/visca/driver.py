@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Callable
+from enum import Enum
+from typing import Final, TypeVar
 
 from pydantic import Field
 
 from drivers.actions import Args, action
-from drivers.base import NOT_MINE, Driver, PollGroup
+from drivers.base import NOT_MINE, Driver, PollGroup, Wait
 from drivers.errors import (
     AvhubError,
     CommandError,
@@ -63,6 +65,7 @@ from drivers.visca.config import ViscaConfig
 log = logging.getLogger("avhub.driver.visca")
 
 IP_ADDRESS = 1  # VISCA over IP always addresses camera 1
+R = TypeVar("R")
 
 _ERROR_CODES: dict[int | None, ErrorCode] = {
     ViscaError.SYNTAX: ErrorCode.INVALID_ARGS,
@@ -71,12 +74,14 @@ _ERROR_CODES: dict[int | None, ErrorCode] = {
 }
 
 
-class _Acked:
+class _Phase(Enum):
+    ACKED = "ACKED"
+
     def __repr__(self) -> str:
-        return "ACKED"
+        return self.name
 
 
-ACKED = _Acked()
+ACKED: Final = _Phase.ACKED
 """The first-phase answer of a command the camera accepted but has not completed yet."""
 
 
@@ -84,7 +89,7 @@ class ViscaDeviceError(DeviceError):
     """The camera answered a VISCA error reply (`y0 6z <code> FF`)."""
 
     def __init__(self, message: str, error: ViscaError | int | None) -> None:
-        super().__init__(message, _ERROR_CODES.get(error, ErrorCode.DEVICE_ERROR))
+        super().__init__(_ERROR_CODES.get(error, ErrorCode.DEVICE_ERROR), message)
         self.error = error
 
 
@@ -120,7 +125,10 @@ class _Exchange:
                     acked=self.socket is not None,
                 )
             if frame.payload == MESSAGE_ERROR:
-                raise DeviceError(f"{self.what}: camera rejected the message (ERROR 0F 02)")
+                raise DeviceError(
+                    ErrorCode.DEVICE_ERROR,
+                    f"{self.what}: camera rejected the message (ERROR 0F 02)",
+                )
             return None
         try:
             reply = parse_reply(frame.payload)
@@ -132,7 +140,7 @@ class _Exchange:
     def _error(self, reply: Reply) -> ViscaDeviceError:
         return ViscaDeviceError(f"{self.what}: {error_meaning(reply.error)}", reply.error)
 
-    def first(self, frame: Message) -> Any:
+    def first(self, frame: Message) -> bytes | _Phase | Wait:
         """Match the ACK (commands), the completion or inquiry reply, or an error."""
         reply = self._reply(frame)
         if reply is None:
@@ -148,7 +156,7 @@ class _Exchange:
             return NOT_MINE  # serial has no sequence numbers: a completion before the ACK is stale
         return reply.data
 
-    def completion(self, frame: Message) -> Any:
+    def completion(self, frame: Message) -> bytes | Wait:
         """Match the completion (or error) of the socket the ACK named."""
         reply = self._reply(frame)
         if reply is None or reply.kind not in (ReplyKind.COMPLETION, ReplyKind.ERROR):
@@ -177,7 +185,7 @@ def _clamp(speed: int, limit: int) -> int:
     return max(-limit, min(limit, speed))
 
 
-class ViscaDriver(Driver[ViscaConfig]):
+class ViscaDriver(Driver[ViscaConfig, Message]):
     """A PTZ camera: power, pan/tilt and zoom drives, presets; positions polled."""
 
     name = "visca"
@@ -199,11 +207,11 @@ class ViscaDriver(Driver[ViscaConfig]):
     async def login(self) -> None:
         """IP: RESET the camera's sequence counter. Serial: IF_Clear the camera's buffers."""
         if self.serial:
-            await self._send(IF_CLEAR, "IF_Clear", inquiry=True)
+            await self.ask(IF_CLEAR, "IF_Clear", inquiry=True)
         else:
             await self._reset()
 
-    def unsolicited(self, frame: Any) -> None:
+    def unsolicited(self, frame: Message) -> None:
         waiting = self._completion
         if waiting is not None and not waiting[1].done():
             exchange, future = waiting
@@ -212,14 +220,14 @@ class ViscaDriver(Driver[ViscaConfig]):
             except AvhubError as err:
                 future.set_exception(err)
                 return
-            if result is not NOT_MINE:
+            if isinstance(result, bytes):
                 future.set_result(result)
                 return
         log.debug("%s: ignored a late or duplicate reply: %s", self.label, frame)
 
     # ---- messages -------------------------------------------------------------------
 
-    async def _ask(self, wire: bytes, match: Any) -> Any:
+    async def _request(self, wire: bytes, match: Callable[[Message], R | Wait]) -> R:
         """`request`, with the retransmissions login's single try would not make."""
         tries = 1 + self.config.retries if self.conn_state is ConnectionState.LOGGING_IN else 1
         for attempt in range(tries):
@@ -234,11 +242,11 @@ class ViscaDriver(Driver[ViscaConfig]):
         """Set the camera's sequence counter (and ours) back to 0."""
         wire = Message(PayloadType.CONTROL, 0, RESET).encode()
 
-        def match(frame: Message) -> Any:
+        def match(frame: Message) -> bool | Wait:
             ok = frame.type in CONTROL_TYPES and frame.payload == RESET
             return True if ok else NOT_MINE
 
-        await self._ask(wire, match)
+        await self._request(wire, match)
         self._seq = 0
 
     def _message(self, body: bytes, what: str, inquiry: bool) -> _Exchange:
@@ -250,7 +258,7 @@ class ViscaDriver(Driver[ViscaConfig]):
         wire = Message(kind, seq, data).encode()
         return _Exchange(self.label, wire, seq, self.address, inquiry, what)
 
-    async def _send(self, body: bytes, what: str, inquiry: bool = False) -> bytes:
+    async def ask(self, body: bytes, what: str, inquiry: bool = False) -> bytes:
         """Send one message; the data of its completion or inquiry reply."""
         for _ in range(1 + self.config.retries):
             # request() lets waiting user commands run before it writes; do that now, so
@@ -264,14 +272,16 @@ class ViscaDriver(Driver[ViscaConfig]):
                 await self._reset()
                 if err.acked:  # the camera accepted it earlier: a retransmission found it done
                     return b""
-        raise DeviceError(f"{self.label}: {what}: camera keeps reporting sequence errors")
+        raise DeviceError(
+            ErrorCode.DEVICE_ERROR, f"{self.label}: {what}: camera keeps reporting sequence errors"
+        )
 
     async def _deliver(self, exchange: _Exchange) -> bytes:
         """ACK then completion; a lost completion is asked for again by retransmitting."""
         for _ in range(1 + self.config.retries):
-            result = await self._ask(exchange.wire, exchange.first)
+            result: bytes | _Phase = await self._request(exchange.wire, exchange.first)
             if result is not ACKED:
-                return bytes(result)
+                return result
             try:
                 return await self._await_completion(exchange)
             except TimeoutError:
@@ -289,10 +299,10 @@ class ViscaDriver(Driver[ViscaConfig]):
         finally:
             self._completion = None
 
-    async def _inquire(self, body: bytes, what: str) -> bytes | None:
+    async def query(self, body: bytes, what: str) -> bytes | None:
         """An inquiry; None when the camera cannot answer it now (standby, busy)."""
         try:
-            return await self._send(body, what, inquiry=True)
+            return await self.ask(body, what, inquiry=True)
         except ViscaDeviceError as err:
             if err.code is ErrorCode.BUSY:
                 return None
@@ -310,17 +320,17 @@ class ViscaDriver(Driver[ViscaConfig]):
             await self._read_pan_tilt()
 
     async def _read_power(self) -> None:
-        data = await self._inquire(POWER_INQUIRY, "power inquiry")
+        data = await self.query(POWER_INQUIRY, "power inquiry")
         if data is not None:
             self.update(power=power_value(data))
 
     async def _read_zoom(self) -> None:
-        data = await self._inquire(ZOOM_POSITION_INQUIRY, "zoom position inquiry")
+        data = await self.query(ZOOM_POSITION_INQUIRY, "zoom position inquiry")
         if data is not None:
             self.update(zoom_position=zoom_position(data))
 
     async def _read_pan_tilt(self) -> None:
-        data = await self._inquire(PAN_TILT_POSITION_INQUIRY, "pan/tilt position inquiry")
+        data = await self.query(PAN_TILT_POSITION_INQUIRY, "pan/tilt position inquiry")
         if data is not None:
             pan, tilt = pan_tilt_position(data)
             self.update(pan=pan, tilt=tilt)
@@ -334,7 +344,7 @@ class ViscaDriver(Driver[ViscaConfig]):
         if before != stable:
             self.update(power=moving)
         try:
-            await self._send(POWER_ON if on else POWER_OFF, f"power {stable}")
+            await self.ask(POWER_ON if on else POWER_OFF, f"power {stable}")
         except AvhubError:
             if before is not None:
                 self.update(power=before)
@@ -357,20 +367,20 @@ class ViscaDriver(Driver[ViscaConfig]):
     async def pan_tilt(self, args: PanTilt) -> None:
         pan = _clamp(args.pan, self.config.max_pan_speed)
         tilt = _clamp(args.tilt, self.config.max_tilt_speed)
-        await self._send(pan_tilt_drive(pan, tilt), f"pan/tilt {pan:+d} {tilt:+d}")
+        await self.ask(pan_tilt_drive(pan, tilt), f"pan/tilt {pan:+d} {tilt:+d}")
         if pan == tilt == 0:
             await self._read_pan_tilt()
 
     @action(Zoom, coalesce="zoom", description="zoom at a signed speed until changed or stopped")
     async def zoom(self, args: Zoom) -> None:
-        await self._send(zoom_drive(args.speed), f"zoom {args.speed:+d}")
+        await self.ask(zoom_drive(args.speed), f"zoom {args.speed:+d}")
         if args.speed == 0:
             await self._read_zoom()
 
     @action(name="stop", coalesce="stop", description="stop pan, tilt and zoom")
     async def stop_motion(self) -> None:
-        await self._send(PAN_TILT_STOP, "pan/tilt stop")
-        await self._send(ZOOM_STOP, "zoom stop")
+        await self.ask(PAN_TILT_STOP, "pan/tilt stop")
+        await self.ask(ZOOM_STOP, "zoom stop")
         await self._read_pan_tilt()
         await self._read_zoom()
 
@@ -386,7 +396,7 @@ class ViscaDriver(Driver[ViscaConfig]):
     @action(Preset, coalesce="preset", description="move to a stored preset")
     async def recall_preset(self, args: Preset) -> None:
         number = self._preset_number(args)
-        await self._send(memory(PresetAction.RECALL, number), f"recall preset {number}")
+        await self.ask(memory(PresetAction.RECALL, number), f"recall preset {number}")
         self.update(preset=number)
         await self._read_pan_tilt()
         await self._read_zoom()
@@ -394,4 +404,4 @@ class ViscaDriver(Driver[ViscaConfig]):
     @action(Preset, description="store the current position as a preset")
     async def store_preset(self, args: Preset) -> None:
         number = self._preset_number(args)
-        await self._send(memory(PresetAction.STORE, number), f"store preset {number}")
+        await self.ask(memory(PresetAction.STORE, number), f"store preset {number}")

@@ -33,6 +33,7 @@ export class DeviceCard {
     this.id = id;
     this.send = send;
     this.shape = null;
+    this.actions = null; // the action schemas the controls were built from
     this.sections = [];
     this.latest = 0;
     this.title = h("h2", {});
@@ -53,8 +54,9 @@ export class DeviceCard {
     this.device = device;
     this.title.textContent = device.name || this.id;
     const shape = structure(device);
-    if (shape !== this.shape) {
+    if (shape !== this.shape || device.actions !== this.actions) {
       this.shape = shape;
+      this.actions = device.actions;
       const ctx = { device: usable(this.device), run: (...args) => this.run(...args) };
       this.sections = BUILDERS.map((build) => build(ctx)).filter(Boolean);
       this.body.replaceChildren(...this.sections.map((s) => s.el));

@@ -10,11 +10,14 @@
 //                    (set_video_mute, set_audio_mute, set_freeze, ...)
 //   levels/mutes     state.levels {control: dB or %} with set_level {control, level};
 //                    the range comes from state.controls[control].{min,max}, else the
-//                    level schema (minimum/maximum), else -100..20 dB or 0..100 %
+//                    level schema (minimum/maximum), else -100..20 dB or 0..100 %;
+//                    the name from state.controls[control].label or a named output
 //   routes           state.routes {output: input|null} with route {input, output};
 //                    inputs from the input schema (enum or a small integer range), else
 //                    1..state.size.inputs, else state.inputs, else the inputs seen in
-//                    routes; output not required means an "All" row
+//                    routes; output not required means an "All" row. Named inputs and
+//                    outputs (state.inputs / state.outputs {number: name}) show their
+//                    names and are sent by name
 //   presets          recall_preset {preset}: choices from state.presets, the schema's enum or
 //                    a small integer range; state.preset is highlighted
 //   camera           pan_tilt {pan, tilt} (signed speeds: +pan right, +tilt up) and
@@ -269,7 +272,11 @@ function levels({ device, run }) {
   const outputs = /output/i.test(
     nonNull(levelControl ?? argSchema(actions.set_mute, "control")).description ?? "",
   );
-  const levelLabel = (name) => (outputs && /^\d+$/.test(name) ? `Out ${name}` : humanize(name));
+  const own = (name) => (isObject(state.controls) ? state.controls[name] : null);
+  const outputNames = isObject(state.outputs) ? state.outputs : {};
+  const levelLabel = (name) =>
+    (isObject(own(name)) && own(name).label) ||
+    (outputs && /^\d+$/.test(name) ? (outputNames[name] ?? `Out ${name}`) : humanize(name));
   const muteControl = argSchema(actions.set_mute, "control");
   const rows = names.map((name) => levelRow(name, name in levelMap, name in muteMap));
 
@@ -286,7 +293,7 @@ function levels({ device, run }) {
         min: range.min,
         max: range.max,
         step: range.step,
-        "aria-label": `${humanize(name)} level`,
+        "aria-label": `${levelLabel(name)} level`,
         "data-level": name,
       });
       // While the finger is down or a level is on its way, device echoes of older levels
@@ -320,7 +327,7 @@ function levels({ device, run }) {
           run(
             "set_mute",
             { control: coerce(muteControl, name), mute: device.state.mutes?.[name] !== true },
-            { button: row.mute, label: `${humanize(name)} mute` },
+            { button: row.mute, label: `${levelLabel(name)} mute` },
           ),
         { "data-mute": name, class: "btn mute" },
       );
@@ -395,16 +402,22 @@ function routes({ device, run }) {
   const options = routeInputs(actions, state);
   if (!outputs.length || !options.length) return null;
   const toAll = !(actions.route.required || []).includes("output");
+  const inputNames = isObject(state.inputs) ? state.inputs : {};
+  const outputNames = isObject(state.outputs) ? state.outputs : {};
   const cells = [];
   const grid = h("div", { class: "route-grid", role: "grid" });
   grid.style.setProperty("--columns", String(options.length));
+  grid.classList.toggle("named", Object.keys(inputNames).length > 0);
   const addRow = (output) => {
     const title =
-      output === null ? "All" : /^\d+$/.test(output) ? `Out ${output}` : humanize(output);
-    grid.append(h("span", { class: "route-output" }, title));
+      output === null
+        ? "All"
+        : (outputNames[output] ?? (/^\d+$/.test(output) ? `Out ${output}` : humanize(output)));
+    grid.append(h("span", { class: "route-output", "data-row": output ?? "*" }, title));
     for (const option of options) {
-      const args = { input: coerce(inputSchema, option.value) };
-      if (output !== null) args.output = coerce(outputSchema, output);
+      // Named ports are sent by name, as a person would say them.
+      const args = { input: inputNames[option.value] ?? coerce(inputSchema, option.value) };
+      if (output !== null) args.output = outputNames[output] ?? coerce(outputSchema, output);
       const where = output === null ? "all outputs" : title;
       const b = button(
         option.label,
@@ -443,12 +456,8 @@ function presets({ device, run }) {
   const schema = argSchema(actions.recall_preset, "preset");
   const options =
     listed(state.presets) ?? choicesOf(schema)?.map((v) => ({ value: v, label: String(v) }));
-  const recall = (value, b) =>
-    run(
-      "recall_preset",
-      { preset: coerce(schema, value) },
-      { button: b, label: `Preset ${value}` },
-    );
+  const recall = (value, b, name = `Preset ${value}`) =>
+    run("recall_preset", { preset: coerce(schema, value) }, { button: b, label: name });
   if (!options) {
     const field = h("input", {
       type: "number",
@@ -466,7 +475,7 @@ function presets({ device, run }) {
     };
   }
   const buttons = options.map((o) => {
-    const b = button(o.label, () => recall(o.value, b), { "data-preset": o.value });
+    const b = button(o.label, () => recall(o.value, b, o.label), { "data-preset": o.value });
     return b;
   });
   return {
@@ -659,6 +668,7 @@ export function structure(device) {
     unavailable: state.unavailable_actions ?? null,
     power: "power" in state,
     inputs: state.inputs ?? null,
+    outputs: state.outputs ?? null, // named switcher outputs
     levels: keys(state.levels),
     mutes: keys(state.mutes),
     routes: keys(state.routes),

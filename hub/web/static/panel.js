@@ -3,16 +3,19 @@
 import { io } from "/vendor/socket.io.esm.min.js";
 import { DeviceCard } from "./cards.js";
 import { Commander } from "./commands.js";
+import { MacroBar, ROOM_DEVICE } from "./macros.js";
 import { RoomSync } from "./sync.js";
 
 const roomId = decodeURIComponent(location.pathname.replace(/\/+$/, "").split("/").pop());
 const TOKEN_KEY = `avhub.token.${roomId}`; // localStorage: survives reloads and reboots
 const SYNC_KEY = `avhub.sync.${roomId}`; // sessionStorage: (epoch, seq, state) to resume
+const SCHEMAS_KEY = `avhub.schemas.${roomId}`; // localStorage: action schemas by id
 const SAVE_DELAY_MS = 200;
 
 const $ = (selector) => document.querySelector(selector);
 const banner = $("#banner");
 const devicesEl = $("#devices");
+const macrosEl = $("#macros");
 const prompt = $("#token-prompt");
 const promptMessage = $("#token-message");
 const tokenInput = $("#token-input");
@@ -52,9 +55,12 @@ $("#token-form").addEventListener("submit", (event) => {
 // ---- state ----------------------------------------------------------------------------------
 
 const cards = new Map();
+const macros = new MacroBar((...args) => commander.send(...args));
+macrosEl.append(macros.el);
 let linkUp = false;
 let everConnected = false;
 let saveTimer = null;
+let gone = null; // the hub's `closing` message once this room left its deployment
 
 function saveSoon() {
   if (saveTimer !== null) return;
@@ -64,8 +70,14 @@ function saveSoon() {
 function save() {
   clearTimeout(saveTimer);
   saveTimer = null;
+  if (gone) return; // nothing to resume in a room that left the hub
   const saved = sync.saved();
   if (saved) sessionStorage.setItem(SYNC_KEY, JSON.stringify(saved));
+  try {
+    localStorage.setItem(SCHEMAS_KEY, JSON.stringify(sync.usedSchemas()));
+  } catch {
+    // Storage full or refused: the next visit is sent the schemas again.
+  }
 }
 
 function render() {
@@ -73,14 +85,18 @@ function render() {
     $("#room-name").textContent = sync.room.name || sync.room.id;
     document.title = `${sync.room.name || sync.room.id} · avhub`;
   }
+  const room = sync.view(ROOM_DEVICE);
+  macrosEl.hidden = !room;
+  if (room) macros.show(room);
   const seen = new Set();
-  for (const [id, device] of Object.entries(sync.devices)) {
+  for (const id of Object.keys(sync.devices)) {
+    if (id === ROOM_DEVICE) continue; // the room's macros, above the cards
     let card = cards.get(id);
     if (!card) {
       card = new DeviceCard(id, (...args) => commander.send(...args));
       cards.set(id, card);
     }
-    card.show(device);
+    card.show(sync.view(id));
     devicesEl.append(card.el); // in snapshot order
     seen.add(id);
   }
@@ -97,9 +113,23 @@ function showLink() {
   const inSync = linkUp && sync.inSync;
   document.body.dataset.link = linkUp ? "up" : "down";
   document.body.dataset.sync = inSync ? "ok" : "pending";
+  document.body.dataset.gone = gone ? "yes" : "no";
   const waiting = !prompt.hidden;
-  banner.hidden = inSync || waiting;
-  banner.textContent = everConnected || sync.epoch !== null ? "Reconnecting…" : "Connecting…";
+  banner.hidden = (inSync || waiting) && !gone;
+  if (gone) {
+    banner.textContent = "This room is no longer on the hub.";
+  } else {
+    banner.textContent = everConnected || sync.epoch !== null ? "Reconnecting…" : "Connecting…";
+  }
+}
+
+function roomGone(message) {
+  gone = message || "removed";
+  sessionStorage.removeItem(SYNC_KEY);
+  localStorage.removeItem(SCHEMAS_KEY);
+  for (const card of cards.values()) card.el.remove();
+  cards.clear();
+  showLink();
 }
 
 // ---- socket ---------------------------------------------------------------------------------
@@ -119,19 +149,26 @@ const socket = io(`/rooms/${roomId}`, {
       auth.resume = resume;
       stats.resumes += 1;
     }
+    const held = sync.heldSchemas();
+    if (held.length) auth.schemas = held;
     cb(auth);
   },
 });
 const commander = new Commander(socket);
-const stats = { connects: 0, resumes: 0, refusals: 0 };
+const stats = { connects: 0, resumes: 0, refusals: 0, schemas: 0 };
 
 const sync = new RoomSync({
   call: (event, data) => socket.timeout(10000).emitWithAck(event, data),
   connected: () => socket.connected,
   onReset: render,
   onApply: (id) => {
-    cards.get(id)?.refresh();
+    if (id === ROOM_DEVICE) macros.refresh();
+    else cards.get(id)?.refresh();
     saveSoon();
+  },
+  onDescribe: (id) => {
+    if (id === ROOM_DEVICE) macros.show(sync.view(id));
+    else cards.get(id)?.show(sync.view(id));
   },
   onStatus: showLink,
 });
@@ -147,11 +184,27 @@ socket.on("connect", () => {
 socket.on("disconnect", (reason) => {
   linkUp = false;
   showLink();
-  if (reason === "io server disconnect") socket.connect(); // the hub dropped us: come back
+  // The hub dropped us: come back, unless it said why first (`closing`).
+  if (reason === "io server disconnect" && !gone && prompt.hidden) socket.connect();
+});
+
+// Sent just before the hub disconnects this panel for good reason: the room was removed
+// from the deployment (a reload), or the panel token was withdrawn.
+socket.on("closing", (why) => {
+  if (why && why.code === "unauthorized") {
+    localStorage.removeItem(TOKEN_KEY);
+    askForToken("The panel token was withdrawn. Enter the token for this room.");
+  } else {
+    roomGone(why && why.message);
+  }
 });
 
 socket.on("connect_error", (err) => {
   linkUp = false;
+  if (err && err.data && err.data.code === "room_removed") {
+    roomGone(err.data.message);
+    return;
+  }
   if (err && err.data && err.data.code === "unauthorized") {
     stats.refusals += 1;
     const had = storedToken();
@@ -166,11 +219,19 @@ socket.on("connect_error", (err) => {
   showLink();
 });
 
-socket.on("snapshot", (snapshot) => sync.loadSnapshot(snapshot));
+socket.on("snapshot", (snapshot) => {
+  stats.schemas += Object.keys(snapshot.schemas || {}).length; // those it did not hold
+  sync.loadSnapshot(snapshot);
+});
 socket.on("change", (change) => sync.receiveChange(change));
 
 addEventListener("pagehide", save);
 
+try {
+  Object.assign(sync.schemas, JSON.parse(localStorage.getItem(SCHEMAS_KEY) || "{}"));
+} catch {
+  localStorage.removeItem(SCHEMAS_KEY);
+}
 try {
   sync.restore(JSON.parse(sessionStorage.getItem(SYNC_KEY) || "null"));
 } catch {
@@ -180,4 +241,4 @@ showLink();
 socket.connect();
 
 // For people and tests poking at a running panel.
-window.avhub = { socket, sync, cards, stats, commander };
+window.avhub = { socket, sync, cards, macros, stats, commander };

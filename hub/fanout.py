@@ -1,24 +1,43 @@
-"""Room namespaces: panel auth, resync (snapshot or replay), commands, ordered fan-out."""
+"""Fan-out: each room's events to its panels, in commit order, at one write per panel.
+
+This is the one module that leans on python-engineio internals, on purpose: routing
+every delivery through Engine.IO's per-socket queue and writer task cost several
+times the CPU of the write itself (README, "Performance"). What it uses, all of the
+pinned python-engineio 4.15.x / python-socketio 5.18.x (pyproject.toml):
+
+- `AsyncServer.eio._async["websocket"]`: the aiohttp WebSocket driver class, which
+  `direct_transports` subclasses to learn each live WebSocket's asyncio transport (and
+  to refuse permessage-deflate). Its `__call__(environ)` and attributes `server`,
+  `handler` (bound to the Engine.IO socket, whose `sid` it reads) and `_sock` are the
+  driver's own; the subclass re-does what the original `__call__` does.
+- `AsyncSocket` attributes `queue` (an asyncio.Queue), `upgraded`, `upgrading`, `closed`
+  and `sid`, and that its WebSocket writer encodes each queued packet just before
+  writing it with the driver's `send(text)`: `_Handoff` relies on that to switch a
+  panel to direct writes exactly when everything queued before it has gone out, and
+  `direct_transports`' driver skips the text `_Handoff` leaves in place of the
+  namespace CONNECT it wrote itself. The CONNECT is found in the queue by its
+  encoding (`0<namespace>,`) as Socket.IO puts it there.
+- `AsyncServer.manager.is_connected(sid, namespace)` and `eio_sid_from_sid`: public
+  enough, but used here to know when Socket.IO has queued a namespace CONNECT.
+
+`tests/test_fanout.py` drives a real WebSocket through the hook and fails when any of
+these stops behaving as described.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import hmac
 import logging
-from collections import Counter
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import socketio
 from aiohttp import web
 from engineio import packet as eio_packet
 
-from drivers.base import Driver
-from drivers.errors import AvhubError, CommandError, ErrorCode
-from hub.store import Change, RoomState, dumps
+from hub.store import dumps
 
-log = logging.getLogger("avhub.rooms")
+log = logging.getLogger("avhub.fanout")
 
 
 def encode_event(namespace: str, event: str, data_json: str) -> eio_packet.Packet:
@@ -31,11 +50,6 @@ def encode_event(namespace: str, event: str, data_json: str) -> eio_packet.Packe
     prefix = "2" if namespace == "/" else f"2{namespace},"
     text = f"{prefix}[{dumps(event)},{data_json}]"
     return eio_packet.Packet(eio_packet.MESSAGE, data=text)
-
-
-def error_reply(code: ErrorCode, message: str) -> dict[str, Any]:
-    """The failed-ack shape shared by `command` (and the HTTP API)."""
-    return {"ok": False, "error": {"code": code.value, "message": message}}
 
 
 def ws_text_frame(payload: bytes) -> bytes:
@@ -84,28 +98,41 @@ class Member:
         self.transport: asyncio.Transport | None = None
 
 
+class _Sent(str):
+    """What a `_Handoff` leaves for Engine.IO's writer when it wrote its bytes itself."""
+
+    __slots__ = ()
+
+
+SENT = _Sent("6")  # a NOOP, were it ever written; the panel's WebSocket driver skips it
+
+
 class _Handoff(eio_packet.Packet):  # type: ignore[misc]
-    """An Engine.IO NOOP that switches a member to direct writes as Engine.IO sends it.
+    """A packet in Engine.IO's queue that switches a member to direct writes as it is sent.
 
     Engine.IO's WebSocket writer encodes each queued packet just before writing it,
-    so when this one is encoded everything queued before it (the namespace CONNECT
-    among them) is already in the transport: frames written now come after.
+    so when this one is encoded everything queued before it is already in the
+    transport: frames written now come after. It takes the place of the namespace
+    CONNECT (`carried`) when that is still queued, and then writes the CONNECT and
+    the member's first events in one write, leaving nothing for Engine.IO to send;
+    otherwise it is a NOOP queued last.
     """
 
-    def __init__(self, fanout: Fanout, member: Member) -> None:
+    def __init__(self, fanout: Fanout, member: Member, carried: Any = None) -> None:
         super().__init__(eio_packet.NOOP)
-        self._switch = (fanout, member)
+        self._switch = (fanout, member, carried)
 
     def encode(self, b64: bool = False) -> Any:
-        fanout, member = self._switch
-        fanout._go_direct(member)
-        return super().encode(b64)
+        fanout, member, carried = self._switch
+        if fanout._go_direct(member, carried):
+            return SENT
+        return super().encode(b64) if carried is None else carried.encode(b64)
 
 
 class Fanout:
     """Delivers one room's events to its panels, each panel in commit order.
 
-    Everything is synchronous: `broadcast` runs inside `RoomState.commit`, so the
+    Everything is synchronous: `broadcast` runs inside the store's `commit`, so the
     recipients of a change are exactly the panels that have joined when it is
     committed, and a joining panel's snapshot or replay is queued at the same instant.
     Each event is encoded once, as an Engine.IO packet and as one WebSocket frame.
@@ -158,20 +185,32 @@ class Fanout:
             member.pending.clear()
             member.transport = None
 
-    def broadcast(self, event: str, data: Any) -> None:
-        """Send an event to every current member."""
+    def broadcast(self, event: str, data: Any) -> Event | None:
+        """Send an event to every current member; the event as encoded (None: nobody)."""
         if not self._members:
-            return
+            return None
         ev = self.event(event, data)
+        self.deliver(ev)
+        return ev
+
+    def deliver(self, ev: Event) -> None:
+        """Send an already encoded event to every current member."""
         for member in tuple(self._members.values()):
             if member.mode is Mode.DIRECT:
                 self._write(member, ev.frame)
-            elif member.mode is Mode.QUEUED:
-                self._enqueue(member, ev)
             else:
-                member.pending.append(ev)
-                if len(member.pending) > self.max_pending:
-                    self._drop(member, f"{len(member.pending)} events waiting")
+                self._later(member, ev)
+
+    def send(self, sid: str, event: str, data: Any) -> None:
+        """Send an event to one member, after everything sent to it before."""
+        member = self._members.get(sid)
+        if member is None:
+            return
+        ev = self.event(event, data)
+        if member.mode is Mode.DIRECT:
+            self._write(member, ev.frame)
+        else:
+            self._later(member, ev)
 
     async def close(self) -> None:
         for sid in list(self._members):
@@ -188,12 +227,21 @@ class Fanout:
             return
         transport.write(frame)
 
+    def _later(self, member: Member, ev: Event) -> None:
+        """An event for a member not (yet) written to directly: queued or pending."""
+        if member.mode is Mode.QUEUED:
+            self._enqueue(member, ev)
+        else:
+            member.pending.append(ev)
+            if len(member.pending) > self.max_pending:
+                self._drop(member, f"{len(member.pending)} events waiting")
+
     def _enqueue(self, member: Member, ev: Event) -> None:
         sock = self._server.eio.sockets.get(member.eio_sid)
         if sock is None or sock.closed:
             return
         sock.queue.put_nowait(ev.packet)
-        if len(sock.queue._queue) > self.max_pending:
+        if sock.queue.qsize() > self.max_pending:
             self._drop(member, f"{sock.queue.qsize()} packets queued")
         else:
             self._try_handoff(member, sock)
@@ -212,30 +260,60 @@ class Fanout:
         if sock is None or sock.closed:
             self.leave(member.sid)
             return
-        if self._try_handoff(member, sock):
+        if self._try_handoff(member, sock, connect=True):
             return
         member.mode = Mode.QUEUED
         pending, member.pending = member.pending, []
         for ev in pending:
             sock.queue.put_nowait(ev.packet)
 
-    def _try_handoff(self, member: Member, sock: Any) -> bool:
-        """Once the panel's WebSocket is in place, queue the switch to direct writes."""
+    def _try_handoff(self, member: Member, sock: Any, *, connect: bool = False) -> bool:
+        """Once the panel's WebSocket is in place, queue the switch to direct writes.
+
+        With `connect`, the switch takes the place of this namespace's CONNECT when that
+        still waits in the queue, and writes it (with the member's first events).
+        """
         if not (sock.upgraded and not sock.upgrading and sock.sid in self._transports):
             return False
         member.mode = Mode.HANDOFF
-        sock.queue.put_nowait(_Handoff(self, member))
+        queue: asyncio.Queue[Any] = sock.queue
+        queued = _drain(queue) if connect else []
+        at = self._connect_in(queued)
+        if at is None:
+            queued.append(_Handoff(self, member))
+        else:
+            queued[at] = _Handoff(self, member, queued[at])
+        for pkt in queued:
+            queue.put_nowait(pkt)
         return True
 
-    def _go_direct(self, member: Member) -> None:
-        """Engine.IO is writing the handoff marker: flush `pending`, write directly from now."""
+    def _connect_in(self, packets: list[Any]) -> int | None:
+        """Where this namespace's CONNECT is among Engine.IO packets, if there."""
+        prefix = f"0{self._namespace},"
+        for i, pkt in enumerate(packets):
+            if (
+                type(pkt) is eio_packet.Packet
+                and pkt.packet_type == eio_packet.MESSAGE
+                and isinstance(pkt.data, str)
+                and pkt.data.startswith(prefix)
+            ):
+                return i
+        return None
+
+    def _go_direct(self, member: Member, carried: Any = None) -> bool:
+        """Engine.IO is writing the handoff marker: write `carried` (the CONNECT) and
+        `pending` in one write, and directly from now on; False if the member is gone."""
         if self._members.get(member.sid) is not member or member.mode is not Mode.HANDOFF:
-            return
+            return False
         member.transport = self._transports.get(member.eio_sid)
         member.mode = Mode.DIRECT
         pending, member.pending = member.pending, []
-        if pending:
-            self._write(member, b"".join(ev.frame for ev in pending))
+        frames = [ev.frame for ev in pending]
+        if carried is not None:
+            frames.insert(0, ws_text_frame(carried.encode().encode()))
+        if frames:
+            self._write(member, b"".join(frames))
+        return True
 
     def _drop(self, member: Member, why: str) -> None:
         """Disconnect a panel that does not keep up; it resyncs when it reconnects."""
@@ -252,6 +330,19 @@ class Fanout:
             )
             self._hangups.add(task)
             task.add_done_callback(self._hangups.discard)
+
+
+def _drain(queue: asyncio.Queue[Any]) -> list[Any]:
+    """Take everything out of `queue` (the caller puts it back before it yields).
+
+    A writer woken for an item it has not taken yet simply finds the queue full again:
+    `asyncio.Queue.get` re-checks after every wake-up.
+    """
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+        queue.task_done()
+    return items
 
 
 def direct_transports(server: socketio.AsyncServer) -> dict[str, asyncio.Transport]:
@@ -286,121 +377,11 @@ def direct_transports(server: socketio.AsyncServer) -> dict[str, asyncio.Transpo
                 transports.pop(sid, None)
             return self._sock
 
+        async def send(self, message: Any) -> None:
+            if message is SENT:
+                return  # a _Handoff wrote its bytes itself
+            await super().send(message)
+
     PanelWebSocket.transports = transports
     eio._async = {**eio._async, "websocket": PanelWebSocket}
     return transports
-
-
-class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
-    """`/rooms/<room_id>`: the panel protocol of DESIGN.md §3 for one room."""
-
-    def __init__(
-        self,
-        room: RoomState,
-        drivers: Mapping[str, Driver[Any]],
-        tokens: Sequence[str],
-        admin_token: str | None = None,
-    ) -> None:
-        super().__init__(f"/rooms/{room.room_id}")
-        self.room = room
-        self.drivers = drivers
-        self.tokens = [t for t in (*tokens, admin_token) if t]
-        self.open_room = not tokens
-        self.fanout: Fanout | None = None
-        self.command_results: Counter[str] = Counter()  # "ok" or error code -> commands
-        self._unsubscribe = room.subscribe(self._on_change)
-
-    def _on_change(self, change: Change) -> None:
-        if self.fanout is not None:
-            self.fanout.broadcast("change", change.to_dict())
-
-    def attach(self, server: socketio.AsyncServer) -> None:
-        """Bind to the server once it exists (python-socketio sets `self.server` later)."""
-        self.fanout = Fanout(server, self.namespace)
-
-    def authorized(self, token: object) -> bool:
-        """True when the room is open or `token` is one of its tokens (or the admin token)."""
-        if self.open_room:
-            return True
-        if not isinstance(token, str):
-            return False
-        return any(hmac.compare_digest(token.encode(), t.encode()) for t in self.tokens)
-
-    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        auth = auth if isinstance(auth, dict) else {}
-        if not self.authorized(auth.get("token")):
-            log.info("%s: refused a panel: bad or missing token", self.namespace)
-            raise socketio.exceptions.ConnectionRefusedError(
-                "unauthorized",
-                {
-                    "code": "unauthorized",
-                    "message": f"room {self.room.room_id!r} needs a valid panel token",
-                },
-            )
-        assert self.fanout is not None
-        eio_sid = self.server.manager.eio_sid_from_sid(sid, self.namespace)
-        # Nothing awaits from here on: the panel joins the fan-out at the exact seq
-        # its snapshot or replay ends with.
-        resume = auth.get("resume")
-        changes = None
-        if isinstance(resume, dict):
-            changes = self.room.since(resume.get("epoch"), resume.get("seq"))
-        fanout = self.fanout
-        if changes is None:
-            first = [fanout.raw_event("snapshot", self.room.snapshot_json())]
-        else:
-            first = [fanout.event("change", change.to_dict()) for change in changes]
-        fanout.join(sid, eio_sid, first)
-        log.debug(
-            "%s: panel %s joined (%s)",
-            self.namespace,
-            sid,
-            "snapshot" if changes is None else f"replayed {len(changes)}",
-        )
-
-    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        if self.fanout is not None:
-            self.fanout.leave(sid)
-
-    async def on_sync(self, sid: str, *args: Any) -> dict[str, Any]:
-        """`{"epoch", "seq"}` → the missed changes, or a snapshot when they are gone."""
-        data = args[0] if len(args) == 1 else None
-        if not isinstance(data, dict):
-            return error_reply(ErrorCode.INVALID_ARGS, "sync takes {epoch, seq}")
-        changes = self.room.since(data.get("epoch"), data.get("seq"))
-        if changes is None:
-            return {"snapshot": self.room.snapshot()}
-        return {"changes": [c.to_dict() for c in changes]}
-
-    async def on_command(self, sid: str, *args: Any) -> dict[str, Any]:
-        """`{"device", "action", "args"}` → `{"ok": true, "result"}` or an error."""
-        data = args[0] if len(args) == 1 else None
-        reply = await run_command(self.drivers, data, self.namespace)
-        self.count_result(reply)
-        return reply
-
-    def count_result(self, reply: dict[str, Any]) -> None:
-        """Count one command reply of this room (panels and HTTP) for `/metrics`."""
-        self.command_results["ok" if reply["ok"] else reply["error"]["code"]] += 1
-
-
-async def run_command(drivers: Mapping[str, Driver[Any]], data: Any, where: str) -> dict[str, Any]:
-    """Validate and run one command; every failure becomes an error reply, never a raise."""
-    try:
-        if not isinstance(data, dict):
-            raise CommandError(
-                ErrorCode.INVALID_ARGS, "a command is an object {device, action, args}"
-            )
-        device, action = data.get("device"), data.get("action")
-        if not isinstance(device, str) or not isinstance(action, str):
-            raise CommandError(ErrorCode.INVALID_ARGS, "device and action must be strings")
-        driver = drivers.get(device)
-        if driver is None:
-            raise CommandError(ErrorCode.UNKNOWN_DEVICE, f"no device {device!r} in this room")
-        result = await driver.execute(action, data.get("args"))
-    except AvhubError as err:
-        return error_reply(err.code, str(err))
-    except Exception as err:
-        log.exception("%s: command %r failed", where, data)
-        return error_reply(ErrorCode.INTERNAL, f"internal error: {type(err).__name__}")
-    return {"ok": True, "result": result}

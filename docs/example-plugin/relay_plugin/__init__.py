@@ -1,0 +1,1 @@
+"""avhub driver and simulator for the Acme RB relay box."""

@@ -1,0 +1,472 @@
+"""The link to one device: its connection, one request in flight, online/offline.
+
+A link connects (after a backoff once tries have failed), lets its device log in,
+writes requests and hands every frame that comes back to the matcher of the one
+request in flight, else to the device's `unsolicited`. It counts failures and
+publishes `online` and `offline_reason` through the device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Final, Generic, Protocol
+
+from typing_extensions import TypeVar
+
+from drivers.config import DeviceConfig
+from drivers.errors import (
+    AuthError,
+    AvhubError,
+    CommandTimeout,
+    ConnectError,
+    ConnectionClosed,
+    DeviceError,
+    OfflineReason,
+    ProtocolError,
+    TransportError,
+)
+from drivers.stats import DeviceStats
+from drivers.transport import ConnectionState, Transport, TransportFactory
+from drivers.transport.backoff import Backoff
+from drivers.transport.framing import Framer
+from drivers.worker import Worker
+
+log = logging.getLogger("avhub.driver")
+
+F = TypeVar("F", default=Any)
+"""The frame type: what the framer yields and matchers take; `Driver[C]` alone means any."""
+R = TypeVar("R")
+
+_BACKLOG = 64
+
+
+class Wait(Enum):
+    """A matcher's answer for a frame that does not complete its reply: keep waiting."""
+
+    NOT_MINE = "NOT_MINE"
+    MORE = "MORE"
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+NOT_MINE: Final = Wait.NOT_MINE
+"""A matcher's answer for a frame that is not the reply it waits for (route it elsewhere)."""
+MORE: Final = Wait.MORE
+"""A matcher's answer for a frame that belongs to the reply but does not finish it."""
+
+
+class Device(Protocol[F]):
+    """What a link needs from the driver above it."""
+
+    label: str
+    stats: DeviceStats
+
+    def create_framer(self) -> Framer[F]: ...
+
+    async def login(self) -> None: ...
+
+    def unsolicited(self, frame: F) -> None: ...
+
+    def update(self, changes: Mapping[str, Any] | None = None, /, **kw: Any) -> None: ...
+
+    def refresh(self, groups: Iterable[str] | None = None) -> None: ...
+
+
+@dataclass(slots=True)
+class _Pending(Generic[F]):
+    match: Callable[[F], Any]
+    future: asyncio.Future[Any]
+    data: bytes | None
+    deadline: float
+
+
+class _Connection(Generic[F]):
+    """Receiver bound to one transport, so late callbacks from an old one are ignored.
+
+    Bytes (and a loss) that arrive while the transport is still opening, before the
+    link adopts the connection, are kept and handed over by `adopt`: a device that
+    greets at once must not have its greeting dropped (event loops differ in whether
+    the first `data_received` runs before `open` returns).
+    """
+
+    def __init__(self, link: Link[F], transport: Transport, framer: Framer[F]) -> None:
+        self.link = link
+        self.transport = transport
+        self.framer = framer
+        self._early: list[bytes] | None = []  # None once adopted
+        self._lost_early: list[Exception | None] = []
+
+    def adopt(self) -> None:
+        """Make this the link's connection and deliver what came before."""
+        early, self._early = self._early, None
+        self.link._conn = self
+        for data in early or ():
+            self.data_received(data)
+        for exc in self._lost_early:
+            self.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._early is not None:
+            self._early.append(data)
+        elif self.link._conn is self:
+            self.link._on_data(self.framer.feed(data))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._early is not None:
+            self._lost_early[:] = [exc]
+        elif self.link._conn is self:
+            self.link._on_lost(exc)
+
+
+class Link(Generic[F]):
+    """One device's connection: connect and log in, match replies, count failures."""
+
+    __slots__ = (
+        "_backlog",
+        "_backoff",
+        "_closing",
+        "_conn",
+        "_failures",
+        "_held",
+        "_last_io",
+        "_pending",
+        "_reported_offline",
+        "_retry_at",
+        "_timer",
+        "_transport_factory",
+        "_worker",
+        "config",
+        "conn_state",
+        "device",
+        "label",
+        "online",
+    )
+
+    def __init__(
+        self,
+        device: Device[F],
+        config: DeviceConfig,
+        worker: Worker,
+        transport_factory: TransportFactory,
+    ) -> None:
+        self.device = device
+        self.config = config
+        self.label = device.label
+        self.online = False
+        self.conn_state = ConnectionState.IDLE
+        self._worker = worker
+        self._transport_factory = transport_factory
+        self._backoff = Backoff(config.reconnect_min, config.reconnect_max)
+        self._retry_at = 0.0
+        self._failures = 0
+        self._reported_offline = False
+        self._conn: _Connection[F] | None = None
+        self._pending: _Pending[F] | None = None
+        self._backlog: list[F] = []  # frames nobody claimed yet; the newest _BACKLOG
+        self._held: list[F | ProtocolError] | None = None  # frames behind a reply (see _feed)
+        self._last_io = 0.0
+        self._timer: asyncio.TimerHandle | None = None  # see _arm
+        self._closing = False
+
+    # ---- requests ------------------------------------------------------------------
+
+    async def request(
+        self, data: bytes | None, match: Callable[[F], R | Wait], timeout: float | None = None
+    ) -> R:
+        """Send `data` (or nothing) and return what `match` makes of the reply; see Driver."""
+        if self.conn_state is ConnectionState.LOGGING_IN:
+            return await self._exchange(data, match, timeout or self.config.connect_timeout)
+        await self._worker.yield_to_commands()
+        tries = 1 + (self.config.retries if self.online else 0)
+        for attempt in range(tries):
+            last = attempt == tries - 1
+            try:
+                await self.connect()  # counts its own failures
+            except (TransportError, CommandTimeout) as err:
+                if last or isinstance(err, AuthError) or not self.online:
+                    raise
+                self.device.stats.retries += 1
+                continue
+            try:
+                result = await self._exchange(data, match, timeout or self.config.timeout)
+            except (TransportError, CommandTimeout) as err:
+                self._failed(err)
+                if not (isinstance(err, CommandTimeout) and self._datagram()):
+                    self._drop_connection()  # a datagram endpoint outlives a lost reply
+                if last or isinstance(err, AuthError) or not self.online:
+                    raise
+                self.device.stats.retries += 1
+                log.debug("%s: retrying after %s", self.label, err)
+            except (DeviceError, ProtocolError):
+                self._succeeded()  # the device answered, even if to say no
+                raise
+            else:
+                self._succeeded()
+                return result
+        raise AssertionError("unreachable")
+
+    async def _exchange(
+        self, data: bytes | None, match: Callable[[F], R | Wait], timeout: float
+    ) -> R:
+        """One try: write, then wait for the matching frame on the current connection."""
+        conn = self._conn
+        if conn is None:
+            raise ConnectionClosed(f"{self.label}: not connected")
+        if self._pending is not None:
+            raise RuntimeError("one request at a time")
+        if data is None and self._backlog:  # arrived before anyone asked, like a greeting
+            early, rest = list(self._backlog), []
+            self._backlog.clear()
+            for i, frame in enumerate(early):
+                result = match(frame)
+                if result is NOT_MINE:
+                    rest.append(frame)
+                elif result is not MORE:
+                    self._backlog[:] = (rest + early[i + 1 :])[-_BACKLOG:]
+                    return result
+            self._backlog[:] = rest[-_BACKLOG:]
+        if data is not None:
+            await self._pace()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending = pending = _Pending(match, future, data, loop.time() + timeout)
+        try:
+            if data is not None:
+                if not conn.transport.is_open:
+                    raise ConnectionClosed(f"{self.label}: connection closed")
+                conn.transport.write(data)
+            self._arm(loop, pending.deadline)
+            started = loop.time()
+            try:
+                result = await future
+            except (DeviceError, ProtocolError):
+                self.device.stats.observe(loop.time() - started)  # answered, if to say no
+                raise
+            self.device.stats.observe(loop.time() - started)
+            return result
+        finally:
+            self._pending = None
+            self._last_io = time.monotonic()
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        """Make sure the request timer fires by `deadline`.
+
+        One timer per link, not one per request: requests take milliseconds and time
+        out after seconds, so the timer set for an earlier request usually still
+        stands; when it fires it re-arms for the request then pending, if any.
+        """
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= deadline:
+                return
+            timer.cancel()
+        self._timer = loop.call_at(deadline, self._expire, loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        pending = self._pending
+        if pending is None or pending.future.done():
+            return
+        if pending.deadline > loop.time():
+            self._arm(loop, pending.deadline)
+            return
+        what = f"reply to {pending.data!r}" if pending.data is not None else "data from device"
+        self.device.stats.timeouts += 1
+        pending.future.set_exception(CommandTimeout(f"{self.label}: no {what}"))
+
+    async def post(self, data: bytes) -> None:
+        """Write `data`, expecting no reply: (re)connected and paced like a request."""
+        if self.conn_state is not ConnectionState.LOGGING_IN:
+            await self._worker.yield_to_commands()
+            await self.connect()
+        await self._pace()
+        self.send(data)
+
+    def send(self, data: bytes) -> None:
+        """Write without expecting a reply (notifications, keep-alives)."""
+        if self._conn is None or not self._conn.transport.is_open:
+            raise ConnectionClosed(f"{self.label}: not connected")
+        self._conn.transport.write(data)
+        self._last_io = time.monotonic()
+
+    async def _pace(self) -> None:
+        gap = self.config.command_delay - (time.monotonic() - self._last_io)
+        if gap > 0:
+            await asyncio.sleep(gap)
+
+    # ---- frames from the device ----------------------------------------------------
+
+    def _on_data(self, frames: list[F | ProtocolError]) -> None:
+        if self._held is not None:
+            self._held.extend(frames)
+        else:
+            self._feed(frames)
+
+    def _feed(self, frames: list[F | ProtocolError]) -> None:
+        for i, frame in enumerate(frames):
+            if isinstance(frame, ProtocolError):
+                log.warning("%s: skipped bad data: %s", self.label, frame)
+                continue
+            if self._dispatch(frame) and i + 1 < len(frames):
+                # The requester applies its reply when it resumes. Frames behind the
+                # reply (a newer push, say) wait until then, so state follows the stream.
+                self._held = list(frames[i + 1 :])
+                asyncio.get_running_loop().call_soon(self._release, self._conn)
+                return
+
+    def _release(self, conn: _Connection[F] | None) -> None:
+        held, self._held = self._held, None
+        if held and conn is self._conn:
+            self._feed(held)
+
+    def _dispatch(self, frame: F) -> bool:
+        """Route one frame; True when it completed the pending request."""
+        pending = self._pending
+        if pending is not None and not pending.future.done():
+            try:
+                result = pending.match(frame)
+            except AvhubError as err:
+                pending.future.set_exception(err)
+                return True
+            except Exception as err:  # a driver bug must not kill the connection callback
+                log.exception("%s: reply matcher failed on %r", self.label, frame)
+                pending.future.set_exception(ProtocolError(f"cannot parse reply {frame!r}: {err}"))
+                return True
+            if result is MORE:
+                return False
+            if result is not NOT_MINE:
+                pending.future.set_result(result)
+                return True
+        if self.conn_state is not ConnectionState.ONLINE:
+            self._backlog.append(frame)
+            if len(self._backlog) > _BACKLOG:
+                del self._backlog[0]
+            return False
+        try:
+            self.device.unsolicited(frame)
+        except ProtocolError as err:
+            log.warning("%s: skipped bad data: %s", self.label, err)
+        except Exception:
+            log.exception("%s: failed to handle %r", self.label, frame)
+        return False
+
+    def _on_lost(self, exc: Exception | None) -> None:
+        self._conn = None
+        self._backlog.clear()
+        if self._pending is not None and not self._pending.future.done():
+            why = f": {exc}" if exc else ""
+            lost = ConnectionClosed(f"{self.label}: connection closed{why}")
+            if isinstance(exc, TransportError):  # e.g. ICMP port unreachable on UDP: "refused"
+                lost.reason = exc.reason
+            self._pending.future.set_exception(lost)
+        if self._closing:
+            return
+        log.debug("%s: connection closed%s", self.label, f" ({exc})" if exc else "")
+        self.conn_state = ConnectionState.IDLE
+        self._worker.reconnect()
+
+    # ---- connecting ----------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Make sure a logged-in connection exists; count and back off on failure."""
+        if self._conn is not None and self.conn_state is ConnectionState.ONLINE:
+            return
+        try:
+            await self._connect()
+        except (TransportError, CommandTimeout) as err:
+            self._failed(err)
+            raise
+        except (DeviceError, ProtocolError) as err:  # login got an answer it cannot use
+            self._failed(
+                ConnectError(f"{self.label}: login failed: {err}", OfflineReason.PROTOCOL_ERROR)
+            )
+            raise
+        self._succeeded()
+
+    async def _connect(self) -> None:
+        wait = self._retry_at - time.monotonic()
+        if wait > 0:
+            self.conn_state = ConnectionState.BACKING_OFF
+            await asyncio.sleep(wait)
+        self.conn_state = ConnectionState.CONNECTING
+        transport = self._transport_factory(self.config.transport, self.config.connect_timeout)
+        conn = _Connection(self, transport, self.device.create_framer())
+        await transport.open(conn)
+        self.conn_state = ConnectionState.LOGGING_IN
+        conn.adopt()
+        try:
+            await self.device.login()
+        except BaseException:
+            self._drop_connection()
+            raise
+        self.conn_state = ConnectionState.ONLINE
+        self.device.stats.connects += 1
+        while self._backlog:  # pushed during login, nobody claimed them
+            self._dispatch(self._backlog.pop(0))
+
+    def _datagram(self) -> bool:
+        return self._conn is not None and self._conn.transport.datagram
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        self._backlog.clear()
+        if conn is not None:
+            conn.transport.close()
+        if not self._closing:
+            self.conn_state = ConnectionState.IDLE
+
+    def close(self) -> None:
+        """Close the connection for good: no reconnect, no timer."""
+        self._closing = True
+        self.conn_state = ConnectionState.CLOSED
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._drop_connection()
+
+    # ---- failure accounting --------------------------------------------------------
+
+    def _failed(self, err: AvhubError) -> None:
+        """Count a failed try: back off, and go offline after `offline_after` in a row."""
+        self._failures += 1
+        auth = isinstance(err, AuthError)
+        delay = self._backoff.penalize() if auth else self._backoff.next_delay()
+        self._retry_at = time.monotonic() + delay
+        reason = (
+            err.reason.value if isinstance(err, TransportError) else OfflineReason.TIMEOUT.value
+        )
+        if auth or self._failures >= self.config.offline_after:
+            if self.online:
+                self.device.stats.went_offline(reason)
+            if not self._reported_offline:
+                self._reported_offline = True
+                log.warning("%s offline: %s (retrying with backoff)", self.label, err)
+            self.online = False
+            self.device.update(online=False, offline_reason=reason)
+        elif not self.online:
+            self.device.update(offline_reason=reason)
+        log.debug("%s: failure %d (%s), next try in %.2fs", self.label, self._failures, err, delay)
+
+    def _succeeded(self) -> None:
+        """The device answered: reset the failure count; back online (and refresh) if needed."""
+        if not self._failures and not self._retry_at and self.online:
+            return  # the usual case: nothing failed since the last good reply
+        self._failures = 0
+        self._backoff.reset()
+        self._retry_at = 0.0
+        if self.online:
+            return
+        if self._reported_offline:
+            log.warning("%s back online", self.label)
+        else:
+            log.info("%s online", self.label)
+        self._reported_offline = False
+        self.online = True
+        self.device.update(online=True, offline_reason=None)
+        self.device.refresh()
