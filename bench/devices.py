@@ -60,9 +60,10 @@ class Devices:
             raise RuntimeError("no notification was sent; is notify set?")
         return self._sent
 
-    async def op_notify(self, to: str) -> dict[str, Any]:
-        """Send PJLink class 2 notifications to HOST:PORT from now on."""
-        for sim in self.sims:
+    async def op_notify(self, to: str, targets: list[int] | None = None) -> dict[str, Any]:
+        """Send PJLink class 2 notifications to HOST:PORT from now on (of `targets`, default all)."""
+        for index in range(len(self.sims)) if targets is None else targets:
+            sim = self.sims[index]
             if isinstance(sim, PjlinkSimulator):
                 sim.knobs.notify = to
         return {}

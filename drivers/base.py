@@ -185,7 +185,12 @@ class Driver(ABC, Generic[C, F]):
     # ---- lifecycle -----------------------------------------------------------------
 
     async def start(self, stagger: float | None = None) -> None:
-        """Start the worker; the first poll (and connect) begins after a random stagger."""
+        """Start the worker; the first poll (and connect) begins after a random stagger.
+
+        A stopped driver may be started again (a hub that owns the device again): it
+        goes on from its current `state`, online if that says so.
+        """
+        self._link.reopen(online=self.state.get("online") is True)
         connect = self._link.connect if self.persistent else None
         self._worker.start(self.poll_groups(), stagger, connect)
 

@@ -18,6 +18,7 @@ class ErrorCode(StrEnum):
     DEVICE_ERROR = "device_error"
     CANCELLED = "cancelled"  # a macro stopped by the room device's `cancel`
     INTERNAL = "internal"
+    STORE_UNAVAILABLE = "store_unavailable"  # Redis (hub.store) cannot be reached
 
 
 class OfflineReason(StrEnum):

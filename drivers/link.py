@@ -421,6 +421,16 @@ class Link(Generic[F]):
         if not self._closing:
             self.conn_state = ConnectionState.IDLE
 
+    def reopen(self, online: bool) -> None:
+        """Be ready to connect again after `close` (the device is started again)."""
+        self._closing = False
+        self.conn_state = ConnectionState.IDLE
+        self.online = online
+        self._failures = 0
+        self._reported_offline = False
+        self._retry_at = 0.0
+        self._backoff.reset()
+
     def close(self) -> None:
         """Close the connection for good: no reconnect, no timer."""
         self._closing = True

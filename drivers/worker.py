@@ -65,6 +65,7 @@ class Worker:
         With `connect`, the device stays connected: it is connected first and again
         whenever `reconnect` is called.
         """
+        self._stopping = False  # a stopped worker may be started again
         self._groups = groups
         self._connect = connect
         if stagger is None:

@@ -12,10 +12,13 @@ from aiohttp import web
 
 from drivers import DRIVERS
 from drivers.base import Driver
-from drivers.errors import ConfigError
+from drivers.errors import ErrorCode
 from drivers.service import DriverService
 from drivers.transport import TransportFactory, create_transport
 from hub.automation.clock import Clock, SystemClock, zone
+from hub.cluster.node import ClusterNode
+from hub.cluster.placement import ClusterPlacement
+from hub.cluster.store import RedisStore
 from hub.config import Config, HubSettings, RoomConfig
 from hub.fanout import direct_transports
 from hub.guard import origin_guard, socketio_origins
@@ -53,12 +56,19 @@ class Hub:
         clock: Clock | None = None,
     ) -> None:
         settings = config.hub
-        if settings.store != "memory":
-            raise ConfigError(
-                "hub.store: sharing state between hubs over Redis is not available in this "
-                "version of avhub; use `store: memory`"
-            )
         self.config = config
+        self.cluster: ClusterNode | None = None
+        self.placement: ClusterPlacement | None = None
+        if settings.store != "memory":  # scale-out: hub/cluster
+            self.cluster = ClusterNode(
+                settings.store,
+                settings.cluster,
+                replay_size=settings.replay_size,
+                replay_max_age=settings.replay_max_age,
+            )
+            self.placement = ClusterPlacement(self.cluster)
+            self.cluster.status_listeners.append(self._tell_store_status)
+            self.cluster.reset_listeners.append(self._resend_snapshots)
         self.clock = clock or SystemClock()  # what schedules, triggers and macro waits go by
         self.transport_factory = transport_factory
         # Browsers must come from the hub's own origin or one of hub.allowed_origins.
@@ -89,9 +99,10 @@ class Hub:
         room = Room(
             room_id,
             config,
-            memory_store(room_id, config, settings),
+            self._new_store(room_id, config),
             admin_token=settings.admin_token,
             transport_factory=self.transport_factory,
+            placement=self.placement,
             clock=self.clock,
             zone=zone(settings.timezone),
         )
@@ -117,6 +128,38 @@ class Hub:
     def all_drivers(self) -> list[Driver[Any]]:
         return drivers_of(self.rooms.values())
 
+    # ---- the store (hub.store) ------------------------------------------------------
+
+    def _new_store(self, room_id: str, room: RoomConfig) -> RoomStore:
+        if self.cluster is None:
+            return memory_store(room_id, room, self.config.hub)
+        return self.cluster.store(room_id, room.name)
+
+    def store_health(self) -> dict[str, Any]:
+        """`/healthz` fields of a Redis store: `store` (ok or store_unavailable), node, owned."""
+        if self.cluster is None:
+            return {}
+        return {
+            "store": "ok" if self.cluster.available else ErrorCode.STORE_UNAVAILABLE.value,
+            "node": self.cluster.node_id,
+            "owned": len(self.cluster.ownership.owned()),
+        }
+
+    def _tell_store_status(self, available: bool) -> None:
+        """Panels get a `store` event when Redis goes away and when it is back."""
+        status: dict[str, Any] = {"available": available}
+        if not available:
+            status["code"] = ErrorCode.STORE_UNAVAILABLE.value
+        for namespace in self.namespaces.values():
+            if namespace.fanout is not None:
+                namespace.fanout.broadcast("store", status)
+
+    def _resend_snapshots(self, store: RedisStore) -> None:
+        """The room's continuity ended in Redis: its panels load the new epoch's snapshot."""
+        namespace = self.namespaces.get(store.room_id)
+        if namespace is not None and namespace.fanout is not None:
+            namespace.fanout.broadcast("snapshot", store.snapshot())
+
     async def start(self, host: str | None = None, port: int | None = None) -> tuple[str, int]:
         """Serve HTTP/Socket.IO, start every room and driver service; returns the bound address."""
         host = host if host is not None else self.config.hub.host
@@ -130,8 +173,12 @@ class Hub:
         bound = self._runner.addresses[0]
         self.address = (str(bound[0]), int(bound[1]))
         self.host = host
+        if self.cluster is not None:
+            await self.cluster.start(self.address)
         for room in self.rooms.values():
             await room.start()
+        if self.cluster is not None:
+            self.cluster.run_ownership()
         for service in self.services.values():
             await service.start(host)
         log.info(
@@ -149,7 +196,11 @@ class Hub:
         if self._runner is not None:  # first take no new panels: reconnecting ones would wait
             for site in list(self._runner.sites):
                 await site.stop()
+        if self.cluster is not None:  # every lease handed back at once, before the rooms stop
+            await self.cluster.stop_ownership()
         await asyncio.gather(*(room.stop() for room in self.rooms.values()))
+        if self.cluster is not None:
+            await self.cluster.stop()
         for namespace in self.namespaces.values():
             await namespace.close()
         # Say goodbye (an Engine.IO CLOSE) and hang up on every panel rather than let the

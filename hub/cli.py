@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from drivers.config import parse_duration
-from drivers.errors import ConfigError
+from drivers.errors import AvhubError, ConfigError
 from hub.catalog import failed_plugins
 from hub.config import Config, ConfigFileError, load_config, parse_listen
 from hub.guard import exposure_warnings
@@ -88,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"{args.file}: {err}")
         return EXIT_INVALID
+    except AvhubError as err:  # e.g. hub.store names a Redis that cannot be reached
+        print(f"avhub: {err}")
+        return 1
 
 
 def _listen(text: str) -> tuple[str, int]:

@@ -18,17 +18,21 @@ log = logging.getLogger("avhub.commands")
 Reply = dict[str, Any]
 
 
-class Device(Protocol):
+class Target(Protocol):
+    """What a command reaches: a device, or the way to a device run by another hub."""
+
+    async def execute(self, action: str, raw_args: object = None) -> Any:
+        """Run one action; raises AvhubError subclasses carrying an ErrorCode."""
+        ...
+
+
+class Device(Target, Protocol):
     """What a room needs of one of its devices: a driver, or the virtual `room` device."""
 
     state: dict[str, Any]
 
     @property
     def online(self) -> bool: ...
-
-    async def execute(self, action: str, raw_args: object = None) -> Any:
-        """Run one action; raises AvhubError subclasses carrying an ErrorCode."""
-        ...
 
     def describe_actions(self) -> dict[str, dict[str, Any]]:
         """Action name → JSON Schema of its arguments (the snapshot's `actions`)."""
@@ -57,7 +61,7 @@ def result_code(reply: Reply) -> str:
     return "ok" if reply["ok"] else str(reply["error"]["code"])
 
 
-async def run_command(devices: Mapping[str, Device], data: Any, where: str) -> Reply:
+async def run_command(devices: Mapping[str, Target], data: Any, where: str) -> Reply:
     """Validate and run one command against `devices`; `where` labels log lines."""
     try:
         if not isinstance(data, dict):

@@ -60,6 +60,7 @@ from hub.automation.models import (
     ScheduleConfig,
     TriggerConfig,
 )
+from hub.cluster.settings import ClusterSettings
 from simulators import SIMULATORS
 from simulators.base import Simulator
 
@@ -228,6 +229,10 @@ class HubSettings(BaseModel):
         default_factory=DriverSettingsByKind,
         description="hub-level settings of driver kinds, e.g. drivers: {pjlink: {notify: off}}",
     )
+    cluster: ClusterSettings = Field(
+        default_factory=ClusterSettings,
+        description="node id, device lease TTL and command timeout with store: redis://",
+    )
 
     @field_validator("listen")
     @classmethod
@@ -235,7 +240,7 @@ class HubSettings(BaseModel):
         parse_listen(value)
         return value
 
-    @field_validator("drivers", mode="before")
+    @field_validator("drivers", "cluster", mode="before")
     @classmethod
     def _null_drivers(cls, value: object) -> object:
         return {} if value is None else value

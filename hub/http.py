@@ -42,6 +42,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL: 500,
     ErrorCode.DEVICE_ERROR: 502,
     ErrorCode.DEVICE_OFFLINE: 503,
+    ErrorCode.STORE_UNAVAILABLE: 503,
     ErrorCode.TIMEOUT: 504,
 }
 UNKNOWN_ROOM = "unknown_room"  # HTTP only: a panel for an unknown room gets CONNECT_ERROR
@@ -116,14 +117,14 @@ class HttpApi:
 
     async def healthz(self, request: web.Request) -> web.Response:
         devices = self.hub.all_drivers()
-        return web.json_response(
-            {
-                "ok": True,
-                "rooms": len(self.hub.rooms),
-                "devices": len(devices),
-                "online": sum(1 for d in devices if d.online),
-            }
-        )
+        health: dict[str, Any] = {
+            "ok": True,
+            "rooms": len(self.hub.rooms),
+            "devices": len(devices),
+            "online": sum(room.online() for room in self.hub.rooms.values()),
+        }
+        health.update(self.hub.store_health())
+        return web.json_response(health)
 
     async def metrics(self, request: web.Request) -> web.Response:
         expected = self.hub.config.hub.metrics_token

@@ -10,6 +10,7 @@ one process (the tests) do not share series.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from drivers.stats import LATENCY_BUCKETS
 
 if TYPE_CHECKING:
     from hub.app import Hub
+    from hub.cluster.node import ClusterNode
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 RESULTS = ("ok", *(code.value for code in ErrorCode))
@@ -78,10 +80,12 @@ class HubCollector:
         yield from self._hub_families()
         yield from self._room_families()
         yield from _device_families(
-            (room_id, device_id, driver)
+            (room_id, device_id, driver, room.device_online(device_id))
             for room_id, room in hub.rooms.items()
             for device_id, driver in room.drivers.items()
         )
+        if hub.cluster is not None:
+            yield from _cluster_families(hub.cluster)
 
     def _hub_families(self) -> Iterator[Metric]:
         yield GaugeMetricFamily("avhub_rooms", "Rooms in the configuration.", len(self.hub.rooms))
@@ -138,8 +142,12 @@ class HubCollector:
         yield from (devices, panels, seq, changes, resumes, commands)
 
 
-def _device_families(devices: Iterable[tuple[str, str, Any]]) -> Iterator[Metric]:
-    """Per device (labels room, device, driver): online, transitions, latency, faults, queue."""
+def _device_families(devices: Iterable[tuple[str, str, Any, bool]]) -> Iterator[Metric]:
+    """Per device (labels room, device, driver): online, transitions, latency, faults, queue.
+
+    With `store: redis://` a device is polled by its owner: `online` is the room's (as
+    the owner committed it), the other counts are this hub's while it owned the device.
+    """
     online = GaugeMetricFamily(
         "avhub_device_online", "1 while the device is online.", labels=DEVICE
     )
@@ -170,10 +178,10 @@ def _device_families(devices: Iterable[tuple[str, str, Any]]) -> Iterator[Metric
     commands = CounterMetricFamily(
         "avhub_device_commands", "Commands for the device by result.", labels=[*DEVICE, "result"]
     )
-    for room_id, device_id, driver in devices:
+    for room_id, device_id, driver, is_online in devices:
         labels = [room_id, device_id, driver.config.driver]
         stats = driver.stats
-        online.add_metric(labels, 1 if driver.online else 0)
+        online.add_metric(labels, 1 if is_online else 0)
         for reason, count in stats.offline.items():
             offline.add_metric([*labels, reason], count)
         latency.add_metric(labels, _cumulative(stats.buckets), stats.latency_sum)
@@ -184,6 +192,34 @@ def _device_families(devices: Iterable[tuple[str, str, Any]]) -> Iterator[Metric
         for result, count in stats.commands.items():
             commands.add_metric([*labels, result], count)
     yield from (online, offline, latency, timeouts, retries, reconnects, queue, commands)
+
+
+def _cluster_families(node: ClusterNode) -> Iterator[Metric]:
+    """With `store: redis://`: whether Redis answers, live hubs, what this hub owns."""
+    yield GaugeMetricFamily(
+        "avhub_store_available", "1 while the hub reaches Redis (hub.store).", int(node.available)
+    )
+    yield GaugeMetricFamily(
+        "avhub_cluster_hubs",
+        "Hubs live in the cluster, as of this hub's last lease tick.",
+        len(node.ownership.live),
+    )
+    owned = GaugeMetricFamily(
+        "avhub_cluster_owned_devices",
+        "Devices of the room this hub owns (runs), the room device included.",
+        labels=["room"],
+    )
+    counts = Counter(room_id for room_id, _ in node.ownership.owned())
+    refused = CounterMetricFamily(
+        "avhub_store_refused_changes",
+        "Changes not committed: of a device not owned here (a lost lease, a notification "
+        "that reached this hub) or refused by Redis (a lost lease, an ended epoch).",
+        labels=["room"],
+    )
+    for room_id, store in node.stores.items():
+        owned.add_metric([room_id], counts[room_id])
+        refused.add_metric([room_id], store.refused)
+    yield from (owned, refused)
 
 
 def _cumulative(buckets: list[int]) -> list[tuple[str, float]]:

@@ -130,10 +130,14 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 {"code": "unauthorized", "message": f"room {room.id!r} needs a valid panel token"},
             )
         assert self.fanout is not None
+        resume = auth.get("resume")
+        if isinstance(resume, dict):
+            behind = room.store.catch_up(resume.get("epoch"), resume.get("seq"))
+            if behind is not None:
+                await behind
         eio_sid = self.server.manager.eio_sid_from_sid(sid, self.namespace)
         # Nothing awaits from here on: the panel joins the fan-out at the exact seq
         # its snapshot or replay ends with.
-        resume = auth.get("resume")
         changes = None
         if isinstance(resume, dict):
             changes = room.store.since(resume.get("epoch"), resume.get("seq"))
@@ -172,6 +176,9 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         data = args[0] if len(args) == 1 else None
         if not isinstance(data, dict):
             return error_reply(ErrorCode.INVALID_ARGS, "sync takes {epoch, seq}")
+        behind = self.room.store.catch_up(data.get("epoch"), data.get("seq"))
+        if behind is not None:
+            await behind
         changes = self.room.store.since(data.get("epoch"), data.get("seq"))
         self.room.counters.resumes["snapshot" if changes is None else "replay"] += 1
         if changes is None:

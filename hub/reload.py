@@ -23,6 +23,7 @@ from drivers import DRIVERS
 from drivers.base import Driver
 from drivers.config import DeviceConfig
 from drivers.service import DriverService
+from hub.automation.models import ROOM_DEVICE
 from hub.config import Config, ConfigFileError, HubSettings, RoomConfig, load_config
 from hub.guard import exposure_warnings
 
@@ -32,7 +33,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("avhub.reload")
 
-RESTART_ONLY = ("listen", "store", "replay_size", "replay_max_age", "log_level", "timezone")
+RESTART_ONLY = (
+    "listen",
+    "store",
+    "cluster",
+    "replay_size",
+    "replay_max_age",
+    "log_level",
+    "timezone",
+)
 """Hub settings a running hub cannot change; a reload notes them for the next start."""
 
 
@@ -165,8 +174,8 @@ async def _change_room(hub: Hub, room_id: str, config: RoomConfig, plan: RoomPla
     if plan.automation:
         await room.retire_automation()
     # From here to redraw() nothing awaits: the snapshot shows exactly the new device list.
-    stopping = [room.remove_device(d) for d in (*plan.removed, *plan.restarted)]
-    starting = [room.add_device(d, config.devices[d]) for d in (*plan.added, *plan.restarted)]
+    stopping = [(d, room.remove_device(d)) for d in (*plan.removed, *plan.restarted)]
+    starting = [(d, room.add_device(d, config.devices[d])) for d in (*plan.added, *plan.restarted)]
     automation = room.replace_automation(config) if plan.automation else None
     room.config = config
     room.set_access(config.panel_tokens, hub.config.hub.admin_token)
@@ -189,11 +198,11 @@ async def _change_room(hub: Hub, room_id: str, config: RoomConfig, plan: RoomPla
                 what,
                 extra={"room": room_id, "device": device_id},
             )
-    await asyncio.gather(*(driver.stop() for driver in stopping))
-    for driver in starting:
-        await driver.start()
+    await asyncio.gather(*(room.stop_device(d, driver) for d, driver in stopping))
+    for device_id, driver in starting:
+        await room.start_device(device_id, driver)
     if automation is not None:
-        await automation.start()
+        await room.start_device(ROOM_DEVICE, automation)
     await namespace.revoke()
 
 

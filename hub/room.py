@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
-from typing import Any
+from typing import Any, Protocol
 
 from drivers import DRIVERS
 from drivers.base import Driver
@@ -22,7 +22,7 @@ from hub.automation.clock import Clock, SystemClock
 from hub.automation.device import DRIVER as ROOM_DRIVER
 from hub.automation.device import RoomDevice
 from hub.automation.models import ROOM_DEVICE
-from hub.commands import Device, Reply, result_code, run_command
+from hub.commands import Device, Reply, Target, result_code, run_command
 from hub.config import RoomConfig
 from hub.store import RoomStore
 
@@ -45,6 +45,28 @@ class RoomCounters:
     """Changes published to the room's panels."""
 
 
+class Placement(Protocol):
+    """Where a room's devices run when several hubs share the building (hub/cluster)."""
+
+    def adopt(self, room: Room) -> None:
+        """The room is open: its devices and commands go through the placement."""
+
+    async def release(self, room: Room) -> None:
+        """Forget the room (its devices were stopped first)."""
+
+    async def run(self, room: Room, device_id: str, device: Device) -> None:
+        """Run the device on the hub that owns it (here once this hub takes it)."""
+
+    async def halt(self, room: Room, device_id: str) -> None:
+        """The device leaves: stopped if it runs here, free for no hub to take."""
+
+    async def command(self, room: Room, data: Any, where: str) -> Reply:
+        """Run a command on the hub that owns its device."""
+
+    def reach(self, room: Room) -> Mapping[str, Target]:
+        """The room's drivers as a macro commands them: each on the hub that owns it."""
+
+
 class Room:
     """One room of the deployment; see the module docstring."""
 
@@ -56,10 +78,12 @@ class Room:
         *,
         admin_token: str | None = None,
         transport_factory: TransportFactory = create_transport,
+        placement: Placement | None = None,
         clock: Clock | None = None,
         zone: tzinfo = UTC,
     ) -> None:
         self.id = room_id
+        self.placement = placement
         self.name = config.name
         self.config = config
         self.store = store
@@ -82,8 +106,15 @@ class Room:
         self.automation = None
         if not config.macros:
             return
+        devices = self.drivers if self.placement is None else self.placement.reach(self)
         self.automation = RoomDevice(
-            self.id, config, self.store, self.drivers, clock=self._clock, zone=self._zone
+            self.id,
+            config,
+            self.store,
+            devices,
+            clock=self._clock,
+            zone=self._zone,
+            shared=self.placement is not None,
         )
         self.store.add_device(
             ROOM_DEVICE,
@@ -97,7 +128,7 @@ class Room:
     async def retire_automation(self) -> None:
         """Stop the `room` device before a reload replaces it: its macro cancelled, timers off."""
         if self.automation is not None:
-            await self.automation.stop()
+            await self.stop_device(ROOM_DEVICE, self.automation)
 
     def replace_automation(self, config: RoomConfig) -> RoomDevice | None:
         """Swap in the `room` device of `config` (after `retire_automation`); the caller starts it."""
@@ -157,7 +188,10 @@ class Room:
 
     async def command(self, data: Any, where: str) -> Reply:
         """Run one `{device, action, args}` command; the ack, counted by result."""
-        reply = await run_command(self.devices, data, where)
+        if self.placement is not None:
+            reply = await self.placement.command(self, data, where)
+        else:
+            reply = await run_command(self.devices, data, where)
         result = result_code(reply)
         self.counters.commands[result] += 1
         device = data.get("device") if isinstance(data, dict) else None
@@ -168,22 +202,44 @@ class Room:
 
     def online(self) -> int:
         """How many of the room's devices are online."""
-        return sum(1 for d in self.drivers.values() if d.online)
+        return sum(1 for d in self.drivers if self.device_online(d))
+
+    def device_online(self, device_id: str) -> bool:
+        """Whether the driver `device_id` is online (with a placement: as its owner says)."""
+        if self.placement is not None:  # drivers run on their owners: read the store
+            return self.store.devices[device_id].state.get("online") is True
+        return self.drivers[device_id].online
 
     async def start(self) -> None:
-        """Open the store, then start every device."""
+        """Open the store, then start every device (or hand each to the placement)."""
         await self.store.open()
-        for driver in self.drivers.values():
-            await driver.start()
-        if self.automation is not None:
-            await self.automation.start()
+        if self.placement is not None:
+            self.placement.adopt(self)
+        for device_id, device in self.devices.items():
+            await self.start_device(device_id, device)
 
     async def stop(self) -> None:
         """Stop automation and every device (closing its connection), then close the store."""
         if self.automation is not None:
-            await self.automation.stop()
-        await asyncio.gather(*(d.stop() for d in self.drivers.values()))
+            await self.stop_device(ROOM_DEVICE, self.automation)
+        await asyncio.gather(*(self.stop_device(d, driver) for d, driver in self.drivers.items()))
+        if self.placement is not None:
+            await self.placement.release(self)
         await self.store.close()
+
+    async def start_device(self, device_id: str, device: Device) -> None:
+        """Start one of the room's devices: here, or on the hub the placement gives it to."""
+        if self.placement is not None:
+            await self.placement.run(self, device_id, device)
+        else:
+            await device.start()
+
+    async def stop_device(self, device_id: str, device: Device) -> None:
+        """Stop a device started with `start_device` (also one a reload took out)."""
+        if self.placement is not None:
+            await self.placement.halt(self, device_id)
+        else:
+            await device.stop()
 
 
 def drivers_of(rooms: Iterable[Room]) -> list[Driver[Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -134,6 +134,13 @@ class RoomStore(Protocol):
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]: ...
 
     def since(self, epoch: object, seq: object) -> list[Change] | None: ...
+
+    def catch_up(self, epoch: object, seq: object) -> Awaitable[None] | None:
+        """None, or what to await before `since` when this hub has not applied `seq` yet.
+
+        A store shared by several hubs (hub/cluster) may be behind a panel that resumes
+        here after seeing `seq` on another hub; an in-process store never is.
+        """
 
     def snapshot(self, held: Collection[str] = ()) -> dict[str, Any]: ...
 
@@ -268,6 +275,10 @@ class MemoryStore:
             return None
         skip = seq + 1 - self._ring[0].seq
         return [self._ring[i] for i in range(skip, len(self._ring))]
+
+    def catch_up(self, epoch: object, seq: object) -> Awaitable[None] | None:
+        """Never behind: every change is applied as it is committed."""
+        return None
 
     def snapshot(self, held: Collection[str] = ()) -> dict[str, Any]:
         """The `snapshot` event payload (DESIGN.md §3), without the schemas in `held`."""

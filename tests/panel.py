@@ -186,11 +186,12 @@ class Panel:
         if key in self.applied or change["seq"] != self.seq + 1:
             self.violations.append(f"bad apply of {key} at seq {self.seq}")
         self.applied.add(key)
-        device = self.devices[change["device"]]
-        device["state"].update(change["state"])
-        if "actions" in change:  # a description change: the device's new action schemas
-            self.schemas.update(change["schemas"])
-            device["actions"] = change["actions"]
+        device = self.devices.get(change["device"])
+        if device is not None:  # not in its snapshot (another hub's newer file): nothing to show
+            device["state"].update(change["state"])
+            if "actions" in change:  # a description change: the device's new action schemas
+                self.schemas.update(change["schemas"])
+                device["actions"] = change["actions"]
         self.seq = change["seq"]
 
     def _start_sync(self) -> None:

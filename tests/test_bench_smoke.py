@@ -24,6 +24,8 @@ TINY = {
                "--storm-panels", "3", "--storm-devices", "1"],
     "polling": ["--devices", "4", "--per-room", "2", "--sim-procs", "2", "--seconds", "0.5",
                 "--warmup", "0.3", "--interval", "0.1"],  # polls in any 0.5 s, however loaded
+    "scaleout": ["--rooms", "2", "--panels", "2", "--devices", "2", "--fanout-panels", "4",
+                 "--rate", "20", "--seconds", "0.5", "--warmup", "0"],
 }  # fmt: skip
 
 
@@ -39,6 +41,9 @@ def test_scenario_runs_and_reports(scenario: str, tmp_path: Path) -> None:
         steps = [outcome]
         if scenario == "fanout":
             steps = [outcome["fixed"], *outcome["ramp"]]
+        if scenario == "scaleout":  # avhub: memory, redis1, redis2; each latency + fan-out
+            stacks = outcome.values() if kind == "avhub" else [outcome]
+            steps = [step for stack in stacks for step in stack.values()]
         for step in steps:
             if "delivered" in step:  # every marked change reached every panel, in order
                 assert step["delivered"] == step["expected"] > 0, (kind, step)

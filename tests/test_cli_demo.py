@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.helpers import until
+from tests.helpers import closed_tcp_port, until
 from tests.panel import Panel
 
 AVHUB = str(Path(sys.executable).parent / "avhub")
@@ -117,10 +117,16 @@ async def test_sigint_also_shuts_down_cleanly() -> None:
     assert "Task was destroyed" not in err.decode()
 
 
-def test_run_refuses_a_store_it_cannot_provide(tmp_path: Path) -> None:
+def test_run_stops_when_redis_cannot_be_reached_and_never_shows_its_password(
+    tmp_path: Path,
+) -> None:
+    port = closed_tcp_port()  # nobody listens there
     config = tmp_path / "redis.yaml"
-    deployment = {"hub": {"store": "redis://127.0.0.1:6379/0"}, "rooms": {"lobby": {"devices": {}}}}
+    store = f"redis://avhub:s3cret-pw@127.0.0.1:{port}/0"
+    deployment = {"hub": {"store": store}, "rooms": {"lobby": {"devices": {}}}}
     config.write_text(yaml.safe_dump(deployment))
     result = subprocess.run([AVHUB, "run", str(config)], capture_output=True, text=True, timeout=30)
-    assert result.returncode == 2, result.stderr
-    assert "Redis is not available in this version" in result.stdout
+    assert result.returncode == 1, result.stderr
+    assert f"cannot reach Redis at redis://127.0.0.1:{port}/0" in result.stdout
+    assert "s3cret" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr

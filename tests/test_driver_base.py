@@ -14,7 +14,7 @@ from drivers.base import NOT_MINE, Driver, PollGroup, Wait
 from drivers.config import DeviceConfig
 from drivers.errors import ErrorCode
 from drivers.queue import Kind, Work, WorkQueue
-from drivers.transport import Receiver
+from drivers.transport import ConnectionState, Receiver
 from drivers.transport.backoff import Backoff
 from drivers.transport.framing import DelimiterFramer
 from drivers.transport.tcp import TcpTransport
@@ -217,6 +217,39 @@ async def test_bytes_that_arrive_while_the_transport_opens_are_not_lost() -> Non
     try:
         await until(lambda: driver.online, timeout=3)  # the greeting was seen: logged in
         assert await driver.execute("read_x") == 7
+    finally:
+        await driver.stop()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_stopped_driver_starts_again_and_reconnects_after_a_drop() -> None:
+    """A hub that owns a device again (hub/cluster) starts its stopped driver once more."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        while await reader.readline():
+            writer.write(b"value 1\n")
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = DeviceConfig(driver="line", transport=f"tcp://127.0.0.1:{port}")  # type: ignore[arg-type]
+    driver = LineDriver("d", config, lambda _: None)
+    try:
+        for round_ in (1, 2):
+            await driver.start(stagger=0)
+            await until(lambda n=round_: len(connections) == n, timeout=3, message="a connection")
+            assert await driver.execute("read_x") == 1
+            assert driver.conn_state is ConnectionState.ONLINE
+            await driver.stop()
+            assert driver.conn_state is ConnectionState.CLOSED
+        await driver.start(stagger=0)
+        await until(lambda: len(connections) == 3, timeout=3, message="a third connection")
+        connections[2].close()  # the device hangs up: the restarted driver reconnects by itself
+        await until(lambda: len(connections) == 4, timeout=3, message="a reconnect")
+        assert await driver.execute("read_x") == 1
     finally:
         await driver.stop()
         server.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from bench.scenarios import fanout, latency, panels, polling, resync
+from bench.scenarios import fanout, latency, panels, polling, resync, scaleout
 
 SCENARIOS: dict[str, ModuleType] = {
     "latency": latency,
@@ -12,4 +12,5 @@ SCENARIOS: dict[str, ModuleType] = {
     "panels": panels,
     "resync": resync,
     "polling": polling,
+    "scaleout": scaleout,
 }

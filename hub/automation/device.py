@@ -31,7 +31,7 @@ from hub.automation.macros import MacroRun, Outcome
 from hub.automation.models import CANCEL, ROOM_DEVICE
 from hub.automation.schedule import ScheduleTimer, TriggerWatch
 from hub.automation.watch import StateView
-from hub.commands import DetailedError, Device
+from hub.commands import DetailedError, Target
 from hub.config import RoomConfig
 from hub.store import RoomStore
 
@@ -80,12 +80,15 @@ class RoomDevice:
         room_id: str,
         config: RoomConfig,
         store: RoomStore,
-        devices: Mapping[str, Device],
+        devices: Mapping[str, Target],
         *,
         clock: Clock,
         zone: tzinfo,
+        shared: bool = False,
     ) -> None:
         self.device_id = ROOM_DEVICE
+        self.shared = shared
+        """The store is shared with other hubs (hub/cluster): see `start`."""
         self.label = f"{room_id}/{ROOM_DEVICE}"
         self.macros = config.macros
         self.store = store
@@ -117,6 +120,11 @@ class RoomDevice:
     @property
     def online(self) -> bool:
         return True
+
+    @property
+    def running(self) -> str | None:
+        """The macro running now, or None."""
+        return self._active.run.name if self._active is not None else None
 
     def describe_actions(self) -> dict[str, dict[str, Any]]:
         return self._actions
@@ -251,13 +259,19 @@ class RoomDevice:
     # ---- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
-        """Arm the schedules and start watching the triggers' conditions."""
+        """Arm the schedules and start watching the triggers' conditions.
+
+        With a shared store this hub may take the room over from another: the state
+        may say a macro runs (it ran on a hub that went away; none runs here yet), and a
+        trigger whose condition holds already fired where it came true.
+        """
+        self.update(_IDLE)
         for schedule in self.schedules:
             schedule.start()
         self._started = True
         self._show_next_schedule()
         for trigger in self.triggers:
-            trigger.start()
+            trigger.start(primed=self.shared)
 
     async def stop(self) -> None:
         """Disarm everything and cancel the running macro."""

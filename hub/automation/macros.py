@@ -30,7 +30,7 @@ from hub.automation.models import (
     WaitUntilStep,
 )
 from hub.automation.watch import StateView
-from hub.commands import Device, run_command
+from hub.commands import Target, run_command
 
 Outcome = dict[str, Any]
 Publish = Callable[[dict[str, Any]], None]
@@ -63,7 +63,7 @@ class MacroRun:
         self,
         name: str,
         macros: Mapping[str, MacroConfig],
-        devices: Mapping[str, Device],
+        devices: Mapping[str, Target],
         view: StateView,
         clock: Clock,
         publish: Publish,

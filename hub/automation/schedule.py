@@ -92,14 +92,18 @@ class TriggerWatch:
         self._timer: Timer | None = None
         self._unwatch: Callable[[], None] | None = None
 
-    def start(self) -> None:
+    def start(self, primed: bool = False) -> None:
+        """Watch the condition; `primed`: if it holds already, it came true before (no fire)."""
         self._unwatch = self.view.watch(self.trigger.when, self._check)
+        if primed:
+            self.holding = self.view.holds(self.trigger.when)
         self._check()
 
     def stop(self) -> None:
         if self._unwatch is not None:
             self._unwatch()
             self._unwatch = None
+        self.holding = False
         self._disarm()
 
     def _check(self) -> None:
