@@ -11,10 +11,18 @@ from typing import Any
 import pytest
 
 from drivers.errors import ErrorCode
+from drivers.visca.codec import (
+    CONTROL_TYPES,
+    POWER_INQUIRY,
+    PayloadType,
+    decode_message,
+    packet,
+)
 from drivers.visca.driver import ViscaDriver
 from simulators.visca import ViscaSimulator
 from tests.helpers import until
 from tests.rig import Rig, RigStarter, error_of
+from tests.udpproxy import UdpProxy
 
 # strict_sequence: a camera that reports every number out of order, so the tests see
 # the driver's numbering (real cameras accept any new number).
@@ -250,3 +258,48 @@ async def test_commands_run_between_poll_requests_keep_sequence_numbers_in_order
         await driver.execute("pan_tilt", {"pan": i % 5 + 1, "tilt": 0})  # mid-poll
     assert rig.sim.sequence_errors == 0 and rig.sim.resets == 1
     await driver.execute("stop")
+
+
+def _is(kind: PayloadType, payload: bytes) -> Callable[[bytes], bool]:
+    """Picks the datagrams that carry `payload` as a message of `kind`."""
+
+    def pick(datagram: bytes) -> bool:
+        message = decode_message(datagram)
+        return message.type is kind and message.payload == payload
+
+    return pick
+
+
+async def test_a_late_reply_from_before_a_reset_does_not_answer_a_new_request(
+    rig_factory: Any,
+) -> None:
+    """Numbering carries on across a RESET, so a stale reply matches no new message.
+
+    The proxy keeps back the camera's "on" answer to a power inquiry; the driver
+    retransmits, the camera reports a sequence error (it had answered) and the driver
+    RESETs. The held "on" is then delivered while the driver reads power after
+    power_off. Numbered from 0 again after the RESET, that read (after the same number
+    of messages as the held one: three for the poll, one command) would carry the held
+    reply's number and take "on" for its answer.
+    """
+    rig = await rig_factory()
+    sim = rig.sim
+    async with UdpProxy(("127.0.0.1", sim.port)) as proxy:
+        driver = await rig.online(transport=proxy.url, poll_interval=3600)
+        await until(lambda: sim.received["inquiry 090612"] == 1)  # first poll over
+        await driver.execute("store_preset", {"preset": 0})
+        proxy.hold = _is(PayloadType.REPLY, bytes.fromhex("90 50 02 ff"))
+        driver.refresh()
+        await until(lambda: sim.received["inquiry 090612"] >= 2, message="poll after RESET")
+        assert proxy.held and sim.sequence_errors >= 1 and sim.resets >= 2
+        proxy.release = _is(PayloadType.INQUIRY, packet(1, POWER_INQUIRY))
+        await driver.execute("power_off")
+        assert proxy.released  # the stale "on" came while the driver read power
+        assert sim.power == "off" and driver.state["power"] == "off"
+        assert rig.values("power") == ["on", "cooling", "off"]
+    # Across the RESET no number was given to two different messages.
+    numbered: dict[int | None, bytes] = {}
+    for datagram in proxy.sent:
+        message = decode_message(datagram)
+        if message.type not in CONTROL_TYPES:  # the camera ignores a RESET's number
+            assert numbered.setdefault(message.seq, datagram) == datagram, message

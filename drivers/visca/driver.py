@@ -5,6 +5,23 @@ on its completion (`y0 5z`), not on its ACK. Over IP, replies are matched by
 sequence number; a message that got no answer is retransmitted with the same
 number, and a sequence error from the camera (control ERROR `0F 01`) is answered
 with a RESET. On serial, replies are matched by camera address and socket.
+
+Over IP a number is never taken twice (until the 32-bit counter wraps), not even
+after a RESET: the RESET only clears what the camera expects, and any number it has
+not just seen is new to it then. Numbering from 0 again would give a new message
+the number of one sent before the RESET, whose late reply (a completion that took
+its time, a datagram held up on the network or behind a stalled event loop) would
+then pass for the new message's answer.
+
+On serial there are no numbers, but the byte stream keeps the camera's order: what
+it sent for earlier messages arrives before the ACK of the next command, and a
+completion before the ACK is stale (`_Exchange.first`). After the ACK only the
+completion of that ACK's socket counts; the camera frees a socket by sending its
+completion, so an older command's completion never names the socket a newer one
+was given. A late inquiry reply (one more than the answered inquiry needed, after a
+retransmission) is dropped while a command runs, so no answer from before a
+command is taken for the state after it; an inquiry sent right after such a one may
+take it, and a reply of the wrong shape fails that read.
 """
 
 from __future__ import annotations
@@ -239,7 +256,12 @@ class ViscaDriver(Driver[ViscaConfig, Message]):
         raise AssertionError("unreachable")
 
     async def _reset(self) -> None:
-        """Set the camera's sequence counter (and ours) back to 0."""
+        """Clear the camera's sequence expectation; our numbering carries on (module docstring).
+
+        The camera ignores the RESET's own number. Replies to earlier messages that come
+        meanwhile are not the RESET's ACK and are dropped; a late ACK of an earlier RESET
+        only lets the next message go out sooner, under a number nothing else had.
+        """
         wire = Message(PayloadType.CONTROL, 0, RESET).encode()
 
         def match(frame: Message) -> bool | Wait:
@@ -247,7 +269,6 @@ class ViscaDriver(Driver[ViscaConfig, Message]):
             return True if ok else NOT_MINE
 
         await self._request(wire, match)
-        self._seq = 0
 
     def _message(self, body: bytes, what: str, inquiry: bool) -> _Exchange:
         data = packet(self.address, body)
