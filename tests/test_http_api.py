@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +20,11 @@ from hub.app import Hub
 from hub.guard import FORBIDDEN_ORIGIN, UNSUPPORTED_MEDIA_TYPE
 from hub.http import NOT_RELOADABLE, OPENAPI_DOCUMENT, UNKNOWN_ROOM, WEB_DIR, status_for
 from simulators.pjlink import PjlinkSimulator
+from tests.cluster import RedisServer, cluster_config, redis_server
 from tests.helpers import closed_tcp_port, pjlink_at, until
 from tests.scrape import Scrape
+
+__all__ = ["redis_server"]  # a fixture
 
 
 def config(proj: int, class1: int, slow: int) -> dict[str, Any]:
@@ -136,6 +140,7 @@ STATUS = {
     ErrorCode.DEVICE_ERROR: 502,
     ErrorCode.DEVICE_OFFLINE: 503,
     ErrorCode.TIMEOUT: 504,
+    ErrorCode.STORE_UNAVAILABLE: 503,
 }
 
 
@@ -186,11 +191,35 @@ REQUESTS = {
 }
 
 
-@pytest.mark.parametrize("code", list(ErrorCode))
+def test_every_error_code_has_a_real_request() -> None:
+    """Each code's request is in REQUESTS, or needs a Redis store (the test after next)."""
+    assert set(REQUESTS) == set(ErrorCode) - {ErrorCode.STORE_UNAVAILABLE}
+
+
+@pytest.mark.parametrize("code", list(REQUESTS))
 async def test_every_error_code_has_its_status_on_a_real_request(
     api: Api, monkeypatch: pytest.MonkeyPatch, code: ErrorCode
 ) -> None:
     status, body = await REQUESTS[code](api, monkeypatch)
+    assert (status, code_of(body)) == (STATUS[code], code), body
+
+
+async def test_a_device_whose_hub_lost_redis_is_503_store_unavailable(
+    redis_server: RedisServer, hub_factory: Any, pjlink_sims: Any
+) -> None:
+    """With `store: redis://`, a device this hub no longer holds a lease on (Redis is gone,
+    so it could not renew it) is run by some other hub, which only Redis could reach."""
+    sim = await pjlink_sims(power="on")
+    hub: Hub = await hub_factory(cluster_config(redis_server.url, [sim.port], ttl=1))
+    cluster = hub.cluster
+    assert cluster is not None and hub.address is not None
+    await until(lambda: cluster.ownership.owns("lab", "proj0"), timeout=10, message="owned")
+    await redis_server.stop(signal.SIGKILL)
+    await until(lambda: not cluster.ownership.owns("lab", "proj0"), timeout=10, message="let go")
+    url = f"http://{hub.address[0]}:{hub.address[1]}/api/rooms/lab/devices/proj0/power_on"
+    async with aiohttp.ClientSession() as http, http.post(url, json={}) as response:
+        status, body = response.status, await response.json()
+    code = ErrorCode.STORE_UNAVAILABLE
     assert (status, code_of(body)) == (STATUS[code], code), body
 
 
