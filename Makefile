@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 WEB := hub/web
 NODE_STAMP := $(WEB)/node_modules/.installed
 
-.PHONY: install system-deps demo test lint clean
+.PHONY: install system-deps demo test test-under-load lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ demo: install
 
 test: system-deps install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The whole suite RUNS times in a row with one core kept busy (tests/under_load.sh).
+RUNS ?= 5
+test-under-load: system-deps install
+	PYTHON=$(BIN)/python tests/under_load.sh $(RUNS) $(PYTEST_ARGS)
 
 # docs/example-plugin is the worked example of docs/writing-a-driver.md, held to the same rules.
 EXAMPLE := docs/example-plugin

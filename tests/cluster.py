@@ -12,7 +12,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -21,10 +20,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pytest
+import yaml
 from redis.asyncio import Redis
 
 from hub.cluster.ownership import assign
-from tests.conftest import until
+from tests.helpers import closed_tcp_port, until
 
 AVHUB = str(Path(sys.executable).parent / "avhub")
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,12 +33,6 @@ REDIS_SERVER = os.environ.get("AVHUB_REDIS_SERVER", "redis-server")
 
 def _append(path: Path) -> BinaryIO:
     return open(path, "ab")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisServer:
@@ -97,7 +91,7 @@ async def _pings(client: Redis) -> bool:
 @pytest.fixture
 async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
     """A fresh redis-server for the test."""
-    server = RedisServer(free_port(), tmp_path)
+    server = RedisServer(closed_tcp_port(), tmp_path)
     await server.start()
     yield server
     await server.stop(signal.SIGKILL)
@@ -187,9 +181,9 @@ async def hub_processes(tmp_path: Path) -> AsyncIterator[HubStarter]:
     """Start `avhub run` processes on one deployment file; every one is killed after the test."""
     started: list[HubProcess] = []
 
-    async def start(text: str, count: int, name: str = "hub") -> list[HubProcess]:
+    async def start(deployment: dict[str, Any], count: int, name: str = "hub") -> list[HubProcess]:
         config = tmp_path / f"deployment{len(started)}.yaml"
-        config.write_text(text)
+        config.write_text(yaml.safe_dump(deployment, sort_keys=False))
         hubs = [HubProcess(config, f"{name}{len(started) + i}") for i in range(count)]
         started.extend(hubs)
         await asyncio.gather(*(h.start() for h in hubs))
@@ -207,39 +201,35 @@ def cluster_config(
     redis_url: str,
     ports: list[int],
     ttl: float = 1.5,
-    room: str = "",
+    room: dict[str, Any] | None = None,
     node_id: str | None = None,
     **hub: Any,
-) -> str:
+) -> dict[str, Any]:
     """One room `lab` of PJLink projectors at `ports`, polled fast, on `redis_url`.
 
-    `room`: more of the room's YAML (macros, schedules, triggers), indented by four.
+    `room`: more of the room (macros, schedules, triggers); `hub`: more hub settings.
     """
-    devices = "".join(
-        f"""
-      proj{i}:
-        driver: pjlink
-        transport: tcp://127.0.0.1:{port}
-        poll_interval: 0.1s
-        timeout: 0.5s
-        retries: 0"""
+    cluster: dict[str, Any] = {"lease_ttl": ttl, "command_timeout": 10}
+    if node_id:
+        cluster["node_id"] = node_id
+    devices = {
+        f"proj{i}": {
+            "driver": "pjlink",
+            "transport": f"tcp://127.0.0.1:{port}",
+            "poll_interval": 0.1,
+            "timeout": 0.5,
+            "retries": 0,
+        }
         for i, port in enumerate(ports)
-    )
-    extra = "".join(f"\n  {k}: {v}" for k, v in hub.items())
-    node = f"\n    node_id: {node_id}" if node_id else ""
-    return f"""
-hub:
-  store: {redis_url}
-  log_level: info
-  cluster:
-    lease_ttl: {ttl}s
-    command_timeout: 10s{node}
-  drivers:
-    pjlink: {{notify: "off"}}{extra}
-rooms:
-  lab:
-    devices:{devices}
-{room}"""
+    }
+    settings = {
+        "store": redis_url,
+        "log_level": "info",
+        "cluster": cluster,
+        "drivers": {"pjlink": {"notify": "off"}},
+        **hub,
+    }
+    return {"hub": settings, "rooms": {"lab": {"devices": devices, **(room or {})}}}
 
 
 async def owners(redis: Redis, room: str, devices: list[str]) -> dict[str, str | None]:

@@ -8,14 +8,51 @@ from typing import Any
 import socketio
 
 
+class Deliveries:
+    """What the hub sent one panel, per connection, in arrival order, and where it broke order.
+
+    On each connection the hub sends a snapshot, or replays from the `resume` point, and then
+    every change at seq + 1, + 2, ...: a change repeated, skipped or out of order, a change
+    before any snapshot, or a second snapshot lands in `errors`.
+    """
+
+    def __init__(self) -> None:
+        self.log: list[tuple[int, str, int]] = []  # (connection, "snapshot" or "change", seq)
+        self.errors: list[str] = []
+        self.connection = 0
+        self._last: int | None = None  # the seq this connection has reached
+        self._fresh = True  # nothing delivered on this connection yet
+
+    def connecting(self, resume_seq: int | None) -> None:
+        """A new connection, resuming after `resume_seq` (None: without `resume`)."""
+        self.connection += 1
+        self._last = resume_seq
+        self._fresh = True
+
+    def snapshot(self, seq: int) -> None:
+        self.log.append((self.connection, "snapshot", seq))
+        if not self._fresh:
+            self.errors.append(f"connection {self.connection}: a second snapshot, at seq {seq}")
+        self._last, self._fresh = seq, False
+
+    def change(self, seq: int) -> None:
+        self.log.append((self.connection, "change", seq))
+        if self._last is None:
+            self.errors.append(f"connection {self.connection}: change {seq} before a snapshot")
+        elif seq != self._last + 1:
+            self.errors.append(f"connection {self.connection}: change {seq} after {self._last}")
+        self._last, self._fresh = seq, False
+
+
 class Panel:
     """Keeps `(epoch, seq, state)`; loads snapshots; applies a change only at `seq == last + 1`.
 
     Early changes wait in a buffer; a gap or an unknown epoch triggers `sync`. On
     reconnect it sends `resume`. Every applied `(epoch, seq)` is remembered, so a
-    change applied twice or out of order lands in `violations`. Action schemas are
-    kept by id across reconnects and named in `auth.schemas` (unless `keep_schemas`
-    is off), so snapshots send only the ones it lacks.
+    change applied twice or out of order lands in `violations`; the algorithm hides
+    a hub's repeated or reordered delivery, so `deliveries` records each one as it came.
+    Action schemas are kept by id across reconnects and named in `auth.schemas` (unless
+    `keep_schemas` is off), so snapshots send only the ones it lacks.
     """
 
     def __init__(
@@ -40,6 +77,7 @@ class Panel:
         self.received: list[dict[str, Any]] = []  # every change event, as received
         self.applied: set[tuple[str, int]] = set()
         self.violations: list[str] = []  # must stay empty: a change applied twice or out of order
+        self.deliveries = Deliveries()  # `deliveries.errors` must stay empty too
         self.connects = 0
         self.connect_error: Any = None
         self.closing: list[Any] = []  # `closing` events: why the hub is about to disconnect us
@@ -66,10 +104,12 @@ class Panel:
         """Connect (resuming when there is something to resume); raises on refusal."""
         self.connect_error = None
         self.connects += 1
+        auth = self._auth()
+        self.deliveries.connecting(auth["resume"]["seq"] if "resume" in auth else None)
         await self.sio.connect(
             self.url,
             namespaces=[self.namespace],
-            auth=self._auth(),
+            auth=auth,
             transports=["websocket"],
             wait_timeout=timeout,
         )
@@ -109,6 +149,7 @@ class Panel:
 
     def _on_snapshot(self, data: dict[str, Any]) -> None:
         self.snapshots += 1
+        self.deliveries.snapshot(data["seq"])
         self._load(data)
 
     def _load(self, snapshot: dict[str, Any]) -> None:
@@ -122,6 +163,7 @@ class Panel:
 
     def _on_change(self, change: dict[str, Any]) -> None:
         self.received.append(change)
+        self.deliveries.change(change["seq"])
         if change["epoch"] != self.epoch:
             self._start_sync()
             return

@@ -7,12 +7,12 @@ after the test.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from drivers.base import Driver
 from drivers.errors import ErrorCode
-from hub.testkit import PtyRig, R, Rig, RigStarter, error_of, until
+from hub.testkit import PtyRig, R, Rig, RigStarter, error_of
+from tests.helpers import seconds_until, until
 
 __all__ = ["PtyRig", "R", "Rig", "RigStarter", "error_of", "refused_login_backs_off"]
 
@@ -26,8 +26,9 @@ async def refused_login_backs_off(rig: Rig[Any, Any], driver: Driver[Any]) -> No
     await until(lambda: driver.state["offline_reason"] == "auth_failed", message="auth_failed")
     assert driver.online is False
     first = rig.sim.connections
-    await asyncio.sleep(0.9)
-    tries = rig.sim.connections - first
-    assert 1 <= tries <= 5, tries
+    took = await seconds_until(lambda: rig.sim.connections >= first + 3, message="3 more tries")
+    # The longest backoff (reconnect_max, ±20 %) between tries: a tight loop would make
+    # hundreds of tries in the time three take.
+    assert took >= 2 * 0.3 * 0.8, took
     err = await error_of(driver.execute("power_on"))
     assert err.code is ErrorCode.DEVICE_OFFLINE and "auth_failed" in str(err)

@@ -22,6 +22,7 @@ def imports(package: str) -> dict[str, set[str]]:
                 names.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 names.add(node.module)
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
         found[str(path.relative_to(ROOT))] = names
     return found
 
@@ -60,3 +61,24 @@ def test_simulators_take_wire_code_from_drivers_never_driver_logic() -> None:
         if names & logic
     }
     assert bad == {}
+
+
+def test_tests_take_helpers_from_helpers_and_playwright_only_in_browser_tests() -> None:
+    """tests/conftest.py holds fixtures only (pytest finds them), helpers are imported from
+    tests/helpers.py, and Playwright only by tests/browser.py and the browser tests
+    (tests/test_ui_*.py, which conftest.py marks `browser`): everything else runs without it."""
+
+    def browser_side(module: str) -> bool:
+        name = Path(module).name
+        return name == "browser.py" or name.startswith("test_ui_")
+
+    bad = {
+        module: sorted(
+            n
+            for n in names
+            if n == "tests.conftest"
+            or (n.split(".")[0] == "playwright" and not browser_side(module))
+        )
+        for module, names in imports("tests").items()
+    }
+    assert {m: n for m, n in bad.items() if n} == {}

@@ -23,7 +23,7 @@ TINY = {
     "resync": ["--sizes", "2", "--switchers", "2", "--reconnects", "2", "--storm-rooms", "1",
                "--storm-panels", "3", "--storm-devices", "1"],
     "polling": ["--devices", "4", "--per-room", "2", "--sim-procs", "2", "--seconds", "0.5",
-                "--warmup", "0.3"],
+                "--warmup", "0.3", "--interval", "0.1"],  # polls in any 0.5 s, however loaded
     "pipelining": ["--devices", "4", "--per-room", "2", "--sim-procs", "2", "--seconds", "0.6",
                    "--warmup", "0.3", "--rounds", "2", "--interval", "0.1"],
     "scaleout": ["--rooms", "2", "--panels", "2", "--devices", "2", "--fanout-panels", "4",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import until
+import yaml
+
+from tests.helpers import closed_tcp_port, until
 from tests.panel import Panel
 
 AVHUB = str(Path(sys.executable).parent / "avhub")
@@ -119,14 +120,11 @@ async def test_sigint_also_shuts_down_cleanly() -> None:
 def test_run_stops_when_redis_cannot_be_reached_and_never_shows_its_password(
     tmp_path: Path,
 ) -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = closed_tcp_port()  # nobody listens there
     config = tmp_path / "redis.yaml"
-    config.write_text(
-        f"hub:\n  store: redis://avhub:s3cret-pw@127.0.0.1:{port}/0\n"
-        "rooms:\n  lobby:\n    devices: {}\n"
-    )
+    store = f"redis://avhub:s3cret-pw@127.0.0.1:{port}/0"
+    deployment = {"hub": {"store": store}, "rooms": {"lobby": {"devices": {}}}}
+    config.write_text(yaml.safe_dump(deployment))
     result = subprocess.run([AVHUB, "run", str(config)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1, result.stderr
     assert f"cannot reach Redis at redis://127.0.0.1:{port}/0" in result.stdout

@@ -7,27 +7,32 @@ import json
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import yaml
 
-from tests.conftest import until
+from tests.helpers import until
 from tests.panel import Panel
+from tests.scrape import Scrape
 from tests.test_cli_demo import AVHUB, start, stop
 
-ROOM = """
-  {room}:
-    name: Room {room}
-    devices:
-      proj:
-        driver: pjlink
-        transport: tcp://127.0.0.1:4352
-        poll_interval: 0.2s
-        reconnect_min: 0.05s
-"""
+
+def deployment(*rooms: str) -> dict[str, Any]:
+    proj = {
+        "driver": "pjlink",
+        "transport": "tcp://127.0.0.1:4352",
+        "poll_interval": 0.2,
+        "reconnect_min": 0.05,
+    }
+    return {
+        "hub": {"listen": "127.0.0.1:0"},
+        "rooms": {r: {"name": f"Room {r}", "devices": {"proj": dict(proj)}} for r in rooms},
+    }
 
 
-def deployment(*rooms: str) -> str:
-    return "hub:\n  listen: 127.0.0.1:0\nrooms:" + "".join(ROOM.format(room=r) for r in rooms)
+def write(path: Path, config: dict[str, Any]) -> None:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 async def room_ids(base: str) -> list[str]:
@@ -37,13 +42,13 @@ async def room_ids(base: str) -> list[str]:
 
 async def test_sighup_reloads_the_file_with_simulators_and_logs_json_lines(tmp_path: Path) -> None:
     path = tmp_path / "site.yaml"
-    path.write_text(deployment("lobby"))
+    write(path, deployment("lobby"))
     proc, base, _ = await start("run", str(path), "--simulate", "--log-format", "json")
     panel = Panel(base, "lobby")
     try:
         await panel.connect()
         await until(lambda: panel.snapshot is not None and panel.state("proj").get("online"))
-        path.write_text(deployment("lobby", "annex"))
+        write(path, deployment("lobby", "annex"))
         proc.send_signal(signal.SIGHUP)
         await until(
             lambda: _in(room_ids(base), "annex"), timeout=10, message="the added room served"
@@ -52,9 +57,12 @@ async def test_sighup_reloads_the_file_with_simulators_and_logs_json_lines(tmp_p
         await annex.connect()
         await until(lambda: annex.snapshot is not None and annex.state("proj").get("online"), 10)
         await annex.disconnect()
-        path.write_text(deployment("lobby") + "      poll_interval: often\n")
+        broken = deployment("lobby")
+        broken["rooms"]["lobby"]["devices"]["proj"]["poll_interval"] = "often"
+        write(path, broken)
         proc.send_signal(signal.SIGHUP)
-        await until(lambda: _in(room_ids(base), "annex"))  # still there: nothing changed
+        await until(lambda: reloads(base, "invalid"), timeout=10, message="the reload refused")
+        assert "annex" in await room_ids(base)  # still there: nothing changed
         assert panel.sio.connected and panel.connects == 1 and panel.snapshots == 1
     finally:
         await panel.disconnect()
@@ -76,16 +84,20 @@ async def _in(ids: object, room: str) -> bool:
     return room in await ids  # type: ignore[operator]
 
 
+async def reloads(base: str, result: str) -> float | None:
+    """The hub's count of reloads that ended in `result`, from /metrics."""
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as response:
+        return Scrape(await response.text()).get("avhub_reloads_total", 0, result=result)
+
+
 def test_check_warns_about_open_rooms_on_the_network(tmp_path: Path) -> None:
     path = tmp_path / "wide.yaml"
-    path.write_text(
-        "hub: {listen: '0.0.0.0:8080'}\n"
-        "rooms: {open: {devices: {}}, shut: {panel_tokens: [t], devices: {}}}\n"
-    )
+    rooms = {"open": {"devices": {}}, "shut": {"panel_tokens": ["t"], "devices": {}}}
+    write(path, {"hub": {"listen": "0.0.0.0:8080"}, "rooms": rooms})
     result = subprocess.run([AVHUB, "check", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
     warnings = [line for line in result.stdout.splitlines() if ": warning: " in line]
     assert len(warnings) == 1 and "room 'open' has no panel_tokens" in warnings[0]
-    path.write_text(path.read_text().replace("0.0.0.0", "127.0.0.1"))
+    write(path, {"hub": {"listen": "127.0.0.1:8080"}, "rooms": rooms})
     result = subprocess.run([AVHUB, "check", str(path)], capture_output=True, text=True)
     assert "warning" not in result.stdout

@@ -20,7 +20,7 @@ from tests.cluster import (
     owners,
     redis_server,
 )
-from tests.conftest import until
+from tests.helpers import until
 from tests.panel import Panel
 
 __all__ = ["hub_processes", "redis_server"]  # fixtures
@@ -113,15 +113,17 @@ async def test_three_hubs_share_one_order_and_commands_reach_the_owner(
         await hub.stop()
 
 
-async def flip_inputs(sims: list[PjlinkSimulator], stop: asyncio.Event) -> int:
-    """Front-panel input changes on every projector until `stop`: changes keep flowing."""
-    count = 0
+async def flip_inputs(
+    sims: list[PjlinkSimulator], stop: asyncio.Event, flipped: list[str] | None = None
+) -> None:
+    """Front-panel input changes on every projector until `stop`, each noted in `flipped`."""
     while not stop.is_set():
         for sim in sims:
-            sim.set_input(next(INPUTS))
-            count += 1
+            code = next(INPUTS)
+            sim.set_input(code)
+            if flipped is not None:
+                flipped.append(code)
         await asyncio.sleep(0.03)
-    return count
 
 
 async def test_kill_9_of_a_hub_survivors_take_over_and_its_panels_resume_elsewhere(
@@ -140,9 +142,9 @@ async def test_kill_9_of_a_hub_survivors_take_over_and_its_panels_resume_elsewhe
     assert orphans
     panels = [Panel(h.url, "lab") for h in hubs for _ in range(2)]
     await asyncio.gather(*(p.connect() for p in panels))
-    stop = asyncio.Event()
-    flow = asyncio.create_task(flip_inputs(sims, stop))
-    await asyncio.sleep(0.3)
+    stop, flipped = asyncio.Event(), []
+    flow = asyncio.create_task(flip_inputs(sims, stop, flipped))
+    await until(lambda: len(flipped) >= 2 * len(sims), message="changes flowing")
 
     await victim.kill()
     killed = time.monotonic()
@@ -160,9 +162,10 @@ async def test_kill_9_of_a_hub_survivors_take_over_and_its_panels_resume_elsewhe
     await until(taken_over, timeout=10, message="survivors to own every device")
     took = time.monotonic() - killed
     assert took < ttl * 1.2 + 1.0, took  # expiry, then the next tick of a survivor
-    await asyncio.sleep(0.3)
+    flowed = len(flipped)
+    await until(lambda: len(flipped) >= flowed + 2 * len(sims), message="changes still flowing")
     stop.set()
-    assert await flow > 50
+    await flow
 
     dead_panels = panels[:2]
     await until(lambda: not any(p.sio.connected for p in dead_panels))
@@ -186,8 +189,8 @@ async def test_rolling_restart_of_every_hub_costs_panels_a_replay_not_a_snapshot
     redis_server: RedisServer, hub_processes: HubStarter, pjlink_sims: Any
 ) -> None:
     sims: list[PjlinkSimulator] = [await pjlink_sims(power="on") for _ in range(4)]
-    text = cluster_config(redis_server.url, [s.port for s in sims])
-    hubs = await hub_processes(text, 3)
+    config = cluster_config(redis_server.url, [s.port for s in sims])
+    hubs = await hub_processes(config, 3)
     await cluster_up(hubs, len(sims))
     panels = [Panel(hubs[i % 3].url, "lab") for i in range(6)]
     await asyncio.gather(*(p.connect() for p in panels))
@@ -202,7 +205,7 @@ async def test_rolling_restart_of_every_hub_costs_panels_a_replay_not_a_snapshot
                 await until(lambda p=panel: not p.sio.connected)  # type: ignore[misc]
                 panel.url = hubs[i % 2].url
                 await panel.connect()
-        (new,) = await hub_processes(text, 1, name=f"restarted{round_}-")
+        (new,) = await hub_processes(config, 1, name=f"restarted{round_}-")
         hubs.append(new)
         await cluster_up(hubs, len(sims))
     stop.set()

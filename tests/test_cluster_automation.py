@@ -19,7 +19,6 @@ from hub.app import Hub
 from hub.automation.clock import ManualClock
 from hub.cluster.ownership import assign
 from hub.cluster.scripts import RoomKeys
-from hub.config import load_config_text
 from hub.store import Change
 from simulators.pjlink import PjlinkSimulator
 from tests.cluster import (
@@ -32,7 +31,7 @@ from tests.cluster import (
     owners,
     redis_server,
 )
-from tests.conftest import until
+from tests.helpers import hub_config, until
 from tests.panel import Panel
 
 __all__ = ["hub_processes", "redis_server"]  # fixtures
@@ -41,26 +40,20 @@ LAB = RoomKeys.of("lab")
 DEVICES = ("proj0", "room")
 TOOK = re.compile(r"owns \d+ devices \(took [1-9]")
 NOON = datetime(2025, 6, 2, 12, 0, tzinfo=UTC).timestamp()
-SCHEDULED = """    macros:
-      mark:
-        steps: [{wait: 0s}]
-    schedules:
-      - {at: "12:00", run: mark}
-"""
-TRIGGERED = """    macros:
-      mark:
-        steps: [{wait: 0s}]
-    triggers:
-      - {when: "proj0.power == on", run: mark}
-"""
-MACRO = """    macros:
-      on:
-        steps:
-          - {device: proj0, action: power_on}
-          - {wait_until: proj0.power == on, timeout: 30s}
-      slow:
-        steps: [{wait: 1h}]
-"""
+MARK = {"mark": {"steps": [{"wait": 0}]}}
+SCHEDULED = {"macros": MARK, "schedules": [{"at": "12:00", "run": "mark"}]}
+TRIGGERED = {"macros": MARK, "triggers": [{"when": "proj0.power == on", "run": "mark"}]}
+MACRO = {
+    "macros": {
+        "on": {
+            "steps": [
+                {"device": "proj0", "action": "power_on"},
+                {"wait_until": "proj0.power == on", "timeout": 30},
+            ]
+        },
+        "slow": {"steps": [{"wait": "1h"}]},
+    }
+}
 
 
 class ClockedHubs:
@@ -70,8 +63,8 @@ class ClockedHubs:
         self.clock = clock
         self.running: list[Hub] = []
 
-    async def start(self, text: str) -> Hub:
-        hub = Hub(load_config_text(text, "cluster.yaml", {}), clock=self.clock)
+    async def start(self, config: dict[str, Any]) -> Hub:
+        hub = Hub(hub_config(config), clock=self.clock)
         self.running.append(hub)
         await hub.start("127.0.0.1", 0)
         return hub
@@ -142,8 +135,8 @@ async def test_a_schedule_fires_once_on_three_hubs_and_on_the_next_owner_after_i
 ) -> None:
     caplog.set_level(logging.INFO, logger="avhub.automation")
     sim: PjlinkSimulator = await pjlink_sims(power="on")
-    text = cluster_config(redis_server.url, [sim.port], ttl=1, room=SCHEDULED, timezone="UTC")
-    hubs = [await clocked.start(text) for _ in range(3)]
+    config = cluster_config(redis_server.url, [sim.port], ttl=1, room=SCHEDULED, timezone="UTC")
+    hubs = [await clocked.start(config) for _ in range(3)]
     await until(lambda: settled(hubs), timeout=10, message="one owner per device")
     owner = room_owner(hubs)
     watcher = next(hub for hub in hubs if hub is not owner)
@@ -172,8 +165,8 @@ async def test_a_macro_started_through_a_hub_that_owns_nothing_runs_once_on_its_
     redis_server: RedisServer, pjlink_sims: Any, clocked: ClockedHubs
 ) -> None:
     sim: PjlinkSimulator = await pjlink_sims(power="off")
-    text = cluster_config(redis_server.url, [sim.port], ttl=1, room=MACRO)
-    hubs = [await clocked.start(text) for _ in range(3)]
+    config = cluster_config(redis_server.url, [sim.port], ttl=1, room=MACRO)
+    hubs = [await clocked.start(config) for _ in range(3)]
     await until(lambda: settled(hubs), timeout=10, message="one owner per device")
     # Two devices on three hubs: the room device, the projector and the panel's hub differ.
     (idle,) = [hub for hub in hubs if not owns(hub, "proj0") and not owns(hub, "room")]
@@ -203,10 +196,10 @@ async def test_a_room_device_running_a_macro_moves_to_a_joining_hub_when_the_mac
     keys = [LAB.lease(d) for d in DEVICES]
     first_id, second_id = node_pair(keys, LAB.lease("room"), 1)
 
-    def text(node_id: str) -> str:
+    def config(node_id: str) -> dict[str, Any]:
         return cluster_config(redis_server.url, [sim.port], ttl=1, room=MACRO, node_id=node_id)
 
-    first = await clocked.start(text(first_id))
+    first = await clocked.start(config(first_id))
     await until(lambda: settled([first]), timeout=10, message="the first hub owns both")
     assert first.address is not None
     panel = Panel(f"http://127.0.0.1:{first.address[1]}", "lab")
@@ -216,7 +209,7 @@ async def test_a_room_device_running_a_macro_moves_to_a_joining_hub_when_the_mac
         run = asyncio.create_task(panel.command("room", "slow", timeout=30))
         state = first.rooms["lab"].store.devices["room"].state
         await until(lambda: state.get("running") == "slow", message="the macro running")
-        second = await clocked.start(text(second_id))  # the plan gives it the room device
+        second = await clocked.start(config(second_id))  # the plan gives it the room device
         assert first.cluster is not None
         await until(lambda: len(first.cluster.ownership.live) == 2, message="both hubs live")
         await until(lambda: settled([first, second], ("proj0",)), message="proj0 stays")
@@ -234,8 +227,8 @@ async def test_a_trigger_fires_once_on_three_hubs_and_not_again_when_its_owner_d
     redis_server: RedisServer, hub_processes: HubStarter, pjlink_sims: Any
 ) -> None:
     sim: PjlinkSimulator = await pjlink_sims(power="off")
-    text = cluster_config(redis_server.url, [sim.port], room=TRIGGERED)
-    hubs = await hub_processes(text, 3)
+    config = cluster_config(redis_server.url, [sim.port], room=TRIGGERED)
+    hubs = await hub_processes(config, 3)
     redis = redis_server.client()
     nodes = await node_ids(hubs)
 

@@ -10,32 +10,39 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from drivers.transport import ConnectionState
 from hub.app import Hub
 from hub.cluster.scripts import RoomKeys
 from hub.reload import Reloader
 from simulators.pjlink import PjlinkSimulator
 from tests.cluster import RedisServer, node_pair, owners, redis_server
-from tests.conftest import until
+from tests.helpers import pjlink_at, until
 from tests.panel import Panel
 
 __all__ = ["redis_server"]  # fixture
 
-FAST = "poll_interval: 0.1s, timeout: 0.5s, connect_timeout: 0.5s, reconnect_min: 0.05s, reconnect_max: 0.2s"
 Rooms = dict[str, dict[str, int]]  # room id -> device id -> simulator port
 
 
-def deployment(url: str, node_id: str, rooms: Rooms) -> str:
-    lines = [
-        f"hub:\n  store: {url}\n  cluster: {{lease_ttl: 1s, node_id: {node_id}}}\n"
-        '  drivers:\n    pjlink: {notify: "off"}\nrooms:'
-    ]
-    for room_id, devices in rooms.items():
-        lines.append(f"  {room_id}:\n    devices:")
-        for device_id, port in devices.items():
-            transport = f"tcp://127.0.0.1:{port}"
-            lines.append(f'      {device_id}: {{driver: pjlink, transport: "{transport}", {FAST}}}')
-    return "\n".join(lines) + "\n"
+def deployment(url: str, node_id: str, rooms: Rooms) -> dict[str, Any]:
+    hub = {
+        "store": url,
+        "cluster": {"lease_ttl": 1, "node_id": node_id},
+        "drivers": {"pjlink": {"notify": "off"}},
+    }
+    return {
+        "hub": hub,
+        "rooms": {
+            room_id: {"devices": {d: pjlink_at(port) for d, port in devices.items()}}
+            for room_id, devices in rooms.items()
+        },
+    }
+
+
+def write(path: Path, config: dict[str, Any]) -> None:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 class Member:
@@ -49,7 +56,7 @@ class Member:
         self.reloader = Reloader(hub, path)
 
     async def reload(self, rooms: Rooms) -> dict[str, Any]:
-        self.path.write_text(deployment(self.url, self.node_id, rooms))
+        write(self.path, deployment(self.url, self.node_id, rooms))
         outcome = await self.reloader.reload()
         assert outcome.ok, outcome.answer()
         answer: dict[str, Any] = outcome.answer()
@@ -92,8 +99,8 @@ async def test_devices_added_and_removed_on_two_hubs_reload_by_reload(
     members = []
     for node_id in node_ids:
         path = tmp_path / f"{node_id}.yaml"
-        path.write_text(deployment(redis_server.url, node_id, before))
-        hub = await hub_factory(path.read_text())
+        write(path, deployment(redis_server.url, node_id, before))
+        hub = await hub_factory(deployment(redis_server.url, node_id, before))
         members.append(Member(hub, path, redis_server.url, node_id))
     first, second = members
     await until(lambda: settled(members, before), timeout=10, message="every device owned")

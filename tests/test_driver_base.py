@@ -18,7 +18,7 @@ from drivers.transport import ConnectionState, Receiver
 from drivers.transport.backoff import Backoff
 from drivers.transport.framing import DelimiterFramer
 from drivers.transport.tcp import TcpTransport
-from tests.conftest import until
+from tests.helpers import until
 from tests.rig import error_of
 
 

@@ -17,7 +17,7 @@ from drivers.epson_escvp.config import EpsonEscvpConfig
 from drivers.epson_escvp.driver import EpsonEscvpDriver
 from drivers.errors import ErrorCode
 from simulators.epson_escvp import EpsonEscvpSimulator
-from tests.conftest import until
+from tests.helpers import until
 from tests.rig import (
     PtyRig,
     Rig,
@@ -25,7 +25,6 @@ from tests.rig import (
     error_of,
     refused_login_backs_off,
 )
-from tests.test_serial_transport import no_loop_errors  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.usefixtures("no_loop_errors")
 
@@ -290,9 +289,9 @@ async def test_turning_on_at_the_projector(rig_factory: Any) -> None:
     rig = await rig_factory(warmup=30, input="A0")
     driver = await rig.online(detail_interval=60)
     assert rig.sim.press_power(True)
-    await until(lambda: driver.state["power"] == "warming", timeout=2)
-    rig.sim.set_error("04")  # errors are read at every transition poll
-    await until(lambda: driver.state["errors"] == {"temperature": "error"}, timeout=1)
+    await until(lambda: driver.state["power"] == "warming")
+    rig.sim.set_error("04")  # errors are read at every transition poll, not every minute
+    await until(lambda: driver.state["errors"] == {"temperature": "error"})
     rig.sim.knobs.warmup = 0
     rig.sim.press_power(False)  # refused while warming
     assert rig.sim.power == "warming"
@@ -302,10 +301,9 @@ async def test_on_at_the_projector_reads_input_and_mute_at_once(rig_factory: Any
     rig = await rig_factory(warmup=0.1, input="A0")
     driver = await rig.online(poll_interval=0.1, detail_interval=60)
     assert rig.sim.press_power(True)
-    await until(lambda: driver.state["power"] == "on", timeout=2)
-    await until(
-        lambda: driver.state.get("input") == "HDMI 2" and driver.state.get("video_mute") is False,
-        timeout=1,
+    await until(lambda: driver.state["power"] == "on")
+    await until(  # well before the details' next read, a minute away
+        lambda: driver.state.get("input") == "HDMI 2" and driver.state.get("video_mute") is False
     )
 
 

@@ -15,11 +15,11 @@ from pydantic import ValidationError
 from drivers.epson_escvp.codec import connect_request
 from drivers.epson_escvp.config import EpsonEscvpConfig
 from simulators import SIMULATORS, EpsonEscvpKnobs, EpsonEscvpSimulator
-from tests import conftest
-from tests.conftest import SimulatorStarter
+from tests import helpers
+from tests.helpers import SimulatorStarter
 from tests.simtools import Connect, RawClient, raw_clients, simulator_process
 
-until = partial(conftest.until, timeout=2.0, interval=0.005)
+until = partial(helpers.until, timeout=2.0, interval=0.005)
 
 HANDSHAKE = b"ESC/VP.net\x10\x03\x00\x00\x00\x00"
 HANDSHAKE_OK = b"ESC/VP.net\x10\x03\x00\x00\x20\x00"

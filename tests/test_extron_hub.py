@@ -4,30 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hub.app import Hub
-from hub.config import load_config, load_config_text, simulator_options
+from hub.config import load_config, simulator_options
 from hub.simulate import Simulators
 from simulators.extron_sis import ExtronSimulator
-from tests.conftest import SimulatorStarter, until
+from tests.helpers import SimulatorStarter, hub_config, until
 from tests.panel import Panel
 
 DEMO = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
-CONFIG = """
-rooms:
-  studio:
-    devices:
-      matrix:
-        driver: extron_sis
-        transport: tcp://127.0.0.1:{port}
-        password: "{password}"
-        poll_interval: 60s
-        prompt_wait: 50ms
-        volume: true
-        audio_mute: true
-"""
+
+
+def studio_config(port: int, password: str) -> dict[str, Any]:
+    matrix = {
+        "driver": "extron_sis",
+        "transport": f"tcp://127.0.0.1:{port}",
+        "password": password,
+        "poll_interval": 60,
+        "prompt_wait": 0.05,
+        "volume": True,
+        "audio_mute": True,
+    }
+    return {"rooms": {"studio": {"devices": {"matrix": matrix}}}}
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def studio(
     """Start a hub whose studio room has the switcher, configured with `password`."""
 
     async def start(password: str = "sis") -> Hub:
-        return await hub_factory(CONFIG.format(port=switcher.port, password=password))
+        return await hub_factory(studio_config(switcher.port, password))
 
     return start
 
@@ -70,7 +71,7 @@ async def test_front_panel_tie_reaches_a_panel_as_a_change(
     assert any(c["state"].get("routes", {}).get("3") == 6 for c in changes)
     switcher.set_volume(2, 44)
     await until(lambda: panel.state("matrix")["levels"]["2"] == -20)
-    assert panel.violations == []
+    assert panel.violations == [] and panel.deliveries.errors == []
 
 
 async def test_panel_commands_and_their_errors(
@@ -107,7 +108,7 @@ async def test_wrong_password_shows_as_auth_failed_on_the_panel(
 
 
 def test_simulate_gives_the_switcher_the_device_password_and_size() -> None:
-    config = load_config_text(CONFIG.format(port=23, password="sis"))
+    config = hub_config(studio_config(23, "sis"))
     device = config.rooms["studio"].devices["matrix"]
     options = simulator_options(device)
     assert options["password"] == "sis"

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import until
+from tests.helpers import until
 from tests.rig import RigStarter
 from tests.test_extron_driver import ExtronRig
-from tests.test_serial_transport import no_loop_errors  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.usefixtures("no_loop_errors")
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from simulators.extron_sis import IAC_BURST, ExtronSimulator
-from tests.conftest import SimulatorStarter, until
+from tests.helpers import SimulatorStarter, until
 
 TIMEOUT = 2.0
 

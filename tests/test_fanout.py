@@ -16,13 +16,9 @@ from engineio import packet as eio_packet
 from bench.wire import EIO_PATH, WsClient, sio_connect
 from hub.app import Hub
 from hub.fanout import Fanout, direct_transports
-from tests.conftest import until
+from tests.helpers import until
 
-CONFIG = """
-rooms:
-  lobby:
-    devices: {}
-"""
+CONFIG = {"rooms": {"lobby": {"devices": {}}}}
 
 
 class RawPanel:
@@ -131,9 +127,11 @@ async def test_a_change_committed_as_a_panel_joins_is_in_its_snapshot_only(
     await until(lambda: watcher.seq == hub.rooms["lobby"].store.seq)
     namespace = hub.namespaces["lobby"]
     real = namespace.on_connect
+    raced: list[int] = []  # the seq committed by the injection, once it ran
 
     async def racing(sid: str, environ: Any, auth: Any = None) -> None:
         commit(hub, 1)  # committed in the same loop turn, just before this panel joins
+        raced.append(hub.rooms["lobby"].store.seq)
         await real(sid, environ, auth)
 
     monkeypatch.setattr(namespace, "on_connect", racing)
@@ -143,6 +141,7 @@ async def test_a_change_committed_as_a_panel_joins_is_in_its_snapshot_only(
     commit(hub, 1)
     room = hub.rooms["lobby"].store
     await until(lambda: late.seq == room.seq and watcher.seq == room.seq)
+    assert raced == [room.seq - 1]  # the injection ran, once, for the late panel
     (first, snapshot), *changes = late.events()
     assert first == "snapshot" and snapshot["seq"] == room.seq - 1
     assert [c["seq"] for _, c in changes] == [room.seq]
@@ -304,7 +303,7 @@ async def test_hub_stop_hangs_up_on_connected_panels_promptly(hub_factory: Any) 
     loop = asyncio.get_running_loop()
     started = loop.time()
     await hub.stop()
-    assert loop.time() - started < 1.5
+    assert loop.time() - started < 5  # not the minute a web server gives open websockets
     for panel in panels:
         await until(lambda p=panel: p.closed.is_set())
         assert "1" in panel.packets  # an Engine.IO CLOSE, not just a dropped connection

@@ -30,13 +30,13 @@ from typing import Any, ClassVar
 import aiohttp
 import pytest
 
+from drivers.base import Driver
 from drivers.sony_adcp.codec import POWER_STATES as ADCP_POWER
 from drivers.transport import Receiver, Transport, TransportUrl, create_transport
 from drivers.transport.backoff import Backoff
 from hub.app import Hub
-from hub.config import load_config_text
 from simulators.base import AuthKnobs, Simulator
-from tests.conftest import until
+from tests.helpers import hub_config, until
 from tests.panel import Panel
 from tests.rig import Rig
 from tests.test_epson_escvp_driver import EpsonRig
@@ -45,7 +45,6 @@ from tests.test_generic_driver import GenericRig
 from tests.test_mdc_driver import MdcRig
 from tests.test_pjlink_driver import PjlinkRig
 from tests.test_qsys_driver import QsysRig
-from tests.test_serial_transport import no_loop_errors  # noqa: F401  (a fixture)
 from tests.test_sony_adcp_driver import AdcpRig
 from tests.test_tesira_driver import TesiraRig
 from tests.test_visca_driver import ViscaRig
@@ -426,7 +425,7 @@ class Bench:
                 }
             },
         }
-        hub = Hub(load_config_text(json.dumps(config)), transport_factory=self.transports)
+        hub = Hub(hub_config(config), transport_factory=self.transports)
         self.hub = hub
         host, port = await hub.start("127.0.0.1", 0)
         connector = aiohttp.TCPConnector(force_close=True)  # no idle socket between checks
@@ -460,10 +459,13 @@ class Bench:
         assert self.panel is not None
         return self.panel.state(device)
 
+    def driver(self, device: str) -> Driver[Any]:
+        assert self.hub is not None
+        return self.hub.rooms[ROOM].drivers[device]
+
     def driver_state(self, device: str) -> State:
         """The driver's state of `device`, as JSON carries it."""
-        assert self.hub is not None
-        state: State = json.loads(json.dumps(self.hub.rooms[ROOM].drivers[device].state))
+        state: State = json.loads(json.dumps(self.driver(device).state))
         return state
 
     def synced(self, device: str) -> bool:
@@ -540,13 +542,19 @@ async def goes_offline(bench: Bench, case: Case) -> None:
     if fault.unplug:
         sim.close_pty()
     await bench.wait(lambda: bench.state(device)["online"] is False, f"{device}: offline", device)
+    offline = loop.time()
     assert bench.state(device)["offline_reason"] == reason, (device, bench.state(device))
     await bench.serving()
     if rebooting is not None:
         await rebooting
     else:
         bench.subject.change(sim)  # behind the driver's back
-        await asyncio.sleep(FAULT_TIME)  # let it retry for a while: the backoff is measured
+        # Let it retry for a while (the backoff is measured), and at least once.
+        await bench.wait(
+            lambda: loop.time() - offline >= FAULT_TIME and bench.tries(device, begun) >= 1,
+            f"{device}: retried",
+            device,
+        )
     window, tries = loop.time() - begun, bench.tries(device, begun)
     bound = max_attempts(window, fault.auth)
     assert 1 <= tries <= bound, f"{device}: {tries} tries in {window:.2f}s, backoff allows {bound}"
@@ -565,12 +573,20 @@ async def goes_offline(bench: Bench, case: Case) -> None:
 async def rides_through(bench: Bench, case: Case) -> None:
     """Online throughout the fault, following a change made under it."""
     device, sim = case.device, bench.sims[case.device]
-    seen = bench.seen()
+    loop = asyncio.get_running_loop()
+    seen, begun = bench.seen(), loop.time()
     _set(sim, case.fault.knobs)
     bench.subject.change(sim)
     await bench.wait(lambda: bench.synced(device), f"{device}: change followed", device)
     await bench.serving()
-    await asyncio.sleep(FAULT_TIME)  # and still online after a while
+    # And still online after a while: more polls than `offline_after` under the fault.
+    stats = bench.driver(device).stats
+    tried = stats.requests + stats.timeouts
+    await bench.wait(
+        lambda: stats.requests + stats.timeouts >= tried + 3 and loop.time() - begun >= FAULT_TIME,
+        f"{device}: 3 polls under the fault",
+        device,
+    )
     assert all("online" not in c for c in bench.changes(device, seen)), device
     _reset(sim, case.fault.knobs)
     await recovered(bench, device)

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +23,7 @@ from drivers.errors import ErrorCode
 from hub.app import Hub
 from hub.http import OPENAPI_DOCUMENT
 from hub.reload import Reloader
-from tests.conftest import until
+from tests.helpers import until
 from tests.panel import Panel
 from tests.test_http_api import config
 
@@ -78,10 +79,10 @@ async def hub(
     hub_factory: Callable[..., Awaitable[Hub]], pjlink_sims: Any, tmp_path: Path
 ) -> AsyncIterator[Hub]:
     proj, class1, slow = [await pjlink_sims(pjclass=c) for c in (2, 1, 2)]
-    text = config(proj.port, class1.port, slow.port)  # the HTTP API tests' building
-    hub = await hub_factory(text)
+    building = config(proj.port, class1.port, slow.port)  # the HTTP API tests' building
+    hub = await hub_factory(building)
     path = tmp_path / "fuzz.yaml"
-    path.write_text(text)
+    path.write_text(yaml.safe_dump(building))
     hub.reloader = Reloader(hub, path)
     await until(lambda: hub.rooms["lobby"].drivers["proj"].online)
     yield hub

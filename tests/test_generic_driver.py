@@ -14,7 +14,7 @@ from drivers.errors import ErrorCode
 from drivers.generic.driver import GenericDriver
 from simulators.generic import GenericSimulator
 from simulators.pjlink import PjlinkSimulator
-from tests.conftest import until
+from tests.helpers import until
 from tests.rig import Rig, RigStarter, error_of
 
 PJLINK_DEFINITION = Path(__file__).resolve().parent.parent / "bench" / "pjlink-generic.yaml"

@@ -18,7 +18,7 @@ import pytest
 
 from hub.config import load_config
 from simulators.generic import GenericSimulator
-from tests.conftest import HubRig, fast_config, until
+from tests.helpers import HubRig, fast_config, until
 from tests.panel import Panel
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "config" / "examples"

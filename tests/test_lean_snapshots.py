@@ -8,9 +8,9 @@ from typing import Any
 from hub.app import Hub
 from hub.schemas import schema_id
 from simulators.extron_sis import ExtronSimulator
-from tests.conftest import SimulatorStarter, until
+from tests.helpers import SimulatorStarter, until
 from tests.panel import Panel
-from tests.test_extron_hub import CONFIG as SWITCHER
+from tests.test_extron_hub import studio_config
 from tests.test_panel_protocol import online_hub
 
 
@@ -88,8 +88,9 @@ async def test_a_matrix_size_read_at_login_reaches_a_connected_panel(
     sim = await simulators(ExtronSimulator, inputs=12, outputs=4, password="sis")
     port = sim.port
     await sim.stop()  # the hub starts with its switcher unreachable
-    names = "        input_names: {3: Laptop}\n"
-    hub: Hub = await hub_factory(SWITCHER.format(port=port, password="sis") + names)
+    config = studio_config(port, "sis")
+    config["rooms"]["studio"]["devices"]["matrix"]["input_names"] = {3: "Laptop"}
+    hub: Hub = await hub_factory(config)
     panel: Panel = panels(hub, "studio")
     await panel.connect()
     await until(lambda: panel.in_sync)

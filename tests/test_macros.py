@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,73 +17,55 @@ import pytest
 
 from hub.app import Hub
 from hub.automation.clock import ManualClock
-from hub.config import load_config_text
 from simulators.pjlink import PjlinkSimulator
-from tests.conftest import until
+from tests.helpers import closed_tcp_port, hub_config, pjlink_at, until
 from tests.panel import Panel
 
-FAST = "poll_interval: 0.1s, timeout: 0.5s, connect_timeout: 0.5s, reconnect_min: 0.05s, reconnect_max: 0.2s, transition_poll: 0.05s, power_settle: 0s"
+# Power changes show at once, without the settling pause of a real projector.
+FAST = {"transition_poll": 0.05, "power_settle": 0}
 START = 1_750_000_000.0
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
-def config(port: int) -> str:
-    return f"""
-rooms:
-  lab:
-    name: Lab
-    devices:
-      projector: {{driver: pjlink, transport: "tcp://127.0.0.1:{port}", {FAST}}}
-      dead: {{driver: pjlink, transport: "tcp://127.0.0.1:{closed_port()}", {FAST}}}
-    macros:
-      on:
-        label: Projector on
-        steps:
-          - {{device: projector, action: power_on}}
-          - {{wait_until: projector.power == on, timeout: 30s}}
-      ready:
-        steps:
-          - {{wait_until: projector.online, timeout: 1s}}
-      eager:
-        steps:
-          - {{device: projector, action: power_on}}
-          - {{device: projector, action: select_input, args: {{input: "31"}}}}
-      never:
-        label: Wait for cooling
-        steps:
-          - {{wait_until: projector.power == cooling, timeout: 30s}}
-      stops:
-        steps:
-          - {{device: dead, action: power_on}}
-          - {{device: projector, action: power_on}}
-      goes_on:
-        on_error: continue
-        steps:
-          - {{device: dead, action: power_on}}
-          - {{device: projector, action: power_on}}
-      step_goes_on:
-        steps:
-          - {{device: dead, action: power_on, on_error: continue}}
-          - {{device: projector, action: power_on}}
-      paced:
-        label: Three waits
-        steps:
-          - wait: 10s
-          - wait: 10s
-          - {{macro: inner}}
-      inner:
-        steps:
-          - wait: 10s
-          - parallel:
-              - {{wait: 5s}}
-              - {{wait_until: projector.online == true, timeout: 30s}}
-"""
+def config(port: int) -> dict[str, Any]:
+    projector_on = {"device": "projector", "action": "power_on"}
+    dead_on = {"device": "dead", "action": "power_on"}
+    macros: dict[str, Any] = {
+        "on": {
+            "label": "Projector on",
+            "steps": [projector_on, {"wait_until": "projector.power == on", "timeout": 30}],
+        },
+        "ready": {"steps": [{"wait_until": "projector.online", "timeout": 1}]},
+        "eager": {
+            "steps": [
+                projector_on,
+                {"device": "projector", "action": "select_input", "args": {"input": "31"}},
+            ]
+        },
+        "never": {
+            "label": "Wait for cooling",
+            "steps": [{"wait_until": "projector.power == cooling", "timeout": 30}],
+        },
+        "stops": {"steps": [dead_on, projector_on]},
+        "goes_on": {"on_error": "continue", "steps": [dead_on, projector_on]},
+        "step_goes_on": {"steps": [{**dead_on, "on_error": "continue"}, projector_on]},
+        "paced": {
+            "label": "Three waits",
+            "steps": [{"wait": 10}, {"wait": 10}, {"macro": "inner"}],
+        },
+        "inner": {
+            "steps": [
+                {"wait": 10},
+                {
+                    "parallel": [
+                        {"wait": 5},
+                        {"wait_until": "projector.online == true", "timeout": 30},
+                    ]
+                },
+            ]
+        },
+    }
+    devices = {"projector": pjlink_at(port, **FAST), "dead": pjlink_at(closed_tcp_port(), **FAST)}
+    return {"rooms": {"lab": {"name": "Lab", "devices": devices, "macros": macros}}}
 
 
 @dataclass
@@ -114,7 +95,7 @@ async def lab(
 ) -> AsyncIterator[Lab]:
     sim = await pjlink_sims()
     clock = ManualClock(START)
-    hub = Hub(load_config_text(config(sim.port), "lab.yaml", {}), clock=clock)
+    hub = Hub(hub_config(config(sim.port)), clock=clock)
     await hub.start("127.0.0.1", 0)
     try:
         await until(lambda: hub.rooms["lab"].drivers["projector"].online, message="online")
@@ -325,5 +306,5 @@ async def test_http_runs_a_macro_like_any_device_action(lab: Lab) -> None:
 
 
 async def test_a_room_without_macros_has_no_room_device(hub_factory: Any) -> None:
-    hub = await hub_factory("rooms:\n  bare:\n    devices: {}\n")
+    hub = await hub_factory({"rooms": {"bare": {"devices": {}}}})
     assert "room" not in hub.rooms["bare"].store.snapshot()["devices"]

@@ -10,7 +10,7 @@ from hub.app import Hub
 from hub.cli import demo_config_path
 from hub.config import Config, load_config
 from hub.simulate import Simulators
-from tests.conftest import until
+from tests.helpers import until
 from tests.panel import Panel
 
 DEMO = load_config(demo_config_path())

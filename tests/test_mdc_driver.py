@@ -16,7 +16,7 @@ from drivers.errors import ErrorCode
 from drivers.samsung_mdc.config import SamsungMdcConfig
 from drivers.samsung_mdc.driver import SamsungMdcDriver
 from simulators.samsung_mdc import SamsungMdcSimulator
-from tests.conftest import until
+from tests.helpers import seconds_until, until
 from tests.rig import PtyRig, Rig, RigStarter, error_of
 
 DISPLAY_ID = 1
@@ -242,14 +242,15 @@ async def test_tls_only_display_is_offline_with_a_clear_reason(
 ) -> None:
     caplog.set_level(logging.WARNING, "avhub")
     rig = await rig_factory(tls=True)
-    driver = await rig.driver(reconnect_min=0.2, reconnect_max=5)
+    driver = await rig.driver(reconnect_min=0.05, reconnect_max=0.5)
     await until(lambda: driver.state["offline_reason"] == "protocol_error")
     assert not driver.online
     messages = [r.getMessage() for r in caplog.records]
     assert any("Secured Protocol" in m and "offline" in m for m in messages), messages
     connections = rig.sim.connections
-    await asyncio.sleep(0.4)
-    assert rig.sim.connections <= connections + 1  # backs off hard, like a refused login
+    took = await seconds_until(lambda: rig.sim.connections >= connections + 2, message="2 tries")
+    # Backs off hard (reconnect_max, ±20 %), like a refused login: not 0.05 s, then 0.1 s.
+    assert took >= 0.5 * 0.8, took
 
 
 @pytest.mark.parametrize(

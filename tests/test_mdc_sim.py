@@ -16,7 +16,7 @@ from drivers.samsung_mdc.config import SamsungMdcConfig
 from simulators import SIMULATORS
 from simulators.__main__ import parse_args
 from simulators.samsung_mdc import SamsungMdcKnobs, SamsungMdcSimulator
-from tests.conftest import SimulatorStarter, until
+from tests.helpers import SimulatorStarter, until
 
 SILENCE = 0.15  # how long "no answer" is waited for
 

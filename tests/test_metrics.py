@@ -13,10 +13,9 @@ import pytest
 
 from hub.app import Hub
 from simulators.pjlink import PjlinkSimulator
-from tests.conftest import until
+from tests.helpers import pjlink_at, until
 from tests.scrape import Scrape
 
-FAST = "poll_interval: 0.1s, timeout: 0.3s, connect_timeout: 0.5s, reconnect_min: 0.05s, reconnect_max: 0.2s"
 SECRETS = {
     "admin": "admin-s3cret-x1",
     "panel": "panel-s3cret-x2",
@@ -26,18 +25,13 @@ SECRETS = {
 PROJ = {"room": "lobby", "device": "proj", "driver": "pjlink"}
 
 
-def config(port: int, metrics_token: bool = False) -> str:
-    token = f"\n  metrics_token: {SECRETS['metrics']}" if metrics_token else ""
-    return f"""
-hub:
-  admin_token: {SECRETS["admin"]}{token}
-rooms:
-  lobby:
-    name: Lobby
-    panel_tokens: [{SECRETS["panel"]}]
-    devices:
-      proj: {{driver: pjlink, transport: "tcp://127.0.0.1:{port}", password: {SECRETS["password"]}, retries: 1, offline_after: 2, {FAST}}}
-"""
+def config(port: int, metrics_token: bool = False, room: str = "lobby") -> dict[str, Any]:
+    hub = {"admin_token": SECRETS["admin"]}
+    if metrics_token:
+        hub["metrics_token"] = SECRETS["metrics"]
+    proj = pjlink_at(port, password=SECRETS["password"], timeout=0.3, retries=1, offline_after=2)
+    lobby = {"name": "Lobby", "panel_tokens": [SECRETS["panel"]], "devices": {"proj": proj}}
+    return {"hub": hub, "rooms": {room: lobby}}
 
 
 @dataclass
@@ -160,7 +154,7 @@ async def test_each_hub_has_its_own_registry(
     rig: Rig, hub_factory: Callable[..., Awaitable[Hub]], pjlink_sims: Any
 ) -> None:
     other_sim = await pjlink_sims()
-    other = await hub_factory(config(other_sim.port).replace("lobby", "attic"))
+    other = await hub_factory(config(other_sim.port, room="attic"))
     mine = Scrape(rig.hub.metrics.render().decode())
     theirs = Scrape(other.metrics.render().decode())
     assert mine.get("avhub_panels_connected", room="lobby") is not None

@@ -8,7 +8,6 @@ API and in the Socket.IO handshake alike.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,23 +17,24 @@ import pytest
 import socketio
 
 from hub.app import Hub
-from hub.config import load_config_text
+from hub.config import Config, ConfigFileError
 from hub.guard import exposure_warnings, loopback
 from simulators.pjlink import PjlinkSimulator
-from tests.conftest import until
+from tests.helpers import hub_config, until
 
 FRIEND = "https://panels.example.com"
 FOREIGN = "http://evil.example"
-CONFIG = """
-hub:
-  admin_token: admin-secret
-  allowed_origins: ["HTTPS://Panels.Example.com:443/"]
-rooms:
-  lobby:
-    name: Lobby
-    devices:
-      proj: {{driver: pjlink, transport: "tcp://127.0.0.1:{port}", poll_interval: 0.1s}}
-"""
+
+
+def config(port: int) -> dict[str, Any]:
+    proj = {"driver": "pjlink", "transport": f"tcp://127.0.0.1:{port}", "poll_interval": 0.1}
+    return {
+        "hub": {
+            "admin_token": "admin-secret",
+            "allowed_origins": ["HTTPS://Panels.Example.com:443/"],
+        },
+        "rooms": {"lobby": {"name": "Lobby", "devices": {"proj": proj}}},
+    }
 
 
 @dataclass
@@ -64,7 +64,7 @@ class Rig:
 @pytest.fixture
 async def rig(hub_factory: Callable[..., Awaitable[Hub]], pjlink_sims: Any) -> AsyncIterator[Rig]:
     sim = await pjlink_sims()
-    hub = await hub_factory(CONFIG.format(port=sim.port))
+    hub = await hub_factory(config(sim.port))
     await until(lambda: hub.rooms["lobby"].drivers["proj"].online)
     assert hub.address is not None
     base = f"http://{hub.address[0]}:{hub.address[1]}"
@@ -148,22 +148,18 @@ async def test_the_socketio_handshake_follows_the_same_rule(rig: Rig) -> None:
 
 
 async def test_allowed_origins_are_checked_and_normalised() -> None:
-    config = load_config_text(
-        'hub: {allowed_origins: ["HTTP://Example.com:80", "https://[::1]:8443"]}\nrooms: {a: {devices: {}}}',
-        "o.yaml",
-        {},
-    )
+    def origins(*allowed: str) -> Config:
+        return hub_config({"hub": {"allowed_origins": allowed}, "rooms": {"a": {"devices": {}}}})
+
+    config = origins("HTTP://Example.com:80", "https://[::1]:8443")
     assert config.hub.allowed_origins == ["http://example.com", "https://[::1]:8443"]
     for bad in ("*", "example.com", "https://example.com/path", "ftp://example.com"):
-        text = f"hub: {{allowed_origins: [{json.dumps(bad)}]}}\nrooms: {{a: {{devices: {{}}}}}}"
-        with pytest.raises(Exception, match="allowed_origins"):
-            load_config_text(text, "o.yaml", {})
+        with pytest.raises(ConfigFileError, match="allowed_origins"):
+            origins(bad)
 
 
 def test_rooms_without_tokens_on_the_network_are_warned_about() -> None:
-    text = (
-        "hub: {listen: '%s'}\nrooms: {open: {devices: {}}, shut: {panel_tokens: [t], devices: {}}}"
-    )
+    rooms = {"open": {"devices": {}}, "shut": {"panel_tokens": ["t"], "devices": {}}}
     for host, warned in (
         ("127.0.0.1:8080", False),
         ("[::1]:8080", False),
@@ -172,7 +168,7 @@ def test_rooms_without_tokens_on_the_network_are_warned_about() -> None:
         ("10.1.2.3:8080", True),
         ("hub.example:8080", True),
     ):
-        warnings = list(exposure_warnings(load_config_text(text % host, "w.yaml", {})))
+        warnings = list(exposure_warnings(hub_config({"hub": {"listen": host}, "rooms": rooms})))
         assert len(warnings) == (1 if warned else 0), host
         assert all("'open'" in w for w in warnings)
     assert loopback("127.8.9.10") and not loopback("192.168.1.1")

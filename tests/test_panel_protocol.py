@@ -9,38 +9,41 @@ import pytest
 import socketio
 
 from hub.app import Hub
-from tests.conftest import until
+from tests.helpers import until
 from tests.panel import Panel
 
-FAST = "poll_interval: 0.1s\n        timeout: 0.3s\n        connect_timeout: 0.5s\n        reconnect_min: 0.05s\n        reconnect_max: 0.2s\n        transition_poll: 0.05s\n        power_settle: 0s"
+FAST = {
+    "poll_interval": 0.1,
+    "timeout": 0.3,
+    "connect_timeout": 0.5,
+    "reconnect_min": 0.05,
+    "reconnect_max": 0.2,
+    "transition_poll": 0.05,
+    "power_settle": 0,
+}
 
 
-def config(*ports: int, ring: int = 1000, token: bool = False, lockout: str = "hold") -> str:
+def config(
+    *ports: int, ring: int = 1000, token: bool = False, lockout: str = "hold"
+) -> dict[str, Any]:
     """Two rooms: `lobby` (one projector per port) and `board` (token-protected when asked)."""
-    devices = "".join(
-        f"""
-      proj{i}:
-        driver: pjlink
-        name: Projector {i}
-        transport: tcp://127.0.0.1:{port}
-        lockout: {lockout}
-        {FAST}"""
+    devices = {
+        f"proj{i}": {
+            "driver": "pjlink",
+            "name": f"Projector {i}",
+            "transport": f"tcp://127.0.0.1:{port}",
+            "lockout": lockout,
+            **FAST,
+        }
         for i, port in enumerate(ports)
-    )
-    tokens = 'panel_tokens: ["board-secret"]' if token else ""
-    return f"""
-hub:
-  admin_token: admin-secret
-  replay_size: {ring}
-rooms:
-  lobby:
-    name: Lobby
-    devices:{devices}
-  board:
-    name: Board Room
-    {tokens}
-    devices: {{}}
-"""
+    }
+    board: dict[str, Any] = {"name": "Board Room", "devices": {}}
+    if token:
+        board["panel_tokens"] = ["board-secret"]
+    return {
+        "hub": {"admin_token": "admin-secret", "replay_size": ring},
+        "rooms": {"lobby": {"name": "Lobby", "devices": devices}, "board": board},
+    }
 
 
 async def online_hub(hub_factory: Any, sims: list[Any], **kw: Any) -> Hub:

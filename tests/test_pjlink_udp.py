@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from drivers.pjlink.notify import PjlinkNotifications
 from drivers.pjlink.udp import discover
 from hub.app import Hub
-from tests.conftest import free_udp_port, until
+from tests.helpers import free_udp_port, until
 
 AVHUB = str(Path(sys.executable).parent / "avhub")
 
@@ -24,25 +27,20 @@ def notifications(hub: Hub) -> PjlinkNotifications:
     return service
 
 
-def config(notify_port: int, *ports: int) -> str:
-    devices = "".join(
-        f"""
-      proj{i}:
-        driver: pjlink
-        transport: tcp://127.0.0.1:{port}
-        poll_interval: 60s
-        lamp_interval: 60s"""
+def config(notify_port: int, *ports: int) -> dict[str, Any]:
+    devices = {
+        f"proj{i}": {
+            "driver": "pjlink",
+            "transport": f"tcp://127.0.0.1:{port}",
+            "poll_interval": 60,
+            "lamp_interval": 60,
+        }
         for i, port in enumerate(ports)
-    )
-    return f"""
-hub:
-  drivers:
-    pjlink:
-      notify: 127.0.0.1:{notify_port}
-rooms:
-  hall:
-    devices:{devices}
-"""
+    }
+    return {
+        "hub": {"drivers": {"pjlink": {"notify": f"127.0.0.1:{notify_port}"}}},
+        "rooms": {"hall": {"devices": devices}},
+    }
 
 
 async def test_notifications_reach_panels_before_the_next_poll(
@@ -60,18 +58,18 @@ async def test_notifications_reach_panels_before_the_next_poll(
     await until(lambda: panel.seq == hub.rooms["hall"].store.seq)
     polls = a.received["POWR"], b.received["INPT"]
     b.set_input("32")  # front panel: only the notification can tell the hub within 60 s
-    await until(lambda: panel.state("proj1").get("input") == "HDMI 2", timeout=2)
+    await until(lambda: panel.state("proj1").get("input") == "HDMI 2")
     a.press_power(True)
-    await until(lambda: panel.state("proj0").get("power") == "warming", timeout=2)
-    await until(lambda: panel.state("proj0").get("power") == "on", timeout=2)
+    await until(lambda: panel.state("proj0").get("power") == "warming")
+    await until(lambda: panel.state("proj0").get("power") == "on")
     a.set_mutes(video=True)
     a.set_errors("200000")
-    await until(lambda: panel.state("proj0").get("video_mute") is True, timeout=2)
-    await until(lambda: panel.state("proj0").get("errors", {}).get("fan") == "error", timeout=2)
+    await until(lambda: panel.state("proj0").get("video_mute") is True)
+    await until(lambda: panel.state("proj0").get("errors", {}).get("fan") == "error")
     assert panel.state("proj1").get("power") == "off"  # routed to the right projector
     assert b.received["INPT"] == polls[1]  # no poll ran meanwhile
     # ... but one: turning on re-reads what is not polled while off (input, mutes).
-    await until(lambda: a.received["POWR"] > polls[0], timeout=2)
+    await until(lambda: a.received["POWR"] > polls[0])
     assert a.received["POWR"] == polls[0] + 1
 
 
@@ -87,22 +85,53 @@ async def test_link_up_notification_records_the_mac_and_refreshes(
     sim.knobs.notify = f"127.0.0.1:{notify}"
     infos = sim.received["INF1"]
     await sim.start(port=sim.port)  # %2LKUP on start
-    await until(lambda: driver.state.get("mac") == "00:11:22:33:44:99", timeout=2)
-    await until(lambda: sim.received["INF1"] > infos, timeout=2)  # full refresh
+    await until(lambda: driver.state.get("mac") == "00:11:22:33:44:99")
+    await until(lambda: sim.received["INF1"] > infos)  # full refresh
 
 
-async def test_bad_and_stray_datagrams_are_ignored(hub_factory: Any, pjlink_sims: Any) -> None:
+async def test_bad_datagrams_are_logged_and_change_nothing(
+    hub_factory: Any, pjlink_sims: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     notify = free_udp_port()
     sim = await pjlink_sims()
     hub: Hub = await hub_factory(config(notify, sim.port))
     driver = hub.rooms["hall"].drivers["proj0"]
     await until(lambda: driver.online and "power" in driver.state)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))  # an unknown sender
+        s.bind(("127.0.0.1", 0))  # the only projector's IP: datagrams from it are its own
         for junk in (b"\xff\x00garbage", b"%2POWR=9\r", b"%1POWR=1\r", b"%2INPT=zz\r"):
             s.sendto(junk, ("127.0.0.1", notify))
-    await asyncio.sleep(0.2)
+        s.sendto(b"%2AVMT=31\r", ("127.0.0.1", notify))  # a good one, read after the junk
+        await until(lambda: driver.state.get("video_mute") is True, message="AVMT applied")
     assert driver.state["power"] == "off" and driver.online
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len([w for w in warnings if "PJLink UDP from 127.0.0.1:" in w]) == 2, warnings
+    assert len([w for w in warnings if "ignored notification" in w]) == 2, warnings
+
+
+async def test_a_notification_from_an_unknown_sender_is_logged_once_and_changes_nothing(
+    hub_factory: Any, panels: Any, pjlink_sims: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    notify = free_udp_port()
+    a = await pjlink_sims()
+    b = await pjlink_sims(notify=f"127.0.0.1:{notify}")
+    panel = panels(await hub_factory(config(notify, a.port, b.port)), "hall")
+    await panel.connect()
+    await until(
+        lambda: panel.in_sync and all("power" in d["state"] for d in panel.devices.values())
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))  # two projectors on this IP, neither at this port
+        stranger = s.getsockname()[1]
+        s.sendto(b"%2POWR=1\r", ("127.0.0.1", notify))
+        s.sendto(b"%2POWR=1\r", ("127.0.0.1", notify))
+        b.set_input("32")  # b's own notification, read after the stranger's
+        await until(lambda: panel.state("proj1").get("input") == "HDMI 2")
+    assert [panel.state(p)["power"] for p in ("proj0", "proj1")] == ["off", "off"]
+    unknown = [r.getMessage() for r in caplog.records if "matches no configured" in r.getMessage()]
+    assert unknown == [
+        f"PJLink notification from 127.0.0.1:{stranger} matches no configured projector"
+    ]
 
 
 async def test_hub_without_the_port_still_polls(hub_factory: Any, pjlink_sims: Any) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import until
+from tests.helpers import until
 from tests.panel import Panel
 from tests.plugins import EXAMPLE, ROOT, install, write_project
 from tests.test_cli_demo import AVHUB, start, stop

@@ -11,7 +11,7 @@ from hub.app import Hub
 from hub.config import Config
 from hub.simulate import Simulators
 from simulators.sony_adcp import SonyAdcpSimulator
-from tests.conftest import fast_config, load_demo, until
+from tests.helpers import fast_config, load_demo, until
 from tests.panel import Panel
 
 DEMO = load_demo()
@@ -63,7 +63,10 @@ async def test_demo_projector_is_controllable_from_a_panel(
     demo_projector: tuple[Panel, str, Simulators],
 ) -> None:
     panel, projector, sims = demo_projector
-    await until(lambda: panel.state(projector).get("online") is True, message="projector online")
+    await until(
+        lambda: panel.in_sync and panel.state(projector).get("online") is True,
+        message="projector online",
+    )
     sim = sims.running[0]
     if isinstance(sim, SonyAdcpSimulator):  # logged in with the demo's password
         assert sim.knobs.password == "Projector"

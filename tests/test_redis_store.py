@@ -19,10 +19,10 @@ from hub.cluster.store import RedisStore
 from hub.config import ConfigFileError, load_config_text
 from simulators.extron_sis import ExtronSimulator
 from tests.cluster import RedisServer, cluster_config, owners, redis_server
-from tests.conftest import until
+from tests.helpers import until
 from tests.panel import Panel
 from tests.scrape import Scrape
-from tests.test_extron_hub import CONFIG as SWITCHER
+from tests.test_extron_hub import studio_config
 from tests.test_lean_snapshots import route_maximum
 
 __all__ = ["redis_server"]  # fixture
@@ -79,9 +79,9 @@ async def test_a_panel_resuming_past_this_hubs_mirror_waits_for_it(
     redis_server: RedisServer, hub_factory: Any, pjlink_sims: Any
 ) -> None:
     sim = await pjlink_sims(power="on")
-    text = cluster_config(redis_server.url, [sim.port], ttl=3)
-    first: Hub = await hub_factory(text)
-    second: Hub = await hub_factory(text)
+    config = cluster_config(redis_server.url, [sim.port], ttl=3)
+    first: Hub = await hub_factory(config)
+    second: Hub = await hub_factory(config)
     stores = [h.rooms["lab"].store for h in (first, second)]
     await until(lambda: all(s.devices["proj0"].state.get("online") for s in stores))
     behind = stores[1]
@@ -89,11 +89,11 @@ async def test_a_panel_resuming_past_this_hubs_mirror_waits_for_it(
     waiting = behind.catch_up(behind.epoch, ahead)  # seen elsewhere, not applied here yet
     assert waiting is not None
     task = asyncio.ensure_future(waiting)
-    await asyncio.sleep(0.05)
-    assert not task.done() or behind.seq >= ahead
+    done_at: list[int] = []  # this hub's seq when the wait ended: never short of `ahead`
+    task.add_done_callback(lambda _: done_at.append(behind.seq))
     sim.set_input("32")  # a change, committed by whichever hub owns the projector
     await asyncio.wait_for(task, 5)
-    assert behind.seq >= ahead
+    assert done_at and done_at[0] >= ahead, (done_at, ahead)
     changes = behind.since(behind.epoch, ahead - 1)
     assert changes is not None and changes[0].seq == ahead
     # Nothing to wait for when already there, for another epoch, or for nonsense.
@@ -142,8 +142,8 @@ async def test_a_non_driver_device_gets_exactly_one_owner_among_hubs(
     redis_server: RedisServer, hub_factory: Any, pjlink_sims: Any
 ) -> None:
     sim = await pjlink_sims(power="on")
-    text = cluster_config(redis_server.url, [sim.port], ttl=1)
-    hubs: list[Hub] = [await hub_factory(text) for _ in range(2)]
+    config = cluster_config(redis_server.url, [sim.port], ttl=1)
+    hubs: list[Hub] = [await hub_factory(config) for _ in range(2)]
     runners = [RoomRunner() for _ in hubs]
     for hub, runner in zip(hubs, runners, strict=True):
         assert hub.cluster is not None
@@ -187,8 +187,8 @@ async def test_metrics_show_the_store_the_hubs_and_what_each_hub_owns(
     redis_server: RedisServer, hub_factory: Any, pjlink_sims: Any
 ) -> None:
     sims = [await pjlink_sims(power="on") for _ in range(2)]
-    text = cluster_config(redis_server.url, [s.port for s in sims], ttl=1)
-    hubs: list[Hub] = [await hub_factory(text) for _ in range(2)]
+    config = cluster_config(redis_server.url, [s.port for s in sims], ttl=1)
+    hubs: list[Hub] = [await hub_factory(config) for _ in range(2)]
 
     async def scrape(hub: Hub) -> Scrape:
         assert hub.address is not None
@@ -238,10 +238,9 @@ async def test_action_schemas_learnt_by_the_owner_reach_every_hub_and_a_hub_star
 ) -> None:
     """An Extron switcher's size, read at login by its owner, limits its route schema."""
     sim = await simulators(ExtronSimulator, inputs=12, outputs=4, password="sis")
-    text = f"hub:\n  store: {redis_server.url}\n  cluster: {{lease_ttl: 1s}}\n" + SWITCHER.format(
-        port=sim.port, password="sis"
-    )
-    hubs: list[Hub] = [await hub_factory(text) for _ in range(2)]
+    config = studio_config(sim.port, "sis")
+    config["hub"] = {"store": redis_server.url, "cluster": {"lease_ttl": 1}}
+    hubs: list[Hub] = [await hub_factory(config) for _ in range(2)]
     watching = []
     for hub in hubs:
         panel: Panel = panels(hub, "studio")
@@ -265,7 +264,7 @@ async def test_action_schemas_learnt_by_the_owner_reach_every_hub_and_a_hub_star
     # Panels that joined before it was learnt got one numbered change, the same on each hub.
     described = {(c["seq"], c["device"]) for p in watching for c in p.received if "actions" in c}
     assert len(described) <= 1
-    late: Hub = await hub_factory(text)  # loads the description Redis keeps
+    late: Hub = await hub_factory(config)  # loads the description Redis keeps
     assert late.rooms["studio"].store.snapshot()["devices"]["matrix"]["actions"] == actions
     panel = panels(late, "studio")
     await panel.connect()

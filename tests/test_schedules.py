@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,14 +18,13 @@ from hub.app import Hub
 from hub.automation.clock import ManualClock
 from hub.automation.models import ScheduleConfig
 from hub.automation.schedule import next_run
-from hub.config import load_config_text
 from hub.store import Change
 from simulators.pjlink import PjlinkSimulator
-from tests.conftest import until
+from tests.helpers import hub_config, pjlink_at, until
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = ZoneInfo("UTC")
-FAST = "poll_interval: 0.1s, timeout: 0.5s, connect_timeout: 0.5s, reconnect_min: 0.05s, reconnect_max: 0.2s, transition_poll: 0.05s, power_settle: 0s"
+FAST = {"transition_poll": 0.05, "power_settle": 0}  # power changes show at once
 
 
 def at(text: str, zone: ZoneInfo = BERLIN) -> float:
@@ -49,16 +49,16 @@ class Runs:
             self.seen.append((utc(self.clock.time()), change.state["running"], change.state["by"]))
 
 
-HubMaker = Callable[[str, float], Awaitable[tuple[Hub, ManualClock]]]
+HubMaker = Callable[[dict[str, Any], float], Awaitable[tuple[Hub, ManualClock]]]
 
 
 @pytest.fixture
 async def make_hub() -> AsyncIterator[HubMaker]:
     hubs: list[Hub] = []
 
-    async def make(text: str, start: float) -> tuple[Hub, ManualClock]:
+    async def make(config: dict[str, Any], start: float) -> tuple[Hub, ManualClock]:
         clock = ManualClock(start)
-        hub = Hub(load_config_text(text, "schedules.yaml", {}), clock=clock)
+        hub = Hub(hub_config(config), clock=clock)
         hubs.append(hub)
         await hub.start("127.0.0.1", 0)
         return hub, clock
@@ -68,31 +68,20 @@ async def make_hub() -> AsyncIterator[HubMaker]:
         await hub.stop()
 
 
-def scheduled(*schedules: str, timezone: str = "Europe/Berlin") -> str:
-    lines = "\n".join(f"      - {s}" for s in schedules)
-    return f"""
-hub:
-  timezone: {timezone}
-rooms:
-  lab:
-    devices: {{}}
-    macros:
-      mark:
-        steps: [{{wait: 0s}}]
-      slow:
-        steps: [{{wait: 1h}}]
-      fails:
-        steps:
-          - {{wait_until: room.running == nothing, timeout: 1m}}
-    schedules:
-{lines}
-"""
+def scheduled(*schedules: dict[str, Any], timezone: str = "Europe/Berlin") -> dict[str, Any]:
+    macros = {
+        "mark": {"steps": [{"wait": 0}]},
+        "slow": {"steps": [{"wait": "1h"}]},
+        "fails": {"steps": [{"wait_until": "room.running == nothing", "timeout": "1m"}]},
+    }
+    lab = {"devices": {}, "macros": macros, "schedules": list(schedules)}
+    return {"hub": {"timezone": timezone}, "rooms": {"lab": lab}}
 
 
 async def test_a_daily_schedule_keeps_local_time_across_the_spring_change(
     make_hub: HubMaker,
 ) -> None:
-    hub, clock = await make_hub(scheduled('{at: "22:00", run: mark}'), at("2025-03-29 12:00"))
+    hub, clock = await make_hub(scheduled({"at": "22:00", "run": "mark"}), at("2025-03-29 12:00"))
     runs = Runs(hub, clock, "lab")
     room = hub.rooms["lab"].store.devices["room"].state
     assert room["next_schedule"] == {"macro": "mark", "at": "2025-03-29T22:00:00+01:00"}
@@ -114,7 +103,7 @@ async def test_a_daily_schedule_keeps_local_time_across_the_spring_change(
 
 
 async def test_a_time_the_spring_change_skips_runs_as_much_later(make_hub: HubMaker) -> None:
-    hub, clock = await make_hub(scheduled('{at: "02:30", run: mark}'), at("2025-03-29 12:00"))
+    hub, clock = await make_hub(scheduled({"at": "02:30", "run": "mark"}), at("2025-03-29 12:00"))
     runs = Runs(hub, clock, "lab")
     await clock.advance_to(at("2025-03-31 12:00"))
     # 02:30 does not exist on the 30th: it runs at 03:30 CEST (01:30 UTC), once a night.
@@ -122,7 +111,7 @@ async def test_a_time_the_spring_change_skips_runs_as_much_later(make_hub: HubMa
 
 
 async def test_a_time_the_autumn_change_repeats_runs_once(make_hub: HubMaker) -> None:
-    hub, clock = await make_hub(scheduled('{at: "02:30", run: mark}'), at("2025-10-25 12:00"))
+    hub, clock = await make_hub(scheduled({"at": "02:30", "run": "mark"}), at("2025-10-25 12:00"))
     runs = Runs(hub, clock, "lab")
     await clock.advance_to(at("2025-10-27 12:00"))
     # 02:30 comes twice on the 26th (CEST, then CET): the first one only.
@@ -130,8 +119,8 @@ async def test_a_time_the_autumn_change_repeats_runs_once(make_hub: HubMaker) ->
 
 
 async def test_a_schedule_runs_on_its_days_only(make_hub: HubMaker) -> None:
-    text = scheduled('{at: "07:00", days: [mon, wed], run: mark}', timezone="UTC")
-    hub, clock = await make_hub(text, at("2025-06-01 12:00", UTC))  # a Sunday
+    config = scheduled({"at": "07:00", "days": ["mon", "wed"], "run": "mark"}, timezone="UTC")
+    hub, clock = await make_hub(config, at("2025-06-01 12:00", UTC))  # a Sunday
     runs = Runs(hub, clock, "lab")
     await clock.advance(7 * 24 * 3600)
     assert [r[0] for r in runs.seen] == ["2025-06-02 07:00", "2025-06-04 07:00"]
@@ -140,8 +129,10 @@ async def test_a_schedule_runs_on_its_days_only(make_hub: HubMaker) -> None:
 async def test_a_failing_schedule_is_logged_and_shown_in_the_room_state(
     make_hub: HubMaker, caplog: pytest.LogCaptureFixture
 ) -> None:
-    text = scheduled('{at: "22:00", run: fails}', '{at: "22:30", run: mark}', timezone="UTC")
-    hub, clock = await make_hub(text, at("2025-06-01 12:00", UTC))
+    config = scheduled(
+        {"at": "22:00", "run": "fails"}, {"at": "22:30", "run": "mark"}, timezone="UTC"
+    )
+    hub, clock = await make_hub(config, at("2025-06-01 12:00", UTC))
     room = hub.rooms["lab"].store.devices["room"].state
     with caplog.at_level(logging.WARNING, logger="avhub.automation"):
         await clock.advance_to(at("2025-06-01 22:05", UTC))
@@ -154,8 +145,10 @@ async def test_a_failing_schedule_is_logged_and_shown_in_the_room_state(
 async def test_a_schedule_that_finds_a_macro_running_is_refused_and_says_so(
     make_hub: HubMaker,
 ) -> None:
-    text = scheduled('{at: "22:00", run: slow}', '{at: "22:30", run: mark}', timezone="UTC")
-    hub, clock = await make_hub(text, at("2025-06-01 12:00", UTC))
+    config = scheduled(
+        {"at": "22:00", "run": "slow"}, {"at": "22:30", "run": "mark"}, timezone="UTC"
+    )
+    hub, clock = await make_hub(config, at("2025-06-01 12:00", UTC))
     room = hub.rooms["lab"].store.devices["room"].state
     await clock.advance_to(at("2025-06-01 22:31", UTC))
     assert room["running"] == "slow"
@@ -174,20 +167,13 @@ def test_next_run_is_computed_in_the_zone() -> None:
 # ---------------------------------------------------------------------------- triggers
 
 
-def triggered(port: int, trigger: str) -> str:
-    return f"""
-hub:
-  timezone: Europe/Berlin
-rooms:
-  lab:
-    devices:
-      projector: {{driver: pjlink, transport: "tcp://127.0.0.1:{port}", {FAST}}}
-    macros:
-      mark:
-        steps: [{{wait: 0s}}]
-    triggers:
-      - {trigger}
-"""
+def triggered(port: int, trigger: dict[str, Any]) -> dict[str, Any]:
+    lab = {
+        "devices": {"projector": pjlink_at(port, **FAST)},
+        "macros": {"mark": {"steps": [{"wait": 0}]}},
+        "triggers": [trigger],
+    }
+    return {"hub": {"timezone": "Europe/Berlin"}, "rooms": {"lab": lab}}
 
 
 async def powered(hub: Hub, sim: PjlinkSimulator, on: bool) -> None:
@@ -200,8 +186,8 @@ async def test_a_trigger_fires_after_its_condition_held_for_its_time_across_dst(
     make_hub: HubMaker, pjlink_sims: Callable[..., Awaitable[PjlinkSimulator]]
 ) -> None:
     sim = await pjlink_sims()
-    text = triggered(sim.port, '{when: "projector.power == on", for: 2h, run: mark}')
-    hub, clock = await make_hub(text, at("2025-03-30 01:30"))
+    config = triggered(sim.port, {"when": "projector.power == on", "for": "2h", "run": "mark"})
+    hub, clock = await make_hub(config, at("2025-03-30 01:30"))
     runs = Runs(hub, clock, "lab")
     await powered(hub, sim, True)
     await clock.advance(2 * 3600 - 1)  # the wall clock reads 04:29:59: three hours "later"
@@ -219,8 +205,8 @@ async def test_a_trigger_whose_condition_breaks_starts_counting_again(
     make_hub: HubMaker, pjlink_sims: Callable[..., Awaitable[PjlinkSimulator]]
 ) -> None:
     sim = await pjlink_sims()
-    text = triggered(sim.port, '{when: "projector.power == on", for: 10m, run: mark}')
-    hub, clock = await make_hub(text, at("2025-06-01 12:00"))
+    config = triggered(sim.port, {"when": "projector.power == on", "for": "10m", "run": "mark"})
+    hub, clock = await make_hub(config, at("2025-06-01 12:00"))
     runs = Runs(hub, clock, "lab")
     await powered(hub, sim, True)
     await clock.advance(9 * 60)
@@ -236,8 +222,8 @@ async def test_a_trigger_without_for_fires_on_the_change(
     make_hub: HubMaker, pjlink_sims: Callable[..., Awaitable[PjlinkSimulator]]
 ) -> None:
     sim = await pjlink_sims()
-    text = triggered(sim.port, '{when: "projector.power in [warming, on]", run: mark}')
-    hub, clock = await make_hub(text, at("2025-06-01 12:00"))
+    config = triggered(sim.port, {"when": "projector.power in [warming, on]", "run": "mark"})
+    hub, clock = await make_hub(config, at("2025-06-01 12:00"))
     runs = Runs(hub, clock, "lab")
     await powered(hub, sim, True)
     await until(lambda: runs.seen, message="trigger ran")

@@ -41,7 +41,7 @@ from simulators import (
 )
 from simulators.__main__ import build_parser
 from simulators.base import GARBAGE_BYTES, GARBAGE_LEN, AuthKnobs, Simulator
-from tests.conftest import SimulatorStarter, until
+from tests.helpers import SimulatorStarter, until
 from tests.test_udp_transport import open_udp
 
 
@@ -302,8 +302,9 @@ async def test_stall_accepts_and_never_answers(
     sim = await simulators(probe.sim, **probe.knobs, stall=True, idle_timeout=0.05)
     client = await connect_to(sim, probe, clients, greet=False)
     client.send()
+    await until(lambda: sim.stalled >= 1, message="the request read and left unanswered")
     assert await client.silent(0.3)  # no greeting, no answer, and not closed by idle_timeout
-    assert sim.stalled >= 1 and sim.sessions
+    assert sim.sessions
     sim.knobs.idle_timeout = None  # else it would close the session once it is answered
     sim.knobs.stall = False
     await client.ask()  # the same connection answers again
@@ -544,6 +545,7 @@ async def test_udp_stall_device_errors_and_garbage(camera: Any) -> None:
     sim, client = await camera()
     sim.knobs.stall = True
     client.inquire()
+    await until(lambda: sim.stalled == 1, message="the inquiry read and left unanswered")
     assert await client.silent()
     sim.knobs.stall = False
     sim.knobs.device_errors = 1
@@ -578,7 +580,8 @@ async def test_pjlink_udp_side_stalls_and_refuses_with_the_projector(
         assert await search.inbox.next(2.0) == b"%2ACKN=00:1a:2b:3c:4d:5e\r"
         sim.knobs.stall = True
         search.transport.write(pjlink.SEARCH)
-        assert await search.silent() and sim.stalled == 1
+        await until(lambda: sim.stalled == 1, message="the search read and left unanswered")
+        assert await search.silent()
         sim.knobs.stall = False
         sim.knobs.refuse = True
         await until(lambda: search.refused(pjlink.SEARCH), message="ICMP port unreachable")
@@ -611,10 +614,16 @@ class PtyHost:
         await until(lambda: len(self.got) >= size, timeout=2.0)
         return bytes(self.got)
 
-    async def silent(self, data: bytes, seconds: float = 0.2) -> bool:
+    async def silent(
+        self, data: bytes, read: Callable[[], bool] | None = None, seconds: float = 0.2
+    ) -> bool:
+        """True when nothing comes back for `seconds` after the device took `data` (after
+        `read()` is true, when given: else from the write on)."""
         self.got.clear()
         os.write(self.fd, data)
-        await asyncio.sleep(seconds)  # nothing to wait on: the point is that nothing comes
+        if read is not None:
+            await until(read, timeout=2.0, message="the device read the request")
+        await asyncio.sleep(seconds)  # the point is that nothing comes
         return not self.got
 
     def close(self) -> None:
@@ -640,7 +649,8 @@ async def test_pty_sessions_honour_the_faults(
     sim.knobs.device_errors = 1
     assert await host.ask(probe.command, len(probe.error)) == probe.error
     sim.knobs.stall = True
-    assert await host.silent(probe.command)
+    stalled = sim.stalled
+    assert await host.silent(probe.command, lambda: sim.stalled > stalled)
     sim.knobs.stall = False
     sim.knobs.refuse = True  # the display is off: the line is dead
     assert await host.silent(probe.command)

@@ -18,11 +18,11 @@ from pydantic import ValidationError
 
 from drivers.pjlink.codec import auth_digest
 from simulators import SIMULATORS, PjlinkKnobs, PjlinkSimulator, start_many
-from tests import conftest
-from tests.conftest import SimulatorStarter
+from tests import helpers
+from tests.helpers import SimulatorStarter
 
 REPO = Path(__file__).resolve().parent.parent
-until = partial(conftest.until, timeout=2.0, interval=0.005)  # a local simulator answers fast
+until = partial(helpers.until, timeout=2.0, interval=0.005)  # a local simulator answers fast
 
 
 class Client:
@@ -403,11 +403,14 @@ async def test_garbage_prefix_mode(make_sim: SimFactory, connect: Connect) -> No
 
 
 async def test_idle_timeout_closes(make_sim: SimFactory, connect: Connect) -> None:
-    sim = await make_sim(idle_timeout=0.1)
+    sim = await make_sim(idle_timeout=0.5)
     client = await greeted(connect, sim)
-    await asyncio.sleep(0.06)
+    loop = asyncio.get_running_loop()
+    greeted_at = loop.time()
+    await asyncio.sleep(0.2)
     assert await client.ask("%1POWR ?") == b"%1POWR=0\r"  # activity restarts the timer
-    assert await client.closed_by_peer(timeout=1.0)
+    assert await client.closed_by_peer(timeout=5)
+    assert loop.time() - greeted_at >= 0.2 + 0.5  # idle counted from the question
 
 
 async def test_max_clients(make_sim: SimFactory, connect: Connect) -> None:
@@ -538,7 +541,7 @@ async def test_cli_smoke() -> None:
             return await client.ask("%1POWR ?") == b"%1POWR=1\r"
 
         # on after --warmup 0.3, long before the default 5 s
-        await conftest.until(on, timeout=4.0, interval=0.05, message="on after the warm-up")
+        await helpers.until(on, timeout=4.0, interval=0.05, message="on after the warm-up")
         await client.close()
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(5):

@@ -13,11 +13,11 @@ from pydantic import ValidationError
 from drivers.sony_adcp.codec import auth_digest
 from drivers.sony_adcp.config import SonyAdcpConfig
 from simulators import SIMULATORS, SonyAdcpKnobs, SonyAdcpSimulator
-from tests import conftest
-from tests.conftest import SimulatorStarter
+from tests import helpers
+from tests.helpers import SimulatorStarter
 from tests.simtools import Connect, RawClient, raw_clients, simulator_process
 
-until = partial(conftest.until, timeout=2.0, interval=0.005)
+until = partial(helpers.until, timeout=2.0, interval=0.005)
 
 
 SimFactory = Callable[..., Awaitable[SonyAdcpSimulator]]

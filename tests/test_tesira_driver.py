@@ -17,7 +17,7 @@ from drivers.tesira.driver import TesiraDriver
 from hub.config import load_config
 from hub.simulate import Simulators
 from simulators.tesira import TesiraSimulator
-from tests.conftest import until
+from tests.helpers import until
 from tests.rig import Rig, RigStarter, error_of
 
 DESIGN = {
@@ -247,10 +247,8 @@ async def test_changes_from_the_front_panel_and_other_sessions_are_pushed(rig_fa
 async def test_publish_between_command_and_reply_is_applied(rig_factory: Any) -> None:
     rig = await rig_factory(interleave=True)
     driver = await rig.online()
-    rig.sim.set_level("Level1", 1, -30)  # held until the next command
+    rig.sim.set_level("Level1", 1, -30)  # held until the next command (test_tesira_sim.py)
     rig.sim.set_mute("Mute1", 1, True)
-    await asyncio.sleep(0.1)
-    assert driver.state["levels"]["program"] == 0.0
     await driver.execute("set_level", {"control": "mic1", "level": -7})
     # set → [publishes] +OK; get → +OK -7: both publishes applied, both replies matched.
     assert levels(driver) == {"program": -30.0, "mic1": -7.0, "mic2": -20.0}

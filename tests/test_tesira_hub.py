@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,25 +10,25 @@ import pytest
 
 from hub.app import Hub
 from simulators.tesira import TesiraSimulator
-from tests.conftest import SimulatorStarter, until
+from tests.helpers import SimulatorStarter, until
 from tests.panel import Panel
 
-CONFIG = """
-rooms:
-  hall:
-    devices:
-      dsp:
-        driver: tesira
-        transport: tcp://127.0.0.1:{port}
-        poll_interval: 60s
-        timeout: 500ms
-        reconnect_min: 50ms
-        reconnect_max: 200ms
-        controls:
-          program: {{tag: Level1, channel: 1}}
-          mic1: {{tag: Level1, channel: 2}}
-          gate: {{tag: Mute1, type: mute}}
-"""
+
+def hall(port: int) -> dict[str, Any]:
+    dsp = {
+        "driver": "tesira",
+        "transport": f"tcp://127.0.0.1:{port}",
+        "poll_interval": 60,
+        "timeout": 0.5,
+        "reconnect_min": 0.05,
+        "reconnect_max": 0.2,
+        "controls": {
+            "program": {"tag": "Level1", "channel": 1},
+            "mic1": {"tag": "Level1", "channel": 2},
+            "gate": {"tag": "Mute1", "type": "mute"},
+        },
+    }
+    return {"rooms": {"hall": {"devices": {"dsp": dsp}}}}
 
 
 @dataclass
@@ -46,7 +45,7 @@ class Site:
 async def site(hub_factory: Any, panels: Any, simulators: SimulatorStarter) -> Site:
     blocks = {"Level1": {"channels": 2}, "Mute1": {"type": "mute"}}
     sim = await simulators(TesiraSimulator, blocks=blocks)
-    hub = await hub_factory(textwrap.dedent(CONFIG.format(port=sim.port)))
+    hub = await hub_factory(hall(sim.port))
     panel = panels(hub, "hall")
     await panel.connect()
     await until(lambda: panel.in_sync and panel.state("dsp")["online"], message="dsp online")

@@ -16,7 +16,7 @@ from drivers.tesira.config import TesiraConfig
 from drivers.transport.telnet import IAC, Negotiation, Verb
 from simulators.__main__ import parse_args
 from simulators.tesira import TesiraKnobs, TesiraSimulator
-from tests.conftest import SimulatorStarter, until
+from tests.helpers import SimulatorStarter, until
 
 DESIGN = {
     "Level1": {"channels": 2, "min": -60, "max": 6, "level": -10},
@@ -104,11 +104,9 @@ async def test_strict_negotiation_withholds_the_banner_until_answered(make_sim: 
     await until(lambda: len(client.seen) == 2)
     assert [str(n) for n in client.seen] == ["DO 24", "WILL 1"]
     client.send("Level1 get level 1")  # too early: not answered
-    await asyncio.sleep(0.3)
-    assert client.lines == [] and sim.welcomed() == 0 and sim.unanswered() == 2
     client.writer.write(bytes((IAC, Verb.WONT, 24)))
-    await asyncio.sleep(0.1)
-    assert client.lines == []  # half an answer is not enough
+    await until(lambda: sim.unanswered() == 1, message="half an answer read")  # after the line
+    assert client.lines == [] and sim.welcomed() == 0  # half an answer is not enough
     client.writer.write(bytes((IAC, Verb.DONT, 1)))
     assert await client.line() == BANNER
     assert await client.reply("Level1 get level 1") == '+OK "value":-10.000000'
@@ -267,8 +265,9 @@ async def test_publish_rate_limits_and_sends_the_latest_value(make_sim: SimFacto
         sim.set_level("Level1", 2, level)
     assert await client.line() == '! "publishToken":"slow" "value":-3.000000'
     assert time.monotonic() - started >= 0.25
-    await asyncio.sleep(0.4)
-    assert len(client.lines) == client.pos  # one line for three changes
+    sim.set_level("Level1", 2, -4.0)
+    # The next line is the next change: one line for the three changes before it.
+    assert await client.line() == '! "publishToken":"slow" "value":-4.000000'
     await client.close()
 
 
@@ -309,8 +308,9 @@ async def test_interleave_holds_publishes_until_a_command_then_sends_them_before
     client = await Client.connect(sim)
     await client.ask("Level1 subscribe level 1 a")
     sim.set_level("Level1", 1, -30)
-    await asyncio.sleep(0.1)
-    assert len(client.lines) == client.pos  # held
+    client.writer.write(bytes((IAC, Verb.DO, 1)))  # answered at once, with no command
+    await until(lambda: bytes((IAC, Verb.WONT, 1)) in client.raw, message="WONT 1")
+    assert len(client.lines) == client.pos  # held: nothing came before the answer
     assert await client.ask("Mute1 get mute 1") == [
         '! "publishToken":"a" "value":-30.000000',
         '+OK "value":false',
@@ -326,8 +326,7 @@ async def test_iac_in_replies_must_be_answered(make_sim: SimFactory) -> None:
     await until(lambda: sim.unanswered() == 0)
     client.answer = False
     await client.reply("Level1 get level 1")
-    await asyncio.sleep(0.05)
-    assert sim.unanswered() == 1
+    await until(lambda: sim.unanswered() == 1, message="a request left unanswered")
     await client.close()
 
 

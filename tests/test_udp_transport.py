@@ -11,7 +11,7 @@ import pytest
 from drivers.errors import ConnectError, ConnectionClosed, OfflineReason
 from drivers.transport import create_transport, parse_transport_url
 from drivers.transport.udp import UdpTransport
-from tests.conftest import free_udp_port, until
+from tests.helpers import free_udp_port, until
 
 
 class Inbox:

@@ -16,9 +16,10 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Page, expect
 
-from hub.config import load_config_text
-from tests.conftest import SCREENSHOTS, HubRig, touch_problems
+from tests.browser import SCREENSHOTS, touch_problems
+from tests.helpers import HubRig, hub_config
 
+pytest_plugins = ["tests.browser"]
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 DB = {"type": "number", "minimum": -100, "maximum": 12}
@@ -106,7 +107,7 @@ MOUNT = """async ([id, device]) => {
 @pytest_asyncio.fixture(loop_scope="module")
 async def blank(browser: Any) -> AsyncIterator[Page]:
     """A page of a hub with no devices, to import the panel's modules into."""
-    config = load_config_text("rooms: {empty: {name: Empty, devices: {}}}", "empty.yaml")
+    config = hub_config({"rooms": {"empty": {"name": "Empty", "devices": {}}}})
     rig = await HubRig(config).start()
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(5_000)

@@ -9,11 +9,12 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Page, expect
 
-from hub.config import load_config_text
 from simulators.extron_sis import ExtronSimulator
 from simulators.pjlink import PjlinkSimulator
-from tests.conftest import SCREENSHOTS, HubRig, fast_config, touch_problems, until
+from tests.browser import SCREENSHOTS, touch_problems
+from tests.helpers import HubRig, fast_config, hub_config, until
 
+pytest_plugins = ["tests.browser"]
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 SIZES = [(800, 480), (1280, 800)]
@@ -155,28 +156,29 @@ async def test_a_macro_from_the_panel_shows_its_progress_and_the_room_follows(
 
 # ---- cancel and failures, on a room of their own -------------------------------------------------
 
-ROOM = """
-rooms:
-  lab:
-    name: Lab
-    devices:
-      projector: {driver: pjlink, transport: "tcp://127.0.0.1:4352"}
-    macros:
-      long:
-        label: Long wait
-        steps:
-          - {device: projector, action: power_on}
-          - wait: 1m
-      fails:
-        label: Never warms
-        steps:
-          - {wait_until: projector.power == cooling, timeout: 300ms}
-"""
+ROOM = {
+    "rooms": {
+        "lab": {
+            "name": "Lab",
+            "devices": {"projector": {"driver": "pjlink", "transport": "tcp://127.0.0.1:4352"}},
+            "macros": {
+                "long": {
+                    "label": "Long wait",
+                    "steps": [{"device": "projector", "action": "power_on"}, {"wait": "1m"}],
+                },
+                "fails": {
+                    "label": "Never warms",
+                    "steps": [{"wait_until": "projector.power == cooling", "timeout": "300ms"}],
+                },
+            },
+        }
+    }
+}
 
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def lab() -> AsyncIterator[HubRig]:
-    rig = await HubRig(fast_config(load_config_text(ROOM, "lab.yaml", {}))).start()
+    rig = await HubRig(fast_config(hub_config(ROOM))).start()
     await rig.all_online()
     yield rig
     await rig.close()

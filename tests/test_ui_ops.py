@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import yaml
 from aiohttp import web
 from playwright.async_api import Page, expect
 
@@ -22,24 +23,40 @@ from hub.config import load_config
 from hub.reload import Reloader
 from hub.simulate import Simulators
 from simulators.pjlink import PjlinkSimulator
-from tests.conftest import LOCALHOST, SCREENSHOTS, until
+from tests.browser import SCREENSHOTS
+from tests.helpers import LOCALHOST, until
 
+pytest_plugins = ["tests.browser"]
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
-FAST = "poll_interval: 0.2s, timeout: 1s, connect_timeout: 1s, reconnect_min: 0.05s, reconnect_max: 0.3s"
-DEVICE = '      {id}: {{driver: pjlink, name: {name}, transport: "tcp://127.0.0.1:4352", {fast}}}\n'
+FAST = {
+    "poll_interval": 0.2,
+    "timeout": 1,
+    "connect_timeout": 1,
+    "reconnect_min": 0.05,
+    "reconnect_max": 0.3,
+}
 SETTLE = 10_000  # ms
 
 
 def deployment(rooms: dict[str, list[str]]) -> str:
-    text = "rooms:\n"
-    for room, devices in rooms.items():
-        text += f"  {room}:\n    name: {room.title()}\n    devices:" + (
-            "\n" if devices else " {}\n"
-        )
-        for device in devices:
-            text += DEVICE.format(id=device, name=device.title(), fast=FAST)
-    return text
+    """The deployment file's text: a PJLink projector (simulated) per device."""
+
+    def device(name: str) -> dict[str, Any]:
+        return {
+            "driver": "pjlink",
+            "name": name.title(),
+            "transport": "tcp://127.0.0.1:4352",
+            **FAST,
+        }
+
+    config = {
+        "rooms": {
+            room: {"name": room.title(), "devices": {d: device(d) for d in devices}}
+            for room, devices in rooms.items()
+        }
+    }
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 class Site:

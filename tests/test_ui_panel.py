@@ -11,8 +11,10 @@ from simulators.base import Simulator
 from simulators.extron_sis import ExtronSimulator
 from simulators.pjlink import PjlinkSimulator
 from simulators.tesira import TesiraSimulator
-from tests.conftest import SCREENSHOTS, HubRig, touch_problems, until
+from tests.browser import SCREENSHOTS, touch_problems
+from tests.helpers import HubRig, until
 
+pytest_plugins = ["tests.browser"]
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 SIZES = [(800, 480), (1280, 800)]

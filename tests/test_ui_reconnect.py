@@ -13,32 +13,28 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import BrowserContext, Page, expect
 
-from hub.config import load_config_text
 from simulators.pjlink import PjlinkSimulator
-from tests.conftest import HubRig, fast_config, until
+from tests.helpers import HubRig, fast_config, hub_config, until
 
+pytest_plugins = ["tests.browser"]
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 ROOM = "studio"
-CONFIG = """
-rooms:
-  studio:
-    name: Studio
-    devices:
-      proj:
-        driver: pjlink
-        name: Projector
-        transport: tcp://127.0.0.1:4352
-        inputs: {"31": Table HDMI, "32": Wall plate}
-        simulator: {power: "on", inputs: ["31", "32"], input: "31"}
-"""
+PROJECTOR = {
+    "driver": "pjlink",
+    "name": "Projector",
+    "transport": "tcp://127.0.0.1:4352",
+    "inputs": {"31": "Table HDMI", "32": "Wall plate"},
+    "simulator": {"power": "on", "inputs": ["31", "32"], "input": "31"},
+}
+CONFIG = {"rooms": {ROOM: {"name": "Studio", "devices": {"proj": PROJECTOR}}}}
 CARD = 'article.card[data-device="proj"]'
 RECONNECT = 10_000  # ms: the panel retries with a backoff of at most 3 s
 
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def rig() -> AsyncIterator[HubRig]:
-    rig = await HubRig(fast_config(load_config_text(CONFIG, "studio.yaml"))).start()
+    rig = await HubRig(fast_config(hub_config(CONFIG))).start()
     await rig.all_online()
     await until(lambda: device_state(rig).get("input") == "Table HDMI", message="first poll")
     yield rig

@@ -8,25 +8,29 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from hub.config import load_config_text
 from simulators.extron_sis import ExtronSimulator
-from tests.conftest import HubRig, fast_config, load_demo, until
+from tests.helpers import HubRig, fast_config, hub_config, load_demo, until
 from tests.test_ui_panel import open_room
 
+pytest_plugins = ["tests.browser"]
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
-SWITCHER = """
-rooms:
-  studio:
-    name: Studio
-    devices:
-      matrix:
-        driver: extron_sis
-        name: Matrix
-        transport: tcp://127.0.0.1:23
-        prompt_wait: 50ms
-        simulator: {inputs: 6, outputs: 2}
-"""
+SWITCHER = {
+    "rooms": {
+        "studio": {
+            "name": "Studio",
+            "devices": {
+                "matrix": {
+                    "driver": "extron_sis",
+                    "name": "Matrix",
+                    "transport": "tcp://127.0.0.1:23",
+                    "prompt_wait": 0.05,
+                    "simulator": {"inputs": 6, "outputs": 2},
+                }
+            },
+        }
+    }
+}
 
 
 async def drawn(page: Page, rig: HubRig, room: str) -> None:
@@ -93,7 +97,7 @@ async def test_a_panel_that_keeps_its_schemas_is_sent_none_and_still_draws(page:
 async def test_a_schema_learnt_at_login_reaches_the_open_panel(page: Page) -> None:
     """The switcher's size is read at login: the open panel's route schema narrows from SIS's
     999 ports to 6 inputs and its routing grid offers those 6 (and Off)."""
-    rig = HubRig(fast_config(load_config_text(SWITCHER, "studio.yaml")))
+    rig = HubRig(fast_config(hub_config(SWITCHER)))
     rig.config = await rig.simulators.start_for(rig.config)
     [sim] = rig.simulators.running
     assert isinstance(sim, ExtronSimulator)

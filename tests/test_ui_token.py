@@ -8,32 +8,26 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Page, expect
 
-from hub.config import load_config_text
-from tests.conftest import SCREENSHOTS, HubRig, fast_config
+from tests.browser import SCREENSHOTS
+from tests.helpers import HubRig, fast_config, hub_config
 
+pytest_plugins = ["tests.browser"]
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
-CONFIG = """
-hub:
-  admin_token: the-admin-token
-rooms:
-  vault:
-    name: Vault
-    panel_tokens: [vault-token]
-    devices:
-      proj: {driver: pjlink, name: Projector, transport: "tcp://127.0.0.1:4352"}
-  lobby:
-    name: Lobby
-    panel_tokens: [lobby-token]
-    devices:
-      proj: {driver: pjlink, name: Projector, transport: "tcp://127.0.0.1:4352"}
-"""
+PROJECTOR = {"driver": "pjlink", "name": "Projector", "transport": "tcp://127.0.0.1:4352"}
+CONFIG = {
+    "hub": {"admin_token": "the-admin-token"},
+    "rooms": {
+        "vault": {"name": "Vault", "panel_tokens": ["vault-token"], "devices": {"proj": PROJECTOR}},
+        "lobby": {"name": "Lobby", "panel_tokens": ["lobby-token"], "devices": {"proj": PROJECTOR}},
+    },
+}
 TOKEN_KEY = "avhub.token.vault"
 
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def rig() -> AsyncIterator[HubRig]:
-    rig = await HubRig(fast_config(load_config_text(CONFIG, "tokens.yaml"))).start()
+    rig = await HubRig(fast_config(hub_config(CONFIG))).start()
     yield rig
     await rig.close()
 

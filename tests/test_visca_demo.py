@@ -7,7 +7,7 @@ from hub.cli import demo_config_path
 from hub.config import load_config
 from hub.simulate import Simulators
 from simulators.visca import ViscaSimulator
-from tests.conftest import until
+from tests.helpers import until
 from tests.panel import Panel
 
 

@@ -6,7 +6,7 @@ from drivers.errors import ErrorCode
 from drivers.visca.config import ViscaConfig
 from drivers.visca.driver import ViscaDriver
 from simulators.visca import ViscaSimulator
-from tests.conftest import until
+from tests.helpers import until
 from tests.rig import PtyRig, RigStarter, error_of
 from tests.test_visca_driver import ViscaRig
 

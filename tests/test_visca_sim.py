@@ -13,7 +13,7 @@ from drivers.transport.udp import UdpTransport
 from drivers.visca.codec import Message, PayloadType, decode_message
 from simulators import SIMULATORS
 from simulators.visca import ViscaSimulator
-from tests.conftest import SimulatorStarter, until
+from tests.helpers import SimulatorStarter, until
 from tests.test_udp_transport import Inbox, open_udp
 
 POWER_ON = "81 01 04 00 02 FF"
