@@ -18,7 +18,7 @@ from drivers.base import NOT_MINE, Driver, PollGroup, Wait
 from drivers.config import DeviceConfig
 from drivers.errors import CommandTimeout, ConnectionClosed, DeviceError, ErrorCode
 from drivers.transport.framing import DelimiterFramer
-from tests.conftest import until
+from tests.helpers import until
 from tests.rig import error_of
 
 Answer = Callable[[str], list[str]]

@@ -13,7 +13,7 @@ from drivers.tesira.codec import BANNER
 from simulators.extron_sis import ExtronSimulator
 from simulators.qsys import QsysSimulator
 from simulators.tesira import TesiraSimulator
-from tests.conftest import SimulatorStarter
+from tests.helpers import SimulatorStarter
 
 
 async def read_lines(reader: asyncio.StreamReader, count: int, end: bytes = b"\r\n") -> list[str]:
