@@ -191,16 +191,22 @@ class Hub:
 
     async def stop(self) -> None:
         """Stop services and drivers (closing device connections), panels and the web server."""
+        step = _StopSteps()
         for service in self.services.values():
             await service.stop()
+        step.done("driver services")
         if self._runner is not None:  # first take no new panels: reconnecting ones would wait
             for site in list(self._runner.sites):
                 await site.stop()
+            step.done("listening sockets")
         if self.cluster is not None:  # every lease handed back at once, before the rooms stop
             await self.cluster.stop_ownership()
+            step.done("cluster leases")
         await asyncio.gather(*(room.stop() for room in self.rooms.values()))
+        step.done("rooms and their drivers")
         if self.cluster is not None:
             await self.cluster.stop()
+            step.done("cluster connections")
         for namespace in self.namespaces.values():
             await namespace.close()
         # Say goodbye (an Engine.IO CLOSE) and hang up on every panel rather than let the
@@ -211,11 +217,33 @@ class Hub:
                     await self.sio.eio.disconnect()
         for transport in list(direct_transports(self.sio).values()):
             transport.close()
+        step.done("panels")
         if self._runner is not None:
             await self.sio.shutdown()  # ends Engine.IO's service task, else it outlives the hub
             await self._runner.cleanup()
             self._runner = None
+            step.done("web server")
         await asyncio.sleep(0)  # let closed transports run their connection_lost callbacks
+        log.info("stopped in %.2f s", step.total())
+
+
+class _StopSteps:
+    """Times the steps of a shutdown: one that takes long is named in the log."""
+
+    SLOW = 1.0  # seconds
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._began = self._last = self._loop.time()
+
+    def done(self, what: str) -> None:
+        now = self._loop.time()
+        if now - self._last > self.SLOW:
+            log.warning("stopping: %s took %.1f s", what, now - self._last)
+        self._last = now
+
+    def total(self) -> float:
+        return self._loop.time() - self._began
 
 
 def _services(settings: HubSettings, drivers: list[Driver[Any]]) -> dict[str, DriverService[Any]]:

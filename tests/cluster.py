@@ -150,8 +150,13 @@ class HubProcess:
         if self.proc is None or self.proc.returncode is not None:
             return
         self.send(signal.SIGTERM)
-        async with asyncio.timeout(20):
-            await self.proc.wait()
+        try:
+            async with asyncio.timeout(20):
+                await self.proc.wait()
+        except TimeoutError as timeout:
+            raise AssertionError(
+                f"{self.name} still running 20 s after SIGTERM:\n{self.log()[-4000:]}"
+            ) from timeout
         assert self.proc.returncode == 0, self.log()[-3000:]
 
     async def kill(self) -> None:
@@ -217,6 +222,7 @@ def cluster_config(
             "driver": "pjlink",
             "transport": f"tcp://127.0.0.1:{port}",
             "poll_interval": 0.1,
+            "detail_interval": 0.1,  # errors too: a settled room has no change still to come
             "timeout": 0.5,
             "retries": 0,
         }

@@ -1,14 +1,21 @@
-"""`--log-format json` (hub/logs.py): one JSON object per line, with room and device."""
+"""`--log-format json` (hub/logs.py): one JSON object per line, with room and device; and
+what the hub logs as it stops."""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
+from hub.app import Hub, _StopSteps
 from hub.logs import JsonFormatter
+from simulators.pjlink import PjlinkSimulator
+from tests.helpers import pjlink_at
+from tests.panel import Panel
 
 
 def record(message: str, *args: object, **extra: object) -> logging.LogRecord:
@@ -53,3 +60,29 @@ def test_a_traceback_stays_on_the_line() -> None:
         rec.exc_info = sys.exc_info()
     line = JsonFormatter().format(rec)
     assert "\n" not in line and "ValueError: boom" in json.loads(line)["exception"]
+
+
+async def test_a_slow_shutdown_names_its_step_and_the_hub_says_when_it_stopped(
+    hub_factory: Any,
+    panels: Callable[..., Panel],
+    pjlink_sims: Callable[..., Awaitable[PjlinkSimulator]],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sim = await pjlink_sims()
+    hub: Hub = await hub_factory({"rooms": {"lab": {"devices": {"proj": pjlink_at(sim.port)}}}})
+    panel = panels(hub, "lab")
+    await panel.connect()
+    monkeypatch.setattr(_StopSteps, "SLOW", -1.0)  # every step counts as slow
+    caplog.set_level(logging.INFO, logger="avhub.hub")
+    await hub.stop()
+    said = [r.getMessage() for r in caplog.records if r.name == "avhub.hub"]
+    steps = [m.split(": ", 1)[1].split(" took ")[0] for m in said if m.startswith("stopping: ")]
+    assert steps == [
+        "driver services",
+        "listening sockets",
+        "rooms and their drivers",
+        "panels",
+        "web server",
+    ]
+    assert said[-1].startswith("stopped in ")
