@@ -44,6 +44,7 @@ F = TypeVar("F", default=Any)
 R = TypeVar("R")
 
 _BACKLOG = 64
+CLOSE_TURNS = 4  # loop turns a timeout waits for a close already in the socket to land
 PIPELINE_WAIT: Final = 0.05
 """Seconds the replies of one pipelined write may take at the device's recent pace: a
 command queued meanwhile waits for them, so a slower device gets its groups in parts."""
@@ -284,14 +285,17 @@ class Link(Generic[F]):
                 continue
             try:
                 replies = await self._exchange(requests, timeout or self.config.timeout)
-            except (TransportError, CommandTimeout) as err:
-                self._failed(err)
-                if not (isinstance(err, CommandTimeout) and self._datagram()):
+            except (TransportError, CommandTimeout) as error:
+                failure = await self._closed_meanwhile(error)
+                self._failed(failure)
+                if not (isinstance(failure, CommandTimeout) and self._datagram()):
                     self._drop_connection()  # a datagram endpoint outlives a lost reply
-                if last or isinstance(err, AuthError) or not self.online:
-                    raise
+                if last or isinstance(failure, AuthError) or not self.online:
+                    if failure is error:
+                        raise
+                    raise failure from error
                 self.device.stats.retries += len(requests)
-                log.debug("%s: retrying after %s", self.label, err)
+                log.debug("%s: retrying after %s", self.label, failure)
             except (DeviceError, ProtocolError):
                 self._succeeded()  # the device answered, even if to say no
                 raise
@@ -489,6 +493,23 @@ class Link(Generic[F]):
                 pending.future.set_result(replies)
             return True
         return None
+
+    async def _closed_meanwhile(
+        self, err: TransportError | CommandTimeout
+    ) -> TransportError | CommandTimeout:
+        """A timeout that fired as the device hung up is reported as the hang-up.
+
+        An event loop held up for longer than the timeout (a loaded machine) runs the due
+        timer before it reads the close already waiting in the socket; a few turns of the
+        loop let that close land, so the device goes offline as `closed`, not `timeout`.
+        """
+        if not isinstance(err, CommandTimeout) or self._datagram():
+            return err
+        for _ in range(CLOSE_TURNS):
+            if self._conn is None:
+                return ConnectionClosed(f"{self.label}: connection closed while waiting ({err})")
+            await asyncio.sleep(0)
+        return err
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._conn = None

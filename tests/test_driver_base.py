@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from drivers.actions import action
 from drivers.base import NOT_MINE, Driver, PollGroup, Wait
 from drivers.config import DeviceConfig
-from drivers.errors import ErrorCode
+from drivers.errors import AvhubError, ErrorCode
 from drivers.queue import Kind, Work, WorkQueue
 from drivers.transport import ConnectionState, Receiver
 from drivers.transport.backoff import Backoff
@@ -274,3 +275,41 @@ async def test_a_failing_poll_interval_does_not_stop_commands(
     async with online(BrokenIntervalDriver, device) as driver:
         assert await asyncio.wait_for(driver.execute("read_x"), 2) == 1
         assert "interval of poll group 'x' failed" in caplog.text
+
+
+async def test_a_device_that_hangs_up_as_the_timeout_runs_out_is_offline_closed() -> None:
+    """The loop is held up past the timeout (a loaded machine) while the device hangs up:
+    the timer is due before the close is read, and the device is still `closed`."""
+    hang_up = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.readline():
+            if hang_up.is_set():
+                time.sleep(0.3)  # noqa: ASYNC251 -- holds the loop past the 0.1 s timeout
+                writer.transport.abort()
+                return
+            writer.write(b"value 1\n")
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = DeviceConfig(
+        driver="line",  # type: ignore[arg-type]
+        transport=f"tcp://127.0.0.1:{port}",  # type: ignore[arg-type]
+        timeout=0.1,
+        retries=0,
+        offline_after=1,
+    )
+    updates: list[dict[str, Any]] = []
+    driver = LineDriver("d", config, updates.append)
+    await driver.start(stagger=0)
+    try:
+        await until(lambda: driver.online, timeout=3)
+        hang_up.set()
+        with pytest.raises(AvhubError):
+            await driver.execute("read_x")
+        reasons = [u["offline_reason"] for u in updates if u.get("offline_reason")]
+        assert reasons[:1] == ["closed"], updates
+    finally:
+        await driver.stop()
+        server.close()
+        await server.wait_closed()
