@@ -228,22 +228,51 @@ class Hub:
 
 
 class _StopSteps:
-    """Times the steps of a shutdown: one that takes long is named in the log."""
+    """Times the steps of a shutdown: one that takes long is named in the log, and a
+    shutdown still going after `STUCK` seconds logs what every task is waiting on."""
 
     SLOW = 1.0  # seconds
+    STUCK = 8.0
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._began = self._last = self._loop.time()
+        self._done: list[str] = []
+        self._watch = self._loop.call_later(self.STUCK, self._stuck)
 
     def done(self, what: str) -> None:
         now = self._loop.time()
         if now - self._last > self.SLOW:
             log.warning("stopping: %s took %.1f s", what, now - self._last)
         self._last = now
+        self._done.append(what)
 
     def total(self) -> float:
+        self._watch.cancel()
         return self._loop.time() - self._began
+
+    def _stuck(self) -> None:
+        waiting = [f"  {task.get_name()}: {_awaiting(task)}" for task in asyncio.all_tasks()]
+        log.error(
+            "still stopping after %.0f s (done: %s); tasks:\n%s",
+            self.STUCK,
+            ", ".join(self._done) or "nothing yet",
+            "\n".join(sorted(waiting)),
+        )
+
+
+def _awaiting(task: asyncio.Task[Any]) -> str:
+    """Where a task waits: its chain of awaiting coroutines, outermost first."""
+    where: list[str] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None and len(where) < 12:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is None:
+            where.append(type(awaited).__name__)
+            break
+        where.append(f"{frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return " > ".join(where)
 
 
 def _services(settings: HubSettings, drivers: list[Driver[Any]]) -> dict[str, DriverService[Any]]:

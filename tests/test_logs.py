@@ -74,6 +74,7 @@ async def test_a_slow_shutdown_names_its_step_and_the_hub_says_when_it_stopped(
     panel = panels(hub, "lab")
     await panel.connect()
     monkeypatch.setattr(_StopSteps, "SLOW", -1.0)  # every step counts as slow
+    monkeypatch.setattr(_StopSteps, "STUCK", 0.0)  # and the stop as stuck, at its first turn
     caplog.set_level(logging.INFO, logger="avhub.hub")
     await hub.stop()
     said = [r.getMessage() for r in caplog.records if r.name == "avhub.hub"]
@@ -86,3 +87,6 @@ async def test_a_slow_shutdown_names_its_step_and_the_hub_says_when_it_stopped(
         "web server",
     ]
     assert said[-1].startswith("stopped in ")
+    (stuck,) = [m for m in said if m.startswith("still stopping after 0 s")]
+    assert "(done: driver services" in stuck  # the steps finished by the first turn
+    assert "proj-worker: " in stuck  # each task, and where it waits
