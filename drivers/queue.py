@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Hashable
 from enum import IntEnum
 from typing import Any
@@ -17,6 +18,9 @@ class Kind(IntEnum):
 
 
 _KINDS = tuple(Kind)  # iterating the enum itself is slow, and this runs for every piece of work
+_TIMERS = contextvars.Context()
+"""The context every queue's timer runs `wake` in: without one, each timer copies the
+context of its `wait` (an object per idle device); `wake` reads no context variable."""
 
 
 class Work:
@@ -98,7 +102,9 @@ class WorkQueue:
         self._waiter = waiter
         if self._timer is not None:  # one timer per queue: the last wait's, if still due
             self._timer.cancel()
-        self._timer = None if deadline is None else loop.call_at(deadline, self.wake)
+        self._timer = (
+            None if deadline is None else loop.call_at(deadline, self.wake, context=_TIMERS)
+        )
         return waiter
 
     def take(self) -> Work | None:
