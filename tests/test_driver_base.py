@@ -274,3 +274,41 @@ async def test_a_failing_poll_interval_does_not_stop_commands(
     async with online(BrokenIntervalDriver, device) as driver:
         assert await asyncio.wait_for(driver.execute("read_x"), 2) == 1
         assert "interval of poll group 'x' failed" in caplog.text
+
+
+class PolledDriver(LineDriver):
+    """Polls `get` every 0.05 s and counts the polls."""
+
+    name = "polled"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.polls = 0
+
+    def poll_groups(self) -> list[PollGroup]:
+        return [PollGroup("x", self._poll, 0.05)]
+
+    async def _poll(self) -> None:
+        self.polls += 1
+        await self.read_x()
+
+
+def worker_tasks() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name().endswith("-worker")]
+
+
+async def test_an_idle_device_holds_no_task_and_still_polls_and_takes_commands(
+    device: asyncio.Server,
+) -> None:
+    async with online(PolledDriver, device) as driver:
+        assert isinstance(driver, PolledDriver)
+        worker = driver._worker
+        await until(lambda: worker.task is None, timeout=2, message="the worker idle")
+        assert worker_tasks() == [] and worker.running
+        polls = driver.polls
+        await until(lambda: driver.polls >= polls + 3, timeout=2, message="polls while idle")
+        await until(lambda: worker.task is None, timeout=2, message="idle again")
+        assert await asyncio.wait_for(driver.execute("read_x"), 2) == 1  # started by the command
+    # Stopped: no task, and no timer or callback left to start one.
+    assert not worker.running and not worker._queue.awaited and worker._queue._timer is None
+    assert worker_tasks() == []
