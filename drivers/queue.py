@@ -40,7 +40,8 @@ class Work:
         self.run = run
         self.key = key
         self.label = label
-        self.futures: list[asyncio.Future[Any]] = [future] if future is not None else []
+        # A tuple: work without a caller (polls, connects) holds the empty one, no list.
+        self.futures: tuple[asyncio.Future[Any], ...] = (future,) if future is not None else ()
 
     def resolve(self, result: Any = None, error: BaseException | None = None) -> None:
         """Hand the outcome to everyone waiting."""
@@ -81,7 +82,8 @@ class WorkQueue:
                     if work.kind is Kind.COMMAND:
                         queued.run = work.run
                         queued.label = work.label
-                    queued.futures.extend(work.futures)
+                    if work.futures:
+                        queued.futures += work.futures
                     return queued
         lane.append(work)
         self.wake()
