@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from typing import Any, TypeVar, cast
 
 from pydantic import Field
@@ -161,8 +161,12 @@ class PjlinkDriver(Driver[PjlinkConfig, bytes]):
 
     # ---- requests -----------------------------------------------------------------
 
-    async def ask(self, body: str, param: str = "?", pjclass: int = 1) -> Reply:
-        """Send one command and return its reply; PJLink errors raise DeviceError."""
+    def ask(self, body: str, param: str = "?", pjclass: int = 1) -> Coroutine[Any, Any, Reply]:
+        """Send one command and return its reply; PJLink errors raise DeviceError.
+
+        Returns the link's request coroutine rather than awaiting it (as `request` does):
+        no coroutine of its own held through every request; await it at once.
+        """
         command = Command(pjclass, body, param)
         digest, self._digest = self._digest, ""
 
@@ -183,7 +187,7 @@ class PjlinkDriver(Driver[PjlinkConfig, bytes]):
                 raise PjlinkDeviceError(f"{body} {param}: {meaning} ({error})", error)
             return message
 
-        return await self.request(command.encode(digest), match)
+        return self.request(command.encode(digest), match)
 
     async def query(self, body: str, pjclass: int = 1, param: str = "?") -> str | None:
         """A query whose ERR1/ERR3 answer means "nothing to report now" (None).
