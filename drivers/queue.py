@@ -61,12 +61,11 @@ class WorkQueue:
     future wakes the single consumer: a hub keeps one queue per device.
     """
 
-    __slots__ = ("_lanes", "_ready", "_timer", "_waiter")
+    __slots__ = ("_lanes", "_timer", "_waiter")
 
     def __init__(self) -> None:
         self._lanes: tuple[list[Work], ...] = tuple([] for _ in Kind)
         self._waiter: asyncio.Future[None] | None = None
-        self._ready: Callable[[], None] | None = None  # see when_ready
         self._timer: asyncio.TimerHandle | None = None
 
     def put(self, work: Work) -> Work:
@@ -94,10 +93,6 @@ class WorkQueue:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        ready = self._ready
-        if ready is not None:
-            self._ready = None
-            ready()
 
     def wait(self, deadline: float | None = None) -> asyncio.Future[None]:
         """A future done when work is queued, `wake` is called, or (loop time) `deadline` comes.
@@ -107,29 +102,12 @@ class WorkQueue:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiter = waiter
-        self._set_timer(loop, deadline)
-        return waiter
-
-    def when_ready(self, callback: Callable[[], None], deadline: float | None = None) -> None:
-        """Call `callback` once, when work is queued, `wake` is called or `deadline` comes.
-
-        For a consumer that waits without a task: it ends its task when there is nothing
-        to do, and `callback` starts another.
-        """
-        self._ready = callback
-        self._set_timer(asyncio.get_running_loop(), deadline)
-
-    @property
-    def awaited(self) -> bool:
-        """True while a `when_ready` callback waits."""
-        return self._ready is not None
-
-    def _set_timer(self, loop: asyncio.AbstractEventLoop, deadline: float | None) -> None:
         if self._timer is not None:  # one timer per queue: the last wait's, if still due
             self._timer.cancel()
         self._timer = (
             None if deadline is None else loop.call_at(deadline, self.wake, context=_TIMERS)
         )
+        return waiter
 
     def take(self) -> Work | None:
         """The most urgent work queued, or None (without waiting)."""
@@ -147,7 +125,6 @@ class WorkQueue:
 
     def drain(self) -> list[Work]:
         """Remove and return everything queued (the consumer is stopping: no timer either)."""
-        self._ready = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -1,7 +1,4 @@
-"""The worker: a task per busy device runs its queued work and queues its polls when due.
-
-An idle device holds no task: a timer (or new work) starts one when there is work.
-"""
+"""The worker: one task per device runs its queued work and queues its polls when due."""
 
 from __future__ import annotations
 
@@ -62,17 +59,6 @@ class Worker:
     def queued(self) -> int:
         """Pieces of work waiting (commands, a reconnect, polls)."""
         return len(self._queue)
-
-    @property
-    def running(self) -> bool:
-        """True from `start` to `stop`: working, or idle until the next work or poll.
-
-        False before `start`, after `stop`, and if the task died of a bug.
-        """
-        task = self.task
-        if task is not None:
-            return not task.done()
-        return self._queue.awaited
 
     def start(
         self, groups: list[PollGroup], stagger: float | None, connect: Connect | None
@@ -137,8 +123,11 @@ class Worker:
     # ---- running work --------------------------------------------------------------
 
     async def _loop(self, stagger: float) -> None:
-        """Run queued work until the stagger is over, queue the first connect and every
-        poll group, then `_serve`."""
+        """Run queued work, most urgent first, and queue each poll group when it is due.
+
+        Between pieces of work the one task waits for new work or the next poll,
+        whichever comes first.
+        """
         loop = asyncio.get_running_loop()
         queue = self._queue
         begin = loop.time() + stagger
@@ -153,29 +142,13 @@ class Worker:
         count = len(self._groups)
         for i, group in enumerate(self._groups):  # later groups a little later each round
             group.last += self._interval(group) * i / (2 * count)
-        await self._serve()
-
-    async def _serve(self) -> None:
-        """Run queued work, most urgent first, and queue each poll group when it is due.
-
-        With nothing to do, the task ends; the queue starts another (`_resume`) when
-        work comes or the next poll is due, whichever is first. A hub's devices are
-        idle most of the time, and a task with its coroutine costs most of a kilobyte.
-        """
-        loop = asyncio.get_running_loop()
-        queue = self._queue
         while True:
             deadline = self._queue_due_polls(loop.time())
             work = queue.take()
             if work is None:
-                self.task = None
-                queue.when_ready(self._resume, deadline)
-                return
-            await self._run(work)
-
-    def _resume(self) -> None:
-        if self.task is None and not self._stopping:
-            self.task = asyncio.create_task(self._serve(), name=f"{self.label}-worker")
+                await queue.wait(deadline)
+            else:
+                await self._run(work)
 
     async def _run(self, work: Work) -> None:
         """Do one piece of work and hand its outcome to every caller waiting on it."""

@@ -184,7 +184,7 @@ async def test_wrong_display_id_goes_offline_within_the_configured_tries(rig_fac
     assert driver.state["offline_reason"] == "timeout"
     err = await error_of(driver.execute("power_on"))
     assert err.code is ErrorCode.DEVICE_OFFLINE
-    assert driver._worker.running  # nothing crashed
+    assert not driver._worker.task.done()  # nothing crashed
     rig.sim.knobs.display_id = DISPLAY_ID
     await until(lambda: driver.online, timeout=3)
     assert rig.values("online") == [True, False, True]
@@ -196,7 +196,7 @@ async def test_display_that_never_answers_its_id_is_offline_not_a_crash(rig_fact
     await until(lambda: rig.sim.ignored >= 3, timeout=3)
     assert driver.online is False and driver.state["offline_reason"] == "timeout"
     assert True not in rig.values("online")
-    assert driver._worker.running
+    assert not driver._worker.task.done()
 
 
 @TCP_ONLY
