@@ -131,6 +131,8 @@ class _Connection(Generic[F]):
     the first `data_received` runs before `open` returns).
     """
 
+    __slots__ = ("_early", "_lost_early", "framer", "link", "transport")
+
     def __init__(self, link: Link[F], transport: Transport, framer: Framer[F]) -> None:
         self.link = link
         self.transport = transport

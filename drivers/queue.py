@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Hashable
 from enum import IntEnum
 from typing import Any
@@ -17,6 +18,9 @@ class Kind(IntEnum):
 
 
 _KINDS = tuple(Kind)  # iterating the enum itself is slow, and this runs for every piece of work
+_TIMERS = contextvars.Context()
+"""The context every queue's timer runs `wake` in: without one, each timer copies the
+context of its `wait` (an object per idle device); `wake` reads no context variable."""
 
 
 class Work:
@@ -36,7 +40,8 @@ class Work:
         self.run = run
         self.key = key
         self.label = label
-        self.futures: list[asyncio.Future[Any]] = [future] if future is not None else []
+        # A tuple: work without a caller (polls, connects) holds the empty one, no list.
+        self.futures: tuple[asyncio.Future[Any], ...] = (future,) if future is not None else ()
 
     def resolve(self, result: Any = None, error: BaseException | None = None) -> None:
         """Hand the outcome to everyone waiting."""
@@ -76,7 +81,8 @@ class WorkQueue:
                     if work.kind is Kind.COMMAND:
                         queued.run = work.run
                         queued.label = work.label
-                    queued.futures.extend(work.futures)
+                    if work.futures:
+                        queued.futures += work.futures
                     return queued
         lane.append(work)
         self.wake()
@@ -98,7 +104,9 @@ class WorkQueue:
         self._waiter = waiter
         if self._timer is not None:  # one timer per queue: the last wait's, if still due
             self._timer.cancel()
-        self._timer = None if deadline is None else loop.call_at(deadline, self.wake)
+        self._timer = (
+            None if deadline is None else loop.call_at(deadline, self.wake, context=_TIMERS)
+        )
         return waiter
 
     def take(self) -> Work | None:

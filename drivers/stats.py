@@ -7,6 +7,8 @@ counting costs an integer increment (a bisect for a request's latency).
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Mapping
+from types import MappingProxyType
 
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.001,
@@ -23,6 +25,8 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     5.0,
 )
 """Upper bounds (seconds, inclusive) of the request latency histogram; +Inf follows."""
+
+_NONE: Mapping[str, int] = MappingProxyType({})
 
 
 class DeviceStats:
@@ -51,9 +55,11 @@ class DeviceStats:
         """Requests tried again after a timeout or a lost connection."""
         self.connects = 0
         """Connections opened and logged in."""
-        self.offline: dict[str, int] = {}
+        # Both start as one shared empty mapping and become the device's own at the first
+        # count: most devices of a hub never go offline, many never get a command.
+        self.offline: Mapping[str, int] = _NONE
         """Times the device went from online to offline, by offline reason."""
-        self.commands: dict[str, int] = {}
+        self.commands: Mapping[str, int] = _NONE
         """Commands for this device by result: `ok` or the error code (counted by the hub)."""
 
     def observe(self, seconds: float) -> None:
@@ -63,10 +69,10 @@ class DeviceStats:
         self.latency_sum += seconds
 
     def went_offline(self, reason: str) -> None:
-        self.offline[reason] = self.offline.get(reason, 0) + 1
+        self.offline = {**self.offline, reason: self.offline.get(reason, 0) + 1}
 
     def command(self, result: str) -> None:
-        self.commands[result] = self.commands.get(result, 0) + 1
+        self.commands = {**self.commands, result: self.commands.get(result, 0) + 1}
 
     @property
     def reconnects(self) -> int:

@@ -196,7 +196,8 @@ class Worker:
 
     def _queue_poll(self, group: PollGroup, now: float) -> None:
         group.last = now
-        self._queue.put(Work(Kind.POLL, group.run, ("poll", group.name), group.name))
+        # The lane holds polls only: the group's name is key enough (no tuple per poll).
+        self._queue.put(Work(Kind.POLL, group.run, group.name, group.name))
 
     def _interval(self, group: PollGroup) -> float:
         """The group's interval now; `poll_interval` if the driver's own rule fails.

@@ -43,12 +43,8 @@ class SchemaTable:
 
     def __init__(self) -> None:
         self._schemas: dict[str, Schema] = {}
-        self._texts: dict[str, str] = {}  # id → `"<id>":<schema JSON>`
+        self._texts: dict[str, str] = {}  # id → `"<id>":<schema JSON>` (shared: `_SHARED`)
         self._all: str | None = None  # encode(()) until the table changes
-        # Drivers of one kind share their schema objects: each is hashed once, and devices
-        # with the same actions share one name → id mapping (a device costs no memory here).
-        self._known: dict[int, tuple[Schema, str]] = {}  # id(schema) → (schema, its id)
-        self._maps: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
 
     def __contains__(self, ref: object) -> bool:
         return ref in self._schemas
@@ -64,26 +60,19 @@ class SchemaTable:
         """Add every schema of `actions` (name → schema); returns name → schema id."""
         refs: dict[str, str] = {}
         for name, schema in actions.items():
-            known = self._known.get(id(schema))
-            if known is not None and known[0] is schema:
-                ref = known[1]
-            else:
-                ref = schema_id(schema)
-                self._known[id(schema)] = (schema, ref)
+            ref = _SHARED.ref(schema)
             if ref not in self._schemas:
                 self._schemas[ref] = schema
-                self._texts[ref] = f"{dumps(ref)}:{dumps(schema)}"
+                self._texts[ref] = _SHARED.text(ref, schema)
                 self._all = None
             refs[name] = ref
-        return self._maps.setdefault(tuple(refs.items()), refs)
+        return _SHARED.mapping(refs)
 
     def keep(self, refs: Collection[str]) -> None:
         """Forget every schema whose id is not in `refs`."""
         for ref in [r for r in self._schemas if r not in refs]:
             del self._schemas[ref], self._texts[ref]
             self._all = None
-        self._known = {k: v for k, v in self._known.items() if v[1] in self._schemas}
-        self._maps = {k: v for k, v in self._maps.items() if all(r in self._schemas for _, r in k)}
 
     def subset(
         self, held: Collection[str] = (), only: Iterable[str] | None = None
@@ -99,3 +88,53 @@ class SchemaTable:
                 self._all = "{" + ",".join(self._texts.values()) + "}"
             return self._all
         return "{" + ",".join(t for r, t in self._texts.items() if r not in held) + "}"
+
+
+class _Shared:
+    """What every room's table can share: drivers of one kind hand every device the same
+    schema objects, and alike devices have the same actions.
+
+    Each schema object is hashed once, each schema encoded once, and devices with the
+    same actions share one name → id mapping, whatever room they are in: a device, or a
+    room of alike devices, costs no memory here. Each cache holds at most `limit`
+    entries and starts again when full (schemas made anew at run time cannot grow it).
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._ids: dict[int, tuple[Schema, str]] = {}  # id(schema) → (schema, its id)
+        self._texts: dict[str, str] = {}  # id → `"<id>":<schema JSON>`
+        self._maps: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+
+    def ref(self, schema: Schema) -> str:
+        """`schema_id(schema)`, hashed once per schema object."""
+        known = self._ids.get(id(schema))
+        if known is not None and known[0] is schema:
+            return known[1]
+        ref = schema_id(schema)
+        if len(self._ids) >= self.limit:
+            self._ids.clear()
+        self._ids[id(schema)] = (schema, ref)  # the schema is held: its id stays its own
+        return ref
+
+    def text(self, ref: str, schema: Schema) -> str:
+        """`"<ref>":<schema JSON>`, one string for every table holding the schema."""
+        text = self._texts.get(ref)
+        if text is None:
+            if len(self._texts) >= self.limit:
+                self._texts.clear()
+            text = self._texts[ref] = f"{dumps(ref)}:{dumps(schema)}"
+        return text
+
+    def mapping(self, refs: dict[str, str]) -> dict[str, str]:
+        """One read-only name → id mapping per distinct content."""
+        key = tuple(refs.items())
+        shared = self._maps.get(key)
+        if shared is None:
+            if len(self._maps) >= self.limit:
+                self._maps.clear()
+            shared = self._maps[key] = refs
+        return shared
+
+
+_SHARED = _Shared()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from typing import Any, TypeVar, cast
 
 from pydantic import Field
 
@@ -54,6 +54,21 @@ class PjlinkDeviceError(DeviceError):
 
 CLASS2_ACTIONS = ("mic_volume_down", "mic_volume_up", "set_freeze", "volume_down", "volume_up")
 
+_V = TypeVar("_V", list[str], dict[str, str | None], tuple[str, ...])
+_ALIKE: dict[Hashable, Any] = {}
+_ALIKE_MAX = 1024
+
+
+def _alike(value: _V) -> _V:
+    """`value`, or an equal one another projector reported first: projectors of one model
+    report the same inputs and terminal names, and state values are read-only, so they
+    share one object. At most `_ALIKE_MAX` are kept (then it starts again)."""
+    items = tuple(value.items()) if isinstance(value, dict) else tuple(value)
+    key = (type(value), items)
+    if len(_ALIKE) >= _ALIKE_MAX and key not in _ALIKE:
+        _ALIKE.clear()
+    return cast(_V, _ALIKE.setdefault(key, value))
+
 
 class SelectInput(Args):
     input: str = Field(description="input name (e.g. 'HDMI 1') or PJLink code (e.g. '31')")
@@ -83,7 +98,7 @@ class PjlinkDriver(Driver[PjlinkConfig, bytes]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.state["unavailable_actions"] = list(CLASS2_ACTIONS)  # until it says it is class 2
+        self.state["unavailable_actions"] = _alike(list(CLASS2_ACTIONS))  # until it is class 2
         self._digest = ""
         self._codes: tuple[str, ...] = ()
         self._expect: tuple[str, str, float] | None = None
@@ -146,8 +161,12 @@ class PjlinkDriver(Driver[PjlinkConfig, bytes]):
 
     # ---- requests -----------------------------------------------------------------
 
-    async def ask(self, body: str, param: str = "?", pjclass: int = 1) -> Reply:
-        """Send one command and return its reply; PJLink errors raise DeviceError."""
+    def ask(self, body: str, param: str = "?", pjclass: int = 1) -> Coroutine[Any, Any, Reply]:
+        """Send one command and return its reply; PJLink errors raise DeviceError.
+
+        Returns the link's request coroutine rather than awaiting it (as `request` does):
+        no coroutine of its own held through every request; await it at once.
+        """
         command = Command(pjclass, body, param)
         digest, self._digest = self._digest, ""
 
@@ -168,7 +187,7 @@ class PjlinkDriver(Driver[PjlinkConfig, bytes]):
                 raise PjlinkDeviceError(f"{body} {param}: {meaning} ({error})", error)
             return message
 
-        return await self.request(command.encode(digest), match)
+        return self.request(command.encode(digest), match)
 
     async def query(self, body: str, pjclass: int = 1, param: str = "?") -> str | None:
         """A query whose ERR1/ERR3 answer means "nothing to report now" (None).
@@ -284,15 +303,15 @@ class PjlinkDriver(Driver[PjlinkConfig, bytes]):
         pjclass = int(clss) if clss and clss.isdigit() else 1
         changes: dict[str, Any] = {
             "pjlink_class": pjclass,
-            "unavailable_actions": [] if pjclass >= 2 else list(CLASS2_ACTIONS),
+            "unavailable_actions": _alike([] if pjclass >= 2 else list(CLASS2_ACTIONS)),
             "manufacturer": await self.query("INF1"),
             "model": await self.query("INF2"),
             "other_info": await self.query("INFO"),
             "name": await self.query("NAME"),
         }
         codes = (await self.query("INST", min(pjclass, 2)) or "").split()
-        self._codes = tuple(sys.intern(c) for c in codes if is_input_code(c))
-        changes["inputs"] = [self.input_name(c) for c in self._codes]
+        self._codes = _alike(tuple(sys.intern(c) for c in codes if is_input_code(c)))
+        changes["inputs"] = _alike([self.input_name(c) for c in self._codes])
         if pjclass >= 2:
             changes["serial_number"] = await self.query("SNUM", 2)
             changes["software_version"] = await self.query("SVER", 2)
@@ -300,7 +319,7 @@ class PjlinkDriver(Driver[PjlinkConfig, bytes]):
             terminals = {}
             for code in self._codes:
                 terminals[code] = await self.query("INNM", 2, f"?{code}")
-            changes["input_terminals"] = terminals
+            changes["input_terminals"] = _alike(terminals)
         self.update(changes)
 
     def input_name(self, code: str) -> str:

@@ -8,6 +8,8 @@ import random
 class Backoff:
     """Delays of min·2ⁿ capped at max, each with ±jitter, reset after a success."""
 
+    __slots__ = ("_next", "jitter", "maximum", "minimum")
+
     def __init__(self, minimum: float, maximum: float, jitter: float = 0.2) -> None:
         self.minimum = minimum
         self.maximum = max(minimum, maximum)

@@ -32,6 +32,7 @@ class Transport(ABC):
     """Bytes to and from one device. `open` raises ConnectError; `write` never blocks."""
 
     datagram: ClassVar[bool] = False
+    __slots__ = ("connect_timeout", "url")  # a hub keeps one per connected device
 
     def __init__(self, url: TransportUrl, connect_timeout: float) -> None:
         self.url = url

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from functools import cache
 from typing import Protocol, TypeVar
 
 from drivers.errors import ProtocolError
@@ -32,10 +34,12 @@ class DelimiterFramer:
     chunks never changes the frames.
     """
 
+    __slots__ = ("_buf", "_discarding", "_max_len", "_split")
+
     def __init__(self, terminators: bytes, max_len: int = 4096) -> None:
         if not terminators:
             raise ValueError("need at least one terminator byte")
-        self._split = re.compile(b"[" + re.escape(terminators) + b"]").split
+        self._split = _splitter(terminators)
         self._max_len = max_len
         self._buf = bytearray()
         self._discarding = False  # inside an over-long line: drop bytes up to its terminator
@@ -81,6 +85,12 @@ class DelimiterFramer:
     def reset(self) -> None:
         self._buf.clear()
         self._discarding = False
+
+
+@cache  # a hub makes a framer per connection, with a few distinct terminator sets
+def _splitter(terminators: bytes) -> Callable[[bytes], list[bytes]]:
+    """`split` of the pattern matching any byte of `terminators`, shared by their framers."""
+    return re.compile(b"[" + re.escape(terminators) + b"]").split
 
 
 class PassThroughFramer:

@@ -9,9 +9,12 @@ from typing import cast
 
 from drivers.errors import ConnectError, ConnectionClosed, OfflineReason
 from drivers.transport.base import Receiver, Transport
+from drivers.transport.url import TransportUrl
 
 
 class _StreamProtocol(asyncio.Protocol):
+    __slots__ = ("receiver", "transport")
+
     def __init__(self, receiver: Receiver) -> None:
         self.receiver = receiver
         self.transport: asyncio.Transport | None = None
@@ -50,6 +53,8 @@ class _BufferedStreamProtocol(_StreamProtocol, asyncio.BufferedProtocol):
     replies are a few dozen bytes, and that allocation costs several times the read.
     """
 
+    __slots__ = ()
+
     def get_buffer(self, sizehint: int) -> memoryview:
         return _READ.view
 
@@ -71,7 +76,11 @@ def connect_error(err: OSError | TimeoutError, target: str) -> ConnectError:
 class TcpTransport(Transport):
     """A TCP connection; `open` honours the connect timeout."""
 
-    _protocol: _BufferedStreamProtocol | None = None
+    __slots__ = ("_protocol",)
+
+    def __init__(self, url: TransportUrl, connect_timeout: float) -> None:
+        super().__init__(url, connect_timeout)
+        self._protocol: _BufferedStreamProtocol | None = None
 
     async def open(self, receiver: Receiver) -> None:
         loop = asyncio.get_running_loop()
