@@ -154,8 +154,10 @@ class HubProcess:
             async with asyncio.timeout(20):
                 await self.proc.wait()
         except TimeoutError as timeout:
+            log = self.log()
+            since = log[log.rfind("shutting down") - 200 :][:20000]  # with where each task waits
             raise AssertionError(
-                f"{self.name} still running 20 s after SIGTERM:\n{self.log()[-4000:]}"
+                f"{self.name} still running 20 s after SIGTERM:\n{since}"
             ) from timeout
         assert self.proc.returncode == 0, self.log()[-3000:]
 
