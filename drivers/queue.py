@@ -108,6 +108,10 @@ class WorkQueue:
                 return self.pop(kind)
         return None
 
+    def waiting(self, kind: Kind) -> bool:
+        """Work of this kind is queued."""
+        return bool(self._lanes[kind])
+
     def pop(self, kind: Kind) -> Work | None:
         """The oldest queued work of one kind, or None."""
         lane = self._lanes[kind]

@@ -170,6 +170,11 @@ class Worker:
         finally:
             self._current = outer
 
+    @property
+    def commands_waiting(self) -> bool:
+        """User commands are queued: a poll's next request should `yield_to_commands` first."""
+        return self._queue.waiting(Kind.COMMAND)
+
     async def yield_to_commands(self) -> None:
         """Between the requests of a poll, run waiting user commands first; see Driver."""
         current = self._current
