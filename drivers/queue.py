@@ -98,8 +98,12 @@ class WorkQueue:
         self._waiter = waiter
         if self._timer is not None:  # one timer per queue: the last wait's, if still due
             self._timer.cancel()
-        self._timer = None if deadline is None else loop.call_at(deadline, self.wake)
+        self._timer = None if deadline is None else loop.call_at(deadline, self._due)
         return waiter
+
+    def _due(self) -> None:
+        self._timer = None  # fired: nothing to cancel
+        self.wake()
 
     def take(self) -> Work | None:
         """The most urgent work queued, or None (without waiting)."""

@@ -26,7 +26,7 @@ class PollGroup:
     """
 
     name: str
-    run: Callable[[], Awaitable[None]]
+    run: Callable[[], Awaitable[object]]
     interval: float | Callable[[], float]
     last: float = field(default=-1.0)
 
@@ -190,7 +190,9 @@ class Worker:
         """Queue every poll group that is due; returns when the next one will be."""
         next_due = None
         for group in self._groups:
-            interval = self._interval(group)
+            interval = group.interval
+            if callable(interval):
+                interval = self._interval(group)
             due = group.last + interval
             if due <= now:
                 self._queue_poll(group, now)
