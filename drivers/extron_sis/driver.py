@@ -6,7 +6,7 @@ import copy
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -444,11 +444,17 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         keepalive = min(self.config.poll_interval, KEEPALIVE)
         return [PollGroup("status", self._poll, keepalive)]
 
-    async def _poll(self) -> None:
+    def _poll(self) -> Awaitable[object]:
+        """The poll's requests, made at login: the same every time (the coroutine itself, not
+        one awaiting it)."""
         if self._reinit:
-            self._reinit = False
-            await self._set_verbose()
-        await self.request_many(self._polls)  # made at login: the same every time
+            return self._reinit_and_poll()
+        return self.request_many(self._polls)
+
+    async def _reinit_and_poll(self) -> None:
+        self._reinit = False
+        await self._set_verbose()
+        await self.request_many(self._polls)
 
     async def _read_ties(self) -> None:
         await self.ask_many(self._tie_queries())
