@@ -362,7 +362,7 @@ async def test_a_poll_that_finds_the_switcher_unchanged_parses_none_of_its_answe
     rig_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rig = await rig_factory()
-    driver = await rig.online(poll_interval=0.05)
+    driver = await rig.online(poll_interval=0.05, timeout=5)  # no reconnect: it parses anew
     parsed: list[bytes] = []
 
     def counted(line: bytes) -> tuple[Reply, str]:
@@ -388,12 +388,15 @@ async def test_a_poll_answer_like_the_last_one_still_undoes_a_change_it_contradi
     """Answers equal to the last ones are not parsed again only while nothing changed
     the state since: here a notice says what the switcher's next answers deny."""
     rig = await rig_factory()
-    driver = await rig.online(poll_interval=0.05)
+    driver = await rig.online(poll_interval=0.05, timeout=5)
     truth = sim_routes(rig.sim.video_ties)
     assert truth["1"] != 5 and rig.sim.audio_mutes[3] is False
+    routes, mutes = len(rig.values("routes")), len(rig.values("mutes"))
     rig.sim.broadcast(b"Out01 In05 Vid\r\nAmt03*1\r\n")  # not what the switcher did
-    await until(lambda: driver.state["routes"]["1"] == 5 and driver.state["mutes"]["3"])
-    await until(lambda: driver.state["routes"] == truth and not driver.state["mutes"]["3"])
+    await until(lambda: len(rig.values("mutes")) >= mutes + 2, message="mute notice, undone")
+    assert [r["1"] for r in rig.values("routes")[routes:]] == [5, truth["1"]]
+    assert [m["3"] for m in rig.values("mutes")[mutes:]] == [True, False]
+    assert driver.state["routes"] == truth and not driver.state["mutes"]["3"]
 
 
 async def test_a_switcher_with_command_delay_is_never_pipelined(rig_factory: Any) -> None:
