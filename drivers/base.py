@@ -89,6 +89,8 @@ class Driver(ABC, Generic[C, F]):
             "offline_reason": OfflineReason.STARTING.value,
         }
         self.stats = DeviceStats()
+        self.state_version = 0
+        """Times `update` changed `state`: while it stays the same, so does the state."""
         self._sink = sink
         self.actions_sink: ActionsSink | None = None  # set by the hub: see publish_actions
         self._waiters: list[asyncio.Future[None]] = []
@@ -140,6 +142,7 @@ class Driver(ABC, Generic[C, F]):
         if not diff:
             return
         self.state.update(diff)
+        self.state_version += 1
         self._sink(diff)
         self._worker.wake()  # poll intervals may depend on state (e.g. while warming)
         if self._waiters:

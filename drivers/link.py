@@ -108,14 +108,18 @@ class _Pending(Generic[F]):
     replies: list[Any]
     future: asyncio.Future[list[Any]]
     timeout: float
-    deadline: float
-    """Loop time by which the next reply is due: `timeout` after the write or the last reply."""
     waiting: int
     written: float = 0.0
     """When the requests went out (`time.monotonic`): each reply's latency counts from it."""
     answered: float = 0.0
     """When the last reply came (`time.monotonic`), 0.0 before the first."""
     error: AvhubError | None = None
+
+    @property
+    def deadline(self) -> float:
+        """When (`time.monotonic`) the next reply is due: `timeout` after the write or the
+        last reply."""
+        return max(self.written, self.answered) + self.timeout
 
     def first_waiting(self) -> int:
         """The index of the oldest request without a reply."""
@@ -274,12 +278,14 @@ class Link(Generic[F]):
         if self.conn_state is ConnectionState.LOGGING_IN:
             replies = await self._exchange(requests, timeout or self.config.connect_timeout)
             return replies[0] if single else replies
-        await self._worker.yield_to_commands()
+        if self._worker.commands_waiting:
+            await self._worker.yield_to_commands()
         tries = 1 + (self.config.retries if self.online else 0)
         for attempt in range(tries):
             last = attempt == tries - 1
             try:
-                await self.connect()  # counts its own failures
+                if self._conn is None or self.conn_state is not ConnectionState.ONLINE:
+                    await self.connect()  # counts its own failures
             except (TransportError, CommandTimeout) as err:
                 if last or isinstance(err, AuthError) or not self.online:
                     raise
@@ -319,24 +325,21 @@ class Link(Generic[F]):
                 early = self._from_backlog(match)
                 if early is not _WAITING:
                     return [early]
-            if data is not None:
+            if data is not None and self.config.command_delay:
                 await self._pace()
         else:  # pipelined, so without a command_delay to keep
             data = b"".join([d for d, _ in requests if d is not None])
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Any]] = loop.create_future()
         replies: list[Any] = [_WAITING] * len(requests)
-        deadline = loop.time() + timeout
-        self._pending = pending = _Pending(
-            requests, replies, future, timeout, deadline, len(requests)
-        )
+        self._pending = pending = _Pending(requests, replies, future, timeout, len(requests))
         try:
             if data is not None:
                 if not conn.transport.is_open:
                     raise ConnectionClosed(f"{self.label}: connection closed")
                 conn.transport.write(data)
             pending.written = time.monotonic()
-            self._arm(loop, pending.deadline)
+            self._arm(loop, loop.time() + timeout)
             return await future
         finally:
             self._pending = None
@@ -375,8 +378,9 @@ class Link(Generic[F]):
         pending = self._pending
         if pending is None or pending.future.done():
             return
-        if pending.deadline > loop.time():
-            self._arm(loop, pending.deadline)
+        late = time.monotonic() - pending.deadline
+        if late < 0:
+            self._arm(loop, loop.time() - late)
             return
         index = pending.first_waiting()
         data = pending.requests[index][0]
@@ -484,10 +488,9 @@ class Link(Generic[F]):
             self.device.stats.observe(now - pending.written)
             if pending.answered:  # the device's pace: the gap after another reply of the write
                 self._gap += (now - pending.answered - self._gap) * _GAP_WEIGHT
-            pending.answered = now
+            pending.answered = now  # each reply gets `timeout` after the one before it
             pending.waiting -= 1
-            if pending.waiting:  # each reply gets `timeout` after the one before it
-                pending.deadline = pending.future.get_loop().time() + pending.timeout
+            if pending.waiting:
                 return False
             if pending.error is not None:
                 pending.future.set_exception(pending.error)

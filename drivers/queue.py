@@ -105,9 +105,13 @@ class WorkQueue:
         if self._timer is not None:  # one timer per queue: the last wait's, if still due
             self._timer.cancel()
         self._timer = (
-            None if deadline is None else loop.call_at(deadline, self.wake, context=_TIMERS)
+            None if deadline is None else loop.call_at(deadline, self._due, context=_TIMERS)
         )
         return waiter
+
+    def _due(self) -> None:
+        self._timer = None  # fired: nothing to cancel
+        self.wake()
 
     def take(self) -> Work | None:
         """The most urgent work queued, or None (without waiting)."""
@@ -115,6 +119,10 @@ class WorkQueue:
             if self._lanes[kind]:
                 return self.pop(kind)
         return None
+
+    def waiting(self, kind: Kind) -> bool:
+        """Work of this kind is queued."""
+        return bool(self._lanes[kind])
 
     def pop(self, kind: Kind) -> Work | None:
         """The oldest queued work of one kind, or None."""

@@ -26,7 +26,7 @@ class PollGroup:
     """
 
     name: str
-    run: Callable[[], Awaitable[None]]
+    run: Callable[[], Awaitable[object]]
     interval: float | Callable[[], float]
     last: float = field(default=-1.0)
 
@@ -170,6 +170,11 @@ class Worker:
         finally:
             self._current = outer
 
+    @property
+    def commands_waiting(self) -> bool:
+        """User commands are queued: a poll's next request should `yield_to_commands` first."""
+        return self._queue.waiting(Kind.COMMAND)
+
     async def yield_to_commands(self) -> None:
         """Between the requests of a poll, run waiting user commands first; see Driver."""
         current = self._current
@@ -185,7 +190,9 @@ class Worker:
         """Queue every poll group that is due; returns when the next one will be."""
         next_due = None
         for group in self._groups:
-            interval = self._interval(group)
+            interval = group.interval
+            if callable(interval):
+                interval = self._interval(group)
             due = group.last + interval
             if due <= now:
                 self._queue_poll(group, now)

@@ -120,6 +120,19 @@ async def test_an_unavailable_action_is_refused_first_with_the_driver_s_reason()
     assert err.code is ErrorCode.UNKNOWN_ACTION and "has no action 'read_y'" in str(err)
 
 
+def test_state_version_counts_the_updates_that_changed_the_state() -> None:
+    config = DeviceConfig(driver="line", transport="tcp://127.0.0.1:9")  # type: ignore[arg-type]
+    published: list[dict[str, Any]] = []
+    driver = LineDriver("d", config, published.append)
+    driver.update(x=1)
+    version = driver.state_version
+    driver.update(x=1)
+    driver.update({"x": 1})
+    assert driver.state_version == version and published == [{"x": 1}]
+    driver.update(x=2, y=3)
+    assert driver.state_version == version + 1
+
+
 def test_queue_priority_and_fifo() -> None:
     async def nothing() -> None:
         pass

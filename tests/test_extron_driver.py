@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from drivers.errors import ErrorCode
-from drivers.extron_sis.codec import MAX_REPLY, banner
+from drivers.extron_sis import driver as extron_driver
+from drivers.extron_sis.codec import MAX_REPLY, Reply, banner, parse_reply
 from drivers.extron_sis.config import ExtronSisConfig
 from drivers.extron_sis.driver import ExtronSisDriver
 from simulators.extron_sis import ExtronSimulator
@@ -355,6 +356,47 @@ async def test_notices_between_pipelined_answers_are_applied_in_stream_order(
     assert rig.sim.burst == 7
     assert driver.state["audio_routes"] == sim_routes(rig.sim.audio_ties)
     assert rig.values("online") == [True]
+
+
+async def test_a_poll_that_finds_the_switcher_unchanged_parses_none_of_its_answers(
+    rig_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=0.05, timeout=5)  # no reconnect: it parses anew
+    parsed: list[bytes] = []
+
+    def counted(line: bytes) -> tuple[Reply, str]:
+        parsed.append(line)
+        return parse_reply(line)
+
+    tables = rig.sim.received["VC"]
+    await until(lambda: rig.sim.received["VC"] >= tables + 4, message="two more polls")
+    monkeypatch.setattr(extron_driver, "parse_reply", counted)
+    tables = rig.sim.received["VC"]
+    await until(lambda: rig.sim.received["VC"] >= tables + 6, message="three more polls")
+    assert parsed == []
+    rig.sim.set_volume(2, 32)  # a notice is parsed, and the next poll's answers once each
+    await until(lambda: driver.state["levels"]["2"] == -32)
+    tables = rig.sim.received["VC"]
+    await until(lambda: rig.sim.received["VC"] >= tables + 6, message="three more polls")
+    assert 1 < len(parsed) <= 8  # the notice, then at most the seven answers of one poll
+
+
+async def test_a_poll_answer_like_the_last_one_still_undoes_a_change_it_contradicts(
+    rig_factory: Any,
+) -> None:
+    """Answers equal to the last ones are not parsed again only while nothing changed
+    the state since: here a notice says what the switcher's next answers deny."""
+    rig = await rig_factory()
+    driver = await rig.online(poll_interval=0.05, timeout=5)
+    truth = sim_routes(rig.sim.video_ties)
+    assert truth["1"] != 5 and rig.sim.audio_mutes[3] is False
+    routes, mutes = len(rig.values("routes")), len(rig.values("mutes"))
+    rig.sim.broadcast(b"Out01 In05 Vid\r\nAmt03*1\r\n")  # not what the switcher did
+    await until(lambda: len(rig.values("mutes")) >= mutes + 2, message="mute notice, undone")
+    assert [r["1"] for r in rig.values("routes")[routes:]] == [5, truth["1"]]
+    assert [m["3"] for m in rig.values("mutes")[mutes:]] == [True, False]
+    assert driver.state["routes"] == truth and not driver.state["mutes"]["3"]
 
 
 async def test_a_switcher_with_command_delay_is_never_pipelined(rig_factory: Any) -> None:

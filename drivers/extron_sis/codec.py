@@ -549,6 +549,9 @@ def parse_mute_table(text: str) -> list[int] | None:
 # ---------------------------------------------------------------------------- reply framing
 
 
+_PROMPT = PROMPT.lower()
+
+
 class ReplyFramer:
     """Switcher lines (CR, LF or CR LF) with Telnet IAC removed; also the bare `Password:`.
 
@@ -570,8 +573,9 @@ class ReplyFramer:
     def feed(self, data: bytes) -> list[bytes | ProtocolError]:
         self.last_data = self._clock()
         frames = self._telnet.feed(data)
-        if self._lines.pending.rstrip().lower().endswith(PROMPT.lower()):
-            frames.append(self._lines.take_pending().strip())
+        lines = self._lines
+        if lines.pending_size and lines.pending.rstrip().lower().endswith(_PROMPT):
+            frames.append(lines.take_pending().strip())
         return frames
 
     @property

@@ -6,7 +6,7 @@ import copy
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -190,7 +190,6 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         self._audio_ties: dict[int, int] = {}
         self._reinit = False
         self._polls: list[tuple[bytes, Callable[[bytes], Any]]] = []  # made at login
-        self._mute_table: str | None = None  # the mute table last applied, while current
         self._framer = ReplyFramer()
         # What this model lacks never changes: in the state from the first snapshot on.
         absent = [a for a, flag in _OPTIONAL_ACTIONS.items() if not getattr(cfg, flag)]
@@ -224,8 +223,10 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
             await self._read_size()
             self.publish_actions()  # the size limits the port numbers of the schemas
         self.update(size={"inputs": self._inputs, "outputs": self._outputs})
-        self._polls = self._requests(self._tie_queries() + self._output_queries())
-        self._mute_table = None
+        self._polls = [
+            (data, _Unchanged(self, match))
+            for data, match in self._requests(self._tie_queries() + self._output_queries())
+        ]
 
     async def _greeting(self) -> None:
         first = await self.request(None, self._match_greeting)
@@ -432,7 +433,6 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         self.update(routes=video, video_routes=video, audio_routes=audio)
 
     def _apply_flags(self, key: str, outputs: Iterable[int], on: bool) -> None:
-        self._mute_table = None  # the state no longer shows the last table
         flags = dict(self.state.get(key) or {})
         flags.update({str(o): on for o in outputs if o in self.outputs})
         self.update({key: flags})
@@ -444,11 +444,17 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         keepalive = min(self.config.poll_interval, KEEPALIVE)
         return [PollGroup("status", self._poll, keepalive)]
 
-    async def _poll(self) -> None:
+    def _poll(self) -> Awaitable[object]:
+        """The poll's requests, made at login: the same every time (the coroutine itself, not
+        one awaiting it)."""
         if self._reinit:
-            self._reinit = False
-            await self._set_verbose()
-        await self.request_many(self._polls)  # made at login: the same every time
+            return self._reinit_and_poll()
+        return self.request_many(self._polls)
+
+    async def _reinit_and_poll(self) -> None:
+        self._reinit = False
+        await self._set_verbose()
+        await self.request_many(self._polls)
 
     async def _read_ties(self) -> None:
         await self.ask_many(self._tie_queries())
@@ -514,9 +520,6 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         table = parse_mute_table(text)
         if table is None:
             return NOT_MINE
-        if text == self._mute_table:  # what the state shows already
-            return True
-        self._mute_table = text
         cfg = self.config
         state = {o: table[o - 1] if o <= len(table) else 0 for o in self.outputs}
         if cfg.audio_mute:
@@ -608,6 +611,32 @@ class ExtronSisDriver(Driver[ExtronSisConfig, bytes]):
         command = Command(str(args.preset), ",")
         expect = answer(PresetSaved, preset=args.preset)
         await self.ask(command, expect, f"save preset {args.preset}")
+
+
+class _Unchanged:
+    """A poll request's matcher that knows the line it applied last.
+
+    Until something changes the driver's state, that line again would change nothing:
+    it is claimed as the answer without being parsed, so a poll that finds the
+    switcher as it was costs a comparison per answer. Every poll matcher answers
+    True once it has applied its line.
+    """
+
+    __slots__ = ("_driver", "_line", "_match", "_version")
+
+    def __init__(self, driver: ExtronSisDriver, match: Callable[[bytes], Any]) -> None:
+        self._driver = driver
+        self._match = match
+        self._line: bytes | None = None
+        self._version = -1  # the driver's state_version once the line was applied
+
+    def __call__(self, frame: bytes) -> Any:
+        if frame == self._line and self._version == self._driver.state_version:
+            return True
+        result = self._match(frame)
+        if result is True:
+            self._line, self._version = frame, self._driver.state_version
+        return result
 
 
 _SIZED: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}

@@ -49,6 +49,11 @@ class DelimiterFramer:
         """Bytes received after the last terminator (e.g. a `Password:` prompt)."""
         return bytes(self._buf)
 
+    @property
+    def pending_size(self) -> int:
+        """How many bytes `pending` holds (without copying them)."""
+        return len(self._buf)
+
     def take_pending(self) -> bytes:
         """Return and forget the unterminated tail."""
         tail = bytes(self._buf)
