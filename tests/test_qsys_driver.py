@@ -197,8 +197,10 @@ async def test_json_rpc_errors_map_to_error_codes(rig_factory: Any) -> None:
     driver = await rig.online(controls={"label": {"level": "Label"}})
     err = await error_of(driver.execute("set_level", {"control": "label", "level": -3}))
     assert err.code is ErrorCode.INVALID_ARGS and "invalid params (-32602)" in str(err)
-    with pytest.raises(QrcDeviceError) as info:
-        await driver.ask("Mixer.SetWarpDrive", {"Name": "x"})
+    with pytest.raises(QrcDeviceError) as info:  # queued like a command: never beside a poll
+        await driver._worker.command(
+            partial(driver.ask, "Mixer.SetWarpDrive", {"Name": "x"}), None, "warp"
+        )
     assert info.value.code is ErrorCode.DEVICE_ERROR
     assert info.value.rpc_code == QrcError.METHOD_NOT_FOUND
     assert "Mixer.SetWarpDrive" in str(info.value)
