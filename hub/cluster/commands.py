@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from drivers.errors import ErrorCode
 from hub.cluster.scripts import RoomKeys, channel
+from hub.cluster.tasks import STOP_WAIT, stop_tasks
 from hub.commands import Reply, error_reply
 from hub.store import dumps
 
@@ -132,9 +133,7 @@ class CommandBus:
             self._waiting.pop(request_id, None)
 
     async def stop(self) -> None:
-        for task in list(self._serving):
-            task.cancel()
-        await asyncio.gather(*self._serving, return_exceptions=True)
+        await stop_tasks(list(self._serving), STOP_WAIT)
 
     # ---- messages ------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from hub.cluster.ownership import Ownership
 from hub.cluster.scripts import Scripts
 from hub.cluster.settings import ClusterSettings
 from hub.cluster.store import RedisStore, encode_change
+from hub.cluster.tasks import STOP_WAIT, stop_tasks
 from hub.encoding import dumps
 
 log = logging.getLogger("avhub.cluster")
@@ -50,7 +51,6 @@ READ_BLOCK_MS = 1000
 MAX_OUTBOX = 100_000  # beyond this, waiting changes are merged per device
 BACKOFF_MIN, BACKOFF_MAX = 0.05, 1.0
 LINK_ERRORS = (RedisError, OSError, TimeoutError)
-STOP_WAIT = 2.0
 
 
 class StoreUnavailable(AvhubError):
@@ -165,8 +165,7 @@ class ClusterNode:
     async def stop_ownership(self) -> None:
         """Stop every device owned here and hand its lease back; take no more."""
         if self._leases is not None:
-            self._leases.cancel()
-            await asyncio.gather(self._leases, return_exceptions=True)
+            await stop_tasks([self._leases], STOP_WAIT)
             self._leases = None
             await self.ownership.stop()
 
@@ -175,20 +174,16 @@ class ClusterNode:
         await self.stop_ownership()
         await self.commands.stop()
         self._stopping = True
-        for task in self._tasks:  # the commit loop, then what it had not sent yet (briefly)
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await stop_tasks(self._tasks, STOP_WAIT)  # the commit loop, then what it had not sent
         if self._outbox and self.available:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):
                     await self._flush()
         tasks = [t for t in (*self._tasks, *self._readers, self._recovery) if t is not None]
         self._tasks, self._readers, self._recovery = [], [], None
-        for task in tasks:
-            task.cancel()
-        try:  # a blocked read that does not end must not hold up the hub's exit
+        await stop_tasks(tasks, STOP_WAIT)  # a read that does not end must not hold up the exit
+        try:
             async with asyncio.timeout(STOP_WAIT):
-                await asyncio.gather(*tasks, return_exceptions=True)
                 await self._close_clients()
         except TimeoutError:
             log.warning("Redis connections did not close within %gs", STOP_WAIT)
