@@ -61,6 +61,18 @@ async def test_reports_identity_and_state(rig_factory: Any) -> None:
     assert "input" not in state and "video_mute" not in state  # not asked while off
 
 
+async def test_inputs_are_known_when_the_projector_comes_online(rig_factory: Any) -> None:
+    """A panel that sees `online` can offer the configured inputs at once, not a poll later."""
+    rig = await rig_factory(password="Secret1", challenge="c0ffee42")
+    await rig.online(password="Secret1", inputs={"hdmi1": "Laptop", "hdmi2": "Wall plate"})
+    seen: dict[str, Any] = {}
+    for change in rig.changes:
+        seen.update(change)
+        if change.get("online") is True:
+            break
+    assert seen["online"] is True and seen.get("inputs") == ["Laptop", "Wall plate"]
+
+
 async def test_challenge_is_answered_with_the_sha256_digest(rig_factory: Any) -> None:
     rig = await rig_factory(password="Secret1", challenge="c0ffee42")
     driver = await rig.online(password="Secret1")

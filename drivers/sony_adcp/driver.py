@@ -81,6 +81,7 @@ class SonyAdcpDriver(ProjectorDriver[SonyAdcpConfig]):
         service that greets and then drops every command must count as failing (offline,
         backing off), not as a good connection each time.
         """
+        self.update(inputs=self._inputs())  # from the config: ADCP cannot list a model's inputs
         challenge: str | None = await self.request(None, self._match_greeting)
         if challenge is None:
             try:
@@ -200,10 +201,12 @@ class SonyAdcpDriver(ProjectorDriver[SonyAdcpConfig]):
             manufacturer="Sony",
             model=await self.query("modelname"),
             serial_number=await self.query("serialnum"),
-            inputs=[self.input_name(word) for word in self.config.input_words()],
         )
 
     # ---- inputs ---------------------------------------------------------------------
+
+    def _inputs(self) -> list[str]:
+        return [self.input_name(word) for word in self.config.input_words()]
 
     def input_name(self, word: str) -> str:
         """The configured name of an ADCP input, else a generic one (`hdmi1` → `HDMI 1`)."""
