@@ -10,6 +10,7 @@ one process (the tests) do not share series.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -101,6 +102,11 @@ class HubCollector:
             tasks = 0
         yield GaugeMetricFamily(
             "avhub_asyncio_tasks", "Tasks alive in the hub's event loop.", tasks
+        )
+        yield GaugeMetricFamily(
+            "avhub_gc_frozen_objects",
+            "Objects frozen out of the cycle collector's full collections (hub/heap.py).",
+            gc.get_freeze_count(),
         )
 
     def _room_families(self) -> Iterator[Metric]:

@@ -155,6 +155,7 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         fanout.join(sid, eio_sid, first)
         self._panels[sid] = auth.get("token")
         room.counters.panels = len(self._panels)
+        room.counters.joined += 1
         log.debug(
             "%s: panel %s joined (%s)",
             self.namespace,
@@ -165,7 +166,9 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         if self.fanout is not None:
             self.fanout.leave(sid)
-        self._panels.pop(sid, None)
+        if sid in self._panels:
+            del self._panels[sid]
+            self.room.counters.left += 1
         self.room.counters.panels = len(self._panels)
 
     async def on_sync(self, sid: str, *args: Any) -> Reply:

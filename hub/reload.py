@@ -26,6 +26,7 @@ from drivers.service import DriverService
 from hub.automation.models import ROOM_DEVICE
 from hub.config import Config, ConfigFileError, HubSettings, RoomConfig, load_config
 from hub.guard import exposure_warnings
+from hub.heap import Heap
 
 if TYPE_CHECKING:
     from hub.app import Hub
@@ -271,13 +272,22 @@ class Reloader:
     """Reloads one hub from its deployment file, one reload at a time.
 
     With `simulators` (`avhub run --simulate`), devices that are new or changed get a
-    simulator of their own before the hub sees them, and removed ones lose theirs.
+    simulator of their own before the hub sees them, and removed ones lose theirs. With
+    `heap` (`avhub run`), the frozen heap is thawed while the reload applies, so what it
+    removes can be collected, and settled again after (hub/heap.py).
     """
 
-    def __init__(self, hub: Hub, path: str | Path, simulators: Simulators | None = None) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        path: str | Path,
+        simulators: Simulators | None = None,
+        heap: Heap | None = None,
+    ) -> None:
         self.hub = hub
         self.path = Path(path)
         self.simulators = simulators
+        self.heap = heap
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[ReloadOutcome]] = set()
 
@@ -306,6 +316,8 @@ class Reloader:
             return ReloadOutcome(problems=tuple(str(p) for p in err.problems))
         for warning in exposure_warnings(config, self.hub.host):
             log.warning("%s", warning)
+        if self.heap is not None:
+            self.heap.thaw()
         try:
             if self.simulators is not None:
                 config = await self.simulators.start_for(config)
@@ -316,6 +328,9 @@ class Reloader:
         except Exception as err:
             log.exception("reload of %s failed part way", self.path)
             return ReloadOutcome(error=f"reload failed: {type(err).__name__}: {err}")
+        finally:
+            if self.heap is not None:
+                self.heap.settle()
         for name in plan.restart_needed:
             log.warning("reload: hub.%s changed; it takes effect when the hub restarts", name)
         summary = plan.summary()

@@ -35,6 +35,10 @@ class RoomCounters:
     """Commands (panels and HTTP) by result: `ok` or the error code."""
     panels: int = 0
     """Panels connected now."""
+    joined: int = 0
+    """Panels that have connected, ever."""
+    left: int = 0
+    """Panels that have disconnected, ever."""
     resumed: int = 0
     """Panels that reconnected and were replayed only what they missed."""
     snapshots: int = 0

@@ -14,6 +14,7 @@ from typing import TextIO
 from hub.app import Hub
 from hub.config import Config
 from hub.guard import exposure_warnings
+from hub.heap import Heap
 from hub.reload import Reloader
 from hub.simulate import Simulators
 
@@ -45,6 +46,7 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     sims = Simulators()
     hub: Hub | None = None
+    keeper: asyncio.Task[None] | None = None
     try:
         for warning in exposure_warnings(config, listen[0] if listen is not None else None):
             log.warning("%s", warning)
@@ -55,13 +57,18 @@ async def serve(
         host, port = listen if listen is not None else (None, None)
         await hub.start(host, port)
         sims.aim_at(hub.services)
+        heap = Heap()
+        heap.settle()
+        keeper = loop.create_task(heap.keep(hub.rooms.values), name="avhub-heap")
         if path is not None:
-            hub.reloader = Reloader(hub, path, sims if simulate else None)
+            hub.reloader = Reloader(hub, path, sims if simulate else None, heap)
             loop.add_signal_handler(signal.SIGHUP, hub.reloader.soon)
         print_urls(hub)
         await stop.wait()
         log.info("shutting down")
     finally:
+        if keeper is not None:
+            keeper.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)

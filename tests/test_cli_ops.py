@@ -48,6 +48,7 @@ async def test_sighup_reloads_the_file_with_simulators_and_logs_json_lines(tmp_p
     try:
         await panel.connect()
         await until(lambda: panel.snapshot is not None and panel.state("proj").get("online"))
+        assert await frozen(base) > 10_000  # start-up objects out of full collections
         write(path, deployment("lobby", "annex"))
         proc.send_signal(signal.SIGHUP)
         await until(
@@ -57,6 +58,7 @@ async def test_sighup_reloads_the_file_with_simulators_and_logs_json_lines(tmp_p
         await annex.connect()
         await until(lambda: annex.snapshot is not None and annex.state("proj").get("online"), 10)
         await annex.disconnect()
+        assert await frozen(base) > 10_000  # thawed for the reload, settled again after
         broken = deployment("lobby")
         broken["rooms"]["lobby"]["devices"]["proj"]["poll_interval"] = "often"
         write(path, broken)
@@ -82,6 +84,12 @@ async def test_sighup_reloads_the_file_with_simulators_and_logs_json_lines(tmp_p
 
 async def _in(ids: object, room: str) -> bool:
     return room in await ids  # type: ignore[operator]
+
+
+async def frozen(base: str) -> float:
+    """Objects the hub froze out of full collections (hub/heap.py), from /metrics."""
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as response:
+        return Scrape(await response.text()).get("avhub_gc_frozen_objects", 0) or 0
 
 
 async def reloads(base: str, result: str) -> float | None:

@@ -1,0 +1,120 @@
+"""hub/heap.py with a real hub and real Socket.IO panels: what lives long is frozen out of
+full collections, and what a leaving panel or a reload drops is still collected."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hub.app import Hub
+from hub.heap import Heap
+from hub.reload import Reloader
+from tests.helpers import until
+from tests.panel import Panel
+
+HubFactory = Callable[..., Awaitable[Hub]]
+
+
+def deployment(*devices: str) -> dict[str, Any]:
+    """One room of PJLink projectors that never answer (nothing listens on port 9)."""
+    device = {"driver": "pjlink", "transport": "tcp://127.0.0.1:9", "reconnect_min": 5}
+    return {"rooms": {"lobby": {"devices": {d: dict(device) for d in devices}}}}
+
+
+@pytest.fixture
+def heap() -> Iterator[Heap]:
+    """A heap with a test clock; the collector is given everything back after the test."""
+    now = [0.0]
+    made = Heap(sweep_after=3, sweep_every=60.0, clock=lambda: now[0])
+    made.clock_now = now  # type: ignore[attr-defined]
+    try:
+        yield made
+    finally:
+        gc.unfreeze()
+
+
+def panel_websockets() -> list[weakref.ref[Any]]:
+    """Weak references to the hub's WebSockets to its panels (hub/fanout.py): each is held in
+    reference cycles with its aiohttp request, handler and tasks, so only the cycle collector
+    frees them after the panel leaves. Frozen objects are not listed: call before a freeze."""
+    return [weakref.ref(o) for o in gc.get_objects() if type(o).__name__ == "PanelWebSocket"]
+
+
+async def test_joined_panels_are_frozen_and_collected_after_they_leave(
+    hub_factory: HubFactory, panels: Callable[..., Panel], heap: Heap
+) -> None:
+    hub = await hub_factory(deployment("proj"))
+    room = hub.rooms["lobby"]
+    heap.settle()
+    assert heap.step(hub.rooms.values()) is None  # nobody joined: nothing to do
+    joined = [panels(hub, "lobby") for _ in range(3)]
+    for panel in joined:
+        await panel.connect()
+    await until(lambda: all(p.in_sync for p in joined), message="panels in sync")
+    sockets = panel_websockets()
+    assert len(sockets) == 3
+    before = heap.frozen
+    assert heap.step(hub.rooms.values()) == "froze"
+    assert heap.frozen > before + 3 * 50  # each panel's connection, not collected again
+    await joined[0].disconnect()
+    await until(lambda: len(hub.sio.eio.sockets) == 2, message="one panel gone")
+    gc.collect()
+    # Frozen, the leaving panel's connection outlives a full collection: it is kept in
+    # cycles that only a sweep gives back.
+    assert all(ref() is not None for ref in sockets)
+    assert heap.step(hub.rooms.values()) is None  # one of three left: no sweep yet
+    for panel in joined[1:]:
+        await panel.disconnect()
+    await until(lambda: not hub.sio.eio.sockets, message="all panels gone")
+    assert room.counters.left == 3
+    assert heap.step(hub.rooms.values()) == "swept"
+    assert [ref() for ref in sockets] == [None, None, None]
+    assert heap.sweeps == 1
+
+
+async def test_a_panel_that_left_long_ago_is_swept_even_alone(
+    hub_factory: HubFactory, panels: Callable[..., Panel], heap: Heap
+) -> None:
+    hub = await hub_factory(deployment("proj"))
+    heap.settle()
+    panel = panels(hub, "lobby")
+    await panel.connect()
+    await until(lambda: panel.in_sync, message="panel in sync")
+    sockets = panel_websockets()
+    assert heap.step(hub.rooms.values()) == "froze"
+    await panel.disconnect()
+    await until(lambda: not hub.sio.eio.sockets, message="panel gone")
+    assert heap.step(hub.rooms.values()) is None  # 1 < sweep_after: it waits
+    heap.clock_now[0] += 59.0  # type: ignore[attr-defined]
+    assert heap.step(hub.rooms.values()) is None
+    heap.clock_now[0] += 1.0  # type: ignore[attr-defined]
+    assert heap.step(hub.rooms.values()) == "swept"
+    assert sockets[0]() is None
+
+
+async def test_a_reload_thaws_so_removed_devices_are_collected(
+    hub_factory: HubFactory, heap: Heap, tmp_path: Path
+) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(deployment("left", "right")))
+    hub = await hub_factory(deployment("left", "right"))
+    reloader = Reloader(hub, path, heap=heap)
+    removed = weakref.ref(hub.rooms["lobby"].drivers["right"])
+    heap.settle()
+    path.write_text(yaml.safe_dump(deployment("left")))
+    outcome = await reloader.reload()
+    assert outcome.ok, outcome
+    assert removed() is None  # collected: without the thaw it would stay frozen
+    assert heap.frozen > 1000 and gc.get_freeze_count() > 1000  # settled again after it
+
+
+async def test_without_a_heap_nothing_is_frozen(hub_factory: HubFactory) -> None:
+    """Hubs inside another program (here, the tests) leave the collector alone."""
+    await hub_factory(deployment("proj"))
+    assert gc.get_freeze_count() == 0
