@@ -29,6 +29,7 @@ from hub.room import Room, drivers_of
 from hub.store import MemoryStore, RoomStore
 
 if TYPE_CHECKING:
+    from hub.heap import Heap
     from hub.reload import Reloader
 
 log = logging.getLogger("avhub.hub")
@@ -86,6 +87,7 @@ class Hub:
         self.services = _services(settings, self.all_drivers())
         self.metrics = HubMetrics(self)
         self.reloader: Reloader | None = None  # set when the hub runs from a file
+        self.heap: Heap | None = None  # set by `avhub run` (hub/heap.py)
         self.app = web.Application(middlewares=[origin_guard(lambda: self.config.hub)])
         self.sio.attach(self.app)
         setup_routes(self.app, self)

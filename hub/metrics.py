@@ -10,7 +10,6 @@ one process (the tests) do not share series.
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -103,11 +102,16 @@ class HubCollector:
         yield GaugeMetricFamily(
             "avhub_asyncio_tasks", "Tasks alive in the hub's event loop.", tasks
         )
-        yield GaugeMetricFamily(
-            "avhub_gc_frozen_objects",
-            "Objects frozen out of the cycle collector's full collections (hub/heap.py).",
-            gc.get_freeze_count(),
-        )
+        heap = self.hub.heap
+        if heap is not None:
+            yield GaugeMetricFamily(
+                "avhub_gc_frozen_objects",
+                "Objects the last settle (start, sweep, reload) froze out of full collections.",
+                heap.frozen,
+            )
+            yield CounterMetricFamily(
+                "avhub_gc_sweeps", "Sweeps of frozen objects after panels left.", heap.sweeps
+            )
 
     def _room_families(self) -> Iterator[Metric]:
         devices = GaugeMetricFamily(

@@ -57,7 +57,7 @@ async def serve(
         host, port = listen if listen is not None else (None, None)
         await hub.start(host, port)
         sims.aim_at(hub.services)
-        heap = Heap()
+        heap = hub.heap = Heap()
         heap.settle()
         keeper = loop.create_task(heap.keep(hub.rooms.values), name="avhub-heap")
         if path is not None:
