@@ -144,7 +144,9 @@ segments = st.sampled_from(
     alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="/?#%"),
     min_size=1,
     max_size=12,
-)
+).filter(lambda segment: segment not in (".", ".."))
+"""Path parameters. Not `.` or `..`: the client resolves those (RFC 3986), so the request
+goes to another path (`/devices/lobby/.` is sent as `/devices/lobby/`), not to the route."""
 content_types = st.sampled_from(
     [
         None,
