@@ -86,16 +86,20 @@ async def _in(ids: object, room: str) -> bool:
     return room in await ids  # type: ignore[operator]
 
 
+async def scrape(base: str) -> Scrape:
+    """The hub's /metrics."""
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as response:
+        return Scrape(await response.text())
+
+
 async def frozen(base: str) -> float:
     """Objects the hub froze out of full collections (hub/heap.py), from /metrics."""
-    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as response:
-        return Scrape(await response.text()).get("avhub_gc_frozen_objects", 0) or 0
+    return (await scrape(base)).get("avhub_gc_frozen_objects", 0) or 0
 
 
 async def reloads(base: str, result: str) -> float | None:
     """The hub's count of reloads that ended in `result`, from /metrics."""
-    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as response:
-        return Scrape(await response.text()).get("avhub_reloads_total", 0, result=result)
+    return (await scrape(base)).get("avhub_reloads_total", 0, result=result)
 
 
 def test_check_warns_about_open_rooms_on_the_network(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from hub.app import Hub
+from hub.automation.clock import ManualClock
 from hub.heap import Heap
 from hub.reload import Reloader
 from tests.helpers import until
@@ -28,13 +29,15 @@ def deployment(*devices: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def heap() -> Iterator[Heap]:
-    """A heap with a test clock; the collector is given everything back after the test."""
-    now = [0.0]
-    made = Heap(sweep_after=3, sweep_every=60.0, clock=lambda: now[0])
-    made.clock_now = now  # type: ignore[attr-defined]
+def clock() -> ManualClock:
+    return ManualClock(0.0)
+
+
+@pytest.fixture
+def heap(clock: ManualClock) -> Iterator[Heap]:
+    """A heap on the test's clock; the collector is given everything back after the test."""
     try:
-        yield made
+        yield Heap(sweep_after=3, sweep_every=60.0, clock=clock.time)
     finally:
         gc.unfreeze()
 
@@ -79,7 +82,7 @@ async def test_joined_panels_are_frozen_and_collected_after_they_leave(
 
 
 async def test_a_panel_that_left_long_ago_is_swept_even_alone(
-    hub_factory: HubFactory, panels: Callable[..., Panel], heap: Heap
+    hub_factory: HubFactory, panels: Callable[..., Panel], heap: Heap, clock: ManualClock
 ) -> None:
     hub = await hub_factory(deployment("proj"))
     heap.settle()
@@ -91,9 +94,9 @@ async def test_a_panel_that_left_long_ago_is_swept_even_alone(
     await panel.disconnect()
     await until(lambda: not hub.sio.eio.sockets, message="panel gone")
     assert heap.step(hub.rooms.values()) is None  # 1 < sweep_after: it waits
-    heap.clock_now[0] += 59.0  # type: ignore[attr-defined]
+    await clock.advance(59.0)
     assert heap.step(hub.rooms.values()) is None
-    heap.clock_now[0] += 1.0  # type: ignore[attr-defined]
+    await clock.advance(1.0)
     assert heap.step(hub.rooms.values()) == "swept"
     assert sockets[0]() is None
 

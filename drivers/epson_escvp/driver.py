@@ -193,7 +193,7 @@ class EpsonEscvpDriver(ProjectorDriver[EpsonEscvpConfig]):
                 return code
         if is_code(name.upper()):
             return name.upper()
-        known = ", ".join(self.input_name(code) for code in self.config.input_codes())
+        known = ", ".join(self._inputs())
         raise CommandError(ErrorCode.INVALID_ARGS, f"unknown input {name!r} (inputs: {known})")
 
     def _inputs(self) -> list[str]:

@@ -219,7 +219,7 @@ class SonyAdcpDriver(ProjectorDriver[SonyAdcpConfig]):
                 return word
         if is_input_word(name.lower()):
             return name.lower()
-        known = ", ".join(self.input_name(word) for word in self.config.input_words())
+        known = ", ".join(self._inputs())
         raise CommandError(ErrorCode.INVALID_ARGS, f"unknown input {name!r} (inputs: {known})")
 
     # ---- actions --------------------------------------------------------------------
