@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import socket
-import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from bench.stacks import (
     Layout,
     export_source,
     free_udp_port,
+    health,
     hub_config,
     start_hub,
 )
@@ -112,7 +111,7 @@ class ClusterStack(HubStack):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            owned = [(await _health(url))["owned"] for url in self.urls]
+            owned = [(await health(url))["owned"] for url in self.urls]
             if sum(owned) == self.layout.count and max(owned) - min(owned) <= 1:
                 return
             await asyncio.sleep(0.5)
@@ -120,7 +119,7 @@ class ClusterStack(HubStack):
 
     async def _aim_notifications(self) -> None:
         """Each projector notifies the hub that owns it."""
-        nodes = {(await _health(url))["node"]: i for i, url in enumerate(self.urls)}
+        nodes = {(await health(url))["node"]: i for i, url in enumerate(self.urls)}
         targets: dict[int, list[int]] = {}
         redis = await asyncio.open_connection("127.0.0.1", self.redis_port)
         try:
@@ -164,15 +163,6 @@ async def _redis_get(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], ke
         raise ChildError(f"{key} has no owner")
     value = await reader.readexactly(int(header[1:]) + 2)
     return value[:-2].decode()
-
-
-async def _health(url: str) -> dict[str, Any]:
-    def get() -> dict[str, Any]:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
-            result: dict[str, Any] = json.loads(response.read())
-            return result
-
-    return await asyncio.to_thread(get)
 
 
 @contextlib.asynccontextmanager
