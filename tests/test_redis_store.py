@@ -136,6 +136,49 @@ async def test_what_was_committed_while_a_hub_was_not_subscribed_comes_from_the_
     assert mirror.epoch == source.epoch
 
 
+async def test_changes_read_while_a_hub_reloads_a_room_do_not_look_like_redis_went_back(
+    redis_server: RedisServer, hub_factory: Any, pjlink_sims: Any, monkeypatch: Any
+) -> None:
+    """Recovering, a hub reloads each room (the `open` script): changes other hubs commit
+    after Redis answered may reach the mirror before the answer is read. The mirror is
+    then ahead of the answer, and that is not Redis having lost changes."""
+    sim, hubs = await two_hubs(redis_server, hub_factory, pjlink_sims, ttl=3)
+    stores = [h.rooms["lab"].store for h in hubs]
+    await until(lambda: all(s.devices["proj0"].state.get("online") for s in stores))
+    await until(lambda: any(h.cluster.ownership.owns("lab", "proj0") for h in hubs))  # type: ignore[union-attr]
+    owner = next(i for i, h in enumerate(hubs) if h.cluster.ownership.owns("lab", "proj0"))  # type: ignore[union-attr]
+    node, mirror = hubs[1 - owner].cluster, stores[1 - owner]
+    assert node is not None and isinstance(mirror, RedisStore)
+    panel = Panel(f"http://127.0.0.1:{hubs[1 - owner].address[1]}", "lab")  # type: ignore[index]
+    await panel.connect()
+    await until(lambda: panel.in_sync)
+    epoch = mirror.epoch
+    run = node.scripts.run
+
+    def answered_late(client: Any, name: str, keys: Any, args: Any) -> Any:
+        call = run(client, name, keys, args)
+        if name != "open":
+            return call
+
+        async def late() -> Any:
+            reply = await call
+            sim.set_input("32")  # the owner commits after Redis answered the reload
+            await until(lambda: mirror.seq > int(reply[1]), message="the change published")
+            return reply
+
+        return late()
+
+    monkeypatch.setattr(node.scripts, "run", answered_late)
+    await node._load(mirror)
+    assert mirror.epoch == epoch, "a new epoch: the reload took Redis for behind"
+    redis = redis_server.client()
+    assert await redis.hget("avhub:{lab}:meta", "epoch") == epoch  # type: ignore[misc]
+    await redis.aclose()
+    await until(lambda: panel.seq == mirror.seq and panel.in_sync)
+    assert panel.snapshots == 1 and panel.violations == []
+    await panel.disconnect()
+
+
 async def test_a_change_that_was_not_published_reaches_a_mirror_with_the_next_one(
     redis_server: RedisServer, hub_factory: Any, pjlink_sims: Any
 ) -> None:

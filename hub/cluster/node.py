@@ -203,9 +203,12 @@ class ClusterNode:
 
     async def _load(self, store: RedisStore) -> None:
         keys = [store.keys.meta, store.keys.state, store.keys.log, store.keys.actions]
+        had = store.seq  # the reader may apply changes newer than Redis's answer meanwhile
         reply = await self.scripts.run(self.redis, "open", keys, [secrets.token_hex(8)])
         epoch, seq, state, entries, descriptions = reply
-        if epoch == store.epoch and int(seq) < store.seq:  # Redis lost changes panels have
+        if store.opened and epoch == store.epoch and had <= int(seq) <= store.seq:
+            return  # the mirror has everything Redis had: the reader brings the rest
+        if epoch == store.epoch and int(seq) < had:  # Redis lost changes panels have
             log.warning("room %s: Redis is behind this hub; starting a new epoch", store.room_id)
             await self.scripts.run(self.redis, "end", keys, [epoch])
             reply = await self.scripts.run(self.redis, "open", keys, [secrets.token_hex(8)])
