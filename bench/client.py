@@ -418,32 +418,6 @@ class Client:
         snapshot = answer["snapshot"]
         return {"snapshot": snapshot, "bytes": len(json.dumps(snapshot, separators=(",", ":")))}
 
-    async def op_probe(
-        self, url: str, rooms: list[str], wait: float = 30.0, concurrency: int = 10
-    ) -> dict[str, Any]:
-        """A short-lived panel per room, `concurrency` at a time: online devices per room."""
-        parts = urlsplit(url)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        online: dict[str, list[int]] = {}
-        gate = asyncio.Semaphore(concurrency)
-
-        async def one(room: str) -> None:
-            async with gate:
-                panel = Panel(self, -1, room, watch=True)
-                try:
-                    await panel.connect(timeout=wait)
-                    async with asyncio.timeout(wait):
-                        await panel.wait_seq(0)
-                    states = panel.devices.values()
-                    online[room] = [sum(1 for s in states if s.get("online")), len(states)]
-                except (OSError, TimeoutError):
-                    online[room] = [0, -1]
-                finally:
-                    panel.disconnect()
-
-        await asyncio.gather(*(one(room) for room in rooms))
-        return {"online": online}
-
     async def op_storm_arm(self) -> dict[str, Any]:
         """From now on panels reconnect by themselves; note the epoch they hold."""
         for panel in self.panels:

@@ -8,10 +8,12 @@ changes and return when each was written (`bench.marks`).
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,6 +136,17 @@ async def start_hub(
             said.append(line)
     except ChildError as err:
         raise ChildError(f"{err}; it said: {' / '.join(said)}") from None
+
+
+async def health(url: str) -> dict[str, Any]:
+    """The hub's `/healthz` answer (devices, online, and a cluster hub's node and owned)."""
+
+    def get() -> dict[str, Any]:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
+            result: dict[str, Any] = json.loads(response.read())
+            return result
+
+    return await asyncio.to_thread(get)
 
 
 def export_source(ref: str, directory: Path) -> Path:

@@ -28,6 +28,15 @@ from tests.test_lean_snapshots import route_maximum
 __all__ = ["redis_server"]  # fixture
 
 
+async def two_hubs(
+    redis_server: RedisServer, hub_factory: Any, pjlink_sims: Any, ttl: float
+) -> tuple[Any, list[Hub]]:
+    """A projector (its simulator) in room `lab` of two hubs on `redis_server`."""
+    sim = await pjlink_sims(power="on")
+    config = cluster_config(redis_server.url, [sim.port], ttl=ttl)
+    return sim, [await hub_factory(config) for _ in range(2)]
+
+
 def test_assign_spreads_evenly_and_moves_only_what_it_must() -> None:
     for count in range(25):
         for hubs in range(1, 6):
@@ -102,6 +111,60 @@ async def test_a_panel_resuming_past_this_hubs_mirror_waits_for_it(
     assert behind.catch_up(behind.epoch, "7") is None
 
 
+async def test_what_was_committed_while_a_hub_was_not_subscribed_comes_from_the_stream(
+    redis_server: RedisServer, hub_factory: Any, pjlink_sims: Any
+) -> None:
+    sim, hubs = await two_hubs(redis_server, hub_factory, pjlink_sims, ttl=3)
+    stores = [h.rooms["lab"].store for h in hubs]
+    await until(lambda: all(s.devices["proj0"].state.get("online") for s in stores))
+    await until(lambda: any(h.cluster.ownership.owns("lab", "proj0") for h in hubs))  # type: ignore[union-attr]
+    owner = next(i for i, h in enumerate(hubs) if h.cluster.ownership.owns("lab", "proj0"))  # type: ignore[union-attr]
+    node = hubs[1 - owner].cluster
+    assert node is not None
+    readers = list(node._readers)  # the other hub stops listening (as while it resubscribes)
+    for task in readers:
+        task.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    mirror, source = stores[1 - owner], stores[owner]
+    seq, before = source.seq, source.devices["proj0"].state.get("input")
+    sim.set_input("32")
+    await until(lambda: source.devices["proj0"].state.get("input") != before)
+    assert mirror.seq == seq  # nothing published reached it
+    node._restart_readers()  # subscribed again: the stream has what it missed
+    await until(lambda: mirror.seq == source.seq, message="the mirror to catch up")
+    assert mirror.snapshot()["devices"] == source.snapshot()["devices"]
+    assert mirror.epoch == source.epoch
+
+
+async def test_a_change_that_was_not_published_reaches_a_mirror_with_the_next_one(
+    redis_server: RedisServer, hub_factory: Any, pjlink_sims: Any
+) -> None:
+    """A change in the stream that no subscriber was sent (as from a hub of a version
+    that did not publish) is read from the stream when the next published one shows the gap."""
+    sim = await pjlink_sims(power="on")
+    hub: Hub = await hub_factory(cluster_config(redis_server.url, [sim.port], ttl=3))
+    store = hub.rooms["lab"].store
+    await until(lambda: store.devices["proj0"].state.get("online") is True)
+    panel = Panel(f"http://127.0.0.1:{hub.address[1]}", "lab")  # type: ignore[index]
+    await panel.connect()
+    await until(lambda: panel.in_sync)
+    redis = redis_server.client()
+    unpublished = await redis.hincrby("avhub:{lab}:meta", "seq", 1)
+    state = json.dumps({"lamp_hours": 4321})
+    fields = {"e": store.epoch, "d": "proj0", "s": state, "t": "1"}
+    await redis.xadd("avhub:{lab}:log", fields, id=f"{unpublished}-0")  # type: ignore[arg-type]
+    await asyncio.sleep(0.2)
+    assert store.seq < unpublished  # nothing told the hub
+    sim.set_input("32")
+    await until(lambda: store.seq > unpublished, message="the next change")
+    await until(lambda: panel.seq == store.seq and panel.in_sync)
+    assert panel.devices["proj0"]["state"]["lamp_hours"] == 4321
+    assert panel.devices == store.snapshot()["devices"]
+    assert panel.violations == []
+    await redis.aclose()
+    await panel.disconnect()
+
+
 @pytest.mark.parametrize(
     ("cluster", "problem"),
     [
@@ -141,9 +204,7 @@ class RoomRunner:
 async def test_a_non_driver_device_gets_exactly_one_owner_among_hubs(
     redis_server: RedisServer, hub_factory: Any, pjlink_sims: Any
 ) -> None:
-    sim = await pjlink_sims(power="on")
-    config = cluster_config(redis_server.url, [sim.port], ttl=1)
-    hubs: list[Hub] = [await hub_factory(config) for _ in range(2)]
+    _, hubs = await two_hubs(redis_server, hub_factory, pjlink_sims, ttl=1)
     runners = [RoomRunner() for _ in hubs]
     for hub, runner in zip(hubs, runners, strict=True):
         assert hub.cluster is not None
@@ -173,7 +234,8 @@ async def test_redis_gone_back_in_time_starts_a_new_epoch_instead_of_reusing_seq
     redis = redis_server.client()
     # As after a failover to a replica that missed the last changes: same epoch, lower seq.
     await redis.hset("avhub:{lab}:meta", "seq", 0)
-    await redis.client_kill_filter(_type="normal", skipme=True)
+    for kind in ("normal", "pubsub"):  # a failover drops every connection
+        await redis.client_kill_filter(_type=kind, skipme=True)
     await until(lambda: store.epoch != old, message="a new epoch")
     sim.set_input("32")
     await until(lambda: panel.epoch == store.epoch and panel.seq == store.seq and panel.in_sync)

@@ -83,13 +83,12 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
     stacks: dict[str, Child] = {}
     async with Children(rundir) as children:
         sims, ports = await start_devices(children, layout.count, args.sim_procs, layout.driver)
-        client = await children.python("client0", "bench.client")
         online: dict[str, float] = {}
         for name, source in hubs:
             config = rundir / f"{name}.yaml"
             config.write_text(hub_config(layout, ports, None, SWITCHER))
             stacks[name], url = await start_hub(children, name, config, source=source)
-            online[name] = await all_online(client, url, layout)
+            online[name] = await all_online(url, layout)
             stacks[name].pause()
         poller = await children.python("poller", "bench.poller")
         await poller.call("poll", ports=ports, interval=args.interval, driver="extron_sis")

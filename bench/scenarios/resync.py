@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.fleet import Fleet
 from bench.scenarios.common import KINDS, both, connect_panels
+from bench.scenarios.scaleout import scale_rig
 from bench.stacks import Layout
 from bench.stats import summary_ms
 
@@ -34,19 +35,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--storm-devices", type=int, default=5, help="devices per room in the storm"
     )
     parser.add_argument("--storm-timeout", type=float, default=60)
+    parser.add_argument(
+        "--redis",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also reconnect to a hub with `store: redis://` (one hub, a redis-server)",
+    )
 
+
+ALL = -1  # every device of the room changed while the panel was away
+FEW = 5  # a handful of changes missed
 
 PATHS = {
-    "snapshot": (False, True, False),
-    "cold": (False, False, False),
-    "replay": (True, True, True),
-    "connect": (True, True, False),
+    "snapshot": (False, True, 0),
+    "cold": (False, False, 0),
+    "replay": (True, True, ALL),
+    f"replay{FEW}": (True, True, FEW),
+    "connect": (True, True, 0),
 }
-"""How a panel comes back: (resume, keeps the action schemas it has, missed changes).
+"""How a panel comes back: (resume, keeps the action schemas it has, changes it missed).
 
 `snapshot`: no resume, schemas kept; `cold`: a first connect (nothing kept); `replay`:
-every device of the room changed once while it was away; `connect`: nothing missed,
-so only the handshake (WebSocket upgrade, Engine.IO open, namespace CONNECT).
+every device of the room changed once while it was away; `replay5`: five devices did
+(a handful, the common case of a panel that blinked); `connect`: nothing missed, so only
+the handshake (WebSocket upgrade, Engine.IO open, namespace CONNECT).
 """
 
 
@@ -66,7 +78,8 @@ async def reconnects(
             seq = (await client.call("wait_seq", id=watcher, seq=0))["seq"]
             await client.call("disconnect", ids=[probe])
             if missed:
-                writes = await stack.bump(stack.layout.room_devices(0))
+                devices = stack.layout.room_devices(0)
+                writes = await stack.bump(devices if missed == ALL else devices[:missed])
                 seq += len(writes)
                 await client.call("wait_seq", id=watcher, seq=seq)
             reply = await client.call(
@@ -147,6 +160,13 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
                 **await reconnects(r.fleet, r.stack, args.reconnects),
                 "snapshot_bytes": size_bytes,
             }
+        if args.redis:
+            async with scale_rig("redis1", rundir / f"size{size}", layout, {}, 1) as r:
+                await r.fleet.connect(r.stack.url, layout, 2)
+                await r.fleet.wait_online(layout)
+                results["avhub"][f"room{size}_redis"] = await reconnects(
+                    r.fleet, r.stack, args.reconnects
+                )
     layout = Layout(args.storm_rooms, args.storm_devices, poll_interval=args.poll_interval)
     async for r in both(args, rundir / "storm", layout):
         await connect_panels(r, args.storm_panels)
@@ -172,6 +192,20 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
             for q in ("p50_ms", "p99_ms"):
                 name = f"{size}-device room, {path} {q[:3]} (ms)"
                 rows.append((name, ours[f"room{size}"][path][q], theirs[f"room{size}"][path][q]))
+        for store in ("", "_redis") if args.redis else ("",):
+            mine = ours[f"room{size}{store}"]
+            for q in ("p50_ms", "p99_ms"):
+                name = (
+                    f"{size}-device room{store.replace('_', ', ')}: {FEW} missed / snapshot {q[:3]}"
+                )
+                rows.append((name, mine[f"replay{FEW}"][q], mine["snapshot"][q]))
+    if args.redis:
+        for size in args.sizes:
+            for path in PATHS:
+                for q in ("p50_ms", "p99_ms"):
+                    name = f"{size}-device room, Redis store, {path} {q[:3]} (ms)"
+                    mine, base = ours[f"room{size}_redis"][path][q], theirs[f"room{size}"][path][q]
+                    rows.append((name, mine, base))
     n = ours["storm"]["panels"]
     rows += [
         (

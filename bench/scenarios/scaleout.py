@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import socket
-import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,16 @@ from typing import Any
 from bench.fleet import Fleet
 from bench.proc import Child, ChildError, Children
 from bench.scenarios.common import Rig, add_building_arguments, stream
-from bench.stacks import BaselineStack, HubStack, Layout, free_udp_port, hub_config, start_hub
+from bench.stacks import (
+    BaselineStack,
+    HubStack,
+    Layout,
+    export_source,
+    free_udp_port,
+    health,
+    hub_config,
+    start_hub,
+)
 
 REDIS_SERVER = os.environ.get("AVHUB_REDIS_SERVER", "redis-server")
 STACKS = ("memory", "redis1", "redis2")
@@ -40,14 +47,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=200, help="changes per second, all rooms")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=2, help="seconds streamed before measuring")
+    parser.add_argument(
+        "--stacks",
+        nargs="+",
+        choices=STACKS,
+        default=list(STACKS),
+        help="which avhub stacks to run (the baseline always runs)",
+    )
+    parser.add_argument(
+        "--before",
+        metavar="REF",
+        help="also run two hubs on Redis of this git commit in the same run",
+    )
 
 
 class ClusterStack(HubStack):
     """redis-server, the devices, and `nodes` hubs on one deployment (their own notify ports)."""
 
-    def __init__(self, children: Children, layout: Layout, rundir: Path, nodes: int) -> None:
+    def __init__(
+        self,
+        children: Children,
+        layout: Layout,
+        rundir: Path,
+        nodes: int,
+        source: Path | None = None,
+    ) -> None:
         super().__init__(children, layout, rundir)
         self.nodes = nodes
+        self.source = source  # the hubs' code: this checkout, or another commit's tree
         self.hubs: list[Child] = []
         self.urls: list[str] = []
         self.notify_ports: list[int] = []
@@ -68,7 +95,7 @@ class ClusterStack(HubStack):
             config.write_text(
                 hub_config(self.layout, ports, notify).replace("hub:\n", "hub:\n" + store, 1)
             )
-            hub, url = await start_hub(self.children, f"hub{i}", config)
+            hub, url = await start_hub(self.children, f"hub{i}", config, source=self.source)
             self.hubs.append(hub)
             self.urls.append(url)
             self.notify_ports.append(notify)
@@ -84,7 +111,7 @@ class ClusterStack(HubStack):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            owned = [(await _health(url))["owned"] for url in self.urls]
+            owned = [(await health(url))["owned"] for url in self.urls]
             if sum(owned) == self.layout.count and max(owned) - min(owned) <= 1:
                 return
             await asyncio.sleep(0.5)
@@ -92,7 +119,7 @@ class ClusterStack(HubStack):
 
     async def _aim_notifications(self) -> None:
         """Each projector notifies the hub that owns it."""
-        nodes = {(await _health(url))["node"]: i for i, url in enumerate(self.urls)}
+        nodes = {(await health(url))["node"]: i for i, url in enumerate(self.urls)}
         targets: dict[int, list[int]] = {}
         redis = await asyncio.open_connection("127.0.0.1", self.redis_port)
         try:
@@ -138,18 +165,14 @@ async def _redis_get(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], ke
     return value[:-2].decode()
 
 
-async def _health(url: str) -> dict[str, Any]:
-    def get() -> dict[str, Any]:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
-            result: dict[str, Any] = json.loads(response.read())
-            return result
-
-    return await asyncio.to_thread(get)
-
-
 @contextlib.asynccontextmanager
 async def scale_rig(
-    kind: str, rundir: Path, layout: Layout, template: dict[str, Any], clients: int
+    kind: str,
+    rundir: Path,
+    layout: Layout,
+    template: dict[str, Any],
+    clients: int,
+    source: Path | None = None,
 ) -> AsyncIterator[Rig]:
     directory = rundir / kind
     directory.mkdir(parents=True, exist_ok=True)
@@ -162,7 +185,8 @@ async def scale_rig(
         elif kind == "baseline":
             stack = BaselineStack(children, layout, template)
         else:
-            stack = ClusterStack(children, layout, directory, 1 if kind == "redis1" else 2)
+            nodes = 1 if kind == "redis1" else 2
+            stack = ClusterStack(children, layout, directory, nodes, source)
         await stack.start()
         yield Rig(kind, stack, fleet, children)
 
@@ -210,14 +234,19 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
     layout = Layout(args.rooms, args.devices, poll_interval=args.poll_interval)
     results: dict[str, Any] = {}
     template: dict[str, Any] = {}
-    for kind in (*STACKS, "baseline"):
-        async with scale_rig(kind, rundir, layout, template, args.clients) as r:
+    stacks = [kind for kind in STACKS if kind in args.stacks]
+    if args.before:
+        TITLES["before"] = f"2 hubs, Redis, {args.before}"
+        stacks.append("before")
+    for kind in (*stacks, "baseline"):
+        source = export_source(args.before, rundir / "before-src") if kind == "before" else None
+        async with scale_rig(kind, rundir, layout, template, args.clients, source) as r:
             r.tries = 3 if args.quiet_wait > 0 else 1
             results[kind] = await measure(r, args)
             template = template or r.template
     theirs = results["baseline"]
     rows: list[tuple[str, Any, Any]] = []
-    for kind in STACKS:
+    for kind in stacks:
         ours, title = results[kind], TITLES[kind]
         lat, fan = ours["latency"], ours["fanout"]
         rows += [
@@ -252,4 +281,4 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
                 sum(s["gaps"] + s["duplicates"] for s in theirs.values()),
             ),
         ]
-    return {"results": {"avhub": {k: results[k] for k in STACKS}, "baseline": theirs}, "rows": rows}
+    return {"results": {"avhub": {k: results[k] for k in stacks}, "baseline": theirs}, "rows": rows}

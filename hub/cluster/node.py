@@ -1,10 +1,12 @@
-"""One hub's link to Redis: ordered commits, the stream reader, availability and recovery.
+"""One hub's link to Redis: ordered commits, the change reader, availability and recovery.
 
 Commits of every room go out in the order they were made, pipelined (one round trip
 for whatever queued meanwhile); the script's answer numbers the change and the local
-mirror applies it at once (the fast path for this hub's own panels). One reader per hub
-blocks on every room's stream (`XREAD`) and brings the other hubs' changes into the
-mirrors, in `seq` order.
+mirror applies it at once (the fast path for this hub's own panels). The commit script
+also publishes each change on its room's channel: one subscriber per hub brings the
+other hubs' changes into the mirrors, and reads a room's stream (`XRANGE` from the
+mirror's `seq`) when it subscribes and whenever a published change is not the next one,
+so that what was committed while it was not subscribed arrives too, in `seq` order.
 
 When Redis cannot be reached the hub keeps running: changes wait in the outbox, panels
 and `/healthz` are told `store_unavailable`, and a recovery task reconnects with capped
@@ -47,7 +49,7 @@ from hub.encoding import dumps
 log = logging.getLogger("avhub.cluster")
 
 BATCH = 512  # most commits in one pipeline
-READ_BLOCK_MS = 1000
+IDLE_WAIT = 1.0  # seconds between looks for an opened room when there is none
 MAX_OUTBOX = 100_000  # beyond this, waiting changes are merged per device
 BACKOFF_MIN, BACKOFF_MAX = 0.05, 1.0
 LINK_ERRORS = (RedisError, OSError, TimeoutError)
@@ -121,7 +123,7 @@ class ClusterNode:
             "retry": Retry(NoBackoff(), 0),  # a failure surfaces at once; recovery backs off
         }
         self.redis = Redis.from_url(url, socket_timeout=timeout, **options)
-        # Blocking reads (the stream reader, pub/sub) on connections of their own, no timeout.
+        # Blocking reads (pub/sub: changes, commands) on connections of their own, no timeout.
         self.listener = Redis.from_url(url, socket_timeout=None, **options)
         self._outbox: deque[_Pending] = deque()
         self._wake = asyncio.Event()
@@ -302,37 +304,64 @@ class ClusterNode:
         args = [p.epoch, p.token, p.store.ring_size, repr(p.ts), p.device, *p.encoded]
         lease = keys.lease(p.device)
         if p.kind is _Kind.DESCRIPTION:
-            self.scripts.run(pipe, "describe", [keys.meta, keys.log, lease, keys.actions], args)
+            describe_keys = [keys.meta, keys.log, lease, keys.actions, keys.changes]
+            self.scripts.run(pipe, "describe", describe_keys, args)
         else:
-            self.scripts.run(pipe, "commit", [keys.meta, keys.state, keys.log, lease], args)
+            commit_keys = [keys.meta, keys.state, keys.log, lease, keys.changes]
+            self.scripts.run(pipe, "commit", commit_keys, args)
 
-    # ---- the stream reader ---------------------------------------------------------
+    # ---- the change reader ---------------------------------------------------------
 
     async def _read_loop(self) -> None:
+        """Take the rooms' published changes; catch up from a room's stream where needed."""
         while True:
             await self._up.wait()
-            stores = {s.keys.log: s for s in self.stores.values() if s.opened}
+            stores = {s.keys.changes: s for s in self.stores.values() if s.opened}
             if not stores:
-                await asyncio.sleep(READ_BLOCK_MS / 1000)
+                await asyncio.sleep(IDLE_WAIT)
                 continue
-            streams: dict[Any, Any] = {log_key: f"{s.seq}-0" for log_key, s in stores.items()}
+            pubsub = self.listener.pubsub()
             try:
-                reply = await self.listener.xread(streams, count=1000, block=READ_BLOCK_MS)
+                await pubsub.subscribe(*stores)
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is None:
+                        continue
+                    store = stores.get(message["channel"])
+                    if store is None:
+                        continue
+                    kind = message["type"]
+                    if kind == "subscribe" or (
+                        kind == "message" and not self._pushed(store, message["data"])
+                    ):
+                        await self._catch_up(store)
             except LINK_ERRORS as err:
                 self.lost(err)
-                continue
-            for log_key, entries in reply or ():
-                store = stores[log_key]
-                try:
-                    complete = store.receive(entries)
-                except Exception:
-                    log.exception("room %s: unreadable change in Redis", store.room_id)
-                    complete = False
-                if not complete:
-                    self.lost(RuntimeError(f"room {store.room_id}: reloading its mirror"))
+            finally:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _pushed(self, store: RedisStore, text: str) -> bool:
+        """Apply a published change; False when changes before it have not reached the mirror."""
+        try:
+            return store.push(text)
+        except Exception:
+            log.exception("room %s: unreadable change published in Redis", store.room_id)
+            self.lost(RuntimeError(f"room {store.room_id}: reloading its mirror"))
+            return True
+
+    async def _catch_up(self, store: RedisStore) -> None:
+        """Apply what the room's stream has after the mirror's `seq` (published or not)."""
+        entries = await self.redis.xrange(store.keys.log, min=f"{store.seq + 1}-0")
+        try:
+            complete = store.receive(entries)
+        except Exception:
+            log.exception("room %s: unreadable change in Redis", store.room_id)
+            complete = False
+        if not complete:
+            self.lost(RuntimeError(f"room {store.room_id}: reloading its mirror"))
 
     def _restart_readers(self) -> None:
-        """(Re)start the stream reader and the command listener on fresh blocking reads."""
+        """(Re)start the change reader and the command listener on fresh subscriptions."""
         for task in self._readers:
             task.cancel()
         self._readers = [

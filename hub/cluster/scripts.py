@@ -8,6 +8,8 @@ A room's keys share the hash tag `{<room id>}`:
   (device), `s` (the change's state as JSON), `t` (commit time), and for a description
   change `a` (`{"actions": name → schema id, "schemas": id → schema}` as JSON)
 - `avhub:{r}:actions` hash: `<device>` → its last description change's `a`
+- `avhub:{r}:changes`: the pub/sub channel every committed change is also published on,
+  as lines: `<seq>`, `<epoch>`, `<device>`, `<t>`, `<s>` and, for a description change, `<a>`
 - `avhub:{r}:lease:<device>`: `<node id>|<fencing token>` of the device's owner, with a TTL
 - `avhub:{r}:fence`: the counter fencing tokens are drawn from
 
@@ -37,6 +39,7 @@ class RoomKeys:
     actions: str
     fence: str
     lease_prefix: str
+    changes: str  # the pub/sub channel of the room's commits (not a key)
 
     @classmethod
     def of(cls, room_id: str) -> RoomKeys:
@@ -48,6 +51,7 @@ class RoomKeys:
             f"{base}:actions",
             f"{base}:fence",
             f"{base}:lease:",
+            f"{base}:changes",
         )
 
     def lease(self, device_id: str) -> str:
@@ -83,8 +87,8 @@ end
 return 1
 """
 
-# KEYS meta state log lease; ARGV epoch fence maxlen ts device change_json key1 value1 ...
-# Returns the change's seq; -1 when the room's epoch is not `epoch` (Redis lost the room),
+# KEYS meta state log lease changes; ARGV epoch fence maxlen ts device change_json key1 value1 ...
+# The change goes into the log and out on the `changes` channel. Returns the change's seq; -1 when the room's epoch is not `epoch` (Redis lost the room),
 # -2 when `fence` no longer holds the device's lease (its writer is not the owner).
 COMMIT = """
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return -1 end
@@ -98,10 +102,12 @@ end
 if #fields > 0 then redis.call('HSET', KEYS[2], unpack(fields)) end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], seq .. '-0',
   'e', ARGV[1], 'd', ARGV[5], 's', ARGV[6], 't', ARGV[4])
+redis.call('PUBLISH', KEYS[5], seq .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[5] .. '\\n' .. ARGV[4]
+  .. '\\n' .. ARGV[6])
 return seq
 """
 
-# KEYS meta log lease actions; ARGV epoch fence maxlen ts device description_json. A
+# KEYS meta log lease actions changes; ARGV epoch fence maxlen ts device description_json. A
 # description change (new action schemas): numbered and kept like COMMIT's, with the same
 # answers; the description is also the device's entry in `actions` for hubs that load later.
 DESCRIBE = """
@@ -111,6 +117,8 @@ local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[4], ARGV[5], ARGV[6])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0',
   'e', ARGV[1], 'd', ARGV[5], 's', '{}', 't', ARGV[4], 'a', ARGV[6])
+redis.call('PUBLISH', KEYS[5], seq .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[5] .. '\\n' .. ARGV[4]
+  .. '\\n{}\\n' .. ARGV[6])
 return seq
 """
 

@@ -4,7 +4,8 @@ Redis numbers every change (the commit script, hub/cluster/scripts.py) and keeps
 replay ring as a stream. Each hub holds a mirror of the room: the state, `epoch`, `seq`
 and the ring as of the last change it applied, loaded from Redis when the room opens and
 then fed, change by change in `seq` order, by its own commits' replies (the local fast
-path) and by the node's stream reader (everything else). Subscribers are called from the
+path) and by the node's reader: the changes the commit script publishes, and the stream
+for whatever was committed while the reader was not subscribed (everything else). Subscribers are called from the
 mirror, so every panel of every hub gets every change once and in order, and `since`,
 `snapshot` and `snapshot_json` answer from the same mirror at the exact `seq` a joining
 panel continues from.
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("avhub.cluster")
 
 # How long a panel resuming at a seq this hub has not applied yet waits for it (it saw
-# that seq on another hub, so the stream reader brings it here within a round trip).
+# that seq on another hub, so the change reader brings it here within a round trip).
 CATCH_UP_WAIT = 2.0
 
 
@@ -180,6 +181,25 @@ class RedisStore(MemoryStore):
                 return False  # trimmed before this hub read it: reload
             self.deliver(_change(self.epoch, seq, fields))
         return True
+
+    def push(self, text: str) -> bool:
+        """A change published by the commit script (scripts.COMMIT); False when the ones
+        before it have not reached this mirror (it waits for them, see `receive`)."""
+        head, _, rest = text.partition("\n")
+        seq = int(head)
+        if seq <= self.seq:
+            return True  # this hub's own commit, or read from the stream already
+        lines = rest.split("\n")
+        if len(lines) not in (4, 5):
+            raise ValueError(f"published change {seq} has {len(lines) + 1} lines, not 5 or 6")
+        if lines[0] != self.epoch:
+            return True
+        fields = {"d": lines[1], "t": lines[2], "s": lines[3]}
+        if len(lines) == 5:
+            fields["a"] = lines[4]
+        missing = seq > self.seq + 1 and (self.seq + 1) not in self._ahead
+        self.deliver(_change(self.epoch, seq, fields))
+        return not missing
 
     def deliver(self, change: Change) -> None:
         """Apply `change` when it is the next seq, else hold it until the ones before arrive."""
