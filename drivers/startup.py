@@ -75,6 +75,11 @@ class StartGate:
         turns = self._loops.get(asyncio.get_running_loop())
         return 0 if turns is None else turns.taken
 
+    def waiting(self) -> int:
+        """Devices waiting for a turn on the running loop."""
+        turns = self._loops.get(asyncio.get_running_loop())
+        return 0 if turns is None else sum(not w.done() for w in turns.waiting)
+
     async def turn(self) -> Turn:
         """Wait for a turn (first come, first served)."""
         loop = asyncio.get_running_loop()

@@ -149,8 +149,9 @@ async def test_turns_go_first_come_first_served_and_a_cancelled_waiter_leaves_no
         order.append(name)
 
     waiting = [asyncio.create_task(wait(name)) for name in "abc"]
-    await until(lambda: len(gate._loops[asyncio.get_running_loop()].waiting) == 3)
+    await until(lambda: gate.waiting() == 3)
     waiting[1].cancel()
+    await until(lambda: gate.waiting() == 2)
     first.end()
     first.end()  # ending twice gives back one turn
     await asyncio.gather(*waiting, return_exceptions=True)
