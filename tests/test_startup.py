@@ -21,7 +21,7 @@ class CountingDevices:
     """A loopback server for many devices: answers `get` after `delay`; counts, per
     connection, the requests it got, and the most connections at once in their first round."""
 
-    def __init__(self, delay: float = 0.02, answer: bool = True) -> None:
+    def __init__(self, delay: float = 0.05, answer: bool = True) -> None:
         self.delay = delay
         self.answer = answer
         self.in_first_round = 0
