@@ -12,6 +12,7 @@ from typing import Any
 
 from drivers.errors import AvhubError, CommandError, ErrorCode
 from drivers.queue import Kind, Work, WorkQueue
+from drivers.startup import START_GATE
 
 log = logging.getLogger("avhub.driver")
 
@@ -137,11 +138,17 @@ class Worker:
                 await queue.wait(begin)
             else:
                 await self._run(work)
-        self.reconnect("connect")
-        self.refresh()
-        count = len(self._groups)
-        for i, group in enumerate(self._groups):  # later groups a little later each round
-            group.last += self._interval(group) * i / (2 * count)
+        turn = await START_GATE.turn()  # see drivers/startup.py
+        try:
+            self.reconnect("connect")
+            self.refresh()
+            count = len(self._groups)
+            for i, group in enumerate(self._groups):  # later groups a little later each round
+                group.last += self._interval(group) * i / (2 * count)
+            while (work := queue.take()) is not None and await self._run(work):
+                pass  # the first round: until all is done or something fails
+        finally:
+            turn.end()
         while True:
             deadline = self._queue_due_polls(loop.time())
             work = queue.take()
@@ -150,8 +157,11 @@ class Worker:
             else:
                 await self._run(work)
 
-    async def _run(self, work: Work) -> None:
-        """Do one piece of work and hand its outcome to every caller waiting on it."""
+    async def _run(self, work: Work) -> bool:
+        """Do one piece of work and hand its outcome to every caller waiting on it.
+
+        True when it succeeded.
+        """
         outer, self._current = self._current, work
         try:
             result = await work.run()
@@ -167,8 +177,10 @@ class Worker:
             work.resolve(error=CommandError(ErrorCode.INTERNAL, f"internal error: {err}"))
         else:
             work.resolve(result)
+            return True
         finally:
             self._current = outer
+        return False
 
     @property
     def commands_waiting(self) -> bool:
