@@ -560,6 +560,8 @@ class ReplyFramer:
     caller can tell a quiet line from one still sending.
     """
 
+    __slots__ = ("_clock", "_lines", "_telnet", "last_data")
+
     def __init__(
         self, max_len: int = MAX_REPLY, clock: Callable[[], float] = time.monotonic
     ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import cache
+from operator import methodcaller
 from typing import Protocol, TypeVar
 
 from drivers.errors import ProtocolError
@@ -64,7 +65,7 @@ class DelimiterFramer:
         *lines, tail = self._split(data)
         if not self._buf and not self._discarding and len(data) <= self._max_len:
             # The usual read: whole lines, none too long; nothing to join or drop.
-            out: list[bytes | ProtocolError] = [line for line in lines if line]
+            out: list[bytes | ProtocolError] = list(filter(None, lines))
             self._buf += tail
             return out
         out = []
@@ -94,8 +95,28 @@ class DelimiterFramer:
 
 @cache  # a hub makes a framer per connection, with a few distinct terminator sets
 def _splitter(terminators: bytes) -> Callable[[bytes], list[bytes]]:
-    """`split` of the pattern matching any byte of `terminators`, shared by their framers."""
+    """A function cutting bytes at each byte of `terminators`, the unterminated tail last
+    (b"" when there is none); shared by their framers.
+
+    One terminator is `bytes.split`; CR and LF are `bytes.splitlines`, which makes no
+    empty piece between the CR and LF of one ending (empty lines are no frames anyway):
+    both much faster than the pattern that serves other sets.
+    """
+    if len(set(terminators)) == 1:
+        return methodcaller("split", terminators[:1])
+    if set(terminators) == set(_CRLF):
+        return _split_lines
     return re.compile(b"[" + re.escape(terminators) + b"]").split
+
+
+_CRLF = b"\r\n"
+
+
+def _split_lines(data: bytes) -> list[bytes]:
+    lines = data.splitlines()
+    if not data or data[-1] in _CRLF:
+        lines.append(b"")
+    return lines
 
 
 class PassThroughFramer:

@@ -149,6 +149,8 @@ class Telnet:
     swallow the session).
     """
 
+    __slots__ = ("_max_sub", "_state", "_sub", "_verb", "policy")  # one per Telnet connection
+
     def __init__(
         self, policy: Policy = ignore_all, max_subnegotiation: int = MAX_SUBNEGOTIATION
     ) -> None:
@@ -247,6 +249,8 @@ class TelnetFramer(Generic[F]):
     ProtocolError ahead of that read's frames.
     """
 
+    __slots__ = ("inner", "on_negotiation", "send", "telnet")
+
     def __init__(
         self,
         inner: Framer[F],
@@ -262,7 +266,7 @@ class TelnetFramer(Generic[F]):
         self.on_negotiation = on_negotiation
 
     def feed(self, data: bytes) -> list[F | ProtocolError]:
-        if IAC not in data and self.telnet.in_data:  # the usual read: no Telnet in it
+        if IAC not in data and self.telnet._state is _State.DATA:  # the usual read: no Telnet
             return self.inner.feed(data)
         got = self.telnet.feed(data)
         if got.replies and self.send is not None:
