@@ -17,7 +17,6 @@ class Kind(IntEnum):
     POLL = 2
 
 
-_KINDS = tuple(Kind)  # iterating the enum itself is slow, and this runs for every piece of work
 _TIMERS = contextvars.Context()
 """The context every queue's timer runs `wake` in: without one, each timer copies the
 context of its `wait` (an object per idle device); `wake` reads no context variable."""
@@ -55,16 +54,18 @@ class Work:
 
 
 class WorkQueue:
-    """Priority lanes, FIFO within a lane; queued work with the same key (and kind) merges.
+    """Work in priority order, FIFO within a kind; queued work with the same key (and
+    kind) merges.
 
-    Lanes are plain lists (a device rarely has more than a few items queued) and one
-    future wakes the single consumer: a hub keeps one queue per device.
+    One list kept in that order (a device rarely has more than a few items queued,
+    and an idle device's queue is one empty list) and one future that wakes the
+    single consumer: a hub keeps one queue per device.
     """
 
-    __slots__ = ("_lanes", "_timer", "_waiter")
+    __slots__ = ("_items", "_timer", "_waiter")
 
     def __init__(self) -> None:
-        self._lanes: tuple[list[Work], ...] = tuple([] for _ in Kind)
+        self._items: list[Work] = []
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
 
@@ -74,17 +75,20 @@ class WorkQueue:
         A newer command replaces the queued one's action (latest value wins) and both
         callers get its result; a poll that is already queued is not queued twice.
         """
-        lane = self._lanes[work.kind]
+        items, kind = self._items, work.kind
         if work.key is not None:
-            for queued in lane:  # a lane holds a few items at most: no index to keep
-                if queued.key == work.key:
-                    if work.kind is Kind.COMMAND:
+            for queued in items:  # a few items at most: no index to keep
+                if queued.kind is kind and queued.key == work.key:
+                    if kind is Kind.COMMAND:
                         queued.run = work.run
                         queued.label = work.label
                     if work.futures:
                         queued.futures += work.futures
                     return queued
-        lane.append(work)
+        end = len(items)
+        while end and items[end - 1].kind > kind:  # behind the work as urgent or more
+            end -= 1
+        items.insert(end, work)
         self.wake()
         return work
 
@@ -115,31 +119,32 @@ class WorkQueue:
 
     def take(self) -> Work | None:
         """The most urgent work queued, or None (without waiting)."""
-        for kind in _KINDS:
-            if self._lanes[kind]:
-                return self.pop(kind)
-        return None
+        items = self._items
+        return items.pop(0) if items else None
 
     def waiting(self, kind: Kind) -> bool:
         """Work of this kind is queued."""
-        return bool(self._lanes[kind])
+        for work in self._items:
+            if work.kind >= kind:
+                return work.kind is kind
+        return False
 
     def pop(self, kind: Kind) -> Work | None:
         """The oldest queued work of one kind, or None."""
-        lane = self._lanes[kind]
-        if not lane:
-            return None
-        return lane.pop(0)
+        items = self._items
+        for i, work in enumerate(items):
+            if work.kind >= kind:
+                return items.pop(i) if work.kind is kind else None
+        return None
 
     def drain(self) -> list[Work]:
         """Remove and return everything queued (the consumer is stopping: no timer either)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        items = [w for lane in self._lanes for w in lane]
-        for lane in self._lanes:
-            lane.clear()
+        items = self._items[:]
+        self._items.clear()
         return items
 
     def __len__(self) -> int:
-        return sum(len(lane) for lane in self._lanes)
+        return len(self._items)
