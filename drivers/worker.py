@@ -176,7 +176,8 @@ class Worker:
             log.exception("%s: %s failed", self.label, work.label)
             work.resolve(error=CommandError(ErrorCode.INTERNAL, f"internal error: {err}"))
         else:
-            work.resolve(result)
+            if work.futures:  # polls and connects have no caller
+                work.resolve(result)
             return True
         finally:
             self._current = outer
