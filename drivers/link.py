@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final, Generic, Protocol
@@ -114,6 +114,8 @@ class _Pending(Generic[F]):
     answered: float = 0.0
     """When the last reply came (`time.monotonic`), 0.0 before the first."""
     error: AvhubError | None = None
+    first: int = 0
+    """No request before this index is waiting (replies usually come in order)."""
 
     @property
     def deadline(self) -> float:
@@ -154,10 +156,15 @@ class _Connection(Generic[F]):
             self.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._early is not None:
+        link = self.link
+        if link._conn is self:  # adopted (so nothing is kept early)
+            frames = self.framer.feed(data)
+            if link._held is not None:
+                link._held.extend(frames)
+            elif frames:
+                link._feed(frames)
+        elif self._early is not None:
             self._early.append(data)
-        elif self.link._conn is self:
-            self.link._on_data(self.framer.feed(data))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._early is not None:
@@ -308,42 +315,61 @@ class Link(Generic[F]):
                 self._succeeded()  # the device answered, even if to say no
                 raise
             else:
-                self._succeeded()
+                if self._failures or self._retry_at or not self.online:  # see _succeeded
+                    self._succeeded()
                 return replies[0] if single else replies
         raise AssertionError("unreachable")
 
-    async def _exchange(self, requests: Sequence[Request[F]], timeout: float) -> list[Any]:
-        """One try: write, then wait for the matching frames on the current connection."""
+    def _exchange(
+        self, requests: Sequence[Request[F]], timeout: float, paced: bool = False
+    ) -> Awaitable[list[Any]]:
+        """One try: write `requests` (after the `command_delay`, unless `paced` already);
+        the future gets their replies (`_claim`), a timeout (`_expire`) or the loss of
+        the connection (`_on_lost`), each of which ends `_pending`."""
+        single = len(requests) == 1  # a group is pipelined: no command_delay to keep
+        if single and not paced and self.config.command_delay and requests[0][0] is not None:
+            return self._paced(requests, timeout)
         conn = self._conn
         if conn is None:
             raise ConnectionClosed(f"{self.label}: not connected")
-        if self._pending is not None:
+        if self._pending is not None and not self._pending.future.done():  # done: cancelled
             raise RuntimeError("one exchange at a time")
-        if len(requests) == 1:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        if single:
             data, match = requests[0]
             if data is None and self._backlog:  # arrived before anyone asked, like a greeting
                 early = self._from_backlog(match)
                 if early is not _WAITING:
-                    return [early]
-            if data is not None and self.config.command_delay:
-                await self._pace()
-        else:  # pipelined, so without a command_delay to keep
+                    future.set_result([early])
+                    return future
+        else:
             data = b"".join([d for d, _ in requests if d is not None])
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[Any]] = loop.create_future()
         replies: list[Any] = [_WAITING] * len(requests)
         self._pending = pending = _Pending(requests, replies, future, timeout, len(requests))
-        try:
-            if data is not None:
+        if data is not None:
+            try:
                 if not conn.transport.is_open:
                     raise ConnectionClosed(f"{self.label}: connection closed")
                 conn.transport.write(data)
-            pending.written = time.monotonic()
-            self._arm(loop, loop.time() + timeout)
-            return await future
-        finally:
-            self._pending = None
-            self._last_io = time.monotonic()
+            except BaseException:
+                self._pending = None
+                raise
+        pending.written = time.monotonic()
+        # One timer per link, not one per request: requests take milliseconds and time
+        # out after seconds, so the timer set for an earlier request usually still
+        # stands; when it fires it re-arms for the request then pending (`_expire`).
+        deadline = loop.time() + timeout
+        timer = self._timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = loop.call_at(deadline, self._expire, loop)
+        return future
+
+    async def _paced(self, requests: Sequence[Request[F]], timeout: float) -> list[Any]:
+        await self._pace()
+        return await self._exchange(requests, timeout, paced=True)
 
     def _from_backlog(self, match: Callable[[F], Any]) -> Any:
         """The first frame of the backlog `match` completes a reply with, or _WAITING."""
@@ -359,20 +385,6 @@ class Link(Generic[F]):
         self._backlog[:] = rest[-_BACKLOG:]
         return _WAITING
 
-    def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
-        """Make sure the request timer fires by `deadline`.
-
-        One timer per link, not one per request: requests take milliseconds and time
-        out after seconds, so the timer set for an earlier request usually still
-        stands; when it fires it re-arms for the request then pending, if any.
-        """
-        timer = self._timer
-        if timer is not None:
-            if timer.when() <= deadline:
-                return
-            timer.cancel()
-        self._timer = loop.call_at(deadline, self._expire, loop)
-
     def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
         self._timer = None
         pending = self._pending
@@ -380,7 +392,7 @@ class Link(Generic[F]):
             return
         late = time.monotonic() - pending.deadline
         if late < 0:
-            self._arm(loop, loop.time() - late)
+            self._timer = loop.call_at(loop.time() - late, self._expire, loop)
             return
         index = pending.first_waiting()
         data = pending.requests[index][0]
@@ -388,6 +400,8 @@ class Link(Generic[F]):
         if len(pending.requests) > 1:
             what += f" (request {index + 1} of {len(pending.requests)} written together)"
         self.device.stats.timeouts += pending.waiting  # each request without an answer
+        self._pending = None
+        self._last_io = time.monotonic()
         pending.future.set_exception(CommandTimeout(f"{self.label}: no {what}"))
 
     async def post(self, data: bytes) -> None:
@@ -412,62 +426,62 @@ class Link(Generic[F]):
 
     # ---- frames from the device ----------------------------------------------------
 
-    def _on_data(self, frames: list[F | ProtocolError]) -> None:
-        if self._held is not None:
-            self._held.extend(frames)
-        else:
-            self._feed(frames)
-
     def _feed(self, frames: list[F | ProtocolError]) -> None:
+        """Route frames in order: each to the requests in flight, else `_unclaimed`."""
+        now = time.monotonic()  # when they came: the latency of every reply among them
         for i, frame in enumerate(frames):
             if isinstance(frame, ProtocolError):
                 log.warning("%s: skipped bad data: %s", self.label, frame)
                 continue
-            if self._dispatch(frame) and i + 1 < len(frames):
-                # The requester applies its reply when it resumes. Frames behind the
-                # reply (a newer push, say) wait until then, so state follows the stream.
-                self._held = list(frames[i + 1 :])
-                asyncio.get_running_loop().call_soon(self._release, self._conn)
-                return
+            pending = self._pending
+            if pending is not None and not pending.future.done():
+                claimed = self._claim(pending, frame, now)
+                if claimed:
+                    if i + 1 < len(frames):
+                        # The requester applies its reply when it resumes. Frames behind
+                        # the reply (a newer push, say) wait until then, so state
+                        # follows the stream.
+                        self._held = list(frames[i + 1 :])
+                        asyncio.get_running_loop().call_soon(self._release, self._conn)
+                    return
+                if claimed is not None:
+                    continue
+            self._unclaimed(frame)
 
     def _release(self, conn: _Connection[F] | None) -> None:
         held, self._held = self._held, None
         if held and conn is self._conn:
             self._feed(held)
 
-    def _dispatch(self, frame: F) -> bool:
-        """Route one frame; True when it completed the requests in flight."""
-        pending = self._pending
-        if pending is not None and not pending.future.done():
-            claimed = self._claim(pending, frame)
-            if claimed is not None:
-                return claimed
+    def _unclaimed(self, frame: F) -> None:
+        """A frame no request claimed: kept for the next request until the device is
+        online, then the device's `unsolicited`."""
         if self.conn_state is not ConnectionState.ONLINE:
             self._backlog.append(frame)
             if len(self._backlog) > _BACKLOG:
                 del self._backlog[0]
-            return False
+            return
         try:
             self.device.unsolicited(frame)
         except ProtocolError as err:
             log.warning("%s: skipped bad data: %s", self.label, err)
         except Exception:
             log.exception("%s: failed to handle %r", self.label, frame)
-        return False
 
-    def _claim(self, pending: _Pending[F], frame: F) -> bool | None:
-        """Offer `frame` to the waiting requests, oldest first.
+    def _claim(self, pending: _Pending[F], frame: F, now: float) -> bool | None:
+        """Offer `frame`, received at `now` (`time.monotonic`), to the waiting requests,
+        oldest first.
 
         None when no matcher claims it; else True when it answered the last waiting one.
         A matcher's error answers its request: the others still take their replies,
         so the stream stays in step, and the group fails with the first error.
         """
-        replies = pending.replies
-        for i, (_, match) in enumerate(pending.requests):
+        requests, replies = pending.requests, pending.replies
+        for i in range(pending.first, len(requests)):
             if replies[i] is not _WAITING:
                 continue
             try:
-                result = match(frame)
+                result = requests[i][1](frame)
             except AvhubError as err:
                 result = None
                 pending.error = pending.error or err
@@ -483,7 +497,8 @@ class Link(Generic[F]):
                 if result is MORE:
                     return False
             replies[i] = result
-            now = time.monotonic()
+            if i == pending.first:
+                pending.first = i + 1
             # Answered, even if to say no: the latency runs from the group's write.
             self.device.stats.observe(now - pending.written)
             if pending.answered:  # the device's pace: the gap after another reply of the write
@@ -492,6 +507,8 @@ class Link(Generic[F]):
             pending.waiting -= 1
             if pending.waiting:
                 return False
+            self._pending = None
+            self._last_io = now
             if pending.error is not None:
                 pending.future.set_exception(pending.error)
             else:
@@ -525,6 +542,7 @@ class Link(Generic[F]):
             if isinstance(exc, TransportError):  # e.g. ICMP port unreachable on UDP: "refused"
                 lost.reason = exc.reason
             self._pending.future.set_exception(lost)
+        self._pending = None
         if self._closing:
             return
         log.debug("%s: connection closed%s", self.label, f" ({exc})" if exc else "")
@@ -568,7 +586,7 @@ class Link(Generic[F]):
         self.conn_state = ConnectionState.ONLINE
         self.device.stats.connects += 1
         while self._backlog:  # pushed during login, nobody claimed them
-            self._dispatch(self._backlog.pop(0))
+            self._unclaimed(self._backlog.pop(0))
 
     def _datagram(self) -> bool:
         return self._conn is not None and self._conn.transport.datagram
