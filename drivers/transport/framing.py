@@ -62,13 +62,16 @@ class DelimiterFramer:
         return tail
 
     def feed(self, data: bytes) -> list[bytes | ProtocolError]:
-        *lines, tail = self._split(data)
+        lines = self._split(data)
+        tail = lines.pop()
         if not self._buf and not self._discarding and len(data) <= self._max_len:
             # The usual read: whole lines, none too long; nothing to join or drop.
-            out: list[bytes | ProtocolError] = list(filter(None, lines))
-            self._buf += tail
-            return out
-        out = []
+            if tail:
+                self._buf += tail
+            if all(lines):
+                return lines  # type: ignore[return-value]  # a list of bytes is one of frames
+            return list(filter(None, lines))
+        out: list[bytes | ProtocolError] = []
         for line in lines:
             self._add(line, out)
             if self._buf:
