@@ -428,15 +428,19 @@ class Link(Generic[F]):
 
     def _feed(self, frames: list[F | ProtocolError]) -> None:
         """Route frames in order: each to the requests in flight, else `_unclaimed`."""
+        pending = self._pending
+        if pending is not None and pending.future.done():  # cancelled
+            pending = None
         now = time.monotonic()  # when they came: the latency of every reply among them
+        waiting = pending.waiting if pending is not None else 0
         for i, frame in enumerate(frames):
             if isinstance(frame, ProtocolError):
                 log.warning("%s: skipped bad data: %s", self.label, frame)
                 continue
-            pending = self._pending
-            if pending is not None and not pending.future.done():
+            if pending is not None:  # the same until it is complete (then this returns)
                 claimed = self._claim(pending, frame, now)
                 if claimed:
+                    self._answered(pending, waiting, now)
                     if i + 1 < len(frames):
                         # The requester applies its reply when it resumes. Frames behind
                         # the reply (a newer push, say) wait until then, so state
@@ -447,6 +451,13 @@ class Link(Generic[F]):
                 if claimed is not None:
                     continue
             self._unclaimed(frame)
+        if pending is not None and pending.waiting < waiting:
+            self._answered(pending, waiting, now)
+
+    def _answered(self, pending: _Pending[F], waiting: int, now: float) -> None:
+        """Count the replies of one read (`waiting` before it): answered, even if to say
+        no, and each took from the write of their group until `now`."""
+        self.device.stats.observe(now - pending.written, waiting - pending.waiting)
 
     def _release(self, conn: _Connection[F] | None) -> None:
         held, self._held = self._held, None
@@ -499,8 +510,6 @@ class Link(Generic[F]):
             replies[i] = result
             if i == pending.first:
                 pending.first = i + 1
-            # Answered, even if to say no: the latency runs from the group's write.
-            self.device.stats.observe(now - pending.written)
             if pending.answered:  # the device's pace: the gap after another reply of the write
                 self._gap += (now - pending.answered - self._gap) * _GAP_WEIGHT
             pending.answered = now  # each reply gets `timeout` after the one before it

@@ -62,11 +62,11 @@ class DeviceStats:
         self.commands: Mapping[str, int] = _NONE
         """Commands for this device by result: `ok` or the error code (counted by the hub)."""
 
-    def observe(self, seconds: float) -> None:
-        """One answered request that took `seconds` from write to reply."""
-        self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self.requests += 1
-        self.latency_sum += seconds
+    def observe(self, seconds: float, count: int = 1) -> None:
+        """`count` answered requests that each took `seconds` from write to reply."""
+        self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += count
+        self.requests += count
+        self.latency_sum += seconds * count
 
     def went_offline(self, reason: str) -> None:
         self.offline = {**self.offline, reason: self.offline.get(reason, 0) + 1}
