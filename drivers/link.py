@@ -189,6 +189,7 @@ class Link(Generic[F]):
         "_pipelined",
         "_reported_offline",
         "_retry_at",
+        "_timeout",
         "_timer",
         "_transport_factory",
         "_worker",
@@ -228,6 +229,7 @@ class Link(Generic[F]):
         # Pacing needs each reply before the next write: no pipelining with a delay.
         self._pipelined = pipelined and not config.command_delay
         self._gap = 0.0  # seconds between the replies of one write, averaged (see _claim)
+        self._timeout = config.timeout  # read for every request: a config's attributes are slow
 
     # ---- requests ------------------------------------------------------------------
 
@@ -287,29 +289,31 @@ class Link(Generic[F]):
             return replies[0] if single else replies
         if self._worker.commands_waiting:
             await self._worker.yield_to_commands()
-        tries = 1 + (self.config.retries if self.online else 0)
-        for attempt in range(tries):
-            last = attempt == tries - 1
+        online, attempt = self.online, 0
+        while True:
             try:
                 if self._conn is None or self.conn_state is not ConnectionState.ONLINE:
                     await self.connect()  # counts its own failures
             except (TransportError, CommandTimeout) as err:
-                if last or isinstance(err, AuthError) or not self.online:
+                if self._last_try(attempt, online) or isinstance(err, AuthError) or not self.online:
                     raise
                 self.device.stats.retries += len(requests)
+                attempt += 1
                 continue
             try:
-                replies = await self._exchange(requests, timeout or self.config.timeout)
+                replies = await self._exchange(requests, timeout or self._timeout)
             except (TransportError, CommandTimeout) as error:
                 failure = await self._closed_meanwhile(error)
                 self._failed(failure)
                 if not (isinstance(failure, CommandTimeout) and self._datagram()):
                     self._drop_connection()  # a datagram endpoint outlives a lost reply
+                last = self._last_try(attempt, online)
                 if last or isinstance(failure, AuthError) or not self.online:
                     if failure is error:
                         raise
                     raise failure from error
                 self.device.stats.retries += len(requests)
+                attempt += 1
                 log.debug("%s: retrying after %s", self.label, failure)
             except (DeviceError, ProtocolError):
                 self._succeeded()  # the device answered, even if to say no
@@ -318,7 +322,11 @@ class Link(Generic[F]):
                 if self._failures or self._retry_at or not self.online:  # see _succeeded
                     self._succeeded()
                 return replies[0] if single else replies
-        raise AssertionError("unreachable")
+
+    def _last_try(self, attempt: int, online: bool) -> bool:
+        """Whether try `attempt` (from 0) of a request is its last: a device online when it
+        began gets `retries` more (read only once a try failed: the config is cold)."""
+        return attempt >= (self.config.retries if online else 0)
 
     def _exchange(
         self, requests: Sequence[Request[F]], timeout: float, paced: bool = False
