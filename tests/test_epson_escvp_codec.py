@@ -105,6 +105,19 @@ def test_overlong_lines_are_dropped_whole() -> None:
     assert isinstance(merged[0], ProtocolError) and merged[1:] == [b"PWR=04", PROMPT]
 
 
+@pytest.mark.parametrize("prompts", [True, False])
+def test_an_overlong_line_is_reported_alike_whole_or_byte_by_byte(prompts: bool) -> None:
+    data = b"X" * 30 + b"\r"
+    whole = EscvpFramer(prompts=prompts, max_len=24).feed(data)
+    framer = EscvpFramer(prompts=prompts, max_len=24)
+    pieces = [frame for i in range(len(data)) for frame in framer.feed(data[i : i + 1])]
+    assert (
+        [str(e) for e in whole]
+        == [str(e) for e in pieces]
+        == ["line over 24 bytes dropped: b'XXXXXXXXXXXXXXXXXXXXXXXXX'..."]
+    )
+
+
 def test_command_stream_keeps_lone_crs() -> None:
     stream = HANDSHAKE + b"\rPWR?\r\nSOURCE 30\r\r"
     expected = [HANDSHAKE, b"", b"PWR?", b"SOURCE 30", b""]

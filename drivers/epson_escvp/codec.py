@@ -302,8 +302,7 @@ class EscvpFramer:
         stop = self._find_stop()
         if stop is None:
             if len(buf) > self._max_len and not self._discarding:
-                head = bytes(buf[: min(40, self._max_len + 1)])  # not how much has arrived
-                out.append(ProtocolError(f"line over {self._max_len} bytes dropped: {head!r}..."))
+                out.append(self._too_long(buf))
                 self._discarding = True
             if self._discarding:
                 self._in_value = self._in_value or b"=" in buf
@@ -319,10 +318,15 @@ class EscvpFramer:
         elif dropped:
             pass  # the tail of an over-long line
         elif len(line) > self._max_len:
-            out.append(ProtocolError(f"line over {self._max_len} bytes dropped: {line[:40]!r}"))
+            out.append(self._too_long(line))
         elif line or (end == CR and not self._prompts):
             out.append(line)
         return True
+
+    def _too_long(self, line: bytes | bytearray) -> ProtocolError:
+        """The error for an over-long line: the same whatever part of it has arrived."""
+        head = bytes(line[: min(40, self._max_len + 1)])
+        return ProtocolError(f"line over {self._max_len} bytes dropped: {head!r}...")
 
     def _find_stop(self) -> int | None:
         """Where the frame at the start of the buffer ends: CR, LF or a prompt's `:`."""
