@@ -37,6 +37,18 @@ async def two_hubs(
     return sim, [await hub_factory(config) for _ in range(2)]
 
 
+def owns_proj0(hub: Hub) -> bool:
+    return hub.cluster is not None and hub.cluster.ownership.owns("lab", "proj0")
+
+
+async def owner_of_proj0(hubs: list[Hub]) -> int:
+    """Which of `hubs` owns `proj0`, once every hub has it online."""
+    stores = [h.rooms["lab"].store for h in hubs]
+    await until(lambda: all(s.devices["proj0"].state.get("online") for s in stores))
+    await until(lambda: any(owns_proj0(h) for h in hubs))
+    return next(i for i, h in enumerate(hubs) if owns_proj0(h))
+
+
 def test_assign_spreads_evenly_and_moves_only_what_it_must() -> None:
     for count in range(25):
         for hubs in range(1, 6):
@@ -116,9 +128,7 @@ async def test_what_was_committed_while_a_hub_was_not_subscribed_comes_from_the_
 ) -> None:
     sim, hubs = await two_hubs(redis_server, hub_factory, pjlink_sims, ttl=3)
     stores = [h.rooms["lab"].store for h in hubs]
-    await until(lambda: all(s.devices["proj0"].state.get("online") for s in stores))
-    await until(lambda: any(h.cluster.ownership.owns("lab", "proj0") for h in hubs))  # type: ignore[union-attr]
-    owner = next(i for i, h in enumerate(hubs) if h.cluster.ownership.owns("lab", "proj0"))  # type: ignore[union-attr]
+    owner = await owner_of_proj0(hubs)
     node = hubs[1 - owner].cluster
     assert node is not None
     readers = list(node._readers)  # the other hub stops listening (as while it resubscribes)
@@ -126,10 +136,10 @@ async def test_what_was_committed_while_a_hub_was_not_subscribed_comes_from_the_
         task.cancel()
     await asyncio.gather(*readers, return_exceptions=True)
     mirror, source = stores[1 - owner], stores[owner]
-    seq, before = source.seq, source.devices["proj0"].state.get("input")
+    seq, before = mirror.seq, source.devices["proj0"].state.get("input")
     sim.set_input("32")
     await until(lambda: source.devices["proj0"].state.get("input") != before)
-    assert mirror.seq == seq  # nothing published reached it
+    assert mirror.seq == seq < source.seq  # nothing published reached it
     node._restart_readers()  # subscribed again: the stream has what it missed
     await until(lambda: mirror.seq == source.seq, message="the mirror to catch up")
     assert mirror.snapshot()["devices"] == source.snapshot()["devices"]
@@ -144,9 +154,7 @@ async def test_changes_read_while_a_hub_reloads_a_room_do_not_look_like_redis_we
     then ahead of the answer, and that is not Redis having lost changes."""
     sim, hubs = await two_hubs(redis_server, hub_factory, pjlink_sims, ttl=3)
     stores = [h.rooms["lab"].store for h in hubs]
-    await until(lambda: all(s.devices["proj0"].state.get("online") for s in stores))
-    await until(lambda: any(h.cluster.ownership.owns("lab", "proj0") for h in hubs))  # type: ignore[union-attr]
-    owner = next(i for i, h in enumerate(hubs) if h.cluster.ownership.owns("lab", "proj0"))  # type: ignore[union-attr]
+    owner = await owner_of_proj0(hubs)
     node, mirror = hubs[1 - owner].cluster, stores[1 - owner]
     assert node is not None and isinstance(mirror, RedisStore)
     panel = Panel(f"http://127.0.0.1:{hubs[1 - owner].address[1]}", "lab")  # type: ignore[index]
@@ -177,6 +185,31 @@ async def test_changes_read_while_a_hub_reloads_a_room_do_not_look_like_redis_we
     await until(lambda: panel.seq == mirror.seq and panel.in_sync)
     assert panel.snapshots == 1 and panel.violations == []
     await panel.disconnect()
+
+
+async def test_a_failure_in_the_change_reader_reloads_the_rooms_and_it_reads_on(
+    redis_server: RedisServer, hub_factory: Any, pjlink_sims: Any, monkeypatch: Any
+) -> None:
+    sim, hubs = await two_hubs(redis_server, hub_factory, pjlink_sims, ttl=3)
+    stores = [h.rooms["lab"].store for h in hubs]
+    owner = await owner_of_proj0(hubs)
+    node, mirror, source = hubs[1 - owner].cluster, stores[1 - owner], stores[owner]
+    assert node is not None
+    failures: list[str] = []
+
+    def broken(store: RedisStore, text: str) -> bool:  # a bug, once
+        monkeypatch.undo()
+        failures.append(text)
+        raise KeyError("boom")
+
+    monkeypatch.setattr(node, "_pushed", broken)
+    sim.set_input("32")
+    await until(lambda: failures, message="the reader to fail")
+    await until(lambda: mirror.seq == source.seq, message="the mirror to catch up")
+    sim.set_input("31")  # and it reads on
+    await until(lambda: source.devices["proj0"].state.get("input") == "HDMI 1")
+    await until(lambda: mirror.seq == source.seq and mirror.epoch == source.epoch)
+    assert mirror.snapshot()["devices"] == source.snapshot()["devices"]
 
 
 async def test_a_change_that_was_not_published_reaches_a_mirror_with_the_next_one(

@@ -340,6 +340,10 @@ class ClusterNode:
                         await self._catch_up(store)
             except LINK_ERRORS as err:
                 self.lost(err)
+            except Exception:  # a bug here must not leave the mirrors without changes
+                log.exception("cluster change reader failed; reloading the rooms")
+                self.lost(RuntimeError("the change reader failed"))
+                await asyncio.sleep(IDLE_WAIT)
             finally:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
