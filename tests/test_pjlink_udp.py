@@ -49,7 +49,10 @@ async def test_notifications_reach_panels_before_the_next_poll(
     notify = free_udp_port()
     a = await pjlink_sims(notify=f"127.0.0.1:{notify}", mac="00:11:22:33:44:01")
     b = await pjlink_sims(notify=f"127.0.0.1:{notify}", mac="00:11:22:33:44:02")
-    hub: Hub = await hub_factory(config(notify, a.port, b.port))
+    settings = config(notify, a.port, b.port)
+    for device in settings["rooms"]["hall"]["devices"].values():
+        device["transition_poll"] = 60  # warming polls no power: only notifications tell
+    hub: Hub = await hub_factory(settings)
     assert notifications(hub).address == ("127.0.0.1", notify)
     drivers = hub.rooms["hall"].drivers
     await until(lambda: all(d.online and "power" in d.state for d in drivers.values()))
