@@ -235,8 +235,8 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
     template: dict[str, Any] = {}
     stacks = [kind for kind in STACKS if kind in args.stacks]
+    titles = {**TITLES, "before": f"2 hubs, Redis, {args.before}"}
     if args.before:
-        TITLES["before"] = f"2 hubs, Redis, {args.before}"
         stacks.append("before")
     for kind in (*stacks, "baseline"):
         source = export_source(args.before, rundir / "before-src") if kind == "before" else None
@@ -247,7 +247,7 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
     theirs = results["baseline"]
     rows: list[tuple[str, Any, Any]] = []
     for kind in stacks:
-        ours, title = results[kind], TITLES[kind]
+        ours, title = results[kind], titles[kind]
         lat, fan = ours["latency"], ours["fanout"]
         rows += [
             (

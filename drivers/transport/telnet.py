@@ -167,11 +167,6 @@ class Telnet:
         """Bytes held for an unfinished subnegotiation; never more than the cap."""
         return len(self._sub)
 
-    @property
-    def in_data(self) -> bool:
-        """True between Telnet commands: bytes without IAC are plain data then."""
-        return self._state is _State.DATA
-
     def feed(self, data: bytes) -> Decoded:
         clean = bytearray()
         negotiations: list[Negotiation] = []
@@ -266,7 +261,9 @@ class TelnetFramer(Generic[F]):
         self.on_negotiation = on_negotiation
 
     def feed(self, data: bytes) -> list[F | ProtocolError]:
-        if IAC not in data and self.telnet._state is _State.DATA:  # the usual read: no Telnet
+        # The usual read: no IAC in it, and none in progress (the Telnet's own state is read
+        # here, in its module, rather than through a property: this runs for every read).
+        if IAC not in data and self.telnet._state is _State.DATA:
             return self.inner.feed(data)
         got = self.telnet.feed(data)
         if got.replies and self.send is not None:
