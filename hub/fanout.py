@@ -19,6 +19,10 @@ pinned python-engineio 4.15.x / python-socketio 5.18.x (pyproject.toml):
   encoding (`0<namespace>,`) as Socket.IO puts it there.
 - `AsyncServer.manager.is_connected(sid, namespace)` and `eio_sid_from_sid`: public
   enough, but used here to know when Socket.IO has queued a namespace CONNECT.
+- That Engine.IO queues the OPEN packet before it upgrades, and of aiohttp (3.12+):
+  a response whose `_send_headers_immediately` is False leaves its serialized headers
+  in its payload writer's `_headers_buf` after `prepare` (`_headers_written` False).
+  `_upgrade_with_open` sends that 101 and the OPEN in one write.
 
 `tests/test_fanout.py` drives a real WebSocket through the hook and fails when any of
 these stops behaving as described.
@@ -345,6 +349,38 @@ def _drain(queue: asyncio.Queue[Any]) -> list[Any]:
     return items
 
 
+class _HeldUpgrade(web.WebSocketResponse):
+    """A WebSocket response whose `101 Switching Protocols` stays in aiohttp's buffer
+    after `prepare`, for `_upgrade_with_open` to send with Engine.IO's OPEN."""
+
+    _send_headers_immediately = False
+
+
+def _upgrade_with_open(
+    response: web.WebSocketResponse, queue: asyncio.Queue[Any], transport: Any
+) -> None:
+    """Write the held 101 and the OPEN packet waiting in the socket's queue in one write.
+
+    Engine.IO queues OPEN before it upgrades and its writer task would send it on a later
+    turn of the loop, in a second write: one segment now, one read for the panel, instead
+    of two of each. Whatever else is queued stays for the writer. Without an OPEN first
+    in the queue (not how python-engineio 4.15 connects) the 101 goes out alone.
+    """
+    writer: Any = response._payload_writer
+    headers = getattr(writer, "_headers_buf", None)
+    if not headers or writer._headers_written:
+        return  # aiohttp sent the 101 itself: nothing held
+    writer._headers_buf, writer._headers_written = None, True
+    if transport is None or transport.is_closing():
+        return  # the panel left during the handshake; its handler sees the socket closed
+    queued = _drain(queue)
+    if queued and type(queued[0]) is eio_packet.Packet and queued[0].packet_type == eio_packet.OPEN:
+        headers += ws_text_frame(queued.pop(0).encode().encode())
+    for pkt in queued:
+        queue.put_nowait(pkt)
+    transport.write(headers)
+
+
 def direct_transports(server: socketio.AsyncServer) -> dict[str, asyncio.Transport]:
     """Engine.IO sid → transport of each live WebSocket of `server` (installed once).
 
@@ -363,12 +399,12 @@ def direct_transports(server: socketio.AsyncServer) -> dict[str, asyncio.Transpo
     class PanelWebSocket(existing):  # type: ignore[misc, valid-type]
         async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
             request: web.Request = environ["aiohttp.request"]
-            self._sock = web.WebSocketResponse(
-                max_msg_size=self.server.max_http_buffer_size, compress=False
-            )
+            self._sock = _HeldUpgrade(max_msg_size=self.server.max_http_buffer_size, compress=False)
             await self._sock.prepare(request)
             self.environ = environ
-            sid = self.handler.__self__.sid
+            socket = self.handler.__self__
+            sid = socket.sid
+            _upgrade_with_open(self._sock, socket.queue, request.transport)
             if request.transport is not None:
                 transports[sid] = request.transport
             try:

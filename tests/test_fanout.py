@@ -294,6 +294,32 @@ async def test_the_engineio_internals_the_fanout_leans_on_behave_as_it_expects(
     await until(lambda: len(fanout(hub)) == 0)
 
 
+async def test_the_101_and_engineio_open_leave_in_one_write(
+    hub_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upgrade's `101 Switching Protocols` and Engine.IO's OPEN packet reach the panel
+    in one write (one segment, one read), and Engine.IO does not send the OPEN again."""
+    hub = await lobby_hub(hub_factory)
+    writes: list[bytes] = []
+    write = asyncio.selector_events._SelectorSocketTransport.write
+
+    def recording(transport: Any, data: Any) -> None:
+        writes.append(bytes(data))
+        write(transport, data)
+
+    monkeypatch.setattr(asyncio.selector_events._SelectorSocketTransport, "write", recording)
+    panel = RawPanel(hub)
+    await panel.connect()
+    await until(lambda: any(p.startswith("40/rooms/lobby,") for p in panel.packets))
+    [upgrade] = [w for w in writes if w.startswith(b"HTTP/1.1 101 ")]
+    frames = upgrade.partition(b"\r\n\r\n")[2]
+    assert frames[:1] == b"\x81" and frames[2:9] == b'0{"sid"', upgrade  # the OPEN, whole
+    assert len(frames) == 2 + frames[1]
+    assert [p for p in panel.packets if p.startswith("0")] == [frames[2:].decode()]
+    assert sum(b'0{"sid"' in w for w in writes) == 1
+    panel.close()
+
+
 async def test_hub_stop_hangs_up_on_connected_panels_promptly(hub_factory: Any) -> None:
     hub = await lobby_hub(hub_factory)
     panels = [RawPanel(hub) for _ in range(3)]
