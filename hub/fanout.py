@@ -23,6 +23,11 @@ pinned python-engineio 4.15.x / python-socketio 5.18.x (pyproject.toml):
   a response whose `_send_headers_immediately` is False leaves its serialized headers
   in its payload writer's `_headers_buf` after `prepare` (`_headers_written` False).
   `_upgrade_with_open` sends that 101 and the OPEN in one write.
+- For a WebSocket opened directly (not an upgrade from long-polling) `_serve` stands in
+  for `AsyncSocket._websocket_handler`, doing what it does with the socket's
+  `connected`, `upgraded`, `queue`, `receive(packet)`, `close(wait, abort, reason)` and
+  `server.ping_interval`, `ping_timeout`, `max_http_buffer_size`, `reason`; that
+  `close(wait=True)` waits on `queue.join()` and that `send` refuses once `closed`.
 
 `tests/test_fanout.py` drives a real WebSocket through the hook and fails when any of
 these stops behaving as described.
@@ -37,6 +42,7 @@ from typing import Any
 
 import socketio
 from aiohttp import web
+from engineio import exceptions as engineio_exceptions
 from engineio import packet as eio_packet
 
 from hub.store import dumps
@@ -381,6 +387,86 @@ def _upgrade_with_open(
     transport.write(headers)
 
 
+async def _serve(driver: Any, socket: Any) -> None:
+    """Engine.IO's WebSocket handler (python-engineio 4.15 `_websocket_handler`) for a
+    WebSocket the panel opened directly, without a task and a timer per packet.
+
+    Engine.IO reads each packet in a new task under `wait_for`, and its writer takes each
+    batch from the queue under `wait_for` too: a task, a timer and two more turns of the
+    event loop per packet each way. Here the reader awaits the WebSocket itself, under
+    one deadline moved on at every packet (silent for the ping interval plus the ping
+    timeout, the panel is gone, as Engine.IO has it), and the writer awaits the queue
+    itself: it needs no deadline of its own, the reader's ends the socket. The rest is
+    Engine.IO's: packets go to `socket.receive`, a bad one is logged and skipped, and at
+    the end the writer is stopped, the WebSocket closed and the socket closed with the
+    reason `TRANSPORT_CLOSE` (its disconnect handlers run). One difference: a packet that
+    does not decode is skipped with a warning (Engine.IO let the error end the socket).
+    """
+    server = socket.server
+    loop = asyncio.get_running_loop()
+    limit = server.ping_interval + server.ping_timeout
+    socket.connected = True
+    socket.upgraded = True
+    writer = asyncio.ensure_future(_write_queued(driver, socket))
+    try:
+        async with asyncio.timeout(limit) as silence:
+            while True:
+                data = (await driver._sock.receive()).data
+                if not isinstance(data, str | bytes) or len(data) > server.max_http_buffer_size:
+                    break  # closed, failed, or more than Engine.IO takes
+                silence.reschedule(loop.time() + limit)
+                try:
+                    await socket.receive(eio_packet.Packet(encoded_packet=data))
+                except engineio_exceptions.SocketIsClosedError:
+                    break
+                except Exception as err:  # a packet Engine.IO cannot take; the panel stays
+                    log.warning(
+                        "panel %s: skipped a packet Engine.IO cannot read (%s): %.80r",
+                        socket.sid,
+                        type(err).__name__,
+                        data,
+                    )
+    except (TimeoutError, asyncio.CancelledError):
+        pass  # silent too long, or the hub is stopping: closed below, as Engine.IO does
+    except Exception:
+        log.debug("panel %s: the WebSocket failed", socket.sid, exc_info=True)
+    socket.queue.put_nowait(None)
+    await writer
+    await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+
+async def _write_queued(driver: Any, socket: Any) -> None:
+    """Engine.IO's writer: each queued packet encoded and sent in order, until the `None`
+    that ends the socket or a send fails; then the WebSocket is closed.
+
+    Nothing is sent after that, so what is queued is taken out and the socket gets a
+    queue that drops what is put in it: a server disconnect racing the panel's hang-up
+    (`close(wait=True)` waits for the queue to be done) returns instead of waiting on a
+    packet nobody will send.
+    """
+    queue = socket.queue
+    try:
+        while True:
+            pkt = await queue.get()
+            queue.task_done()
+            if pkt is None:
+                break
+            await driver.send(pkt.encode())
+    except Exception:
+        log.debug("panel %s: a send failed, closing", socket.sid, exc_info=True)
+    finally:
+        _drain(queue)
+        socket.queue = _Spent()
+    await driver.close()
+
+
+class _Spent(asyncio.Queue[Any]):
+    """The queue of a socket whose writer has stopped: what is put is dropped."""
+
+    def put_nowait(self, item: Any) -> None:
+        pass
+
+
 def direct_transports(server: socketio.AsyncServer) -> dict[str, asyncio.Transport]:
     """Engine.IO sid → transport of each live WebSocket of `server` (installed once).
 
@@ -408,7 +494,10 @@ def direct_transports(server: socketio.AsyncServer) -> dict[str, asyncio.Transpo
             if request.transport is not None:
                 transports[sid] = request.transport
             try:
-                await self.handler(self)
+                if socket.connected:  # an upgrade from long-polling: Engine.IO's own handler
+                    await self.handler(self)
+                else:
+                    await _serve(self, socket)
             finally:
                 transports.pop(sid, None)
             return self._sock

@@ -15,11 +15,14 @@ objects that such a collection comes round every 20-45 s.
 - `keep(rooms)` runs beside the hub. Every `period` it looks at the rooms' panel counters:
   when panels have joined since it last looked, it freezes every object alive, the new
   panels' among them (instant: no collection first).
-- A frozen object is never collected as part of a cycle, so a panel that leaves stays in
-  memory until the next sweep: `thaw()` then `settle()`, one full collection (the pause,
-  once, instead of every half minute). A sweep comes when `sweep_after` panels have left
-  (at least, and at least a quarter of those connected), or when any panel left more than
-  `sweep_every` ago. A reload thaws before it applies and settles after, so the devices
+- A frozen object is never collected as part of a cycle, so cyclic garbage frozen with
+  the rest stays in memory until the next sweep: `thaw()` then `settle()`, one full
+  collection (the pause, once, instead of every half minute). A panel on a WebSocket
+  leaves little of it: the hub's side of its socket (driver, aiohttp request, tasks) is
+  freed as it goes, frozen or not, since hub/fanout.py serves it without
+  python-engineio's reference cycles; a long-polling panel's go to the sweep. A sweep
+  comes when `sweep_after` panels have left (at least, and at least a quarter of those
+  connected), or when any panel left more than `sweep_every` ago. A reload thaws before it applies and settles after, so the devices
   and rooms it removes are collected.
 
 Only `avhub run` does this (the process is the hub's); a hub inside another program, or a

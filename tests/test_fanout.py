@@ -13,7 +13,7 @@ import pytest
 import socketio
 from engineio import packet as eio_packet
 
-from bench.wire import EIO_PATH, WsClient, sio_connect
+from bench.wire import EIO_PATH, WsClient, sio_call, sio_connect
 from hub.app import Hub
 from hub.fanout import Fanout, direct_transports
 from tests.helpers import until
@@ -318,6 +318,61 @@ async def test_the_101_and_engineio_open_leave_in_one_write(
     assert [p for p in panel.packets if p.startswith("0")] == [frames[2:].decode()]
     assert sum(b'0{"sid"' in w for w in writes) == 1
     panel.close()
+
+
+async def test_a_packet_engineio_cannot_read_is_skipped_and_the_panel_stays(
+    hub_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bytes that are no Engine.IO packet (an empty text, a letter for a type) are
+    logged and skipped; the panel's next request is answered on the same socket."""
+    hub = await lobby_hub(hub_factory)
+    panel = RawPanel(hub)
+    await panel.connect()
+    await until(lambda: panel.events())
+    assert panel.ws is not None
+    panel.ws.send_text("")
+    panel.ws.send_text("x-not-a-packet")
+    panel.ws.send_text(sio_call("/rooms/lobby", 7, "sync", {"epoch": "other", "seq": 0}))
+    await until(lambda: any(p.startswith("43/rooms/lobby,7[") for p in panel.packets))
+    assert not panel.closed.is_set()
+    skipped = [r.getMessage() for r in caplog.records if "skipped a packet" in r.getMessage()]
+    assert len(skipped) == 2 and "x-not-a-packet" in skipped[1], skipped
+    panel.close()
+
+
+async def test_a_server_disconnect_after_the_writer_stopped_returns(hub_factory: Any) -> None:
+    """Engine.IO's disconnect of a socket (`close(wait=True)`) queues a CLOSE and waits
+    until the queue is done. When the panel has just hung up, the socket's writer may
+    have stopped already (the `None` that ends it is queued first): the disconnect must
+    return, not wait for ever on a packet nobody will send."""
+    hub = await lobby_hub(hub_factory)
+    panel = RawPanel(hub)
+    await panel.connect()
+    await until(lambda: panel.events())
+    [sock] = hub.sio.eio.sockets.values()
+    sock.queue.put_nowait(None)  # what the reader queues when the panel hangs up
+    await until(panel.closed.is_set)  # the writer stopped, and closed the WebSocket
+    sock.queue.put_nowait(eio_packet.Packet(eio_packet.CLOSE))  # a server disconnect's
+    async with asyncio.timeout(5):
+        await sock.queue.join()  # what the disconnect then waits on
+    await until(lambda: len(fanout(hub)) == 0)
+
+
+async def test_a_silent_panel_is_let_go(hub_factory: Any) -> None:
+    """A panel that answers no ping is disconnected once the ping interval and timeout
+    have passed without a packet from it."""
+    hub = await lobby_hub(hub_factory)
+    hub.sio.eio.ping_interval, hub.sio.eio.ping_timeout = 0.2, 0.2
+    silent = RawPanel(hub)
+    silent._on_text = lambda text: (  # type: ignore[method-assign]
+        silent.packets.append(text),
+        text.startswith("0") and silent.ws.send_text(sio_connect("/rooms/lobby", {})),  # type: ignore[union-attr]
+    )
+    await silent.connect()
+    await until(lambda: any(p.startswith("40/rooms/lobby,") for p in silent.packets))
+    await until(lambda: silent.closed.is_set(), timeout=5)
+    assert "2" in silent.packets  # it was pinged, and did not answer
+    await until(lambda: len(fanout(hub)) == 0)
 
 
 async def test_hub_stop_hangs_up_on_connected_panels_promptly(hub_factory: Any) -> None:
