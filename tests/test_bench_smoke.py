@@ -7,6 +7,8 @@ hub and the baseline, never how fast anything was.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,8 @@ def test_scenario_runs_and_reports(scenario: str, tmp_path: Path) -> None:
             assert outcome["storm"]["missing"] == 0, kind
             assert outcome["room2"]["replay"]["paths"] == ["replay"], kind
             assert outcome["room2"]["snapshot"]["paths"] == ["snapshot"], kind
+            assert outcome["room2"]["replay5"]["paths"] == ["replay"], kind
+            assert outcome["room2"]["snapshot5"]["paths"] == ["snapshot"], kind
             switchers = outcome["switchers"]
             assert switchers["snapshot"]["bytes"] > 0 and switchers["unresolved"] == 0, kind
         if scenario in ("polling", "pipelining"):
@@ -80,3 +84,17 @@ def test_polling_with_generic_devices_reports_cpu_per_request(tmp_path: Path) ->
     rows = {row[0]: row for row in result["rows"]}
     _, generic, pjlink = rows["generic vs pjlink: hub CPU per request (µs)"]
     assert isinstance(generic, float) and isinstance(pjlink, float)  # a number, never timed here
+
+
+def test_the_handshake_floor_runs_and_reports_both_servers() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.floor", "--connects", "10", "--gap", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    rows = {line[:32].strip(): line[32:].split() for line in done.stdout.splitlines()}
+    for name in ("fixed bytes (the floor)", "avhub, nothing missed"):
+        p50, p99 = map(float, rows[name])
+        assert 0 < p50 <= p99, done.stdout
