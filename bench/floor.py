@@ -1,14 +1,16 @@
 """`python -m bench.floor`: the reconnect handshake with no server work, the floor under resync.
 
-The bench's panel client (`bench.wire.WsClient`, as `bench resync` uses it) connects
-`--connects` times to a bare asyncio server in another process that answers the
-WebSocket upgrade with the 101 and Engine.IO's OPEN in one write, and the namespace
-CONNECT with the CONNECT reply, from fixed bytes: TCP, the client's work and the
-kernel's, nothing of aiohttp, Engine.IO or Socket.IO. Then the same client connects as
-many times to a hub with one room, resuming at its seq: nothing to replay (`bench
-resync`'s `connect` path, without the orchestration around it). The two medians say how much of a
-reconnect is the hub's to save. Both ends idle between connects (`--gap`), and how long
-decides how much of a connect is waking up: compare the two rows of one run only.
+The bench's panel client (`bench.wire.WsClient`, as `bench resync` uses it) connects to
+a bare asyncio server in another process that answers the WebSocket upgrade with the
+101 and Engine.IO's OPEN in one write, and the namespace CONNECT with the CONNECT
+reply, from fixed bytes: TCP, the client's work and the kernel's, nothing of aiohttp,
+Engine.IO or Socket.IO. And to a hub with one room, resuming at its seq: nothing to
+replay (`bench resync`'s `connect` path, without the orchestration around it); with
+`--before REF`, to the hub of commit REF as well, on the same configuration. The
+servers take turns, `--connects` each per round, so that drift on a shared machine
+falls on all alike. The medians say how much of a reconnect is the hub's to save.
+Both ends idle between connects (`--gap`), and how long decides how much of a connect
+is waking up: compare the rows of one run only.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.proc import Children
-from bench.stacks import HubStack, Layout
+from bench.stacks import HubStack, Layout, export_source, start_hub
 from bench.wire import EIO_PATH, WsClient, sio_connect
 from hub.fanout import ws_text_frame
 
@@ -129,36 +131,61 @@ def summary(times: list[float]) -> dict[str, float]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    server = await asyncio.create_subprocess_exec(
+    floor = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.floor", "--serve", stdout=asyncio.subprocess.PIPE
     )
-    try:
-        assert server.stdout is not None
-        port = json.loads(await server.stdout.readline())["port"]
-        await series(port, "/rooms/r000", 50, {}, args.gap)  # warm both ends
-        floor = summary(await series(port, "/rooms/r000", args.connects, {}, args.gap))
-    finally:
-        server.kill()
-        await server.wait()
     layout = Layout(1, 1, poll_interval=30.0)
-    with tempfile.TemporaryDirectory() as logs:
-        async with Children(Path(logs)) as children:
-            stack = HubStack(children, layout, Path(logs))
-            await stack.start()
-            port = stack.port
-            namespace = f"/rooms/{layout.room_ids[0]}"
-            auth = await resume_point(port, namespace)
-            await series(port, namespace, 50, auth, args.gap)
-            hub = summary(await series(port, namespace, args.connects, auth, args.gap))
-    print(f"{'connect, ms':<32}{'p50':>8}{'p99':>8}")
-    for name, row in (("fixed bytes (the floor)", floor), ("avhub, nothing missed", hub)):
-        print(f"{name:<32}{row['p50_ms']:>8.3f}{row['p99_ms']:>8.3f}")
-    print(f"the hub's share of the p50: {hub['p50_ms'] - floor['p50_ms']:.3f} ms")
+    namespace = f"/rooms/{layout.room_ids[0]}"
+    try:
+        assert floor.stdout is not None
+        servers = [("fixed bytes (the floor)", json.loads(await floor.stdout.readline())["port"])]
+        with tempfile.TemporaryDirectory() as logs:
+            async with Children(Path(logs)) as children:
+                stack = HubStack(children, layout, Path(logs), notify=False)
+                await stack.start()
+                servers.append(("avhub, nothing missed", stack.port))
+                if args.before:  # the same configuration, the hub of another commit
+                    source = export_source(args.before, Path(logs) / "before-src")
+                    _, url = await start_hub(children, "before", stack.config, source=source)
+                    servers.append(
+                        (f"avhub {args.before}, nothing missed", int(url.split(":")[-1]))
+                    )
+                times = await rounds(servers, namespace, args)
+    finally:
+        floor.kill()
+        await floor.wait()
+    print(f"{'connect, ms':<40}{'p50':>8}{'p99':>8}")
+    rows = {name: summary(samples) for name, samples in times.items()}
+    for name, row in rows.items():
+        print(f"{name:<40}{row['p50_ms']:>8.3f}{row['p99_ms']:>8.3f}")
+    base = rows[servers[0][0]]["p50_ms"]
+    for name, _ in servers[1:]:
+        print(f"{name}: the hub's share of the p50 {rows[name]['p50_ms'] - base:.3f} ms")
+
+
+async def rounds(
+    servers: list[tuple[str, int]], namespace: str, args: argparse.Namespace
+) -> dict[str, list[float]]:
+    """`--rounds` rounds, each server `--connects` times in turn (drift on a shared
+    machine falls on every server alike); every connect's seconds, by server."""
+    auths = {
+        name: {} if i == 0 else await resume_point(port, namespace)
+        for i, (name, port) in enumerate(servers)
+    }
+    times: dict[str, list[float]] = {name: [] for name, _ in servers}
+    for name, port in servers:
+        await series(port, namespace, 50, auths[name], args.gap)  # warm both ends
+    for _ in range(args.rounds):
+        for name, port in servers:
+            times[name] += await series(port, namespace, args.connects, auths[name], args.gap)
+    return times
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.floor")
-    parser.add_argument("--connects", type=int, default=1000)
+    parser.add_argument("--connects", type=int, default=200, help="per server and round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--before", metavar="REF", help="also the hub of git commit REF")
     parser.add_argument(
         "--gap",
         type=float,
