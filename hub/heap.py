@@ -22,8 +22,8 @@ objects that such a collection comes round every 20-45 s.
   freed as it goes, frozen or not, since hub/fanout.py serves it without
   python-engineio's reference cycles; a long-polling panel's go to the sweep. A sweep
   comes when `sweep_after` panels have left (at least, and at least a quarter of those
-  connected), or when any panel left more than `sweep_every` ago. A reload thaws before it applies and settles after, so the devices
-  and rooms it removes are collected.
+  connected), or when any panel left more than `sweep_every` ago. A reload thaws before
+  it applies and settles after, so the devices and rooms it removes are collected.
 
 Only `avhub run` does this (the process is the hub's); a hub inside another program, or a
 test's, leaves the collector alone. /metrics shows what the last settle froze
