@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ from typing import Any
 
 from bench.proc import Children
 from bench.stacks import HubStack, Layout, export_source, start_hub
+from bench.stats import summary_ms
 from bench.wire import EIO_PATH, WsClient, sio_connect
 from hub.fanout import ws_text_frame
 
@@ -65,17 +65,20 @@ async def serve() -> None:
     await asyncio.Event().wait()
 
 
-async def connect_once(port: int, namespace: str, auth: dict[str, Any]) -> float:
-    """Seconds from opening the socket until the namespace CONNECT reply arrives."""
+async def connect_once(
+    port: int, namespace: str, auth: dict[str, Any], until: str = "40"
+) -> tuple[float, str]:
+    """Open a socket and join `namespace`: the seconds until the first packet starting
+    with `until` (by default the CONNECT reply) arrives, and that packet."""
     loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
+    done: asyncio.Future[str] = loop.create_future()
     holder: list[WsClient] = []
 
     def on_text(text: str) -> None:
         if text[0] == "0":
             holder[0].send_text(sio_connect(namespace, auth))
-        elif text.startswith("40") and not done.done():
-            done.set_result(None)
+        elif text.startswith(until) and not done.done():
+            done.set_result(text)
 
     started = time.perf_counter()
     _, ws = await loop.create_connection(
@@ -83,32 +86,17 @@ async def connect_once(port: int, namespace: str, auth: dict[str, Any]) -> float
     )
     holder.append(ws)
     async with asyncio.timeout(10):
-        await done
+        text = await done
     took = time.perf_counter() - started
     ws.close()
-    return took
+    return took, text
 
 
 async def resume_point(port: int, namespace: str) -> dict[str, Any]:
     """`auth` that resumes at the room's current seq: nothing to replay, no snapshot."""
-    loop = asyncio.get_running_loop()
-    snapshot: asyncio.Future[dict[str, Any]] = loop.create_future()
-    holder: list[WsClient] = []
     prefix = f'42{namespace},["snapshot",'
-
-    def on_text(text: str) -> None:
-        if text[0] == "0":
-            holder[0].send_text(sio_connect(namespace, {}))
-        elif text.startswith(prefix) and not snapshot.done():
-            snapshot.set_result(json.loads(text[len(prefix) : -1]))
-
-    _, ws = await loop.create_connection(
-        lambda: WsClient("127.0.0.1", port, EIO_PATH, on_text, lambda: None), "127.0.0.1", port
-    )
-    holder.append(ws)
-    async with asyncio.timeout(10):
-        data = await snapshot
-    ws.close()
+    _, text = await connect_once(port, namespace, {}, until=prefix)
+    data = json.loads(text[len(prefix) : -1])
     return {"resume": {"epoch": data["epoch"], "seq": data["seq"]}}
 
 
@@ -117,17 +105,9 @@ async def series(
 ) -> list[float]:
     times = []
     for _ in range(count):
-        times.append(await connect_once(port, namespace, auth))
+        times.append((await connect_once(port, namespace, auth))[0])
         await asyncio.sleep(gap)  # idle between connects, as a panel would be
     return times
-
-
-def summary(times: list[float]) -> dict[str, float]:
-    ordered = sorted(times)
-    return {
-        "p50_ms": statistics.median(ordered) * 1000,
-        "p99_ms": ordered[int(len(ordered) * 0.99)] * 1000,
-    }
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -155,7 +135,7 @@ async def main(args: argparse.Namespace) -> None:
         floor.kill()
         await floor.wait()
     print(f"{'connect, ms':<40}{'p50':>8}{'p99':>8}")
-    rows = {name: summary(samples) for name, samples in times.items()}
+    rows = {name: summary_ms(samples) for name, samples in times.items()}
     for name, row in rows.items():
         print(f"{name:<40}{row['p50_ms']:>8.3f}{row['p99_ms']:>8.3f}")
     base = rows[servers[0][0]]["p50_ms"]
