@@ -4,9 +4,10 @@ The bench's panel client (`bench.wire.WsClient`, as `bench resync` uses it) conn
 a bare asyncio server in another process that answers the WebSocket upgrade with the
 101 and Engine.IO's OPEN in one write, and the namespace CONNECT with the CONNECT
 reply, from fixed bytes: TCP, the client's work and the kernel's, nothing of aiohttp,
-Engine.IO or Socket.IO. And to a hub with one room, resuming at its seq: nothing to
-replay (`bench resync`'s `connect` path, without the orchestration around it); with
-`--before REF`, to the hub of commit REF as well, on the same configuration. The
+Engine.IO or Socket.IO. And to a hub with one room of `--devices` projectors, resuming at
+its seq once the room holds still: nothing to replay (`bench resync`'s `connect` path,
+without the orchestration around it); with `--before REF`, to the hub of commit REF as
+well, on the same configuration; with `--redis`, to a hub on `store: redis://`. The
 servers take turns, `--connects` each per round, so that drift on a shared machine
 falls on all alike. The medians say how much of a reconnect is the hub's to save.
 Both ends idle between connects (`--gap`), and how long decides how much of a connect
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.proc import Children
+from bench.scenarios.scaleout import ClusterStack
 from bench.stacks import HubStack, Layout, export_source, start_hub
 from bench.stats import summary_ms
 from bench.wire import EIO_PATH, WsClient, sio_connect
@@ -36,6 +38,9 @@ UPGRADE = (
 ) + ws_text_frame(
     b'0{"sid":"floor","upgrades":[],"pingTimeout":20000,"pingInterval":25000,"maxPayload":1000000}'
 )
+
+
+QUIET = 0.5  # seconds without a change before the room counts as still
 
 
 class FixedServer(asyncio.Protocol):
@@ -93,11 +98,19 @@ async def connect_once(
 
 
 async def resume_point(port: int, namespace: str) -> dict[str, Any]:
-    """`auth` that resumes at the room's current seq: nothing to replay, no snapshot."""
+    """`auth` that resumes at the room's seq once it holds still for `QUIET` seconds: nothing
+    to replay, no snapshot (a hub just started is still taking in its devices' state)."""
     prefix = f'42{namespace},["snapshot",'
-    _, text = await connect_once(port, namespace, {}, until=prefix)
-    data = json.loads(text[len(prefix) : -1])
-    return {"resume": {"epoch": data["epoch"], "seq": data["seq"]}}
+    last: dict[str, Any] | None = None
+    for _ in range(100):
+        _, text = await connect_once(port, namespace, {}, until=prefix)
+        data = json.loads(text[len(prefix) : -1])
+        point = {"resume": {"epoch": data["epoch"], "seq": data["seq"]}}
+        if point == last:
+            return point
+        last = point
+        await asyncio.sleep(QUIET)
+    raise RuntimeError(f"the room of port {port} did not hold still for {QUIET} s")
 
 
 async def series(
@@ -114,7 +127,7 @@ async def main(args: argparse.Namespace) -> None:
     floor = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.floor", "--serve", stdout=asyncio.subprocess.PIPE
     )
-    layout = Layout(1, 1, poll_interval=30.0)
+    layout = Layout(1, args.devices, poll_interval=30.0)
     namespace = f"/rooms/{layout.room_ids[0]}"
     try:
         assert floor.stdout is not None
@@ -130,6 +143,11 @@ async def main(args: argparse.Namespace) -> None:
                     servers.append(
                         (f"avhub {args.before}, nothing missed", int(url.split(":")[-1]))
                     )
+                if args.redis:  # the same room with `store: redis://`, one hub
+                    (Path(logs) / "redis").mkdir()
+                    cluster = ClusterStack(children, layout, Path(logs) / "redis", 1)
+                    await cluster.start()
+                    servers.append(("avhub, store: redis, nothing missed", cluster.port))
                 times = await rounds(servers, namespace, args)
     finally:
         floor.kill()
@@ -158,6 +176,9 @@ async def rounds(
     for _ in range(args.rounds):
         for name, port in servers:
             times[name] += await series(port, namespace, args.connects, auths[name], args.gap)
+    for name, port in servers[1:]:
+        if await resume_point(port, namespace) != auths[name]:
+            print(f"{name}: the room changed during the run, later connects replayed changes")
     return times
 
 
@@ -166,6 +187,10 @@ if __name__ == "__main__":
     parser.add_argument("--connects", type=int, default=200, help="per server and round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--before", metavar="REF", help="also the hub of git commit REF")
+    parser.add_argument("--devices", type=int, default=1, help="PJLink projectors in the room")
+    parser.add_argument(
+        "--redis", action="store_true", help="also a hub on `store: redis://` (and a redis-server)"
+    )
     parser.add_argument(
         "--gap",
         type=float,

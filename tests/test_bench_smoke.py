@@ -89,13 +89,18 @@ def test_polling_with_generic_devices_reports_cpu_per_request(tmp_path: Path) ->
 def test_the_handshake_floor_runs_and_reports_both_servers() -> None:
     command = [sys.executable, "-m", "bench.floor", "--connects", "10", "--rounds", "2"]
     done = subprocess.run(
-        [*command, "--gap", "0", "--before", "HEAD"],
+        [*command, "--gap", "0", "--before", "HEAD", "--redis"],
         capture_output=True,
         text=True,
         timeout=180,
         check=True,
     )
     rows = {line[:40].strip(): line[40:].split() for line in done.stdout.splitlines()}
-    for name in ("fixed bytes (the floor)", "avhub, nothing missed", "avhub HEAD, nothing missed"):
+    for name in (
+        "fixed bytes (the floor)",
+        "avhub, nothing missed",
+        "avhub HEAD, nothing missed",
+        "avhub, store: redis, nothing missed",
+    ):
         p50, p99 = map(float, rows[name])
         assert 0 < p50 <= p99, done.stdout

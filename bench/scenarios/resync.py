@@ -28,7 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--switchers", type=int, default=100, help="Extron switchers in the big room (0: none)"
     )
-    parser.add_argument("--reconnects", type=int, default=100, help="per path and room size")
+    parser.add_argument(
+        "--reconnects",
+        type=int,
+        default=500,
+        help="per path and room size (the p99 is the fifth slowest of 500, the slowest of 100)",
+    )
     parser.add_argument("--storm-rooms", type=int, default=20)
     parser.add_argument("--storm-panels", type=int, default=50, help="panels per room in the storm")
     parser.add_argument(
