@@ -20,7 +20,7 @@ from hub.cluster.node import ClusterNode
 from hub.cluster.placement import ClusterPlacement
 from hub.cluster.store import RedisStore
 from hub.config import Config, HubSettings, RoomConfig
-from hub.fanout import direct_transports
+from hub.fanout import Packet, direct_transports
 from hub.guard import origin_guard, socketio_origins
 from hub.http import setup_routes
 from hub.metrics import HubMetrics
@@ -74,7 +74,9 @@ class Hub:
         self.transport_factory = transport_factory
         # Browsers must come from the hub's own origin or one of hub.allowed_origins.
         self.sio = socketio.AsyncServer(
-            async_mode="aiohttp", cors_allowed_origins=socketio_origins(lambda: self.config.hub)
+            async_mode="aiohttp",
+            cors_allowed_origins=socketio_origins(lambda: self.config.hub),
+            serializer=Packet,
         )
         # python-socketio accepts the namespaces it has a handler for plus this list, which
         # its constructor turns from empty into ["/"]: rooms' namespaces only, as handlers
@@ -160,7 +162,8 @@ class Hub:
         """The room's continuity ended in Redis: its panels load the new epoch's snapshot."""
         namespace = self.namespaces.get(store.room_id)
         if namespace is not None and namespace.fanout is not None:
-            namespace.fanout.broadcast("snapshot", store.snapshot())
+            fanout = namespace.fanout
+            fanout.deliver(fanout.raw_event("snapshot", store.snapshot_json()))
 
     async def start(self, host: str | None = None, port: int | None = None) -> tuple[str, int]:
         """Serve HTTP/Socket.IO, start every room and driver service; returns the bound address."""

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import logging
 from typing import Any
 
@@ -62,6 +63,33 @@ def encode_event(namespace: str, event: str, data_json: str) -> eio_packet.Packe
     return eio_packet.Packet(eio_packet.MESSAGE, data=text)
 
 
+class RawJSON(str):
+    """Text that is already compact JSON, for an acknowledgement: `Packet` puts it in as is."""
+
+    __slots__ = ()
+
+
+class _PacketJSON:
+    """The standard library's `json` as python-socketio's packets use it, except that the
+    arguments of an acknowledgement that is one `RawJSON` are not encoded again."""
+
+    loads = staticmethod(json.loads)
+
+    @staticmethod
+    def dumps(obj: Any, **kwargs: Any) -> str:
+        if type(obj) is list and len(obj) == 1 and type(obj[0]) is RawJSON:
+            return f"[{obj[0]}]"
+        return json.dumps(obj, **kwargs)
+
+
+class Packet(socketio.packet.Packet):  # type: ignore[misc]
+    """The hub's Socket.IO packet class (`AsyncServer(serializer=Packet)`): python-socketio's,
+    with `_PacketJSON`. A handler that returns a `RawJSON` (a snapshot encoded once, by
+    `snapshot_json`) has it sent without building and encoding the object again."""
+
+    json = _PacketJSON
+
+
 def ws_text_frame(payload: bytes) -> bytes:
     """One unmasked, unfragmented server→client WebSocket text frame (RFC 6455 §5.2)."""
     n = len(payload)
@@ -73,11 +101,13 @@ def ws_text_frame(payload: bytes) -> bytes:
 
 
 class Event:
-    """One event, encoded once: the Engine.IO packet, and its WebSocket frame on first use."""
+    """One event, encoded once: its data's JSON, the Engine.IO packet, and its WebSocket
+    frame on first use."""
 
-    __slots__ = ("_frame", "packet")
+    __slots__ = ("_frame", "data_json", "packet")
 
     def __init__(self, namespace: str, event: str, data_json: str) -> None:
+        self.data_json = data_json
         self.packet = encode_event(namespace, event, data_json)
         self._frame: bytes | None = None
 

@@ -177,7 +177,7 @@ class HttpApi:
         room = self._room(request)
         if isinstance(room, web.Response):
             return room
-        return web.json_response(room.store.snapshot())
+        return web.Response(text=room.store.snapshot_json(), content_type="application/json")
 
     async def command(self, request: web.Request) -> web.Response:
         room = self._room(request)

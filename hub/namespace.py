@@ -10,10 +10,10 @@ import socketio
 
 from drivers.errors import ErrorCode
 from hub.commands import Reply, error_reply
-from hub.fanout import Event, Fanout
+from hub.fanout import Event, Fanout, RawJSON
 from hub.room import Room
 from hub.schemas import held_ids
-from hub.store import Change
+from hub.store import Change, dumps
 
 log = logging.getLogger("avhub.rooms")
 
@@ -171,10 +171,13 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self.room.counters.left += 1
         self.room.counters.panels = len(self._panels)
 
-    async def on_sync(self, sid: str, *args: Any) -> Reply:
+    async def on_sync(self, sid: str, *args: Any) -> Reply | RawJSON:
         """`{"epoch", "seq", "schemas"?}` → the missed changes, or a snapshot when they are gone.
 
-        The snapshot leaves out the action schemas whose ids `schemas` lists.
+        The snapshot leaves out the action schemas whose ids `schemas` lists. Both answers
+        are sent as encoded already, not built and encoded again: the snapshot as
+        `snapshot_json` has it (each device's state once per change of it), the changes
+        as their `change` events were (`RecentEvents`).
         """
         data = args[0] if len(args) == 1 else None
         if not isinstance(data, dict):
@@ -185,8 +188,11 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         changes = self.room.store.since(data.get("epoch"), data.get("seq"))
         self.room.counters.resumes["snapshot" if changes is None else "replay"] += 1
         if changes is None:
-            return {"snapshot": self.room.store.snapshot(held_ids(data.get("schemas")))}
-        return {"changes": [c.to_dict() for c in changes]}
+            snapshot = self.room.store.snapshot_json(held_ids(data.get("schemas")))
+            return RawJSON(f'{{"snapshot":{snapshot}}}')
+        recent = self._recent
+        texts = [e.data_json if (e := recent.get(c)) else dumps(c.to_dict()) for c in changes]
+        return RawJSON(f'{{"changes":[{",".join(texts)}]}}')
 
     async def on_command(self, sid: str, *args: Any) -> Reply:
         """`{"device", "action", "args"}` → `{"ok": true, "result"}` or an error."""

@@ -15,7 +15,7 @@ from engineio import packet as eio_packet
 
 from bench.wire import EIO_PATH, WsClient, sio_call, sio_connect
 from hub.app import Hub
-from hub.fanout import Fanout, direct_transports
+from hub.fanout import Fanout, Packet, RawJSON, direct_transports
 from tests.helpers import until
 
 CONFIG = {"rooms": {"lobby": {"devices": {}}}}
@@ -403,3 +403,15 @@ async def test_a_stopped_hub_leaves_no_engineio_service_task(hub_factory: Any) -
     assert len(service_tasks()) == 1  # Engine.IO starts it with the first request
     await hub.stop()
     await until(lambda: not service_tasks(), message="the service task ended with the hub")
+
+
+def test_an_acknowledgement_of_raw_json_is_sent_as_it_is() -> None:
+    raw = RawJSON('{"snapshot":{"seq":3,"name":"Ünïcode"}}')
+    ack = Packet(socketio.packet.ACK, namespace="/rooms/x", id=7, data=[raw])
+    assert ack.encode() == f"3/rooms/x,7[{raw}]"
+    for data in ([{"a": [1, "b"]}], ["text"], [RawJSON("1"), 2], {"a": RawJSON("1")}):
+        ours = Packet(socketio.packet.EVENT, namespace="/rooms/x", id=7, data=data).encode()
+        theirs = socketio.packet.Packet(
+            socketio.packet.EVENT, namespace="/rooms/x", id=7, data=data
+        )
+        assert ours == theirs.encode()  # anything else: encoded as python-socketio does

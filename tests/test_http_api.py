@@ -354,6 +354,19 @@ async def test_room_snapshot_is_the_socketio_snapshot(api: Api, panels: Any) -> 
     assert mine["state"].keys() <= hubs["state"].keys()  # the state moves on with every poll
 
 
+async def test_room_snapshot_is_sent_as_encoded_once(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room = api.hub.rooms["lobby"].store
+    expected = json.loads(room.snapshot_json())
+    built: list[object] = []
+    monkeypatch.setattr(room, "snapshot", lambda *held: built.append(held))
+    status, body = await api.call("GET", "/api/rooms/lobby")
+    assert status == 200 and built == []
+    assert {**body, "devices": None, "seq": None} == {**expected, "devices": None, "seq": None}
+    assert body["devices"].keys() == expected["devices"].keys()  # their state moves on
+
+
 async def test_healthz(api: Api) -> None:
     await api.slow_online()
     status, body = await api.call("GET", "/healthz")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
 import socketio
 
 from hub.app import Hub
+from hub.store import Change
 from tests.helpers import until
 from tests.panel import Panel
 
@@ -190,6 +192,33 @@ async def test_sync_answers_with_changes_or_a_snapshot(
         assert answer["snapshot"]["seq"] == room.seq and "proj0" in answer["snapshot"]["devices"]
     bad = await panel.call("sync", "gimme")
     assert bad["ok"] is False and bad["error"]["code"] == "invalid_args"
+
+
+async def test_sync_answers_are_sent_as_encoded_once(
+    hub_factory: Any, panels: Any, pjlink_sims: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sync` answers with text encoded already, not with objects built and encoded again:
+    the snapshot as `snapshot_json` has it (as the `snapshot` event's), the changes as their
+    `change` events were sent."""
+    hub = await online_hub(hub_factory, [await pjlink_sims()])
+    room = hub.rooms["lobby"].store
+    panel = await joined(panels, hub)
+    base = room.seq
+    commit(hub, 3)
+    await until(lambda: panel.seq == room.seq)
+    expected = json.loads(room.snapshot_json())
+    built: list[object] = []
+    monkeypatch.setattr(room, "snapshot", lambda *held: built.append(held))
+    monkeypatch.setattr(Change, "to_dict", lambda change: built.append(change))
+    answer = await panel.call("sync", {"epoch": room.epoch, "seq": base})
+    assert [(c["seq"], c["state"]) for c in answer["changes"]] == [
+        (base + n, {"probe": base + n}) for n in (1, 2, 3)
+    ]
+    answer = await panel.call("sync", {"epoch": "old", "seq": 0})
+    assert built == [] and answer.keys() == {"snapshot"}
+    snapshot = answer["snapshot"]  # polls may move the state on meanwhile, nothing else
+    assert {**snapshot, "devices": None, "seq": None} == {**expected, "devices": None, "seq": None}
+    assert snapshot["devices"].keys() == expected["devices"].keys()
 
 
 async def test_a_gap_is_healed_by_sync(hub_factory: Any, panels: Any, pjlink_sims: Any) -> None:
