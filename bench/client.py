@@ -408,6 +408,35 @@ class Client:
             "bytes": panel.snapshot_bytes if took else 0,
         }
 
+    async def op_sync(self, id: int, behind: int | None, wait: float = 10.0) -> dict[str, Any]:
+        """Panel `id` asks `sync` over its open connection for the last `behind` changes
+        again, or (None) for a snapshot, naming the action schemas it keeps; seconds from
+        sending until the answer is taken in, and what came back."""
+        panel = self.panels[id]
+        future: asyncio.Future[tuple[float, str, int]] = asyncio.get_running_loop().create_future()
+
+        def answered(answer: Any) -> None:
+            if "snapshot" in answer:
+                panel._on_snapshot(answer["snapshot"], time.time())
+                future.set_result((time.time(), "snapshot", 0))
+                return
+            changes = answer["changes"]
+            for change in changes:  # as a panel takes a replay: the next seq only
+                if change["epoch"] == panel.epoch and change["seq"] == panel.seq + 1:
+                    panel._apply(change)
+            future.set_result((time.time(), "replay", len(changes)))
+
+        data: dict[str, Any]
+        if behind is None:
+            data = {"epoch": None, "seq": 0, "schemas": list(panel.schemas)}
+        else:
+            data = {"epoch": panel.epoch, "seq": panel.seq - behind}
+        started = time.time()
+        panel._call("sync", data, answered)
+        async with asyncio.timeout(wait):
+            done, path, replayed = await future
+        return {"seconds": done - started, "path": path, "replayed": replayed}
+
     async def op_snapshot(self, room: str, wait: float = 10.0) -> dict[str, Any]:
         """A fresh snapshot of `room` (a `sync` from an unknown epoch) and its size in bytes."""
         panel = next(p for p in self.panels if p.room == room and p.connected)

@@ -58,6 +58,10 @@ def test_scenario_runs_and_reports(scenario: str, tmp_path: Path) -> None:
             assert outcome["room2"]["snapshot"]["paths"] == ["snapshot"], kind
             assert outcome["room2"]["replay5"]["paths"] == ["replay"], kind
             assert outcome["room2"]["snapshot5"]["paths"] == ["snapshot"], kind
+            if kind == "avhub":  # `sync` over the open connection, both stores
+                for room in ("room2", "room2_redis"):
+                    assert outcome[room]["sync_replay5"]["paths"] == ["replay"], room
+                    assert outcome[room]["sync_snapshot5"]["paths"] == ["snapshot"], room
             switchers = outcome["switchers"]
             assert switchers["snapshot"]["bytes"] > 0 and switchers["unresolved"] == 0, kind
         if scenario in ("polling", "pipelining"):

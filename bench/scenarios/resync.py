@@ -106,6 +106,31 @@ async def reconnects(
     }
 
 
+SYNCS = (f"sync_replay{FEW}", f"sync_snapshot{FEW}")
+"""Over an open connection, no handshake: five devices changed and the panel asks `sync`
+for those five again (`sync_replay5`), or for a snapshot (`sync_snapshot5`)."""
+
+
+async def syncs(fleet: Fleet, stack: Any, count: int) -> dict[str, Any]:
+    """Panel 1 of the room (connected) asks `sync` `count` times by each of `SYNCS`, in
+    turns, five devices changing before each."""
+    client = fleet.clients[0]
+    probe = 1
+    devices = stack.layout.room_devices(0)[:FEW]
+    times: dict[str, list[float]] = {path: [] for path in SYNCS}
+    taken: dict[str, set[str]] = {path: set() for path in SYNCS}
+    for _ in range(count):
+        for path in SYNCS:
+            seq = (await client.call("wait_seq", id=probe, seq=0))["seq"]
+            writes = await stack.bump(devices)
+            await client.call("wait_seq", id=probe, seq=seq + len(writes))
+            behind = FEW if path == SYNCS[0] else None
+            reply = await client.call("sync", id=probe, behind=behind)
+            times[path].append(reply["seconds"])
+            taken[path].add(reply["path"])
+    return {path: {**summary_ms(times[path]), "paths": sorted(taken[path])} for path in SYNCS}
+
+
 def state_alone(template: dict[str, Any]) -> dict[str, Any]:
     """A snapshot template's devices with their name, driver and state only."""
     return {
@@ -172,13 +197,18 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
                 **await reconnects(r.fleet, r.stack, args.reconnects),
                 "snapshot_bytes": size_bytes,
             }
+            if r.kind == "avhub":  # the baseline has no `sync`
+                results[r.kind][f"room{size}"].update(
+                    await syncs(r.fleet, r.stack, args.reconnects)
+                )
         if args.redis:
             async with scale_rig("redis1", rundir / f"size{size}", layout, {}, 1) as r:
                 await r.fleet.connect(r.stack.url, layout, 2)
                 await r.fleet.wait_online(layout)
-                results["avhub"][f"room{size}_redis"] = await reconnects(
-                    r.fleet, r.stack, args.reconnects
-                )
+                results["avhub"][f"room{size}_redis"] = {
+                    **await reconnects(r.fleet, r.stack, args.reconnects),
+                    **await syncs(r.fleet, r.stack, args.reconnects),
+                }
     layout = Layout(args.storm_rooms, args.storm_devices, poll_interval=args.poll_interval)
     async for r in both(args, rundir / "storm", layout):
         await connect_panels(r, args.storm_panels)
@@ -212,6 +242,9 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
             for q in ("p50_ms", "p99_ms"):
                 name = f"{room}: replay of {FEW} / snapshot, every device changed {q[:3]}"
                 rows.append((name, mine[f"replay{FEW}"][q], mine["snapshot"][q]))
+            for q in ("p50_ms", "p99_ms"):
+                name = f"{room}: {FEW} missed, sync replay / sync snapshot {q[:3]}"
+                rows.append((name, mine[SYNCS[0]][q], mine[SYNCS[1]][q]))
     if args.redis:
         for size in args.sizes:
             for path in PATHS:
