@@ -22,7 +22,7 @@ from hub.cluster.store import RedisStore
 from hub.config import Config, HubSettings, RoomConfig
 from hub.fanout import Packet, direct_transports
 from hub.guard import origin_guard, socketio_origins
-from hub.http import setup_routes
+from hub.http import api_errors, setup_routes
 from hub.metrics import HubMetrics
 from hub.namespace import RoomNamespace
 from hub.room import Room, drivers_of
@@ -90,7 +90,7 @@ class Hub:
         self.metrics = HubMetrics(self)
         self.reloader: Reloader | None = None  # set when the hub runs from a file
         self.heap: Heap | None = None  # set by `avhub run` (hub/heap.py)
-        self.app = web.Application(middlewares=[origin_guard(lambda: self.config.hub)])
+        self.app = web.Application(middlewares=[origin_guard(lambda: self.config.hub), api_errors])
         self.sio.attach(self.app)
         setup_routes(self.app, self)
         self._runner: web.AppRunner | None = None

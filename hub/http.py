@@ -18,8 +18,8 @@ from aiohttp import web
 
 from drivers.errors import ErrorCode
 from hub.commands import error_reply
+from hub.guard import Handler, json_only, token_matches
 from hub.guard import error as _error
-from hub.guard import json_only, token_matches
 from hub.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -47,6 +47,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 }
 UNKNOWN_ROOM = "unknown_room"  # HTTP only: a panel for an unknown room gets CONNECT_ERROR
 NOT_RELOADABLE = "not_reloadable"  # HTTP only, 409: the hub runs from no file
+NOT_FOUND = "not_found"  # HTTP only, 404: no such path under /api/
+METHOD_NOT_ALLOWED = "method_not_allowed"  # HTTP only, 405: the path takes other methods
+API_PREFIX = "/api/"
 FORBIDDEN = 403  # a valid token, but for another room: code stays "unauthorized"
 _NO_CACHE = {"Cache-Control": "no-cache"}
 
@@ -238,6 +241,28 @@ async def _json_args(request: web.Request) -> dict[str, Any] | str:
     if not isinstance(args, dict):
         return f"the body must be a JSON object of args, got {type(args).__name__}"
     return args
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Under `/api/`, a path the hub does not serve or a method it does not take there
+    gets the API's JSON error (404 `not_found`, 405 `method_not_allowed` with `Allow`),
+    not aiohttp's plain-text page: API clients parse one error shape."""
+    try:
+        return await handler(request)
+    except web.HTTPMethodNotAllowed as exc:
+        if not request.path.startswith(API_PREFIX):
+            raise
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        response = _error(
+            405, METHOD_NOT_ALLOWED, f"{request.path} takes {allowed}, not {request.method}"
+        )
+        response.headers["Allow"] = allowed
+        return response
+    except web.HTTPNotFound:
+        if not request.path.startswith(API_PREFIX):
+            raise
+        return _error(404, NOT_FOUND, f"no API path {request.path!r}; /api/openapi.json lists them")
 
 
 def setup_routes(app: web.Application, hub: Hub) -> HttpApi:

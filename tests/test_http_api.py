@@ -18,7 +18,15 @@ from drivers.errors import ErrorCode
 from drivers.pjlink.driver import PjlinkDriver
 from hub.app import Hub
 from hub.guard import FORBIDDEN_ORIGIN, UNSUPPORTED_MEDIA_TYPE
-from hub.http import NOT_RELOADABLE, OPENAPI_DOCUMENT, UNKNOWN_ROOM, WEB_DIR, status_for
+from hub.http import (
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    NOT_RELOADABLE,
+    OPENAPI_DOCUMENT,
+    UNKNOWN_ROOM,
+    WEB_DIR,
+    status_for,
+)
 from simulators.pjlink import PjlinkSimulator
 from tests.cluster import RedisServer, cluster_config, redis_server
 from tests.helpers import closed_tcp_port, pjlink_at, until
@@ -411,6 +419,19 @@ SUFFIXES = ("", "_total", "_bucket", "_count", "_sum")
 # ---- pages, static files and the Socket.IO client -------------------------------------------------
 
 
+async def test_an_unknown_api_path_or_method_gets_the_json_error(api: Api) -> None:
+    for path in ("/api/room", "/api/rooms/lobby/devices", "/api/admin/reload/now"):
+        status, body = await api.call("GET", path)
+        assert (status, code_of(body)) == (404, NOT_FOUND), (path, body)
+        assert path in body["error"]["message"]
+    async with api.http.request("DELETE", "/api/rooms/lobby") as response:
+        body = await response.json()
+        assert (response.status, code_of(body)) == (405, METHOD_NOT_ALLOWED), body
+        assert response.headers["Allow"] == "GET, HEAD" and "DELETE" in body["error"]["message"]
+    status, text = await api.call("GET", "/nothing/here")  # pages keep aiohttp's answer
+    assert status == 404 and isinstance(text, str)
+
+
 async def test_pages(api: Api) -> None:
     status, text = await api.call("GET", "/")
     assert status == 200 and "/static/rooms.js" in text
@@ -481,6 +502,7 @@ async def test_openapi_documents_every_route_and_status(api: Api) -> None:
     assert {int(s) for s in command["responses"]} == statuses
     codes = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]
     http_only = {UNKNOWN_ROOM, NOT_RELOADABLE, FORBIDDEN_ORIGIN, UNSUPPORTED_MEDIA_TYPE}
+    http_only |= {NOT_FOUND, METHOD_NOT_ALLOWED}
     assert set(codes["enum"]) == {c.value for c in ErrorCode} | http_only | {"invalid_config"}
     snapshot = doc["components"]["schemas"]["Snapshot"]
     assert "schemas" in snapshot["required"]
