@@ -19,6 +19,10 @@ pinned python-engineio 4.15.x / python-socketio 5.18.x (pyproject.toml):
   encoding (`0<namespace>,`) as Socket.IO puts it there.
 - `AsyncServer.manager.is_connected(sid, namespace)` and `eio_sid_from_sid`: public
   enough, but used here to know when Socket.IO has queued a namespace CONNECT.
+- `AsyncServer(serializer=cls)` taking a `socketio.packet.Packet` subclass, that class's
+  `json` attribute being what `encode` calls `dumps(data, separators=...)` on, and an
+  event handler's return value `r` being acknowledged with `data=[r]`: `Packet` and
+  `RawJSON` rely on these.
 - That Engine.IO queues the OPEN packet before it upgrades, and of aiohttp (3.12+):
   a response whose `_send_headers_immediately` is False leaves its serialized headers
   in its payload writer's `_headers_buf` after `prepare` (`_headers_written` False).
