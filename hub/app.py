@@ -161,9 +161,8 @@ class Hub:
     def _resend_snapshots(self, store: RedisStore) -> None:
         """The room's continuity ended in Redis: its panels load the new epoch's snapshot."""
         namespace = self.namespaces.get(store.room_id)
-        if namespace is not None and namespace.fanout is not None:
-            fanout = namespace.fanout
-            fanout.deliver(fanout.raw_event("snapshot", store.snapshot_json()))
+        if namespace is not None:
+            namespace.send_snapshot()
 
     async def start(self, host: str | None = None, port: int | None = None) -> tuple[str, int]:
         """Serve HTTP/Socket.IO, start every room and driver service; returns the bound address."""

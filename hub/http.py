@@ -248,11 +248,11 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
     """Under `/api/`, a path the hub does not serve or a method it does not take there
     gets the API's JSON error (404 `not_found`, 405 `method_not_allowed` with `Allow`),
     not aiohttp's plain-text page: API clients parse one error shape."""
+    if not request.path.startswith(API_PREFIX):
+        return await handler(request)
     try:
         return await handler(request)
     except web.HTTPMethodNotAllowed as exc:
-        if not request.path.startswith(API_PREFIX):
-            raise
         allowed = ", ".join(sorted(exc.allowed_methods))
         response = _error(
             405, METHOD_NOT_ALLOWED, f"{request.path} takes {allowed}, not {request.method}"
@@ -260,8 +260,6 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         response.headers["Allow"] = allowed
         return response
     except web.HTTPNotFound:
-        if not request.path.startswith(API_PREFIX):
-            raise
         return _error(404, NOT_FOUND, f"no API path {request.path!r}; /api/openapi.json lists them")
 
 

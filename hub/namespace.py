@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from typing import Any
 
 import socketio
@@ -13,7 +14,7 @@ from hub.commands import Reply, error_reply
 from hub.fanout import Event, Fanout, RawJSON
 from hub.room import Room
 from hub.schemas import held_ids
-from hub.store import Change, dumps
+from hub.store import Change
 
 log = logging.getLogger("avhub.rooms")
 
@@ -75,10 +76,14 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         those of devices added since are in it. A panel that lacks one anyway (its cache
         was lost) asks for a snapshot with all of them (`sync` naming none).
         """
-        store = self.room.store
+        self.send_snapshot(self._shown)
+        self._shown = frozenset(self.room.store.schemas)
+
+    def send_snapshot(self, held: Collection[str] = ()) -> None:
+        """Send every panel a snapshot of the room as it is, without the schemas in `held`."""
         if self.fanout is not None and len(self.fanout):
-            self.fanout.deliver(self.fanout.raw_event("snapshot", store.snapshot_json(self._shown)))
-        self._shown = frozenset(store.schemas)
+            snapshot = self.room.store.snapshot_json(held)
+            self.fanout.deliver(self.fanout.raw_event("snapshot", snapshot))
 
     async def send_off(self, code: str, message: str, sids: list[str] | None = None) -> None:
         """Tell panels why (`closing` `{code, message}`), then disconnect them; all by default."""
@@ -147,8 +152,7 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             first = [fanout.raw_event("snapshot", room.store.snapshot_json(held))]
             room.counters.snapshots += 1
         else:
-            recent = self._recent
-            first = [recent.get(c) or fanout.event("change", c.to_dict()) for c in changes]
+            first = [self._change_event(c) for c in changes]
             room.counters.resumed += 1
         if isinstance(resume, dict):
             room.counters.resumes["snapshot" if changes is None else "replay"] += 1
@@ -190,9 +194,14 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if changes is None:
             snapshot = self.room.store.snapshot_json(held_ids(data.get("schemas")))
             return RawJSON(f'{{"snapshot":{snapshot}}}')
-        recent = self._recent
-        texts = [e.data_json if (e := recent.get(c)) else dumps(c.to_dict()) for c in changes]
-        return RawJSON(f'{{"changes":[{",".join(texts)}]}}')
+        texts = ",".join(self._change_event(c).data_json for c in changes)
+        return RawJSON(f'{{"changes":[{texts}]}}')
+
+    def _change_event(self, change: Change) -> Event:
+        """`change` as its `change` event was sent to the panels, or encoded now if it is
+        no longer among the recent ones (or was sent to nobody)."""
+        assert self.fanout is not None
+        return self._recent.get(change) or self.fanout.event("change", change.to_dict())
 
     async def on_command(self, sid: str, *args: Any) -> Reply:
         """`{"device", "action", "args"}` → `{"ok": true, "result"}` or an error."""
