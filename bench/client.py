@@ -247,17 +247,21 @@ class Panel:
 
         def answered(answer: Any) -> None:
             self._syncing = False
-            if not isinstance(answer, dict):
-                return
-            if "snapshot" in answer:
-                self._on_snapshot(answer["snapshot"], time.time())
-                return
-            for change in answer.get("changes", []):
-                if change["epoch"] == self.epoch and change["seq"] == self.seq + 1:
-                    self._apply(change)
-            self._check_waiter(time.time())
+            if isinstance(answer, dict):
+                self._take_sync(answer)
 
         self._call("sync", {"epoch": self.epoch, "seq": self.seq}, answered)
+
+    def _take_sync(self, answer: dict[str, Any]) -> str:
+        """Take in a `sync` answer: a snapshot, or the changes (the next seq only); which."""
+        if "snapshot" in answer:
+            self._on_snapshot(answer["snapshot"], time.time())
+            return "snapshot"
+        for change in answer.get("changes", []):
+            if change["epoch"] == self.epoch and change["seq"] == self.seq + 1:
+                self._apply(change)
+        self._check_waiter(time.time())
+        return "replay"
 
     # ---- waiting for sync -------------------------------------------------------------
 
@@ -416,15 +420,8 @@ class Client:
         future: asyncio.Future[tuple[float, str, int]] = asyncio.get_running_loop().create_future()
 
         def answered(answer: Any) -> None:
-            if "snapshot" in answer:
-                panel._on_snapshot(answer["snapshot"], time.time())
-                future.set_result((time.time(), "snapshot", 0))
-                return
-            changes = answer["changes"]
-            for change in changes:  # as a panel takes a replay: the next seq only
-                if change["epoch"] == panel.epoch and change["seq"] == panel.seq + 1:
-                    panel._apply(change)
-            future.set_result((time.time(), "replay", len(changes)))
+            path = panel._take_sync(answer)
+            future.set_result((time.time(), path, len(answer.get("changes", []))))
 
         data: dict[str, Any]
         if behind is None:

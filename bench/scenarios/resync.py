@@ -236,15 +236,14 @@ async def run(args: argparse.Namespace, rundir: Path) -> dict[str, Any]:
                 rows.append((name, ours[f"room{size}"][path][q], theirs[f"room{size}"][path][q]))
         for store in ("", "_redis") if args.redis else ("",):
             mine, room = ours[f"room{size}{store}"], f"{size}-device room{store.replace('_', ', ')}"
-            for q in ("p50_ms", "p99_ms"):
-                name = f"{room}: {FEW} missed, replay / snapshot {q[:3]}"
-                rows.append((name, mine[f"replay{FEW}"][q], mine[f"snapshot{FEW}"][q]))
-            for q in ("p50_ms", "p99_ms"):
-                name = f"{room}: replay of {FEW} / snapshot, every device changed {q[:3]}"
-                rows.append((name, mine[f"replay{FEW}"][q], mine["snapshot"][q]))
-            for q in ("p50_ms", "p99_ms"):
-                name = f"{room}: {FEW} missed, sync replay / sync snapshot {q[:3]}"
-                rows.append((name, mine[SYNCS[0]][q], mine[SYNCS[1]][q]))
+            for label, replayed, snapshot in (
+                (f"{FEW} missed, replay / snapshot", f"replay{FEW}", f"snapshot{FEW}"),
+                (f"replay of {FEW} / snapshot, every device changed", f"replay{FEW}", "snapshot"),
+                (f"{FEW} missed, sync replay / sync snapshot", *SYNCS),
+            ):
+                for q in ("p50_ms", "p99_ms"):
+                    name = f"{room}: {label} {q[:3]}"
+                    rows.append((name, mine[replayed][q], mine[snapshot][q]))
     if args.redis:
         for size in args.sizes:
             for path in PATHS:
