@@ -49,6 +49,7 @@ import socketio
 from aiohttp import web
 from engineio import exceptions as engineio_exceptions
 from engineio import packet as eio_packet
+from engineio.async_socket import AsyncSocket
 
 from hub.store import dumps
 
@@ -515,6 +516,7 @@ def direct_transports(server: socketio.AsyncServer) -> dict[str, asyncio.Transpo
     if registry is not None:
         return registry
     transports: dict[str, asyncio.Transport] = {}
+    _keep_ping_tasks(eio)
 
     class PanelWebSocket(existing):  # type: ignore[misc, valid-type]
         async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
@@ -534,6 +536,9 @@ def direct_transports(server: socketio.AsyncServer) -> dict[str, asyncio.Transpo
                     await _serve(self, socket)
             finally:
                 transports.pop(sid, None)
+                _drop_tracebacks(self._sock.exception())
+                if socket.closed:
+                    _stop_pinging(socket)
             return self._sock
 
         async def send(self, message: Any) -> None:
@@ -544,3 +549,51 @@ def direct_transports(server: socketio.AsyncServer) -> dict[str, asyncio.Transpo
     PanelWebSocket.transports = transports
     eio._async = {**eio._async, "websocket": PanelWebSocket}
     return transports
+
+
+def _keep_ping_tasks(eio: Any) -> None:
+    """Keep each Engine.IO socket's ping task on the socket, so it can be stopped.
+
+    `AsyncSocket.schedule_ping` starts `_send_ping` (sleep the ping interval, then send a
+    PING unless closed) through `start_background_task` and keeps no handle. A panel
+    that leaves would leave that task asleep for the ping interval (25 s), holding its
+    socket, queue and all: garbage the collector counts and walks, its young collections
+    coming round every few reconnects. This wraps the server's `start_background_task`
+    to note a ping task as the socket's `_avhub_ping`; `_stop_pinging` cancels it when the
+    WebSocket ends.
+    """
+    start = eio.start_background_task
+    send_ping = AsyncSocket._send_ping
+
+    def start_background_task(target: Any, *args: Any, **kwargs: Any) -> Any:
+        task = start(target, *args, **kwargs)
+        if getattr(target, "__func__", None) is send_ping:
+            target.__self__._avhub_ping = task
+        return task
+
+    eio.start_background_task = start_background_task
+
+
+def _stop_pinging(socket: Any) -> None:
+    """Cancel a closed socket's sleeping ping task (`_keep_ping_tasks`), freeing the socket."""
+    task = getattr(socket, "_avhub_ping", None)
+    if task is not None:
+        socket._avhub_ping = None
+        task.cancel()
+
+
+def _drop_tracebacks(error: BaseException | None) -> None:
+    """Let an ended WebSocket's last error (`WebSocketResponse.exception()`), and the errors
+    it was raised while handling, go without their tracebacks.
+
+    A panel that hangs up without a close frame: aiohttp's reader raises `EofStream`,
+    `receive` answers it by closing, the close frame cannot be written to the closing
+    transport, and the response keeps that error. Its traceback holds the frames of
+    `close` and `receive`, whose `self` is the response: a reference cycle through the
+    request, its handler, the WebSocket reader and writer, some 50 objects per reconnect
+    that only the cycle collector frees (a young collection every dozen reconnects).
+    Without the tracebacks they go as the panel does.
+    """
+    while error is not None:
+        error.__traceback__ = None
+        error = error.__cause__ or error.__context__

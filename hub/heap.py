@@ -20,7 +20,10 @@ objects that such a collection comes round every 20-45 s.
   collection (the pause, once, instead of every half minute). A panel on a WebSocket
   leaves little of it: the hub's side of its socket (driver, aiohttp request, tasks) is
   freed as it goes, frozen or not, since hub/fanout.py serves it without
-  python-engineio's reference cycles; a long-polling panel's go to the sweep. A sweep
+  python-engineio's reference cycles, stops its ping task and drops the traceback that
+  tied aiohttp's response into one when the panel hung up (asyncio's transport, a
+  handful of objects in a cycle of its own on Python 3.11, is what is left); a
+  long-polling panel's go to the sweep. A sweep
   comes when `sweep_after` panels have left (at least, and at least a quarter of those
   connected), or when any panel left more than `sweep_every` ago. A reload thaws before
   it applies and settles after, so the devices and rooms it removes are collected.

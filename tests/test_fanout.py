@@ -4,7 +4,11 @@ Engine.IO/Socket.IO internals it leans on (pinned in pyproject.toml)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
+import weakref
+from collections.abc import Iterator
 from importlib import metadata
 from typing import Any
 
@@ -14,6 +18,7 @@ import socketio
 from engineio import packet as eio_packet
 
 from bench.wire import EIO_PATH, WsClient, sio_call, sio_connect
+from hub import fanout as hub_fanout
 from hub.app import Hub
 from hub.fanout import Fanout, Packet, RawJSON, direct_transports
 from tests.helpers import until
@@ -370,6 +375,58 @@ async def test_a_silent_panel_is_let_go(hub_factory: Any) -> None:
     await until(lambda: silent.closed.is_set(), timeout=5)
     assert "2" in silent.packets  # it was pinged, and did not answer
     await until(lambda: len(fanout(hub)) == 0)
+
+
+@contextlib.contextmanager
+def no_cycle_collection() -> Iterator[None]:
+    """Only reference counting frees objects meanwhile: what a cycle holds stays."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+async def test_a_panel_that_hangs_up_is_freed_as_it_goes(
+    hub_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A panel that drops its connection without a close frame leaves nothing to the cycle
+    collector: its Engine.IO socket is not held for the ping interval by a sleeping ping
+    task, and its aiohttp WebSocket (with the request and handler behind it) is not kept
+    in a reference cycle by the traceback of the error it ended with."""
+    made: list[weakref.ref[aiohttp.web.WebSocketResponse]] = []
+    prepare = hub_fanout._HeldUpgrade.prepare
+
+    async def recording(
+        self: aiohttp.web.WebSocketResponse, request: aiohttp.web.BaseRequest
+    ) -> Any:
+        if not made or made[-1]() is not self:  # aiohttp prepares it again when it returns
+            made.append(weakref.ref(self))
+        return await prepare(self, request)
+
+    monkeypatch.setattr(hub_fanout._HeldUpgrade, "prepare", recording)
+    lobby = await lobby_hub(hub_factory)
+    assert lobby.sio.eio.ping_interval >= 20  # the default: a leftover ping task outlives the test
+    # Engine.IO's service task walks a copy of the sockets it had when it started, one per
+    # ping timeout: the first panel's stays in it, later ones do not.
+    first = RawPanel(lobby)
+    await first.connect()
+    await until(lambda: first.events())
+    kept = set(lobby.sio.eio.sockets)
+    with no_cycle_collection():
+        for _ in range(2):
+            panel = RawPanel(lobby)
+            await panel.connect()
+            await until(panel.events)
+            [sid] = set(lobby.sio.eio.sockets) - kept
+            socket = weakref.ref(lobby.sio.eio.sockets[sid])
+            panel.close()  # the TCP connection only
+            await until(lambda: len(fanout(lobby)) == 1)
+            await until(lambda s=socket: s() is None, message="the Engine.IO socket is still held")
+            await until(lambda: made[-1]() is None, message="the WebSocket is still held")
+    assert len(made) == 3
+    first.close()
 
 
 async def test_hub_stop_hangs_up_on_connected_panels_promptly(hub_factory: Any) -> None:
