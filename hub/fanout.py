@@ -594,6 +594,8 @@ def _drop_tracebacks(error: BaseException | None) -> None:
     that only the cycle collector frees (a young collection every dozen reconnects).
     Without the tracebacks they go as the panel does.
     """
-    while error is not None:
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
         error.__traceback__ = None
         error = error.__cause__ or error.__context__

@@ -429,6 +429,21 @@ async def test_a_panel_that_hangs_up_is_freed_as_it_goes(
     first.close()
 
 
+def test_dropping_tracebacks_follows_the_chain_and_ends() -> None:
+    def raised(error: BaseException) -> BaseException:
+        try:
+            raise error
+        except BaseException as caught:
+            return caught
+
+    first, second = raised(ValueError("first")), raised(OSError("second"))
+    second.__context__ = first
+    first.__context__ = second  # a loop: the walk must still end
+    hub_fanout._drop_tracebacks(second)
+    assert first.__traceback__ is None and second.__traceback__ is None
+    hub_fanout._drop_tracebacks(None)
+
+
 async def test_hub_stop_hangs_up_on_connected_panels_promptly(hub_factory: Any) -> None:
     hub = await lobby_hub(hub_factory)
     panels = [RawPanel(hub) for _ in range(3)]
