@@ -27,6 +27,11 @@ pinned python-engineio 4.15.x / python-socketio 5.18.x (pyproject.toml):
   a response whose `_send_headers_immediately` is False leaves its serialized headers
   in its payload writer's `_headers_buf` after `prepare` (`_headers_written` False).
   `_upgrade_with_open` sends that 101 and the OPEN in one write.
+- That `AsyncSocket.schedule_ping` starts `AsyncSocket._send_ping`, bound to the socket,
+  through the Engine.IO server's `start_background_task` (which returns the task), and
+  that aiohttp's `WebSocketResponse.exception()` is the error a WebSocket ended with:
+  `_keep_ping_tasks`, `_stop_pinging` and `_drop_tracebacks` free a departed panel's
+  objects with these.
 - For a WebSocket opened directly (not an upgrade from long-polling) `_serve` stands in
   for `AsyncSocket._websocket_handler`, doing what it does with the socket's
   `connected`, `upgraded`, `queue`, `receive(packet)`, `close(wait, abort, reason)` and
