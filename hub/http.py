@@ -18,7 +18,7 @@ from aiohttp import web
 
 from drivers.errors import ErrorCode
 from hub.commands import error_reply
-from hub.guard import Handler, json_only, token_matches
+from hub.guard import JSON, Handler, json_only, token_matches
 from hub.guard import error as _error
 from hub.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
@@ -180,7 +180,7 @@ class HttpApi:
         room = self._room(request)
         if isinstance(room, web.Response):
             return room
-        return web.Response(text=room.store.snapshot_json(), content_type="application/json")
+        return web.Response(text=room.store.snapshot_json(), content_type=JSON)
 
     async def command(self, request: web.Request) -> web.Response:
         room = self._room(request)
