@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.proc import wait_quiet
+from bench.proc import run_main, wait_quiet
 from bench.scenarios import SCENARIOS
 from bench.stats import RESULTS, machine, save, table
 
@@ -63,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         runs = [parser.parse_args(argv)]
     for args in runs:
-        result = asyncio.run(run_one(args.scenario, args))
+        result = run_main(run_one(args.scenario, args))
         print(table(result["rows"], f"{args.scenario}: avhub vs baseline (same run)"))
         path = save(args.scenario, result, args.out)
         print(f"results: {path}\n", flush=True)

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.proc import Children, CpuMeter
+from bench.proc import Children, CpuMeter, run_main
 from bench.stacks import BaselineStack, Layout
 
 
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--panels", type=int, default=20, help="panels per room")
     parser.add_argument("--rate", type=float, default=50, help="changes per second")
     parser.add_argument("--seconds", type=float, default=10)
-    asyncio.run(run(parser.parse_args(argv)))
+    run_main(run(parser.parse_args(argv)))
     return 0
 
 

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.proc import Children
+from bench.proc import Children, run_main
 from bench.scenarios.scaleout import ClusterStack
 from bench.stacks import HubStack, Layout, export_source, start_hub
 from bench.stats import summary_ms
@@ -200,4 +200,4 @@ if __name__ == "__main__":
     )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     cli = parser.parse_args()
-    asyncio.run(serve() if cli.serve else main(cli))
+    run_main(serve() if cli.serve else main(cli))

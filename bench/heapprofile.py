@@ -40,7 +40,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.proc import Child, Children
+from bench.proc import Child, Children, run_main
 from bench.scenarios.polling import DETAIL_INTERVAL, start_devices
 from bench.stacks import Layout, hub_config
 
@@ -346,4 +346,4 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 if __name__ == "__main__":
     out = io.TextIOWrapper(sys.stdout.buffer, line_buffering=True)
     sys.stdout = out
-    asyncio.run(main(parse()))
+    run_main(main(parse()))

@@ -9,8 +9,11 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, BinaryIO, Self
+from typing import Any, BinaryIO, Self, TypeVar
+
+T = TypeVar("T")
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -18,6 +21,39 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 class ChildError(RuntimeError):
     """A child process failed, answered with an error, or did not answer in time."""
+
+
+def run_main(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(main)`, with SIGTERM taken as Ctrl-C is: the run is cancelled and the
+    children it started are stopped (each is in a session of its own, out of reach of a
+    signal to the bench's process group), then the bench exits with status 143.
+    """
+    terminated = False
+
+    async def stoppable() -> T:
+        nonlocal terminated
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def terminate() -> None:
+            nonlocal terminated
+            terminated = True
+            task.cancel()
+
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+        try:
+            return await main
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        return asyncio.run(stoppable())
+    except asyncio.CancelledError:
+        if not terminated:
+            raise
+        print("bench: stopped by SIGTERM; its child processes are stopped", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGTERM) from None
 
 
 def cpu_seconds(pid: int) -> float:

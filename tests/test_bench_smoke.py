@@ -6,7 +6,10 @@ hub and the baseline, never how fast anything was.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +111,45 @@ def test_the_handshake_floor_runs_and_reports_both_servers() -> None:
     ):
         p50, p99 = map(float, rows[name])
         assert 0 < p50 <= p99, done.stdout
+
+
+STOPPED_BY_SIGTERM = """
+import asyncio, sys
+from pathlib import Path
+from bench.proc import Children, run_main
+
+async def main() -> None:
+    async with Children(Path(sys.argv[1])) as children:
+        sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
+        child = await children.start("sleeper", sleeper, expect_json=False)
+        print(child.pid, flush=True)
+        await asyncio.Event().wait()
+
+run_main(main())
+"""
+
+
+def test_sigterm_stops_a_bench_and_the_children_it_started(tmp_path: Path) -> None:
+    """Each child runs in a session of its own, so only the bench can stop it: SIGTERM to
+    the bench must do what Ctrl-C does, not leave hubs and simulators running."""
+    bench = subprocess.Popen(
+        [sys.executable, "-c", STOPPED_BY_SIGTERM, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert bench.stdout is not None and bench.stderr is not None
+    child = int(bench.stdout.readline())
+    try:
+        bench.send_signal(signal.SIGTERM)
+        assert bench.wait(timeout=30) == 128 + signal.SIGTERM
+        assert "stopped by SIGTERM" in bench.stderr.read()
+        with pytest.raises(ProcessLookupError):
+            os.killpg(child, 0)  # stopped, and reaped by the bench
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child, signal.SIGKILL)
+        bench.kill()
+        bench.wait()
+        bench.stdout.close()
+        bench.stderr.close()
