@@ -28,7 +28,9 @@ pinned python-engineio 4.15.x / python-socketio 5.18.x (pyproject.toml):
   in its payload writer's `_headers_buf` after `prepare` (`_headers_written` False).
   `_upgrade_with_open` sends that 101 and the OPEN in one write.
 - That `AsyncSocket.schedule_ping` starts `AsyncSocket._send_ping`, bound to the socket,
-  through the Engine.IO server's `start_background_task` (which returns the task), and
+  through the Engine.IO server's `start_background_task` (which returns the task), that
+  `AsyncSocket.close` calls the server's `handlers["disconnect"]` (a coroutine function,
+  python-socketio's, taking the sid first) while the socket is still in `sockets`, and
   that aiohttp's `WebSocketResponse.exception()` is the error a WebSocket ended with:
   `_keep_ping_tasks`, `_stop_pinging` and `_drop_tracebacks` free a departed panel's
   objects with these.
@@ -542,8 +544,6 @@ def direct_transports(server: socketio.AsyncServer) -> dict[str, asyncio.Transpo
             finally:
                 transports.pop(sid, None)
                 _drop_tracebacks(self._sock.exception())
-                if socket.closed:
-                    _stop_pinging(socket)
             return self._sock
 
         async def send(self, message: Any) -> None:
@@ -557,15 +557,16 @@ def direct_transports(server: socketio.AsyncServer) -> dict[str, asyncio.Transpo
 
 
 def _keep_ping_tasks(eio: Any) -> None:
-    """Keep each Engine.IO socket's ping task on the socket, so it can be stopped.
+    """Keep each Engine.IO socket's ping task on the socket, and stop it when the panel goes.
 
     `AsyncSocket.schedule_ping` starts `_send_ping` (sleep the ping interval, then send a
     PING unless closed) through `start_background_task` and keeps no handle. A panel
     that leaves would leave that task asleep for the ping interval (25 s), holding its
     socket, queue and all: garbage the collector counts and walks, its young collections
     coming round every few reconnects. This wraps the server's `start_background_task`
-    to note a ping task as the socket's `_avhub_ping`; `_stop_pinging` cancels it when the
-    WebSocket ends.
+    to note a ping task as the socket's `_avhub_ping`, and its `disconnect` handler
+    (python-socketio's), which `AsyncSocket.close` calls once per socket whatever the
+    transport and whoever hangs up, to cancel that task (`_stop_pinging`) as it returns.
     """
     start = eio.start_background_task
     send_ping = AsyncSocket._send_ping
@@ -577,10 +578,21 @@ def _keep_ping_tasks(eio: Any) -> None:
         return task
 
     eio.start_background_task = start_background_task
+    disconnected = eio.handlers["disconnect"]
+
+    async def on_disconnect(sid: str, *args: Any) -> Any:
+        socket = eio.sockets.get(sid)
+        try:
+            return await disconnected(sid, *args)
+        finally:
+            if socket is not None:
+                _stop_pinging(socket)
+
+    eio.handlers["disconnect"] = on_disconnect
 
 
 def _stop_pinging(socket: Any) -> None:
-    """Cancel a closed socket's sleeping ping task (`_keep_ping_tasks`), freeing the socket."""
+    """Cancel a closing socket's sleeping ping task (`_keep_ping_tasks`), freeing the socket."""
     task = getattr(socket, "_avhub_ping", None)
     if task is not None:
         socket._avhub_ping = None

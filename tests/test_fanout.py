@@ -224,6 +224,29 @@ async def test_long_polling_panels_are_served_through_engineio_in_order(
     await until(lambda: len(fanout(hub)) == 0)
 
 
+@pytest.mark.parametrize("transports", [["polling"], ["polling", "websocket"]])
+async def test_a_departed_panel_leaves_no_ping_task_asleep(
+    hub_factory: Any, transports: list[str]
+) -> None:
+    """Engine.IO sleeps the ping interval (25 s) before each ping; a panel that leaves,
+    long-polling or upgraded, must not leave that task holding its socket."""
+    hub = await lobby_hub(hub_factory)
+    assert hub.address is not None and hub.sio.eio.ping_interval >= 20
+    sio = socketio.AsyncClient(reconnection=False)
+    await sio.connect(
+        f"http://127.0.0.1:{hub.address[1]}", namespaces=["/rooms/lobby"], transports=transports
+    )
+    [socket] = hub.sio.eio.sockets.values()
+    ping = socket._avhub_ping
+    assert ping is not None and not ping.done()
+    leaving = asyncio.create_task(sio.disconnect())
+    await until(lambda: socket.closed)
+    socket.queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))  # ends a pending long-poll GET
+    await leaving
+    await until(ping.done, message="the ping task still sleeps")
+    assert ping.cancelled() and socket._avhub_ping is None
+
+
 async def test_a_panel_that_stops_reading_is_disconnected(
     hub_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
