@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 import socketio
@@ -12,7 +14,7 @@ from aiohttp import web
 
 from drivers import DRIVERS
 from drivers.base import Driver
-from drivers.errors import ErrorCode
+from drivers.errors import AvhubError, ErrorCode
 from drivers.service import DriverService
 from drivers.transport import TransportFactory, create_transport
 from hub.automation.clock import Clock, SystemClock, zone
@@ -23,6 +25,7 @@ from hub.config import Config, HubSettings, RoomConfig
 from hub.fanout import Packet, direct_transports
 from hub.guard import origin_guard, socketio_origins
 from hub.http import api_errors, setup_routes
+from hub.logs import counted
 from hub.metrics import HubMetrics
 from hub.namespace import RoomNamespace
 from hub.room import Room, drivers_of
@@ -58,6 +61,9 @@ class Hub:
     ) -> None:
         settings = config.hub
         self.config = config
+        self.started = settings
+        """The hub settings it started with: what runs of those a reload cannot change
+        (`hub.reload.RESTART_ONLY`) until the next start, rooms added later included."""
         self.cluster: ClusterNode | None = None
         self.placement: ClusterPlacement | None = None
         if settings.store != "memory":  # scale-out: hub/cluster
@@ -99,16 +105,15 @@ class Hub:
 
     def open_room(self, room_id: str, config: RoomConfig) -> Room:
         """A room and its namespace, accepting panels from now on (started by the caller)."""
-        settings = self.config.hub
         room = Room(
             room_id,
             config,
             self._new_store(room_id, config),
-            admin_token=settings.admin_token,
+            admin_token=self.config.hub.admin_token,
             transport_factory=self.transport_factory,
             placement=self.placement,
             clock=self.clock,
-            zone=zone(settings.timezone),
+            zone=zone(self.started.timezone),
         )
         namespace = RoomNamespace(room)
         self.sio.register_namespace(namespace)
@@ -136,7 +141,7 @@ class Hub:
 
     def _new_store(self, room_id: str, room: RoomConfig) -> RoomStore:
         if self.cluster is None:
-            return memory_store(room_id, room, self.config.hub)
+            return memory_store(room_id, room, self.started)
         return self.cluster.store(room_id, room.name)
 
     def store_health(self) -> dict[str, Any]:
@@ -173,7 +178,12 @@ class Hub:
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as err:
+            await self._runner.cleanup()
+            self._runner = None
+            raise AvhubError(cannot_listen(host, port, err)) from err
         bound = self._runner.addresses[0]
         self.address = (str(bound[0]), int(bound[1]))
         self.host = host
@@ -186,10 +196,10 @@ class Hub:
         for service in self.services.values():
             await service.start(host)
         log.info(
-            "hub listening on http://%s:%d (%d rooms, %d devices)",
+            "hub listening on http://%s:%d (%s, %s)",
             *self.address,
-            len(self.rooms),
-            len(self.all_drivers()),
+            counted(len(self.rooms), "room"),
+            counted(len(self.all_drivers()), "device"),
         )
         return self.address
 
@@ -277,6 +287,20 @@ def _awaiting(task: asyncio.Task[Any]) -> str:
         where.append(f"{frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})")
         awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
     return " > ".join(where)
+
+
+def cannot_listen(host: str, port: int, err: OSError) -> str:
+    """Why the hub cannot take HOST:PORT, in a line (asyncio's message names the socket
+    address tuple and repeats itself)."""
+    why = os.strerror(err.errno).lower() if err.errno else str(err)
+    hint = ""
+    if err.errno == errno.EADDRINUSE:
+        hint = (
+            "; another program (or hub) listens there: choose another with --listen or hub.listen"
+        )
+    elif err.errno == errno.EACCES:
+        hint = "; ports below 1024 need privileges: choose another with --listen or hub.listen"
+    return f"cannot listen on {host}:{port}: {why}{hint}"
 
 
 def _services(settings: HubSettings, drivers: list[Driver[Any]]) -> dict[str, DriverService[Any]]:

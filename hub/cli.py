@@ -19,6 +19,7 @@ from drivers.errors import AvhubError, ConfigError
 from hub.catalog import failed_plugins
 from hub.config import Config, ConfigFileError, load_config, parse_listen
 from hub.guard import exposure_warnings
+from hub.logs import counted
 
 Handler = Callable[[argparse.Namespace], int]
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -44,7 +45,7 @@ def check(args: argparse.Namespace) -> int:
         print(f"{args.file}: warning: {warning}")
     rooms = len(config.rooms)
     devices = sum(1 for _ in config.devices())
-    print(f"{args.file}: ok ({_count(rooms, 'room')}, {_count(devices, 'device')})")
+    print(f"{args.file}: ok ({counted(rooms, 'room')}, {counted(devices, 'device')})")
     return EXIT_OK
 
 
@@ -281,7 +282,3 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     return handler(args)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

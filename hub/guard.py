@@ -91,11 +91,21 @@ def json_only(request: web.Request) -> web.Response | None:
     )
 
 
+def token_bytes(token: str) -> bytes | None:
+    """`token` as UTF-8 to compare, or None when it is not text: a lone surrogate, from
+    header bytes that were not UTF-8 or an escape in a panel's JSON, matches no token."""
+    try:
+        return token.encode()
+    except UnicodeEncodeError:
+        return None
+
+
 def token_matches(given: str | None, expected: str | None) -> bool:
     """Constant-time comparison; no expected token never matches."""
     if given is None or expected is None:
         return False
-    return hmac.compare_digest(given.encode(), expected.encode())
+    given_bytes = token_bytes(given)
+    return given_bytes is not None and hmac.compare_digest(given_bytes, expected.encode())
 
 
 def loopback(host: str) -> bool:

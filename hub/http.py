@@ -238,6 +238,8 @@ async def _json_args(request: web.Request) -> dict[str, Any] | str:
         args = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
         return f"the body must be a JSON object of args: {err}"
+    except RecursionError:
+        return "the body must be a JSON object of args: it is nested too deeply to read"
     if not isinstance(args, dict):
         return f"the body must be a JSON object of args, got {type(args).__name__}"
     return args
@@ -245,13 +247,20 @@ async def _json_args(request: web.Request) -> dict[str, Any] | str:
 
 @web.middleware
 async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Under `/api/`, a path the hub does not serve or a method it does not take there
-    gets the API's JSON error (404 `not_found`, 405 `method_not_allowed` with `Allow`),
-    not aiohttp's plain-text page: API clients parse one error shape."""
+    """Under `/api/`, a path the hub does not serve, a method it does not take there or a
+    body over the size it reads gets the API's JSON error (404 `not_found`, 405
+    `method_not_allowed` with `Allow`, 413 `invalid_args`), not aiohttp's plain-text page:
+    API clients parse one error shape."""
     if not request.path.startswith(API_PREFIX):
         return await handler(request)
     try:
         return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return _error(
+            413,
+            ErrorCode.INVALID_ARGS,
+            f"the body is larger than the {request.client_max_size} bytes the hub reads",
+        )
     except web.HTTPMethodNotAllowed as exc:
         allowed = ", ".join(sorted(exc.allowed_methods))
         response = _error(

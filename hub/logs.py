@@ -24,6 +24,11 @@ _DEVICE_LABEL = re.compile(rf"({_ID})/({_ID})\b(?![/.])")
 _ROOM_LABEL = re.compile(rf"/rooms/({_ID})\b")
 
 
+def counted(n: int, noun: str) -> str:
+    """`1 room`, `3 rooms`: a count for a log line or a message."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def where(record: logging.LogRecord, message: str) -> tuple[str | None, str | None]:
     """(room, device) of a log record: its extras, else the label its message starts with."""
     room: object = getattr(record, "room", None)

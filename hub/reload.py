@@ -99,8 +99,10 @@ class Plan:
         }
 
 
-def plan_reload(old: Config, new: Config) -> Plan:
-    """Compare the running deployment with the new one."""
+def plan_reload(old: Config, new: Config, started: HubSettings | None = None) -> Plan:
+    """Compare the running deployment with the new one; `started`: the hub settings the
+    hub started with (default `old.hub`), which its restart-only settings still are."""
+    started = started or old.hub
     admin = old.hub.admin_token != new.hub.admin_token
     changed = {}
     for room_id, room in new.rooms.items():
@@ -120,7 +122,7 @@ def plan_reload(old: Config, new: Config) -> Plan:
             if old.hub.driver_settings(name) != new.hub.driver_settings(name)
         ),
         restart_needed=tuple(
-            name for name in RESTART_ONLY if getattr(old.hub, name) != getattr(new.hub, name)
+            name for name in RESTART_ONLY if getattr(started, name) != getattr(new.hub, name)
         ),
     )
 
@@ -321,7 +323,7 @@ class Reloader:
         try:
             if self.simulators is not None:
                 config = await self.simulators.start_for(config)
-            plan = plan_reload(self.hub.config, config)
+            plan = plan_reload(self.hub.config, config, self.hub.started)
             await apply_plan(self.hub, config, plan)
             if self.simulators is not None:
                 self.simulators.aim_at(self.hub.services)
@@ -332,12 +334,15 @@ class Reloader:
             if self.heap is not None:
                 self.heap.settle()
         for name in plan.restart_needed:
-            log.warning("reload: hub.%s changed; it takes effect when the hub restarts", name)
+            log.warning(
+                "reload: hub.%s in the file is not what runs; it takes effect when the hub restarts",
+                name,
+            )
         summary = plan.summary()
         log.info(
-            "reloaded %s: rooms %s, devices %s",
+            "reloaded %s: rooms %s; devices %s",
             self.path,
-            {k: len(v) for k, v in summary["rooms"].items()},
-            {k: len(v) for k, v in summary["devices"].items()},
+            ", ".join(f"{len(v)} {k}" for k, v in summary["rooms"].items()),
+            ", ".join(f"{len(v)} {k}" for k, v in summary["devices"].items()),
         )
         return ReloadOutcome(plan=plan)

@@ -24,6 +24,7 @@ from hub.automation.device import RoomDevice
 from hub.automation.models import ROOM_DEVICE
 from hub.commands import Device, Reply, Target, result_code, run_command
 from hub.config import RoomConfig
+from hub.guard import token_bytes
 from hub.store import RoomStore
 
 
@@ -185,10 +186,8 @@ class Room:
         """True when the room is open or `token` is one of its tokens (or the admin token)."""
         if self.open_room:
             return True
-        if not isinstance(token, str):
-            return False
-        given = token.encode()
-        return any(hmac.compare_digest(given, t) for t in self._tokens)
+        given = token_bytes(token) if isinstance(token, str) else None
+        return given is not None and any(hmac.compare_digest(given, t) for t in self._tokens)
 
     async def command(self, data: Any, where: str) -> Reply:
         """Run one `{device, action, args}` command; the ack, counted by result."""

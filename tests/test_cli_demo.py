@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +131,21 @@ def test_run_stops_when_redis_cannot_be_reached_and_never_shows_its_password(
     assert f"cannot reach Redis at redis://127.0.0.1:{port}/0" in result.stdout
     assert "s3cret" not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_run_says_in_a_line_when_its_port_is_taken(tmp_path: Path) -> None:
+    config = tmp_path / "site.yaml"
+    config.write_text(yaml.safe_dump({"rooms": {"lobby": {"devices": {}}}}))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [AVHUB, "run", str(config), "--listen", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1, result.stderr
+    assert f"avhub: cannot listen on 127.0.0.1:{port}: address already in use" in result.stdout
+    assert "Traceback" not in result.stderr, result.stderr

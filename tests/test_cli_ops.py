@@ -80,6 +80,10 @@ async def test_sighup_reloads_the_file_with_simulators_and_logs_json_lines(tmp_p
     ), lines
     problems = [line["message"] for line in lines if line["level"] == "error"]
     assert any(p.startswith(f"{path}:") and "poll_interval" in p for p in problems), problems
+    messages = [line["message"] for line in lines]
+    assert any("(1 room, 1 device)" in m for m in messages), messages  # at start
+    reloaded = f"reloaded {path}: rooms 1 added, 0 removed, 0 changed; devices 0 added, "
+    assert any(m.startswith(reloaded) for m in messages), messages
 
 
 async def _in(ids: object, room: str) -> bool:

@@ -136,6 +136,19 @@ async def test_empty_and_json_bodies_are_args(api: Api) -> None:
     assert status == 200, body
 
 
+async def test_a_body_too_deep_or_too_large_gets_the_json_error(api: Api) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000  # deeper than Python's JSON decoder goes
+    status, body = await api.command("lobby", "proj", "power_on", raw=deep)
+    assert (status, code_of(body)) == (400, "invalid_args"), body
+    assert "nested too deeply" in body["error"]["message"]
+    large = b'{"input": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    status, body = await api.command("lobby", "proj", "select_input", raw=large)
+    assert (status, code_of(body)) == (413, "invalid_args"), body
+    assert "1048576 bytes" in body["error"]["message"]
+    status, body = await api.command("lobby", "proj", "power_on")
+    assert status == 200, body  # and the hub goes on
+
+
 # DESIGN.md §8 and the OpenAPI document, written out here rather than read from hub.http.
 STATUS = {
     ErrorCode.INVALID_ARGS: 400,
@@ -304,6 +317,23 @@ async def test_only_bearer_tokens_count(api: Api) -> None:
     headers = {"Authorization": "Basic board-secret"}
     async with api.http.get("/api/rooms/board", headers=headers) as response:
         assert response.status == 401
+
+
+@pytest.mark.parametrize("request_line", [b"GET /api/rooms/board", b"POST /api/admin/reload"])
+async def test_a_token_that_is_not_utf8_is_refused_as_a_wrong_one(
+    api: Api, request_line: bytes
+) -> None:
+    assert api.hub.address is not None
+    reader, writer = await asyncio.open_connection(*api.hub.address)
+    writer.write(  # the byte 0xff is not UTF-8
+        request_line + b" HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer \xff\r\n"
+        b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    answer = await reader.read()
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401"), answer
+    assert code_of(json.loads(body)) == "unauthorized"
 
 
 async def test_a_room_without_panel_tokens_is_open(api: Api) -> None:
@@ -497,8 +527,11 @@ async def test_openapi_documents_every_route_and_status(api: Api) -> None:
     documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
     assert documented == routes(api.hub)
     command = doc["paths"]["/api/rooms/{room_id}/devices/{device_id}/{action}"]["post"]
-    statuses = {200, 401, 403, 404, 415, *STATUS.values()}
+    statuses = {200, 401, 403, 404, 405, 413, 415, *STATUS.values()}
     assert {int(s) for s in command["responses"]} == statuses
+    for path, operations in doc["paths"].items():
+        if path.startswith("/api/"):
+            assert all("405" in op["responses"] for op in operations.values()), path
     codes = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]
     http_only = {UNKNOWN_ROOM, NOT_RELOADABLE, FORBIDDEN_ORIGIN, UNSUPPORTED_MEDIA_TYPE}
     http_only |= {NOT_FOUND, METHOD_NOT_ALLOWED}

@@ -290,10 +290,11 @@ async def test_tokens_and_unknown_rooms(hub_factory: Any, panels: Any) -> None:
     with pytest.raises(socketio.exceptions.ConnectionError):
         await anonymous.connect()
     assert anonymous.connect_error["data"]["code"] == "unauthorized"
-    wrong = panels(hub, "board", token="guess")
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        await wrong.connect()
-    assert wrong.connect_error["data"]["code"] == "unauthorized"
+    for token in ("guess", "\udc80"):  # the second is not text: a lone surrogate
+        wrong = panels(hub, "board", token=token)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await wrong.connect()
+        assert wrong.connect_error["data"]["code"] == "unauthorized"
     for token in ("board-secret", "admin-secret"):
         good = panels(hub, "board", token=token)
         await good.connect()

@@ -537,3 +537,13 @@ async def test_settings_a_running_hub_cannot_change_wait_for_a_restart(site: Sit
     assert outcome.answer()["result"]["restart_needed"] == ["hub.listen", "hub.replay_size"]
     assert site.hub.all_drivers() == drivers
     assert site.hub.address is not None and site.hub.address[1] != 9
+    # Measured against what the hub runs, not against the file it read last: the same
+    # file again still needs the restart, and a room it adds keeps the running ring size.
+    config["rooms"]["annex"] = {"devices": {}}
+    outcome = await site.reload_config(config)
+    assert outcome.answer()["result"]["restart_needed"] == ["hub.listen", "hub.replay_size"]
+    assert site.hub.rooms["annex"].store._ring.size == site.hub.rooms["lobby"].store._ring.size
+    assert site.hub.rooms["lobby"].store._ring.size != 5
+    # ... and the values it runs, put back, need none.
+    outcome = await site.reload({"lobby": {"proj": site.port(0)}, "hall": {"left": site.port(1)}})
+    assert outcome.answer()["result"]["restart_needed"] == []
