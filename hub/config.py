@@ -128,7 +128,19 @@ def _not_room(value: str) -> str:
 
 RoomId = Annotated[str, AfterValidator(_id_checker("room"))]
 DeviceId = Annotated[str, AfterValidator(_id_checker("device")), AfterValidator(_not_room)]
-PanelToken = Annotated[str, Field(min_length=1)]
+
+
+def _token(value: str) -> str:
+    if value != value.strip():
+        raise ValueError("must not start or end with a space: an HTTP header cannot carry it")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must not contain control characters (tabs, line breaks)")
+    return value
+
+
+Token = Annotated[str, Field(min_length=1), AfterValidator(_token)]
+"""A panel, admin or metrics token: what `Authorization: Bearer <token>` can carry."""
+PanelToken = Token
 
 
 def _device_union() -> Any:
@@ -210,7 +222,7 @@ class HubSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     listen: str = "127.0.0.1:8080"
-    admin_token: str | None = Field(None, min_length=1)
+    admin_token: Token | None = None
     store: str = "memory"
     replay_size: int = Field(1000, ge=1, description="changes kept per room for resync")
     replay_max_age: Duration = Field(600.0, gt=0, description="oldest change kept for resync")
@@ -218,8 +230,8 @@ class HubSettings(BaseModel):
     timezone: str | None = Field(
         None, description="IANA time zone of schedules, like Europe/Berlin; default the machine's"
     )
-    metrics_token: str | None = Field(
-        None, min_length=1, description="when set, /metrics needs 'Authorization: Bearer <it>'"
+    metrics_token: Token | None = Field(
+        None, description="when set, /metrics needs 'Authorization: Bearer <it>'"
     )
     allowed_origins: list[str] = Field(
         default_factory=list,

@@ -299,6 +299,16 @@ def test_problem_format_and_error_type() -> None:
             "deploy.yaml:2:35: rooms.a.panel_tokens[0]: must not be empty",
         ),
         (
+            "rooms:\n  a: {devices: {}, panel_tokens: [' pin']}\n",
+            "deploy.yaml:2:35: rooms.a.panel_tokens[0]: must not start or end with a space: "
+            "an HTTP header cannot carry it",
+        ),
+        (
+            'rooms:\n  a: {devices: {}, panel_tokens: ["p\\ti\\tn"]}\n',
+            "deploy.yaml:2:35: rooms.a.panel_tokens[0]: must not contain control characters "
+            "(tabs, line breaks)",
+        ),
+        (
             "rooms:\n  a: {devices: {}}\n  b: {name: '', devices: {}}\n",
             "deploy.yaml:3:13: rooms.b.name: must not be empty",
         ),
@@ -325,6 +335,10 @@ def test_document_problems(text: str, expected: str) -> None:
         ),
         ("listen: 1.2.3.4:99999", "hub.listen: port must be 0-65535, got '99999'"),
         ("admin_token: ''", "hub.admin_token: must not be empty"),
+        (
+            "metrics_token: 'scrape '",
+            "hub.metrics_token: must not start or end with a space: an HTTP header cannot carry it",
+        ),
         ("store: disk", "hub.store: expected 'memory' or a redis://host:port/db URL, got 'disk'"),
         ("store: redis://:pw@h/x", "hub.store: the redis database must be a number, got 'x'"),
         ("replay_size: 0", "hub.replay_size: must be at least 1, got 0"),

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from drivers import DRIVERS
 from hub.cli import main
+
+AVHUB = str(Path(sys.executable).parent / "avhub")
 
 
 def test_the_table_lists_every_driver_with_its_origin_description_and_actions(
@@ -100,3 +106,17 @@ def test_every_driver_as_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_an_unknown_name_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["drivers", "pjlnk"]) == 2
     assert capsys.readouterr().out.startswith("avhub drivers: no driver 'pjlnk'; known: pjlink, ")
+
+
+def test_a_reader_that_stops_early_gets_no_traceback() -> None:
+    """`avhub drivers | head -1`: the pipe closes before the catalog is written."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run(
+            [AVHUB, "drivers"], stdout=write, stderr=subprocess.PIPE, text=True, timeout=60
+        )
+    finally:
+        os.close(write)
+    assert result.returncode == 1
+    assert result.stderr == ""

@@ -188,3 +188,24 @@ async def test_discover_command_line(pjlink_sims: Any) -> None:
     )
     out, _ = await proc.communicate()
     assert proc.returncode == 1 and "0 projectors answered" in out.decode()
+
+
+async def test_a_projector_on_a_serial_line_is_polled_without_notifications(
+    hub_factory: Any, pjlink_sims: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="avhub")
+    sim = await pjlink_sims()
+    deployment = config(free_udp_port(), sim.port)
+    deployment["rooms"]["hall"]["devices"]["wired"] = {
+        "driver": "pjlink",
+        "transport": "serial:///dev/avhub-no-such-port",
+    }
+    hub: Hub = await hub_factory(deployment)
+    await until(lambda: notifications(hub).address is not None)
+    messages = [r.getMessage() for r in caplog.records]
+    assert (
+        "hall/wired: no class 2 notifications on serial:///dev/avhub-no-such-port "
+        "(they come over the network); it is polled" in messages
+    ), messages
+    assert not [m for m in messages if "cannot resolve" in m], messages
+    assert "" not in notifications(hub)._routes

@@ -122,6 +122,13 @@ class PjlinkNotifications(DriverService[PjlinkSettings]):
     async def _route(self, driver: PjlinkDriver) -> None:
         """Add `driver` to the routes under every address its host resolves to."""
         host = driver.config.transport.host
+        if not host:  # serial://: a notification comes from a network address, never from it
+            log.info(
+                "%s: no class 2 notifications on %s (they come over the network); it is polled",
+                driver.label,
+                driver.config.transport,
+            )
+            return
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
