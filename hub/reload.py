@@ -56,7 +56,7 @@ class RoomPlan:
     removed: tuple[str, ...] = ()
     restarted: tuple[str, ...] = ()
     automation: bool = False
-    """Macros, schedules or triggers changed: the `room` device is replaced."""
+    """Macros, schedules or triggers changed: the `room` device takes them (`_change_room`)."""
 
     @property
     def redraw(self) -> bool:
@@ -135,7 +135,7 @@ def _room_plan(old: RoomConfig, new: RoomConfig) -> RoomPlan:
     )
     return RoomPlan(
         renamed=old.name != new.name,
-        automation=automation or (old.name != new.name and bool(new.macros)),
+        automation=automation,
         access=old.panel_tokens != new.panel_tokens,
         added=tuple(d for d in new.devices if d not in old.devices),
         removed=tuple(d for d in old.devices if d not in new.devices),
@@ -174,17 +174,26 @@ async def apply_plan(hub: Hub, new: Config, plan: Plan) -> None:
 async def _change_room(hub: Hub, room_id: str, config: RoomConfig, plan: RoomPlan) -> None:
     """Devices out, in and restarted; access and name; then one snapshot to the panels."""
     room = hub.rooms[room_id]
-    if plan.automation:
+    # A room that keeps macros keeps its `room` device, which takes the new ones in place
+    # (a running macro goes on); one that gains or loses its macros gains or loses it.
+    in_place = room.automation is not None and bool(config.macros)
+    rebuild = plan.automation and not in_place
+    if rebuild:
         await room.retire_automation()
     # From here to redraw() nothing awaits: the snapshot shows exactly the new device list.
     stopping = [(d, room.remove_device(d)) for d in (*plan.removed, *plan.restarted)]
     starting = [(d, room.add_device(d, config.devices[d])) for d in (*plan.added, *plan.restarted)]
-    automation = room.replace_automation(config) if plan.automation else None
+    automation = room.replace_automation(config) if rebuild else None
+    if plan.automation and in_place:
+        assert room.automation is not None
+        room.automation.reconfigure(config)
     room.config = config
     room.set_access(config.panel_tokens, hub.config.hub.admin_token)
     if plan.renamed:
         room.name = config.name
         room.store.rename(config.name)
+        if room.automation is not None:  # the `room` device bears the room's name
+            room.store.rename_device(ROOM_DEVICE, config.name)
     namespace = hub.namespaces[room_id]
     if plan.redraw:
         namespace.redraw()

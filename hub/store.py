@@ -199,6 +199,8 @@ class RoomStore(Protocol):
 
     def rename(self, name: str) -> None: ...
 
+    def rename_device(self, device_id: str, name: str) -> None: ...
+
     def commit(self, device_id: str, changes: Mapping[str, Any]) -> Change | None: ...
 
     def describe(self, device_id: str, actions: Mapping[str, Schema]) -> Change | None: ...
@@ -284,6 +286,12 @@ class MemoryStore:
     def rename(self, name: str) -> None:
         """The room's display name (the snapshot's `room.name`)."""
         self.name = name
+        self._relayout()
+
+    def rename_device(self, device_id: str, name: str) -> None:
+        """A device's display name (the `room` device's is the room's), as `rename` does."""
+        entry = self.devices[device_id]
+        entry.name, entry.head, entry.text = name, None, None
         self._relayout()
 
     def _relayout(self) -> None:

@@ -20,15 +20,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 
 from drivers.errors import CommandError, ErrorCode
 from hub.automation.clock import Clock
 from hub.automation.macros import MacroRun, Outcome
-from hub.automation.models import CANCEL, ROOM_DEVICE
+from hub.automation.models import (
+    CANCEL,
+    ROOM_DEVICE,
+    MacroConfig,
+    ScheduleConfig,
+    TriggerConfig,
+)
 from hub.automation.schedule import ScheduleTimer, TriggerWatch
 from hub.automation.watch import StateView
 from hub.commands import DetailedError, Target
@@ -48,6 +54,8 @@ _IDLE = {
     "progress": None,
 }
 """The progress keys while no macro runs."""
+T = TypeVar("T")
+C = TypeVar("C")
 
 
 def macro_schema(label: str, description: str) -> dict[str, Any]:
@@ -96,11 +104,8 @@ class RoomDevice:
         self.clock = clock
         self.zone = zone
         self.view = StateView(store)
-        self.schedules = [
-            ScheduleTimer(s, zone, clock, self.fire, self._show_next_schedule)
-            for s in config.schedules
-        ]
-        self.triggers = [TriggerWatch(t, self.view, clock, self.fire) for t in config.triggers]
+        self.schedules = [self._schedule(s) for s in config.schedules]
+        self.triggers = [self._trigger(t) for t in config.triggers]
         self.state: dict[str, Any] = {
             "online": True,
             **_IDLE,
@@ -109,13 +114,51 @@ class RoomDevice:
             "last_trigger": None,
             "next_schedule": None,
         }
-        self._actions = {
-            name: macro_schema(macro.label or name, f"run the macro {name}")
-            for name, macro in self.macros.items()
-        }
-        self._actions[CANCEL] = macro_schema("Cancel", "stop the running macro")
+        self._actions = _actions(self.macros)
         self._active: _Active | None = None
         self._started = False
+
+    def _schedule(self, schedule: ScheduleConfig) -> ScheduleTimer:
+        return ScheduleTimer(schedule, self.zone, self.clock, self.fire, self._show_next_schedule)
+
+    def _trigger(self, trigger: TriggerConfig) -> TriggerWatch:
+        return TriggerWatch(trigger, self.view, self.clock, self.fire)
+
+    def reconfigure(self, config: RoomConfig) -> None:
+        """Take a reload's macros, schedules and triggers in place.
+
+        The macro running goes on as it was started (a changed or removed definition
+        applies from the next run), the state keeps `last_run` and the rest, and a
+        schedule or trigger the file did not change keeps its timer and what it has seen.
+        New ones are armed as at start, except that a new trigger whose condition holds
+        already waits for it to come true again: a reload does not act on the room. The
+        new action list is committed as a description change.
+        """
+        self.macros = config.macros
+        kept_schedules = _keep(self.schedules, config.schedules, lambda t: t.schedule)
+        kept_triggers = _keep(self.triggers, config.triggers, lambda w: w.trigger)
+        new_schedules = [kept_schedules.get(id(s)) or self._schedule(s) for s in config.schedules]
+        new_triggers = [kept_triggers.get(id(t)) or self._trigger(t) for t in config.triggers]
+        for timer in self.schedules:
+            if timer not in new_schedules:
+                timer.stop()
+        for watch in self.triggers:
+            if watch not in new_triggers:
+                watch.stop()
+        added_schedules = [t for t in new_schedules if t not in self.schedules]
+        added_triggers = [w for w in new_triggers if w not in self.triggers]
+        self.schedules, self.triggers = new_schedules, new_triggers
+        self._actions = _actions(self.macros)
+        self.store.describe(ROOM_DEVICE, self._actions)
+        if not self._started:
+            return  # armed by `start` (in a cluster: on the hub that runs the room device)
+        for timer in added_schedules:
+            timer.start()
+        if not self.schedules and self.state.get("next_schedule") is not None:
+            self.update({"next_schedule": None})
+        self._show_next_schedule()
+        for watch in added_triggers:
+            watch.start(primed=True)
 
     @property
     def online(self) -> bool:
@@ -285,6 +328,30 @@ class RoomDevice:
 
     def _local(self, when: float) -> str:
         return datetime.fromtimestamp(when, self.zone).isoformat(timespec="seconds")
+
+
+def _actions(macros: Mapping[str, MacroConfig]) -> dict[str, dict[str, Any]]:
+    """The `room` device's actions: one per macro, and `cancel`."""
+    actions = {
+        name: macro_schema(macro.label or name, f"run the macro {name}")
+        for name, macro in macros.items()
+    }
+    actions[CANCEL] = macro_schema("Cancel", "stop the running macro")
+    return actions
+
+
+def _keep(running: list[T], wanted: Sequence[C], config: Callable[[T], C]) -> dict[int, T]:
+    """Which running timers or watches a reload keeps: by `id` of the entry of `wanted` each
+    is equal to (each running one kept once)."""
+    kept: dict[int, T] = {}
+    free = list(running)
+    for entry in wanted:
+        for item in free:
+            if config(item) == entry:
+                kept[id(entry)] = item
+                free.remove(item)
+                break
+    return kept
 
 
 def _text_at(outcomes: list[Outcome], place: str) -> str:
