@@ -2,8 +2,9 @@
 
 A page of another origin must not drive a room: browsers send its `Origin`, and one rule
 (the hub's own origin or one listed in `hub.allowed_origins`) decides for the REST API
-(`origin_guard` middleware) and for the Socket.IO handshake (`socketio_origins`, handed to
-python-socketio as `cors_allowed_origins`). Commands also take only JSON bodies: a
+(`origin_guard` middleware, which also gives a listed origin's page its CORS headers) and
+for the Socket.IO handshake (`socketio_origins`, handed to python-socketio as
+`cors_allowed_origins`). Commands also take only JSON bodies: a
 `text/plain` POST is a "simple" request a foreign page can send without a CORS preflight.
 """
 
@@ -57,26 +58,48 @@ def error(status: int, code: str, message: str) -> web.Response:
     )
 
 
+CORS_PREFLIGHT = {
+    "Access-Control-Allow-Methods": "GET, POST",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Max-Age": "600",
+}
+"""What a page of a listed origin may send: a command is a POST with a JSON body and a token."""
+
+
 def origin_guard(settings: Settings) -> Middleware:
-    """aiohttp middleware: a request carrying a foreign `Origin` is refused with 403."""
+    """aiohttp middleware: a request carrying a foreign `Origin` is refused with 403; one
+    from an origin of `hub.allowed_origins` gets the CORS headers its page needs to read the
+    answer (and its preflight an answer), since a browser sends such a page's requests
+    across origins."""
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get("Origin")
-        if (
-            origin is not None
-            and not request.path.startswith(SOCKET_IO_PATH)
-            and not origin_allowed(origin, request.scheme, request.host, settings())
-        ):
+        if origin is None or request.path.startswith(SOCKET_IO_PATH):
+            return await handler(request)
+        if not origin_allowed(origin, request.scheme, request.host, settings()):
             return error(
                 403,
                 FORBIDDEN_ORIGIN,
                 "requests from this web origin are refused; list it in hub.allowed_origins "
                 "to allow its pages",
             )
-        return await handler(request)
+        if origin_allowed(origin, request.scheme, request.host, _OWN_ONLY):
+            return await handler(request)  # the hub's own page: not a cross-origin request
+        response: web.StreamResponse
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            response = web.Response(status=204, headers=CORS_PREFLIGHT)
+        else:
+            response = await handler(request)
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers.add("Vary", "Origin")
+        return response
 
     return guard
+
+
+_OWN_ONLY = HubSettings()
+"""Settings that list no other origin: `origin_allowed` with these is the hub's own only."""
 
 
 def json_only(request: web.Request) -> web.Response | None:

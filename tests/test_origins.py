@@ -110,6 +110,39 @@ async def test_the_hubs_own_origin_and_listed_ones_run_json_commands(
     assert rig.sim.power in ("warming", "on")
 
 
+async def test_a_listed_origins_page_gets_the_cors_answers_its_browser_needs(rig: Rig) -> None:
+    """A browser sends a command with a token and a JSON body across origins only after a
+    preflight, and lets the page read an answer only with `Access-Control-Allow-Origin`."""
+    path = rig.base + "/api/rooms/lobby/devices/proj/power_on"
+    preflight = {
+        "Origin": FRIEND,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    async with rig.http.options(path, headers=preflight) as response:
+        assert response.status == 204
+        assert response.headers["Access-Control-Allow-Origin"] == FRIEND
+        assert "POST" in response.headers["Access-Control-Allow-Methods"]
+        allowed = response.headers["Access-Control-Allow-Headers"].lower()
+        assert "authorization" in allowed and "content-type" in allowed
+    got, body = await rig.post(
+        "/api/rooms/lobby/devices/proj/power_on",
+        {"Origin": FRIEND, "Content-Type": "application/json"},
+    )
+    assert (got, body) == (200, {"ok": True, "result": None})
+    for url in (rig.base + "/api/rooms", path):
+        method = "GET" if url.endswith("/api/rooms") else "POST"
+        headers = {"Origin": FRIEND, "Content-Type": "application/json"}
+        async with rig.http.request(method, url, headers=headers, data=b"{}") as response:
+            assert response.headers["Access-Control-Allow-Origin"] == FRIEND, url
+            assert "Origin" in response.headers.getall("Vary", []), url
+    own = {"Origin": rig.base}  # the hub's own page: no CORS headers needed or given
+    async with rig.http.get(rig.base + "/api/rooms", headers=own) as response:
+        assert response.status == 200 and "Access-Control-Allow-Origin" not in response.headers
+    async with rig.http.options(path, headers={**preflight, "Origin": FOREIGN}) as response:
+        assert response.status == 403 and "Access-Control-Allow-Origin" not in response.headers
+
+
 async def test_foreign_origins_are_refused_on_reads_and_the_admin_route(rig: Rig) -> None:
     for path in ("/api/rooms", "/api/rooms/lobby", "/healthz"):
         async with rig.http.get(rig.base + path, headers={"Origin": FOREIGN}) as response:
