@@ -429,6 +429,11 @@ def _upgrade_with_open(
     transport.write(headers)
 
 
+MAX_UNSENT = 1000
+"""Packets (answers, pings) waiting in a directly served panel's Engine.IO queue beyond which
+the panel, sending but not reading, is disconnected: the queue has no bound of its own."""
+
+
 async def _serve(driver: Any, socket: Any) -> None:
     """Engine.IO's WebSocket handler (python-engineio 4.15 `_websocket_handler`) for a
     WebSocket the panel opened directly, without a task and a timer per packet.
@@ -441,12 +446,15 @@ async def _serve(driver: Any, socket: Any) -> None:
     itself: it needs no deadline of its own, the reader's ends the socket. The rest is
     Engine.IO's: packets go to `socket.receive`, a bad one is logged and skipped, and at
     the end the writer is stopped, the WebSocket closed and the socket closed with the
-    reason `TRANSPORT_CLOSE` (its disconnect handlers run). One difference: a packet that
-    does not decode is skipped with a warning (Engine.IO let the error end the socket).
+    reason `TRANSPORT_CLOSE` (its disconnect handlers run). Two differences: a packet that
+    does not decode is skipped with a warning (Engine.IO let the error end the socket), and
+    a panel that keeps asking (`sync`, `command`) without reading the answers is cut off
+    once `MAX_UNSENT` packets wait for it (Engine.IO let its queue grow).
     """
     server = socket.server
     loop = asyncio.get_running_loop()
     limit = server.ping_interval + server.ping_timeout
+    transport = driver.environ["aiohttp.request"].transport
     socket.connected = True
     socket.upgraded = True
     writer = asyncio.ensure_future(_write_queued(driver, socket))
@@ -468,6 +476,15 @@ async def _serve(driver: Any, socket: Any) -> None:
                         type(err).__name__,
                         data,
                     )
+                if socket.queue.qsize() > MAX_UNSENT and transport is not None:
+                    log.warning(
+                        "panel %s: disconnecting it, it asks but does not read the answers "
+                        "(%d packets unsent)",
+                        socket.sid,
+                        socket.queue.qsize(),
+                    )
+                    transport.abort()  # the writer, waiting for the panel to read, ends too
+                    break
     except (TimeoutError, asyncio.CancelledError):
         pass  # silent too long, or the hub is stopping: closed below, as Engine.IO does
     except Exception:

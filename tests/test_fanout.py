@@ -272,6 +272,34 @@ async def test_a_panel_that_stops_reading_is_disconnected(
     fine.close()
 
 
+async def test_a_panel_that_asks_but_does_not_read_the_answers_is_disconnected(
+    hub_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Answers (acks) go through Engine.IO's queue, which has no bound: a panel that keeps
+    asking `sync` and reads nothing is cut off once `MAX_UNSENT` wait for it."""
+    monkeypatch.setattr(hub_fanout, "MAX_UNSENT", 20)
+    hub = await lobby_hub(hub_factory)
+    commit(hub, 1, size=200_000)  # each snapshot answer 200 KB
+    stuck, fine = RawPanel(hub), RawPanel(hub)
+    await stuck.connect()
+    await fine.connect()
+    await until(lambda: fanout(hub).modes() == {"direct": 2})
+    assert stuck.ws is not None and stuck.ws.transport is not None
+    stuck.ws.transport.pause_reading()
+    asking = {"epoch": "gone", "seq": 0}  # answered with a snapshot
+    for ack in range(400):  # 80 MB of answers: more than socket buffers hold
+        if stuck.closed.is_set() or len(hub.sio.eio.sockets) == 1:
+            break
+        stuck.ws.send_text(sio_call("/rooms/lobby", ack, "sync", asking))
+        await asyncio.sleep(0.002)
+    await until(lambda: len(hub.sio.eio.sockets) == 1, message="the panel is still connected")
+    assert len(fanout(hub)) == 1
+    commit(hub, 1)
+    room = hub.rooms["lobby"].store
+    await until(lambda: fine.seq == room.seq)  # the other panel is served as before
+    fine.close()
+
+
 async def test_the_engineio_internals_the_fanout_leans_on_behave_as_it_expects(
     hub_factory: Any,
 ) -> None:
