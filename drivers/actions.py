@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -17,9 +18,25 @@ _ACTION_ATTR = "__avhub_action__"
 
 
 class Args(BaseModel):
-    """Base for action argument models: unknown keys are errors, values are strict-ish."""
+    """Base for action argument models: unknown keys are errors, and values must have the
+    JSON type the action's schema gives (`"mute": "yes"` is not a boolean, `"level": "5"`
+    not a number), as the schema panels read says."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+A = TypeVar("A", bound=Args)
+
+
+def validate_args(model: type[A], raw: object, context: dict[str, object] | None = None) -> A:
+    """`raw` (a panel's JSON args, a macro step's) validated as the JSON it is: strict, so
+    each value must have its schema's JSON type, an enum member given by its value.
+    ValidationError when it does not."""
+    try:
+        text = json.dumps(raw)
+    except (TypeError, ValueError):  # not JSON (a YAML date): its Python type is refused
+        return model.model_validate(raw, context=context)
+    return model.model_validate_json(text, context=context)
 
 
 def checking_context(config: object) -> dict[str, object]:
@@ -70,7 +87,7 @@ class ActionSpec:
                 )
             return None
         try:
-            return self.args.model_validate(raw)
+            return validate_args(self.args, raw)
         except ValidationError as err:
             raise CommandError(ErrorCode.INVALID_ARGS, _describe(err)) from None
 

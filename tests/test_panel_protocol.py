@@ -258,6 +258,8 @@ async def test_command_error_codes(
     assert await code("nope", "power_on") == "unknown_device"
     assert await code("proj0", "launch") == "unknown_action"
     assert await code("proj0", "select_input", {"input": 31}) == "invalid_args"
+    for mute in ("yes", "no", 1, "true"):  # the schema says boolean: JSON true or false
+        assert await code("proj0", "set_video_mute", {"mute": mute}) == "invalid_args", mute
     assert await code(7, "power_on") == "invalid_args"
     bad = await panel.call("command", ["proj0", "power_on"])
     assert bad["error"]["code"] == "invalid_args"

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from drivers import DRIVERS
-from drivers.actions import checking_context
+from drivers.actions import checking_context, validate_args
 from hub.automation.conditions import Condition
 from hub.automation.models import (
     ROOM_DEVICE,
@@ -94,7 +94,7 @@ def _command(room: RoomConfig, step: CommandStep, loc: Loc) -> Iterator[Finding]
             yield Finding((*loc, "args"), f"{step.action} takes no arguments")
         return
     try:
-        spec.args.model_validate(step.args, context=checking_context(device))
+        validate_args(spec.args, step.args, checking_context(device))
     except ValidationError as err:
         for error in err.errors(include_url=False):
             field = tuple(error["loc"])
