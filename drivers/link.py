@@ -649,14 +649,24 @@ class Link(Generic[F]):
         if auth or self._failures >= self.config.offline_after:
             if self.online:
                 self.device.stats.went_offline(reason)
-            if not self._reported_offline:
-                self._reported_offline = True
-                log.warning("%s offline: %s (retrying with backoff)", self.label, err)
             self.online = False
             self.device.update(online=False, offline_reason=reason)
         elif not self.online:
             self.device.update(offline_reason=reason)
+        if not self.online and not self._reported_offline:  # once, as panels first see it
+            self._reported_offline = True
+            log.warning("%s offline: %s", self.label, self._why_offline(err))
         log.debug("%s: failure %d (%s), next try in %.2fs", self.label, self._failures, err, delay)
+
+    def _why_offline(self, err: AvhubError) -> str:
+        """The error for the log line that already names the device: without the device's
+        label again, with the device's address when the error does not give it."""
+        text = str(err).removeprefix(f"{self.label}: ")
+        transport = self.config.transport
+        place = transport.path if transport.scheme == "serial" else transport.host
+        if place and place not in text:
+            return f"{text} ({transport}; retrying with backoff)"
+        return f"{text} (retrying with backoff)"
 
     def _succeeded(self) -> None:
         """The device answered: reset the failure count; back online (and refresh) if needed."""

@@ -504,3 +504,31 @@ async def test_poll_in_standby_asks_everything_while_off(rig_factory: Any) -> No
     assert driver.state["input_resolution"] == "-"  # what this projector says while off
     rig.sim.set_mutes(video=True)
     await until(lambda: driver.state["video_mute"] is True, timeout=3)
+
+
+async def test_the_offline_line_comes_with_the_first_failure_panels_see_and_names_the_address(
+    rig_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A projector that takes the connection and never speaks: the log says so when panels
+    first see `offline_reason`, names the device once and says where it was asked."""
+    caplog.set_level(logging.DEBUG, "avhub")
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        rig = await rig_factory()
+        driver = await rig.driver(transport=f"tcp://127.0.0.1:{port}", connect_timeout=0.2)
+        await until(lambda: driver.state.get("offline_reason") == "timeout")
+        lines = [r.getMessage() for r in caplog.records if " offline: " in r.getMessage()]
+        assert failures(caplog) == 1 and len(lines) == 1, lines
+        assert lines[0].startswith("proj offline: no "), lines
+        assert "proj: " not in lines[0], lines
+        assert lines[0].endswith(f"(tcp://127.0.0.1:{port}; retrying with backoff)"), lines
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
