@@ -63,6 +63,8 @@ class ActionSpec:
     such as the control name): while a command for the same target still waits in
     the queue, a newer one replaces its arguments instead of queueing behind it.
     `lockout` holds (or refuses) the command while the device is in a power transition.
+    `repeat` False marks an action whose effect adds up (a step, a toggle): once its request
+    is written it is never sent again, since a lost reply does not say it was not applied.
     """
 
     name: str
@@ -71,6 +73,7 @@ class ActionSpec:
     coalesce: Coalesce
     lockout: bool
     description: str
+    repeat: bool = True
 
     def parse(self, raw: object) -> Args | None:
         """Validate panel-supplied arguments; CommandError(invalid_args) when they are wrong."""
@@ -125,11 +128,14 @@ def action(
     lockout: bool = False,
     name: str | None = None,
     description: str = "",
+    repeat: bool = True,
 ) -> Callable[[F], F]:
-    """Mark a driver coroutine method as a panel action."""
+    """Mark a driver coroutine method as a panel action (`repeat`: see `ActionSpec`)."""
 
     def mark(fn: F) -> F:
-        spec = ActionSpec(name or fn.__name__, fn.__name__, args, coalesce, lockout, description)
+        spec = ActionSpec(
+            name or fn.__name__, fn.__name__, args, coalesce, lockout, description, repeat
+        )
         setattr(fn, _ACTION_ATTR, spec)
         return fn
 

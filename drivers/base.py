@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from drivers.actions import ActionSpec, Args, collect_actions
 from drivers.config import DeviceConfig
 from drivers.errors import CommandError, ErrorCode, OfflineReason
-from drivers.link import MORE, NOT_MINE, F, Link, R, Wait
+from drivers.link import MORE, NOT_MINE, NOT_REPEATED, F, Link, R, Wait
 from drivers.stats import DeviceStats
 from drivers.transport import ConnectionState, TransportFactory, create_transport
 from drivers.transport.framing import Framer
@@ -228,6 +228,8 @@ class Driver(ABC, Generic[C, F]):
         if spec.lockout and self.in_transition():
             await self._hold_for_transition(spec.name)
         run = self.bind_action(spec, args)
+        if not spec.repeat:
+            run = partial(_not_repeated, run)
         return await self._worker.command(run, spec.key(args), spec.name)
 
     def bind_action(self, spec: ActionSpec, args: Args | None) -> Callable[[], Awaitable[Any]]:
@@ -308,3 +310,12 @@ class Driver(ABC, Generic[C, F]):
         the commands that run first do not take it out of order.
         """
         return self._worker.yield_to_commands()
+
+
+async def _not_repeated(run: Callable[[], Awaitable[Any]]) -> Any:
+    """Run an action whose effect adds up: a request of it once written is not retried."""
+    token = NOT_REPEATED.set(True)
+    try:
+        return await run()
+    finally:
+        NOT_REPEATED.reset(token)

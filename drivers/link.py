@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final, Generic, Protocol
@@ -44,6 +45,9 @@ F = TypeVar("F", default=Any)
 R = TypeVar("R")
 
 _BACKLOG = 64
+NOT_REPEATED: ContextVar[bool] = ContextVar("avhub_not_repeated", default=False)
+"""True while a command whose effect adds up runs (`ActionSpec.repeat` False): a request
+of it that was written is not retried (`Link._request`)."""
 CLOSE_TURNS = 4  # loop turns a timeout waits for a close already in the socket to land
 PIPELINE_WAIT: Final = 0.05
 """Seconds the replies of one pipelined write may take at the device's recent pace: a
@@ -193,6 +197,7 @@ class Link(Generic[F]):
         "_timer",
         "_transport_factory",
         "_worker",
+        "_written",
         "config",
         "conn_state",
         "device",
@@ -219,6 +224,7 @@ class Link(Generic[F]):
         self._retry_at = 0.0
         self._failures = 0
         self._reported_offline = False
+        self._written = 0  # requests written so far (`_request` tells a written try by it)
         self._conn: _Connection[F] | None = None
         self._pending: _Pending[F] | None = None
         self._backlog: list[F] = []  # frames nobody claimed yet; the newest _BACKLOG
@@ -300,6 +306,7 @@ class Link(Generic[F]):
                 self.device.stats.retries += len(requests)
                 attempt += 1
                 continue
+            written = self._written
             try:
                 replies = await self._exchange(requests, timeout or self._timeout)
             except (TransportError, CommandTimeout) as error:
@@ -307,6 +314,11 @@ class Link(Generic[F]):
                 self._failed(failure)
                 if not (isinstance(failure, CommandTimeout) and self._datagram()):
                     self._drop_connection()  # a datagram endpoint outlives a lost reply
+                if NOT_REPEATED.get() and self._written != written:
+                    raise CommandTimeout(
+                        f"{failure}; the device may have applied it, and it adds up, "
+                        "so it was not sent again: check the device's state"
+                    ) from error
                 last = self._last_try(attempt, online)
                 if last or isinstance(failure, AuthError) or not self.online:
                     if failure is error:
@@ -360,6 +372,7 @@ class Link(Generic[F]):
                 if not conn.transport.is_open:
                     raise ConnectionClosed(f"{self.label}: connection closed")
                 conn.transport.write(data)
+                self._written += 1
             except BaseException:
                 self._pending = None
                 raise

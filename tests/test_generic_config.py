@@ -264,4 +264,7 @@ def test_the_readme_example_passes_check() -> None:
     config = load_config_text(block, "README.md")
     device = config.rooms["studio"].devices["switcher"]
     assert isinstance(device, GenericConfig)
-    assert set(device.protocol.actions) == {"route", "select_source"}
+    actions = device.protocol.actions
+    assert set(actions) == {"route", "select_source", "volume_up"}
+    repeats = {name: action.spec(name).repeat for name, action in actions.items()}
+    assert repeats == {"route": True, "select_source": True, "volume_up": False}

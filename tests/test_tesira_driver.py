@@ -496,3 +496,42 @@ async def test_a_publish_right_behind_a_reply_is_not_undone_by_it(rig_factory: A
     rig.sim.set_level("Level1", 1, -24)  # pushed in the same write as the older replies
     await until(lambda: rig.values("levels")[-1]["program"] == -24.0)
     assert driver.state["levels"]["program"] == -24.0
+
+
+@pytest.mark.parametrize(
+    ("action", "args", "check"),
+    [
+        ("step_level", {"control": "program", "step": 2}, "level"),
+        ("toggle_mute", {"control": "program"}, "mute"),
+        ("set_level", {"control": "program", "level": -8.0}, "level"),
+    ],
+)
+async def test_a_lost_reply_is_retried_only_for_what_does_not_add_up(
+    rig_factory: Any, action: str, args: dict[str, Any], check: str
+) -> None:
+    """The DSP applies the command and its reply comes too late: a set is sent again
+    (harmless), a step or a toggle is not (it would be applied twice) and answers timeout."""
+    rig = await rig_factory()
+    driver = await rig.online(retries=2)
+    await driver.execute("set_level", {"control": "program", "level": -10.0})
+    await driver.execute("set_mute", {"control": "program", "mute": False})
+    received = dict(rig.sim.received)
+    rig.sim.knobs.reply_delay = 0.8  # longer than the driver's 0.5 s timeout
+    if action == "set_level":
+        retries = driver.stats.retries
+        task = asyncio.create_task(driver.execute(action, args))
+        await until(lambda: driver.stats.retries > retries)  # the first try timed out
+        rig.sim.knobs.reply_delay = 0  # the retry is answered
+        assert await task is None
+        assert rig.sim.level("Level1", 1) == -8.0
+        return
+    err = await error_of(driver.execute(action, args))
+    rig.sim.knobs.reply_delay = 0
+    assert err.code is ErrorCode.TIMEOUT and "may have applied it" in str(err), err
+    sent = {k: n - received.get(k, 0) for k, n in rig.sim.received.items() if " get " not in k}
+    assert [n for n in sent.values() if n] == [1], sent  # written once
+    if check == "level":
+        assert rig.sim.level("Level1", 1) == -8.0
+    else:
+        assert rig.sim.mute("Level1", 1) is True
+    await until(lambda: driver.online)

@@ -414,6 +414,11 @@ class Action(Strict):
         "when those are equal (the same output, say)",
     )
     lockout: bool = Field(False, description="hold (or refuse) while power is warming/cooling")
+    repeat: bool = Field(
+        True,
+        description="false for an action whose effect adds up (a step, a toggle): once sent, "
+        "never sent again on a lost reply",
+    )
 
     @field_validator("args")
     @classmethod
@@ -461,7 +466,9 @@ class Action(Strict):
         elif isinstance(self.coalesce, list) and self.coalesce:
             keys = tuple(self.coalesce)
             coalesce = lambda args: (name, *(getattr(args, k) for k in keys))  # noqa: E731
-        return ActionSpec(name, "", model, coalesce, self.lockout, self.description)
+        return ActionSpec(
+            name, "", model, coalesce, self.lockout, self.description, repeat=self.repeat
+        )
 
 
 # ---------------------------------------------------------------------------- the protocol

@@ -400,18 +400,18 @@ class PjlinkDriver(Driver[PjlinkConfig, bytes]):
     async def set_freeze(self, args: SetFreeze) -> None:
         await self._set("FREZ", "1" if args.freeze else "0", 2, self._read_freeze)
 
-    @action(description="speaker volume one step up (class 2)")
+    @action(description="speaker volume one step up (class 2)", repeat=False)
     async def volume_up(self) -> None:
         await self.ask("SVOL", "1", 2)
 
-    @action(description="speaker volume one step down (class 2)")
+    @action(description="speaker volume one step down (class 2)", repeat=False)
     async def volume_down(self) -> None:
         await self.ask("SVOL", "0", 2)
 
-    @action(description="microphone volume one step up (class 2)")
+    @action(description="microphone volume one step up (class 2)", repeat=False)
     async def mic_volume_up(self) -> None:
         await self.ask("MVOL", "1", 2)
 
-    @action(description="microphone volume one step down (class 2)")
+    @action(description="microphone volume one step down (class 2)", repeat=False)
     async def mic_volume_down(self) -> None:
         await self.ask("MVOL", "0", 2)

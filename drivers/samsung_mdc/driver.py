@@ -270,11 +270,11 @@ class SamsungMdcDriver(Driver[SamsungMdcConfig, bytes]):
         await self.ask(Cmd.VOLUME_STEP, bytes((int(down),)), f"volume {'down' if down else 'up'}")
         await self._read_status()  # what a step answers is not documented: read it back
 
-    @action(lockout=True, description="volume one step up")
+    @action(lockout=True, description="volume one step up", repeat=False)
     async def volume_up(self) -> None:
         await self._step_volume(False)
 
-    @action(lockout=True, description="volume one step down")
+    @action(lockout=True, description="volume one step down", repeat=False)
     async def volume_down(self) -> None:
         await self._step_volume(True)
 

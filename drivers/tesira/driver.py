@@ -333,7 +333,7 @@ class TesiraDriver(Driver[TesiraConfig, bytes]):
         await self.ask(point, point.tag, "set", "level", point.channel, args.level)
         await self._get(point)
 
-    @action(StepLevel, description="raise or lower a level by `step` dB")
+    @action(StepLevel, description="raise or lower a level by `step` dB", repeat=False)
     async def step_level(self, args: StepLevel) -> None:
         point = self._point(args.control, "level")
         cfg = self.config.controls[args.control]
@@ -356,7 +356,7 @@ class TesiraDriver(Driver[TesiraConfig, bytes]):
         await self.ask(point, point.tag, "set", "mute", point.channel, args.mute)
         await self._get(point)
 
-    @action(ToggleMute, description="flip a mute")
+    @action(ToggleMute, description="flip a mute", repeat=False)
     async def toggle_mute(self, args: ToggleMute) -> None:
         point = self._point(args.control, "mute")
         await self.ask(point, point.tag, "toggle", "mute", point.channel)
