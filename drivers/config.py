@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, ClassVar, Literal, Self
 
@@ -20,7 +21,7 @@ from pydantic import (
 from drivers.transport.url import TransportUrl, parse_transport_url
 
 _PORT = re.compile(r"\d{1,5}", re.ASCII)
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
+_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -36,6 +37,8 @@ def parse_duration(value: object) -> float:
         raise ValueError(f"expected a duration like 5s or 250ms, got {value!r}")
     if seconds < 0:
         raise ValueError(f"a duration cannot be negative, got {value!r}")
+    if not math.isfinite(seconds):
+        raise ValueError(f"a duration must be a finite time, got {value!r}")
     return seconds
 
 

@@ -420,6 +420,10 @@ class Link(Generic[F]):
         what = f"reply to {data!r}" if data is not None else "data from device"
         if len(pending.requests) > 1:
             what += f" (request {index + 1} of {len(pending.requests)} written together)"
+        if self.conn_state is not ConnectionState.ONLINE and self._backlog:
+            sent = repr(self._backlog[-1])
+            sent = sent if len(sent) <= 60 else sent[:57] + "..."
+            what += f"; it sent {sent}, not an answer (another kind of device on this port?)"
         self.device.stats.timeouts += pending.waiting  # each request without an answer
         self._pending = None
         self._last_io = time.monotonic()

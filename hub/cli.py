@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -18,7 +19,7 @@ from typing import TypeAlias
 from drivers.config import parse_duration
 from drivers.errors import AvhubError, ConfigError
 from hub.catalog import failed_plugins
-from hub.config import Config, ConfigFileError, load_config, parse_listen
+from hub.config import Config, ConfigFileError, did_you_mean, load_config, parse_listen
 from hub.guard import exposure_warnings
 from hub.logs import counted
 
@@ -180,8 +181,11 @@ def discover(args: argparse.Namespace) -> int:
 
 
 def _duration(text: str) -> float:
+    value: object = text
+    with contextlib.suppress(ValueError):
+        value = float(text)  # plain seconds, as in a deployment file
     try:
-        return parse_duration(text)
+        return parse_duration(value)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
 
@@ -236,7 +240,8 @@ def drivers(args: argparse.Namespace) -> int:
     if args.name not in DRIVERS:
         failed = DRIVERS.failure(args.name)
         if failed is None:
-            print(f"avhub drivers: no driver {args.name!r}; known: {', '.join(DRIVERS)}")
+            hint = did_you_mean(args.name, list(DRIVERS), "; ")
+            print(f"avhub drivers: no driver {args.name!r}{hint} (known: {', '.join(DRIVERS)})")
             return EXIT_INVALID
         print(catalog.as_json(failed.as_json()) if args.json else f"{failed}\n\n{failed.details}")
         return 1

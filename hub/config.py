@@ -131,6 +131,8 @@ DeviceId = Annotated[str, AfterValidator(_id_checker("device")), AfterValidator(
 
 
 def _token(value: str) -> str:
+    if not value:  # e.g. "${PIN:-}" quoted, with PIN unset
+        raise ValueError("must not be empty: to have no token, leave it out")
     if value != value.strip():
         raise ValueError("must not start or end with a space: an HTTP header cannot carry it")
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
@@ -138,7 +140,7 @@ def _token(value: str) -> str:
     return value
 
 
-Token = Annotated[str, Field(min_length=1), AfterValidator(_token)]
+Token = Annotated[str, AfterValidator(_token)]
 """A panel, admin or metrics token: what `Authorization: Bearer <token>` can carry."""
 PanelToken = Token
 
@@ -775,9 +777,8 @@ def _message(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:
     if kind == "union_tag_invalid" and (failed := DRIVERS.failure(str(ctx["tag"]))):
         return str(failed)
     if kind == "union_tag_invalid":
-        return (
-            f"unknown driver {ctx['tag']!r}; known drivers: {', '.join(DRIVERS)}"
-            + _did_you_mean(str(ctx["tag"]), list(DRIVERS), "; ")
+        return f"unknown driver {ctx['tag']!r}; known drivers: {', '.join(DRIVERS)}" + did_you_mean(
+            str(ctx["tag"]), list(DRIVERS), "; "
         )
     if kind == "union_tag_not_found":
         return f"missing required key 'driver' (known drivers: {', '.join(DRIVERS)})"
@@ -806,11 +807,11 @@ def _unknown_key(key: str, model: type[BaseModel] | None) -> str:
     if model is None:
         return f"unknown key {key!r}"
     allowed = [field.alias or name for name, field in model.model_fields.items()]
-    hint = _did_you_mean(key, allowed, ", ")
+    hint = did_you_mean(key, allowed, ", ")
     return f"unknown key {key!r}{hint} (allowed: {', '.join(allowed)})"
 
 
-def _did_you_mean(word: str, choices: list[str], sep: str) -> str:
+def did_you_mean(word: str, choices: list[str], sep: str) -> str:
     """`{sep}did you mean 'x'?` for the closest choice, or nothing."""
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f"{sep}did you mean {close[0]!r}?" if close else ""

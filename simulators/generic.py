@@ -337,7 +337,8 @@ def load_definition(path: Path) -> dict[str, Any]:
     prefix: tuple[str, ...] = ()
     if "protocol" in data:
         try:
-            device = GenericConfig.model_validate({"transport": "tcp://127.0.0.1:1", **data})
+            defaults = {"driver": "generic", "transport": "tcp://127.0.0.1:1"}
+            device = GenericConfig.model_validate({**defaults, **data})
         except ValidationError as err:
             raise ValueError(_located(path, root, err, ())) from None
         knobs = {**GenericSimulator.options_for(device), **(device.simulator or {})}

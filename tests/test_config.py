@@ -296,7 +296,7 @@ def test_problem_format_and_error_type() -> None:
         ("rooms:\n  a: \x01\n", "deploy.yaml:2:6: -: U+0001 is not allowed in YAML"),
         (
             "rooms:\n  a: {devices: {}, panel_tokens: ['']}\n",
-            "deploy.yaml:2:35: rooms.a.panel_tokens[0]: must not be empty",
+            "deploy.yaml:2:35: rooms.a.panel_tokens[0]: must not be empty: to have no token, leave it out",
         ),
         (
             "rooms:\n  a: {devices: {}, panel_tokens: [' pin']}\n",
@@ -334,7 +334,7 @@ def test_document_problems(text: str, expected: str) -> None:
             "hub.listen: expected HOST:PORT like 127.0.0.1:8080, got 'localhost'",
         ),
         ("listen: 1.2.3.4:99999", "hub.listen: port must be 0-65535, got '99999'"),
-        ("admin_token: ''", "hub.admin_token: must not be empty"),
+        ("admin_token: ''", "hub.admin_token: must not be empty: to have no token, leave it out"),
         (
             "metrics_token: 'scrape '",
             "hub.metrics_token: must not start or end with a space: an HTTP header cannot carry it",
@@ -343,6 +343,8 @@ def test_document_problems(text: str, expected: str) -> None:
         ("store: redis://:pw@h/x", "hub.store: the redis database must be a number, got 'x'"),
         ("replay_size: 0", "hub.replay_size: must be at least 1, got 0"),
         ("replay_max_age: 0s", "hub.replay_max_age: must be greater than 0, got 0"),
+        ("replay_max_age: -1s", "hub.replay_max_age: a duration cannot be negative, got '-1s'"),
+        ("replay_max_age: .inf", "hub.replay_max_age: a duration must be a finite time, got inf"),
         (
             "log_level: loud",
             "hub.log_level: expected 'debug', 'info', 'warning' or 'error', got 'loud'",

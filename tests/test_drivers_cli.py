@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from drivers import DRIVERS
-from hub.cli import main
+from hub.cli import build_parser, main
 
 AVHUB = str(Path(sys.executable).parent / "avhub")
 
@@ -105,7 +105,9 @@ def test_every_driver_as_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_an_unknown_name_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["drivers", "pjlnk"]) == 2
-    assert capsys.readouterr().out.startswith("avhub drivers: no driver 'pjlnk'; known: pjlink, ")
+    assert capsys.readouterr().out.startswith(
+        "avhub drivers: no driver 'pjlnk'; did you mean 'pjlink'? (known: pjlink, "
+    )
 
 
 def test_a_reader_that_stops_early_gets_no_traceback() -> None:
@@ -120,3 +122,8 @@ def test_a_reader_that_stops_early_gets_no_traceback() -> None:
         os.close(write)
     assert result.returncode == 1
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize(("given", "seconds"), [("1", 1.0), ("0.5", 0.5), ("250ms", 0.25)])
+def test_discover_takes_plain_seconds_as_deployment_files_do(given: str, seconds: float) -> None:
+    assert build_parser().parse_args(["discover", "--timeout", given]).timeout == seconds

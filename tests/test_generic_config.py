@@ -246,6 +246,12 @@ def test_a_definition_file_serves_the_standalone_simulator(tmp_path: Path) -> No
     assert knobs.password == "lights" and len(knobs.rules) == 5
     _, knobs = parse_args(["generic", "--definition", str(path), "--password", "other"])
     assert knobs.password == "other"  # a knob flag wins over the file
+    unlabelled = tmp_path / "no-driver.yaml"  # `protocol:` and `simulator:` alone will do
+    unlabelled.write_text(
+        "\n".join(line for line in path.read_text().splitlines() if "driver:" not in line)
+    )
+    _, knobs = parse_args(["generic", "--definition", str(unlabelled), "--port", "0"])
+    assert isinstance(knobs, GenericKnobs) and len(knobs.rules) == 5
 
 
 def test_a_bad_definition_file_is_located(tmp_path: Path) -> None:

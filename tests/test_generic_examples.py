@@ -126,3 +126,27 @@ async def test_example_drives_its_simulator_through_the_hub(
     await until(lambda: state()["online"] is True, 15, message="back online")
     await until(lambda: ex.start(state()), 10, message="state read again after recovery")
     assert panel.violations == []
+
+
+async def test_an_error_reply_without_the_optional_group_reads_cleanly(
+    panels: Callable[..., Panel],
+) -> None:
+    """Kramer's `~01@ERR 005` has no command in it: the message leaves it out, and names the
+    device by its room, as every driver's errors do."""
+    rig = HubRig(fast_config(load_config(EXAMPLES / "kramer-p3000.yaml"), poll_interval=60.0))
+    try:
+        await rig.start()
+        assert rig.hub is not None
+        sim = rig.sims["studio/switcher"]
+        assert isinstance(sim, GenericSimulator)
+        panel = panels(rig.hub, "studio")
+        await panel.connect()
+        await until(lambda: panel.in_sync and panel.state("switcher").get("online") is True)
+        sim.knobs.device_errors = 1  # the next command gets the error reply
+        ack = await panel.command("switcher", "route", input=1, output=2)
+        assert ack["error"] == {
+            "code": "device_error",
+            "message": "studio/switcher: refused (error 005)",
+        }, ack
+    finally:
+        await rig.close()

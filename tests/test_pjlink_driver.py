@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -506,29 +507,54 @@ async def test_poll_in_standby_asks_everything_while_off(rig_factory: Any) -> No
     await until(lambda: driver.state["video_mute"] is True, timeout=3)
 
 
+@contextlib.asynccontextmanager
+async def device_that_says(greeting: bytes) -> AsyncIterator[int]:
+    """A TCP device on loopback that sends `greeting` and then nothing; yields its port."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def session(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(greeting)
+        held.append(writer)
+
+    server = await asyncio.start_server(session, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+
+
+async def offline_line(rig_factory: Any, port: int, caplog: pytest.LogCaptureFixture) -> str:
+    """The one offline log line of a projector aimed at `port` that never answers."""
+    rig = await rig_factory()
+    driver = await rig.driver(transport=f"tcp://127.0.0.1:{port}", connect_timeout=0.2)
+    await until(lambda: driver.state.get("offline_reason") == "timeout")
+    lines = [r.getMessage() for r in caplog.records if " offline: " in r.getMessage()]
+    assert failures(caplog) == 1 and len(lines) == 1, lines
+    return lines[0]
+
+
 async def test_the_offline_line_comes_with_the_first_failure_panels_see_and_names_the_address(
     rig_factory: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A projector that takes the connection and never speaks: the log says so when panels
     first see `offline_reason`, names the device once and says where it was asked."""
     caplog.set_level(logging.DEBUG, "avhub")
-    held: list[asyncio.StreamWriter] = []
+    async with device_that_says(b"") as port:
+        line = await offline_line(rig_factory, port, caplog)
+    assert line.startswith("proj offline: no ") and "proj: " not in line, line
+    assert line.endswith(f"(tcp://127.0.0.1:{port}; retrying with backoff)"), line
 
-    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
 
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        rig = await rig_factory()
-        driver = await rig.driver(transport=f"tcp://127.0.0.1:{port}", connect_timeout=0.2)
-        await until(lambda: driver.state.get("offline_reason") == "timeout")
-        lines = [r.getMessage() for r in caplog.records if " offline: " in r.getMessage()]
-        assert failures(caplog) == 1 and len(lines) == 1, lines
-        assert lines[0].startswith("proj offline: no "), lines
-        assert "proj: " not in lines[0], lines
-        assert lines[0].endswith(f"(tcp://127.0.0.1:{port}; retrying with backoff)"), lines
-    finally:
-        for writer in held:
-            writer.close()
-        server.close()
+async def test_a_device_of_another_kind_on_the_port_is_named_in_the_timeout(
+    rig_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Aimed at the wrong port (an Extron switcher's banner, no PJLink greeting): the log
+    says what came instead of "no data from device"."""
+    caplog.set_level(logging.DEBUG, "avhub")
+    banner = b"(c) Copyright 2024, Extron Electronics, DXP 84 HDMI\r\n"
+    async with device_that_says(banner) as port:
+        line = await offline_line(rig_factory, port, caplog)
+    assert "it sent b'(c) Copyright 2024, Extron Electronics, DXP 84 HDMI'" in line, line
+    assert "another kind of device on this port?" in line, line

@@ -80,10 +80,9 @@ class GenericDriver(Driver[GenericConfig, str]):
     def _device_error(self, error: ErrorReply, found: re.Match[str], frame: str) -> DeviceError:
         if error.message is not None:
             groups = {k: v or "" for k, v in found.groupdict().items()}
-            return DeviceError(
-                error.error_code, f"{self.device_id}: {error.message.render(groups)}"
-            )
-        return DeviceError(error.error_code, f"{self.device_id}: the device answered {frame!r}")
+            text = " ".join(error.message.render(groups).split())  # a group that was absent
+            return DeviceError(error.error_code, f"{self.label}: {text}")
+        return DeviceError(error.error_code, f"{self.label}: the device answered {frame!r}")
 
     def _apply(self, setter: Setter, values: Mapping[str, Any]) -> None:
         """Publish what `setter` makes of `values`; a value the device got wrong is logged."""
