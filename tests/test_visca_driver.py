@@ -78,10 +78,13 @@ async def test_lossy_link_every_action_completes_and_state_is_right(rig_factory:
     assert driver.state["zoom_position"] == sim.zoom
     await driver.execute("store_preset", {"preset": 3})
     stored = sim.preset(3)
-    assert stored == (sim.pan, sim.tilt, sim.zoom)
+    assert stored == (sim.pan, sim.tilt, sim.zoom) and driver.state["preset"] == 3
     await driver.execute("pan_tilt", {"pan": -20, "tilt": 0})
+    assert driver.state["preset"] is None  # it left the preset
     await until(lambda: sim.pan < stored[0] - 100)
+    await driver.execute("recall_preset", {"preset": 3})
     await driver.execute("zoom", {"speed": -8})
+    assert driver.state["preset"] is None  # so does a zoom
     await driver.execute("stop")
     assert sim.zoom < stored[2]
     await driver.execute("recall_preset", {"preset": 3})

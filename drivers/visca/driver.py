@@ -391,12 +391,16 @@ class ViscaDriver(Driver[ViscaConfig, Message]):
         await self.ask(pan_tilt_drive(pan, tilt), f"pan/tilt {pan:+d} {tilt:+d}")
         if pan == tilt == 0:
             await self._read_pan_tilt()
+        else:
+            self.update(preset=None)  # moving off the preset it was at
 
     @action(Zoom, coalesce="zoom", description="zoom at a signed speed until changed or stopped")
     async def zoom(self, args: Zoom) -> None:
         await self.ask(zoom_drive(args.speed), f"zoom {args.speed:+d}")
         if args.speed == 0:
             await self._read_zoom()
+        else:
+            self.update(preset=None)
 
     @action(name="stop", coalesce="stop", description="stop pan, tilt and zoom")
     async def stop_motion(self) -> None:
@@ -426,3 +430,4 @@ class ViscaDriver(Driver[ViscaConfig, Message]):
     async def store_preset(self, args: Preset) -> None:
         number = self._preset_number(args)
         await self.ask(memory(PresetAction.STORE, number), f"store preset {number}")
+        self.update(preset=number)  # where it is now is that preset
