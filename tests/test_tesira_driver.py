@@ -224,6 +224,7 @@ async def test_missing_tags_and_wrong_blocks_are_named(rig_factory: Any) -> None
     errors = driver.state["control_errors"]
     assert set(errors) == {"ghost", "wrong"}
     assert "'Level9'" in errors["ghost"] and "address not found" in errors["ghost"]
+    assert errors["ghost"].count("address not found") == 1, errors  # its level and mute alike
     assert "'level'" in errors["wrong"] and "not supported" in errors["wrong"]
     err = await error_of(driver.execute("set_level", {"control": "ghost", "level": -1}))
     assert err.code is ErrorCode.DEVICE_ERROR and "instance tag 'Level9'" in str(err)

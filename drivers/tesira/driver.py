@@ -274,10 +274,10 @@ class TesiraDriver(Driver[TesiraConfig, bytes]):
         elif self._faults.get(point) != message:
             log.warning("%s: %s", self.label, message)
             self._faults[point] = message
-        errors: dict[str, str] = {}
+        texts: dict[str, dict[str, None]] = {}  # per control, each message once, in order
         for p, text in self._faults.items():
-            errors[p.control] = f"{errors[p.control]}; {text}" if p.control in errors else text
-        self.update(control_errors=errors)
+            texts.setdefault(p.control, {})[text] = None
+        self.update(control_errors={c: "; ".join(found) for c, found in texts.items()})
 
     # ---- polling --------------------------------------------------------------------
 
