@@ -218,6 +218,10 @@ def check_origin(value: str) -> str:
     return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
 
 
+Origin = Annotated[str, AfterValidator(check_origin)]
+"""An entry of `hub.allowed_origins`, normalised; each bad one is reported at its place."""
+
+
 class HubSettings(BaseModel):
     """The `hub:` section: where to listen, who administers, where room state lives."""
 
@@ -235,7 +239,7 @@ class HubSettings(BaseModel):
     metrics_token: Token | None = Field(
         None, description="when set, /metrics needs 'Authorization: Bearer <it>'"
     )
-    allowed_origins: list[str] = Field(
+    allowed_origins: list[Origin] = Field(
         default_factory=list,
         description="web origins besides the hub's own whose pages may use the API and panels",
     )
@@ -283,11 +287,6 @@ class HubSettings(BaseModel):
             )
             raise ValueError(f"unknown time zone {value!r}{hint}") from None
         return value
-
-    @field_validator("allowed_origins")
-    @classmethod
-    def _origins(cls, value: list[str]) -> list[str]:
-        return [check_origin(origin) for origin in value]
 
     @field_validator("log_level", mode="before")
     @classmethod

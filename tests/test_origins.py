@@ -189,6 +189,10 @@ async def test_allowed_origins_are_checked_and_normalised() -> None:
     for bad in ("*", "example.com", "https://example.com/path", "ftp://example.com"):
         with pytest.raises(ConfigFileError, match="allowed_origins"):
             origins(bad)
+    with pytest.raises(ConfigFileError) as caught:  # every bad entry, each at its place
+        origins("ftp://a.example", "https://good.example", "b.example")
+    where = sorted(str(p).split(": ")[1] for p in caught.value.problems)
+    assert where == ["hub.allowed_origins[0]", "hub.allowed_origins[2]"], caught.value.problems
 
 
 def test_rooms_without_tokens_on_the_network_are_warned_about() -> None:
