@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hmac
 import logging
 import re
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 DIGEST_LEN = 32
 VOLUME_MAX = 100
+_PORT_TRIES = 10  # ephemeral TCP ports tried for one whose number is free on UDP too
 OK = "OK"
 ERR1, ERR2, ERR3, ERR4 = PjlinkError  # str members: "ERR1" ... "ERR4"
 _HEADER = re.compile(rb"^%([12])([A-Za-z0-9]{4})")
@@ -231,14 +233,27 @@ class PjlinkSimulator(Simulator[PjlinkKnobs]):
     # -- class 2 over UDP: search answers and status notifications -------------
 
     async def _listen(self, port: int) -> None:
-        """Listen on TCP; with `udp` or `notify`, also on UDP at the same port number."""
-        await super()._listen(port)
-        if self.knobs.udp or self.knobs.notify:
-            loop = asyncio.get_running_loop()
-            self._search, _ = await loop.create_datagram_endpoint(
-                lambda: _SearchProtocol(self), local_addr=(self.host, self.port)
-            )
+        """Listen on TCP; with `udp` or `notify`, also on UDP at the same port number.
+
+        An ephemeral TCP port's number may be taken on UDP by another process: then
+        another port is tried (a port asked for by number fails as it is).
+        """
+        loop = asyncio.get_running_loop()
+        for attempt in range(1, _PORT_TRIES + 1):
+            await super()._listen(port)
+            if not (self.knobs.udp or self.knobs.notify):
+                return
+            try:
+                self._search, _ = await loop.create_datagram_endpoint(
+                    lambda: _SearchProtocol(self), local_addr=(self.host, self.port)
+                )
+            except OSError as err:
+                super()._unlisten()
+                if port or err.errno != errno.EADDRINUSE or attempt == _PORT_TRIES:
+                    raise
+                continue
             self._notify("LKUP", self.knobs.mac)
+            return
 
     def _unlisten(self) -> None:
         search, self._search = self._search, None

@@ -572,3 +572,36 @@ async def test_cli_bad_knob_exits_2() -> None:
         _, stderr = await proc.communicate()
     assert proc.returncode == 2
     assert b"--warmup" in stderr and b"duration" in stderr
+
+
+async def test_an_ephemeral_port_taken_on_udp_is_passed_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With class 2 on UDP the simulator needs one port number free on TCP and UDP alike;
+    another process may hold the UDP twin of the TCP port the system gives it."""
+    from simulators.base import Simulator
+
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", 0))
+    clash = taken.getsockname()[1]
+    listen = Simulator._listen
+    ports: list[int] = []
+
+    async def first_the_clash(self: Simulator, port: int) -> None:
+        ports.append(port)
+        await listen(self, clash if len(ports) == 1 else port)
+
+    monkeypatch.setattr(Simulator, "_listen", first_the_clash)
+    sim = PjlinkSimulator(PjlinkKnobs(udp=True))
+    try:
+        await sim.start()
+        assert ports == [0, 0] and sim.port != clash
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.setblocking(False)
+            client.sendto(b"%2SRCH\r", ("127.0.0.1", sim.port))
+            loop = asyncio.get_running_loop()
+            answer, _ = await asyncio.wait_for(loop.sock_recvfrom(client, 100), 5)
+            assert answer.startswith(b"%2ACKN=")
+    finally:
+        taken.close()
+        await sim.stop()
