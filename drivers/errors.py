@@ -34,6 +34,10 @@ class OfflineReason(StrEnum):
     PORT_GONE = "port_gone"
 
 
+LINK_KEYS = frozenset({"online", "offline_reason"})
+"""The state keys every device has that say how the hub reaches it, not what it is doing."""
+
+
 class AvhubError(Exception):
     """Root of every error avhub raises on purpose."""
 

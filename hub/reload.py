@@ -181,8 +181,19 @@ async def _change_room(hub: Hub, room_id: str, config: RoomConfig, plan: RoomPla
     if rebuild:
         await room.retire_automation()
     # From here to redraw() nothing awaits: the snapshot shows exactly the new device list.
+    # A restarted device of the same driver keeps showing what it last said until it is
+    # read again: the device did not change because its settings did (nor do triggers
+    # see it change).
+    known = {
+        d: dict(room.drivers[d].state)
+        for d in plan.restarted
+        if room.drivers[d].config.driver == config.devices[d].driver
+    }
     stopping = [(d, room.remove_device(d)) for d in (*plan.removed, *plan.restarted)]
-    starting = [(d, room.add_device(d, config.devices[d])) for d in (*plan.added, *plan.restarted)]
+    starting = [
+        (d, room.add_device(d, config.devices[d], known.get(d)))
+        for d in (*plan.added, *plan.restarted)
+    ]
     automation = room.replace_automation(config) if rebuild else None
     if plan.automation and in_place:
         assert room.automation is not None

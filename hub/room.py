@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from drivers import DRIVERS
 from drivers.base import Driver
 from drivers.config import DeviceConfig
+from drivers.errors import LINK_KEYS
 from drivers.transport import TransportFactory, create_transport
 from hub.automation.clock import Clock, SystemClock
 from hub.automation.device import DRIVER as ROOM_DRIVER
@@ -119,7 +120,6 @@ class Room:
             devices,
             clock=self._clock,
             zone=self._zone,
-            shared=self.placement is not None,
         )
         self.store.add_device(
             ROOM_DEVICE,
@@ -149,8 +149,14 @@ class Room:
         self.open_room = not panel_tokens
         self._tokens = [t.encode() for t in (*panel_tokens, admin_token) if t]
 
-    def add_device(self, device_id: str, device: DeviceConfig) -> Driver[Any]:
-        """Build a device's driver and enter it in the store; `start()` it if the room runs."""
+    def add_device(
+        self, device_id: str, device: DeviceConfig, known: Mapping[str, Any] | None = None
+    ) -> Driver[Any]:
+        """Build a device's driver and enter it in the store; `start()` it if the room runs.
+
+        `known`: the state the device had under its previous settings (a reload restarts
+        it), shown until it is read again, as an offline device keeps its last state.
+        """
         sink = _Sink(self.store, device_id)
         driver = DRIVERS[device.driver].driver(
             device_id,
@@ -159,6 +165,8 @@ class Room:
             label=f"{self.id}/{device_id}",
             transport_factory=self._transport_factory,
         )
+        if known:
+            driver.state.update({k: v for k, v in known.items() if k not in LINK_KEYS})
         self.store.add_device(
             device_id,
             device.name or device_id,

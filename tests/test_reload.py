@@ -593,3 +593,39 @@ async def test_settings_a_running_hub_cannot_change_wait_for_a_restart(site: Sit
     # ... and the values it runs, put back, need none.
     outcome = await site.reload({"lobby": {"proj": site.port(0)}, "hall": {"left": site.port(1)}})
     assert outcome.answer()["result"]["restart_needed"] == []
+
+
+async def test_a_reload_does_not_run_triggers_on_what_it_restarts_or_rearms(site: Site) -> None:
+    """A trigger runs on a change it sees: a device restarted by a reload keeps showing its
+    state until read again (it did not change), and triggers a reload gives a room start
+    from what they find."""
+    await quiet(site)
+    rooms: Rooms = {"lobby": {"proj": site.port(0)}, "hall": {"left": site.port(1)}}
+    runs: list[str] = []
+    store = site.hub.rooms["lobby"].store
+    store.subscribe(
+        lambda c: (
+            runs.append(c.state["running"])
+            if c.device == "room" and c.state.get("running")
+            else None
+        )
+    )
+    config = with_macros(deployment(rooms), "lobby", {"note": {"steps": [{"wait": 0}]}})
+    config["rooms"]["lobby"]["triggers"] = [{"when": "proj.power == on", "run": "note"}]
+    await site.reload_config(config)
+    site.sims[0].press_power(True)  # a change the trigger sees
+    await until(lambda: runs == ["note"], message="the trigger ran")
+    await until(lambda: store.devices["proj"].state.get("power") == "on")
+
+    config["rooms"]["lobby"]["devices"]["proj"]["poll_interval"] = 0.7  # restarts it
+    outcome = await site.reload_config(config)
+    assert outcome.answer()["result"]["devices"]["restarted"] == ["lobby/proj"]
+    state = store.devices["proj"].state
+    assert (state["online"], state["offline_reason"], state["power"]) == (False, "starting", "on")
+    await until(lambda: site.driver("lobby", "proj").online, message="back")
+    await site.reload_config(deployment(rooms))  # no macros: the room device goes
+    await site.reload_config(config)  # and comes back, its trigger holding already
+    driver = site.driver("lobby", "proj")
+    polled = driver.stats.requests
+    await until(lambda: driver.stats.requests > polled + 3, message="polled again")
+    assert runs == ["note"]

@@ -228,3 +228,22 @@ async def test_a_trigger_without_for_fires_on_the_change(
     await powered(hub, sim, True)
     await until(lambda: runs.seen, message="trigger ran")
     assert [r[1:] for r in runs.seen] == [("mark", "trigger")]
+
+
+async def test_a_device_starting_is_not_a_device_gone(
+    make_hub: HubMaker, pjlink_sims: Callable[..., Awaitable[PjlinkSimulator]]
+) -> None:
+    """Before its driver reaches it a device shows `online: false` (`starting`): a trigger
+    on it going offline waits for its state, and then for a change."""
+    sim = await pjlink_sims()
+    trigger = {"when": "not projector.online", "run": "mark"}
+    hub, clock = await make_hub(triggered(sim.port, trigger), 0.0)
+    runs = Runs(hub, clock, "lab")
+    state = hub.rooms["lab"].store.devices["projector"].state
+    await until(lambda: state.get("power") == "off", message="read")
+    await clock.advance(1)
+    room = hub.rooms["lab"].store.devices["room"].state
+    assert runs.seen == [] and room["last_trigger"] is None and room["last_run"] is None
+    await sim.stop()  # the projector goes away
+    await until(lambda: runs.seen, message="the trigger ran")
+    assert [r[1:] for r in runs.seen] == [("mark", "trigger")]

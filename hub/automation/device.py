@@ -92,11 +92,8 @@ class RoomDevice:
         *,
         clock: Clock,
         zone: tzinfo,
-        shared: bool = False,
     ) -> None:
         self.device_id = ROOM_DEVICE
-        self.shared = shared
-        """The store is shared with other hubs (hub/cluster): see `start`."""
         self.label = f"{room_id}/{ROOM_DEVICE}"
         self.macros = config.macros
         self.store = store
@@ -158,7 +155,7 @@ class RoomDevice:
             self.update({"next_schedule": None})
         self._show_next_schedule()
         for watch in added_triggers:
-            watch.start(primed=True)
+            watch.start()
 
     @property
     def online(self) -> bool:
@@ -304,9 +301,10 @@ class RoomDevice:
     async def start(self) -> None:
         """Arm the schedules and start watching the triggers' conditions.
 
-        With a shared store this hub may take the room over from another: the state
-        may say a macro runs (it ran on a hub that went away; none runs here yet), and a
-        trigger whose condition holds already fired where it came true.
+        The state may say a macro runs (with `store: redis://`, it ran on a hub that went
+        away; none runs here yet). A trigger starts from what it finds
+        (`TriggerWatch.start`): the hub starting, or taking the room over from another,
+        does not act on the room.
         """
         self.update(_IDLE)
         for schedule in self.schedules:
@@ -314,7 +312,7 @@ class RoomDevice:
         self._started = True
         self._show_next_schedule()
         for trigger in self.triggers:
-            trigger.start(primed=self.shared)
+            trigger.start()
 
     async def stop(self) -> None:
         """Disarm everything and cancel the running macro."""

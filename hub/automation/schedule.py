@@ -89,14 +89,20 @@ class TriggerWatch:
         self.clock = clock
         self.fire = fire
         self.holding = False
+        self._found = False  # whether it has read the condition since `start`
         self._timer: Timer | None = None
         self._unwatch: Callable[[], None] | None = None
 
-    def start(self, primed: bool = False) -> None:
-        """Watch the condition; `primed`: if it holds already, it came true before (no fire)."""
+    def start(self) -> None:
+        """Watch the condition from what it finds: a trigger acts on changes it sees.
+
+        The condition is not read while a device it reads is starting (its driver has not
+        reached it since it started: its state says nothing yet). The first time it is
+        read, whether it holds is where the trigger starts from, not a change: a reload,
+        or another hub taking the room over, does not act on the room.
+        """
         self._unwatch = self.view.watch(self.trigger.when, self._check)
-        if primed:
-            self.holding = self.view.holds(self.trigger.when)
+        self._found = False
         self._check()
 
     def stop(self) -> None:
@@ -107,7 +113,13 @@ class TriggerWatch:
         self._disarm()
 
     def _check(self) -> None:
+        condition = self.trigger.when
+        if any(self.view.starting(d) for d in condition.devices):
+            return  # neither true nor false yet (`start`)
         holds = self.view.holds(self.trigger.when)
+        if not self._found:
+            self._found, self.holding = True, holds
+            return
         if holds and not self.holding:
             self.holding = True
             if self.trigger.for_ > 0:

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from drivers.errors import OfflineReason
 from hub.automation.clock import Clock
 from hub.automation.conditions import Condition
 from hub.store import Change, RoomStore
@@ -27,6 +28,11 @@ class StateView:
 
     def holds(self, condition: Condition) -> bool:
         return condition.holds(self.state_of)
+
+    def starting(self, device: str) -> bool:
+        """True while `device` is starting: not yet connected since its driver started."""
+        state = self.state_of(device)
+        return state is not None and state.get("offline_reason") == OfflineReason.STARTING
 
     def watch(self, condition: Condition, callback: Callable[[], None]) -> Callable[[], None]:
         """Call `callback` after each committed change of a device `condition` reads.
