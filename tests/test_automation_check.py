@@ -416,3 +416,19 @@ def test_macros_call_a_generic_devices_actions_as_its_definition_describes() -> 
         load_config_text(text[:room] + wrong + text[room:], "relay.yaml", {})
     (problem,) = info.value.problems
     assert problem.path.startswith("rooms.auditorium.macros.lights_on.steps[0].args")
+
+
+def test_macros_calling_each_other_deeper_than_a_run_goes_are_a_problem() -> None:
+    """A chain of calls is fine up to `MAX_DEPTH` (16): one deeper always fails when run."""
+
+    def chain(length: int) -> str:
+        lines = [f"      m{i}: {{steps: [{{macro: m{i + 1}}}]}}\n" for i in range(length)]
+        return BASE + "".join(lines) + f"      m{length}: {{steps: [{{wait: 0}}]}}\n"
+
+    load_config_text(chain(16), "deploy.yaml", {})  # m0 → … → m16: 16 calls deep
+    with pytest.raises(ConfigFileError) as caught:
+        load_config_text(chain(17), "deploy.yaml", {})
+    (problem,) = caught.value.problems
+    assert str(problem).endswith(
+        "rooms.hall.macros.m0: it calls macros 17 deep (m0 → m1 → m2 → … → m17); a run goes 16 deep"
+    ), problem

@@ -19,6 +19,7 @@ from pydantic_core import ErrorDetails
 from drivers import DRIVERS
 from drivers.actions import checking_context, validate_args
 from hub.automation.conditions import Condition
+from hub.automation.macros import MAX_DEPTH
 from hub.automation.models import (
     ROOM_DEVICE,
     CommandStep,
@@ -54,7 +55,10 @@ def room_findings(room_id: str, room: RoomConfig) -> Iterator[Finding]:
     base: Loc = ("rooms", room_id)
     for name, macro in room.macros.items():
         yield from _steps(room, macro.steps, (*base, "macros", name, "steps"))
-    yield from _cycles(room.macros, base)
+    cycles = list(_cycles(room.macros, base))
+    yield from cycles
+    if not cycles:  # a circle is as deep as it goes: said once already
+        yield from _too_deep(room.macros, base)
     for i, schedule in enumerate(room.schedules):
         yield from _known_macro(room, schedule.run, (*base, "schedules", i, "run"))
     for i, trigger in enumerate(room.triggers):
@@ -143,6 +147,27 @@ def _cycles(macros: Mapping[str, MacroConfig], base: Loc) -> Iterator[Finding]:
     for name in macros:
         if name not in done:
             yield from visit(name)
+
+
+def _too_deep(macros: Mapping[str, MacroConfig], base: Loc) -> Iterator[Finding]:
+    """Each macro whose run calls macros nested deeper than a run allows (`MAX_DEPTH`)."""
+    chains: dict[str, list[str]] = {}  # the longest chain of calls from each macro
+
+    def chain(name: str) -> list[str]:
+        if name not in chains:
+            callees = [c for _, c in _calls(macros[name].steps, ()) if c in macros]
+            chains[name] = [name, *max((chain(c) for c in callees), key=len, default=[])]
+        return chains[name]
+
+    for name in macros:
+        calls = chain(name)
+        if len(calls) - 1 > MAX_DEPTH:
+            shown = " → ".join([*calls[:3], "…", calls[-1]])
+            yield Finding(
+                (*base, "macros", name),
+                f"it calls macros {len(calls) - 1} deep ({shown}); a run goes {MAX_DEPTH} deep",
+                at_key=True,
+            )
 
 
 def _calls(steps: list[Step], loc: Loc) -> Iterator[tuple[Loc, str]]:
