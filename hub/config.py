@@ -796,7 +796,7 @@ def _message(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:
     if kind in _BOUNDS:
         key, words = _BOUNDS[kind]
         return f"must be {words} {_show(ctx[key])}, got {_show(value)}"
-    if kind == "string_too_short" and ctx.get("min_length") == 1:
+    if kind in ("string_too_short", "too_short") and ctx.get("min_length") == 1:
         return "must not be empty"
     return error["msg"]
 

@@ -432,3 +432,10 @@ def test_macros_calling_each_other_deeper_than_a_run_goes_are_a_problem() -> Non
     assert str(problem).endswith(
         "rooms.hall.macros.m0: it calls macros 17 deep (m0 → m1 → m2 → … → m17); a run goes 16 deep"
     ), problem
+
+
+def test_an_empty_list_of_steps_is_said_in_the_checks_words() -> None:
+    with pytest.raises(ConfigFileError) as caught:
+        load_config_text(BASE + "      empty: {steps: []}\n", "deploy.yaml", {})
+    (problem,) = caught.value.problems
+    assert str(problem).endswith("rooms.hall.macros.empty.steps: must not be empty"), problem
