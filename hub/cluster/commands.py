@@ -7,7 +7,9 @@ reply: the same results and error codes as a local command. While no live hub ho
 lease (its owner just died) the command waits for the takeover, up to
 `hub.cluster.command_timeout`; when the lease changes hands meanwhile, the request goes
 to the new owner (so a command whose owner died while running it may run twice; AV
-commands are set-this-value commands, safe to repeat).
+commands are set-this-value commands, safe to repeat). A request unanswered for
+`command_timeout` goes to the same owner again (a request or its answer can be lost while
+Redis pauses): the owner runs each request id once and answers a repeat from memory.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("avhub.cluster")
 
 LONGEST = 600.0  # a command its live owner is running is waited for at most this long
+REMEMBERED = 1000  # answers an owner keeps by request id, for requests sent again
 _MOVED = {"moved": True}
 
 LocalRunner = Callable[[str, Any, str], Awaitable[Reply | None]]
@@ -46,6 +49,8 @@ class CommandBus:
         self.run_here: LocalRunner | None = None  # (room, data, where) → reply; None: not here
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._serving: set[asyncio.Task[None]] = set()
+        self._running: set[str] = set()  # ids of forwarded requests running here
+        self._answered: dict[str, dict[str, Any]] = {}  # the last REMEMBERED answers, by id
 
     async def run(self) -> None:
         """Listen on this hub's channel; after a Redis failure, wait for it and listen again."""
@@ -79,6 +84,7 @@ class CommandBus:
         key = RoomKeys.of(room_id).lease(device)
         target: str | None = None
         future: asyncio.Future[dict[str, Any]] | None = None
+        again = give_up  # when to send the request to the same owner again
         try:
             while True:
                 if not node.available:
@@ -95,9 +101,13 @@ class CommandBus:
                 owner = holder.partition("|")[0] if holder else None
                 if owner is None or owner == node.node_id:
                     target = None  # no owner yet, or this hub takes it on its next tick
-                elif owner != target or future is None:
-                    future = loop.create_future()
-                    self._waiting[request_id] = future
+                elif owner != target or future is None or loop.time() >= again:
+                    # To the owner; to the same owner again after `command_timeout` without
+                    # an answer (a request or reply lost while Redis paused): it runs a
+                    # request once and answers a repeat from what it remembers.
+                    if future is None or owner != target:
+                        future = loop.create_future()
+                        self._waiting[request_id] = future
                     request = {"id": request_id, "from": node.node_id, "room": room_id}
                     try:
                         heard = await node.redis.publish(
@@ -107,7 +117,7 @@ class CommandBus:
                         node.lost(err)
                         return _unavailable(device)
                     target = owner if heard else None
-                    give_up = loop.time() + settings.command_timeout
+                    give_up = again = loop.time() + settings.command_timeout
                 now = loop.time()
                 limit = give_up if target is None else last_resort
                 if now >= limit:
@@ -124,8 +134,9 @@ class CommandBus:
                         answer = await asyncio.shield(future)
                 except TimeoutError:
                     continue  # still running there? check the lease and wait on
-                if answer.get("moved"):
+                if answer.get("moved"):  # not the owner (yet, or any more): look again soon
                     target, future = None, None
+                    await asyncio.sleep(min(step, max(0.0, limit - loop.time())))
                     continue
                 result: Reply = answer["reply"]
                 return result
@@ -154,22 +165,39 @@ class CommandBus:
             future.set_result(message)
 
     async def _serve(self, message: dict[str, Any]) -> None:
-        """Run a command another hub forwarded, if this hub owns the device; answer it."""
-        reply: Reply | None = None
-        room_id, data = message.get("room"), message.get("data")
-        device = data.get("device") if isinstance(data, dict) else None
-        if (
-            isinstance(room_id, str)
-            and isinstance(device, str)
-            and self.node.ownership.owns(room_id, device)
-            and self.run_here is not None
-        ):
-            reply = await self.run_here(room_id, data, f"forwarded {room_id}")
-        answer = {"id": message["id"], **({"reply": reply} if reply is not None else _MOVED)}
+        """Run a command another hub forwarded, if this hub owns the device; answer it.
+
+        A request sent again (its answer was lost) is not run again: while it runs, the
+        first run answers; once it has, the answer is sent again.
+        """
+        request_id = str(message["id"])
+        if request_id in self._running:
+            return
+        answer = self._answered.get(request_id)
+        if answer is None:
+            reply: Reply | None = None
+            room_id, data = message.get("room"), message.get("data")
+            device = data.get("device") if isinstance(data, dict) else None
+            if (
+                isinstance(room_id, str)
+                and isinstance(device, str)
+                and self.node.ownership.owns(room_id, device)
+                and self.run_here is not None
+            ):
+                self._running.add(request_id)
+                try:
+                    reply = await self.run_here(room_id, data, f"forwarded {room_id}")
+                finally:
+                    self._running.discard(request_id)
+            answer = {"id": request_id, **({"reply": reply} if reply is not None else _MOVED)}
+            if reply is not None:
+                self._answered[request_id] = answer
+                if len(self._answered) > REMEMBERED:
+                    del self._answered[next(iter(self._answered))]
         try:
             await self.node.redis.publish(channel(str(message.get("from"))), dumps(answer))
         except (RedisError, OSError, TimeoutError) as err:
-            self.node.lost(err)
+            self.node.lost(err)  # the requester sends it again; the answer is remembered
 
 
 def _unavailable(device: str) -> Reply:

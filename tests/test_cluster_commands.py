@@ -1,0 +1,66 @@
+"""Commands forwarded between hubs on one Redis, two hubs in this process: what a lost
+answer costs (hub/cluster/commands.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hub.app import Hub
+from simulators.pjlink import PjlinkSimulator
+from tests.cluster import RedisServer, cluster_config, redis_server  # noqa: F401 - fixture
+from tests.helpers import until
+
+
+async def test_a_forwarded_command_whose_answer_is_lost_is_answered_and_runs_once(
+    hub_factory: Callable[..., Awaitable[Hub]],
+    pjlink_sims: Callable[..., Awaitable[PjlinkSimulator]],
+    redis_server: RedisServer,  # noqa: F811 - the fixture
+) -> None:
+    """The owner's answer is lost (its publish failed while Redis paused): the requester
+    asks again after `command_timeout`, and the owner answers from memory, not by running
+    the command a second time."""
+    sims = [await pjlink_sims() for _ in range(2)]
+    hubs = []
+    for node in ("hub-a", "hub-b"):
+        config = cluster_config(redis_server.url, [sim.port for sim in sims], node_id=node)
+        config["hub"]["cluster"]["command_timeout"] = 1
+        hubs.append(await hub_factory(config))
+
+    def owned(hub: Hub) -> list[str]:
+        assert hub.cluster is not None
+        return [d for d in ("proj0", "proj1") if hub.cluster.ownership.owns("lab", d)]
+
+    def settled() -> bool:  # one device each, read by its owner
+        return all(len(owned(h)) == 1 and h.rooms["lab"].drivers[owned(h)[0]].online for h in hubs)
+
+    await until(settled, timeout=15, message="one device on each hub")
+    running, asking = hubs
+    [device] = owned(running)
+    assert running.cluster is not None
+    runs: list[Any] = []
+    run_here = running.cluster.commands.run_here
+    assert run_here is not None
+
+    async def counted(room: str, data: Any, where: str) -> Any:
+        runs.append(data)
+        return await run_here(room, data, where)
+
+    running.cluster.commands.run_here = counted
+    redis = running.cluster.redis
+    publish = redis.publish
+    dropped: list[str] = []
+
+    async def lose_the_first_answer(chan: str, message: str) -> int:
+        if '"reply"' in message and not dropped:
+            dropped.append(message)
+            return 0
+        return int(await publish(chan, message))
+
+    redis.publish = lose_the_first_answer  # type: ignore[method-assign]
+    command: dict[str, Any] = {"device": device, "action": "power_on", "args": {}}
+    async with asyncio.timeout(10):  # not the 600 s a command running elsewhere may take
+        reply = await asyncio.ensure_future(asking.rooms["lab"].command(command, "test"))
+    assert reply == {"ok": True, "result": None}, reply
+    assert len(dropped) == 1 and runs == [command]  # run once, answered twice
