@@ -1,5 +1,5 @@
-"""Commands forwarded between hubs on one Redis, two hubs in this process: what a lost
-answer costs (hub/cluster/commands.py)."""
+"""Commands forwarded between hubs on one Redis, two hubs in this process: a lost answer,
+and an owner that answers "moved" (hub/cluster/commands.py)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,28 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
+
 from hub.app import Hub
 from simulators.pjlink import PjlinkSimulator
 from tests.cluster import RedisServer, cluster_config, redis_server  # noqa: F401 - fixture
 from tests.helpers import until
 
+Pair = tuple[Hub, Hub, str]
 
-async def test_a_forwarded_command_whose_answer_is_lost_is_answered_and_runs_once(
+
+def owned(hub: Hub) -> list[str]:
+    assert hub.cluster is not None
+    return [d for d in ("proj0", "proj1") if hub.cluster.ownership.owns("lab", d)]
+
+
+@pytest.fixture
+async def pair(
     hub_factory: Callable[..., Awaitable[Hub]],
     pjlink_sims: Callable[..., Awaitable[PjlinkSimulator]],
     redis_server: RedisServer,  # noqa: F811 - the fixture
-) -> None:
-    """The owner's answer is lost (its publish failed while Redis paused): the requester
-    asks again after `command_timeout`, and the owner answers from memory, not by running
-    the command a second time."""
+) -> Pair:
+    """Two hubs, a projector owned by each: the first hub, the second, the first's device."""
     sims = [await pjlink_sims() for _ in range(2)]
     hubs = []
     for node in ("hub-a", "hub-b"):
@@ -28,16 +36,20 @@ async def test_a_forwarded_command_whose_answer_is_lost_is_answered_and_runs_onc
         config["hub"]["cluster"]["command_timeout"] = 1
         hubs.append(await hub_factory(config))
 
-    def owned(hub: Hub) -> list[str]:
-        assert hub.cluster is not None
-        return [d for d in ("proj0", "proj1") if hub.cluster.ownership.owns("lab", d)]
-
     def settled() -> bool:  # one device each, read by its owner
         return all(len(owned(h)) == 1 and h.rooms["lab"].drivers[owned(h)[0]].online for h in hubs)
 
     await until(settled, timeout=15, message="one device on each hub")
-    running, asking = hubs
-    [device] = owned(running)
+    return hubs[0], hubs[1], owned(hubs[0])[0]
+
+
+async def test_a_forwarded_command_whose_answer_is_lost_is_answered_and_runs_once(
+    pair: Pair,
+) -> None:
+    """The owner's answer is lost (its publish failed while Redis paused): the requester
+    asks again after `command_timeout`, and the owner answers from memory, not by running
+    the command a second time."""
+    running, asking, device = pair
     assert running.cluster is not None
     runs: list[Any] = []
     run_here = running.cluster.commands.run_here
@@ -64,3 +76,30 @@ async def test_a_forwarded_command_whose_answer_is_lost_is_answered_and_runs_onc
         reply = await asyncio.ensure_future(asking.rooms["lab"].command(command, "test"))
     assert reply == {"ok": True, "result": None}, reply
     assert len(dropped) == 1 and runs == [command]  # run once, answered twice
+
+
+async def test_an_owner_answering_moved_is_asked_again_after_a_tick_not_at_once(
+    pair: Pair,
+) -> None:
+    """A hub restarted under the same node_id answers "moved" until the old lease runs out:
+    the requester looks again each tick (lease_ttl / 5), not in a loop as fast as Redis."""
+    running, asking, device = pair
+    assert running.cluster is not None and asking.cluster is not None
+    requests: list[str] = []
+    received = running.cluster.commands._received
+
+    def counting(raw: str) -> None:
+        requests.append(raw)
+        received(raw)
+
+    running.cluster.commands._received = counting  # type: ignore[method-assign]
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(running.cluster.ownership, "owns", lambda room, dev: False)
+    command: dict[str, Any] = {"device": device, "action": "power_on", "args": {}}
+    try:
+        reply = await asking.rooms["lab"].command(command, "test")
+    finally:
+        monkey.undo()
+    assert reply["ok"] is False and reply["error"]["code"] == "timeout", reply
+    ticks = 1 / (1.5 / 5)  # command_timeout over the tick
+    assert 1 <= len(requests) <= ticks + 2, len(requests)

@@ -85,6 +85,8 @@ class CommandBus:
         target: str | None = None
         future: asyncio.Future[dict[str, Any]] | None = None
         again = give_up  # when to send the request to the same owner again
+        asked: str | None = None  # the owner it went to last
+        moved = False  # that owner said it does not hold the lease
         try:
             while True:
                 if not node.available:
@@ -117,9 +119,11 @@ class CommandBus:
                         node.lost(err)
                         return _unavailable(device)
                     target = owner if heard else None
-                    give_up = again = loop.time() + settings.command_timeout
+                    again = loop.time() + settings.command_timeout
+                    if owner != asked:  # a new owner: `command_timeout` for it to take it
+                        give_up, asked, moved = again, owner, False
                 now = loop.time()
-                limit = give_up if target is None else last_resort
+                limit = give_up if target is None or moved else last_resort
                 if now >= limit:
                     return error_reply(
                         ErrorCode.TIMEOUT,
@@ -135,7 +139,7 @@ class CommandBus:
                 except TimeoutError:
                     continue  # still running there? check the lease and wait on
                 if answer.get("moved"):  # not the owner (yet, or any more): look again soon
-                    target, future = None, None
+                    target, future, moved = None, None, True
                     await asyncio.sleep(min(step, max(0.0, limit - loop.time())))
                     continue
                 result: Reply = answer["reply"]
