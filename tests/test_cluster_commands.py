@@ -103,3 +103,24 @@ async def test_an_owner_answering_moved_is_asked_again_after_a_tick_not_at_once(
     assert reply["ok"] is False and reply["error"]["code"] == "timeout", reply
     ticks = 1 / (1.5 / 5)  # command_timeout over the tick
     assert 1 <= len(requests) <= ticks + 2, len(requests)
+
+
+async def test_two_hubs_under_one_node_id_are_told_apart_and_warned_about(
+    hub_factory: Callable[..., Awaitable[Hub]],
+    pjlink_sims: Callable[..., Awaitable[PjlinkSimulator]],
+    redis_server: RedisServer,  # noqa: F811 - the fixture
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The README's three-hub file shows `node_id`: copied to every hub unchanged, the hubs
+    would split nothing between them. The second to register is warned."""
+    sim = await pjlink_sims()
+    config = cluster_config(redis_server.url, [sim.port], node_id="hub-a")
+    first = await hub_factory(config)
+    assert first.cluster is not None
+    await until(lambda: first.cluster is not None and bool(first.cluster.ownership.owned()))
+    assert "another hub process registered" not in caplog.text
+    await hub_factory(config)
+    await until(
+        lambda: "node hub-a: another hub process registered this node_id" in caplog.text,
+        message="the warning",
+    )

@@ -25,13 +25,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import secrets
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from redis.exceptions import RedisError
 
-from hub.cluster.scripts import NODES, RoomKeys
+from hub.cluster.scripts import NODES, RoomKeys, instance_key
 
 if TYPE_CHECKING:
     from hub.cluster.node import ClusterNode
@@ -109,6 +110,8 @@ class Ownership:
         self._changed = asyncio.Event()
         self._drops: set[asyncio.Task[None]] = set()
         self._grace: tuple[float, frozenset[str]] = (0.0, frozenset())
+        self._instance = secrets.token_hex(8)  # this process, under its node id
+        self._clash = False
 
     @property
     def interval(self) -> float:
@@ -215,10 +218,12 @@ class Ownership:
         ttl_ms = int(node.settings.lease_ttl * 1000)
         pipe = node.redis.pipeline(transaction=False)
         node.scripts.run(pipe, "heartbeat", [NODES], [node.node_id, ttl_ms])
+        pipe.set(instance_key(node.node_id), self._instance, px=ttl_ms, get=True)
         stores = [s for s in node.stores.values() if s.opened]
         for store in stores:
             pipe.hget(store.keys.meta, "epoch")
-        live, *epochs = await pipe.execute()
+        live, other, *epochs = await pipe.execute()
+        self._check_instance(other)
         for store, epoch in zip(stores, epochs, strict=True):
             node.check_epoch(store, epoch)
         until, before = self._grace
@@ -281,6 +286,24 @@ class Ownership:
                 len(self.live),
             )
         self._arm(loop)
+
+    def _check_instance(self, other: str | None) -> None:
+        """Warn (once while it lasts) when another process registered this node id within
+        the TTL: two hubs under one id split nothing between them, and a hub restarted
+        under its id at once answers for the old one until its leases run out."""
+        node = self.node
+        clash = other is not None and other != self._instance
+        if clash and not self._clash:
+            log.warning(
+                "node %s: another hub process registered this node_id within lease_ttl: "
+                "if it still runs, give each hub its own hub.cluster.node_id (two hubs "
+                "under one id own nothing apart); if this hub just restarted, it clears "
+                "once the old leases run out",
+                node.node_id,
+            )
+        elif self._clash and not clash:
+            log.info("node %s: this node_id is this hub's alone again", node.node_id)
+        self._clash = clash
 
     def _planned(self) -> dict[str, str]:
         keys = tuple(sorted(self._leases))

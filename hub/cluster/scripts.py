@@ -29,6 +29,11 @@ PREFIX = "avhub:"
 NODES = f"{PREFIX}nodes"
 
 
+def instance_key(node_id: str) -> str:
+    """The process running as `node_id` (a random token, renewed each tick with the TTL)."""
+    return f"{PREFIX}node:{node_id}:instance"
+
+
 @dataclass(frozen=True, slots=True)
 class RoomKeys:
     """The Redis keys of one room."""
