@@ -4,6 +4,8 @@ and an owner that answers "moved" (hub/cluster/commands.py)."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,8 +29,10 @@ async def pair(
     hub_factory: Callable[..., Awaitable[Hub]],
     pjlink_sims: Callable[..., Awaitable[PjlinkSimulator]],
     redis_server: RedisServer,  # noqa: F811 - the fixture
+    caplog: pytest.LogCaptureFixture,
 ) -> Pair:
     """Two hubs, a projector owned by each: the first hub, the second, the first's device."""
+    caplog.set_level(logging.INFO, "avhub.cluster")
     sims = [await pjlink_sims() for _ in range(2)]
     hubs = []
     for node in ("hub-a", "hub-b"):
@@ -124,3 +128,16 @@ async def test_two_hubs_under_one_node_id_are_told_apart_and_warned_about(
         lambda: "node hub-a: another hub process registered this node_id" in caplog.text,
         message="the warning",
     )
+
+
+async def test_ownership_log_lines_name_the_devices_and_the_hubs(
+    pair: Pair, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At 2 a.m. "took 1" says too little: which device, and which hubs are live."""
+    records = caplog.get_records("setup")  # the pair settled while the fixture ran
+    lines = [r.getMessage() for r in records if " owns " in r.getMessage()]
+    assert any(
+        re.search(r"^node hub-[ab] owns \d devices \(took 1: lab/proj[01];", line)
+        and "hubs live: hub-a, hub-b" in line
+        for line in lines
+    ), lines

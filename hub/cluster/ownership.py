@@ -70,6 +70,15 @@ class Lease:
     deadline: float = 0.0  # loop time when this hub must stop trusting the lease
 
 
+def _named(leases: list[Lease], most: int = 8) -> str:
+    """`2: lab/proj0, lab/proj1` for a log line (`0` for none; the first `most` named)."""
+    if not leases:
+        return "0"
+    names = [f"{lease.room_id}/{lease.device_id}" for lease in leases[:most]]
+    more = f", and {len(leases) - most} more" if len(leases) > most else ""
+    return f"{len(leases)}: {', '.join(names)}{more}"
+
+
 def rank(node: str, key: str) -> bytes:
     return hashlib.blake2b(f"{node}\0{key}".encode(), digest_size=8).digest()
 
@@ -255,14 +264,14 @@ class Ownership:
         sent = loop.time()
         results = await pipe.execute()
         deadline = sent + node.settings.lease_ttl * SAFETY
-        lost = 0
+        lost: list[Lease] = []
         for lease, ok in zip(renewing, results, strict=False):
             if lease.holder is None:
                 continue  # dropped meanwhile (expired, removed)
             if ok == 1:
                 lease.deadline = deadline
             else:
-                lost += 1
+                lost.append(lease)
                 self._lose(lease)
         taken = []
         for lease, holder in zip(taking, results[len(renewing) :], strict=False):
@@ -277,13 +286,13 @@ class Ownership:
                 log.exception("%s/%s: failed to start", lease.room_id, lease.device_id)
         if taken or leaving or lost:
             log.info(
-                "node %s owns %d devices (took %d, handed over %d, lost %d; %d hubs live)",
+                "node %s owns %d devices (took %s; handed over %s; lost %s; hubs live: %s)",
                 node.node_id,
                 len(self.owned()),
-                len(taken),
-                len(leaving),
-                lost,
-                len(self.live),
+                _named(taken),
+                _named(leaving),
+                _named(lost),
+                ", ".join(self.live),
             )
         self._arm(loop)
 
