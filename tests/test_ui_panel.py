@@ -169,7 +169,9 @@ async def test_a_refused_command_shows_the_error_from_the_ack(demo: HubRig, page
     await page.locator(f'{sel} [data-input="HDMI 1"]').click()
     message = page.locator(f"{sel} [data-role=message]")
     await expect(message).to_have_attribute("data-state", "error")
-    await expect(message).to_contain_text("unavailable at this time (ERR3)")
+    await expect(message).to_contain_text(
+        "not possible now: the projector is in standby, warming up or cooling down (ERR3)"
+    )
 
 
 async def test_an_offline_device_is_greyed_with_its_last_state_and_reason(

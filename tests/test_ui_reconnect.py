@@ -6,6 +6,7 @@ the same port while the devices keep their state and the page stays open.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -164,11 +165,23 @@ async def test_a_restarted_hub_sends_a_snapshot_of_the_true_state(rig: HubRig, p
     await rig.stop_hub()
     await expect(page.locator("#banner")).to_have_text("Reconnecting…")
     await expect(page.locator("body")).to_have_attribute("data-link", "down")
+    # What the card shows is the last known state: it says so, looks it, takes no touch.
+    card = page.locator(CARD)
+    await expect(card.locator("[data-role=status]")).to_have_text("Not connected to the hub")
+    await expect(card).to_have_class(re.compile(r"\bstale\b"))
+    assert await page.evaluate("document.querySelector('#devices').inert") is True
+    # An error said meanwhile (as a command sent just then would get) is about that moment.
+    await page.evaluate(
+        "avhub.cards.get('proj').say('error', 'Not connected to the hub; try again in a moment.')"
+    )
     await change_projector_while_away(rig)
     await rig.start_hub()
 
     after = await back_in_true_state(page, rig)
     await expect(page.locator(f"{CARD} [data-role=status]")).to_have_text("Online")
+    await expect(card).not_to_have_class(re.compile(r"\bstale\b"))
+    await expect(card.locator("[data-role=message]")).to_have_text("")
+    assert await page.evaluate("document.querySelector('#devices').inert") is False
     assert after["epoch"] != before["epoch"]
     assert after["snapshots"] == before["snapshots"] + 1
     assert after["resumes"] >= 1

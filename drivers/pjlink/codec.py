@@ -51,11 +51,11 @@ class PjlinkError(StrEnum):
     ERR4 = "ERR4"  # projector failure
 
 
-ERROR_MEANINGS = {
-    PjlinkError.ERR1: "undefined command",
-    PjlinkError.ERR2: "out of parameter",
-    PjlinkError.ERR3: "unavailable at this time",
-    PjlinkError.ERR4: "projector/display failure",
+ERROR_MEANINGS = {  # as a panel shows them, before the code itself
+    PjlinkError.ERR1: "this projector does not have that",
+    PjlinkError.ERR2: "the projector does not take that value",
+    PjlinkError.ERR3: "not possible now: the projector is in standby, warming up or cooling down",
+    PjlinkError.ERR4: "the projector reports a failure",
 }
 
 

@@ -36,6 +36,7 @@ export class DeviceCard {
     this.actions = null; // the action schemas the controls were built from
     this.sections = [];
     this.latest = 0;
+    this.stale = false; // the hub cannot be reached: this is the last known state
     this.title = h("h2", {});
     this.status = h("span", { class: "status", "data-role": "status" });
     this.body = h("div", { class: "controls" });
@@ -78,10 +79,27 @@ export class DeviceCard {
     const online = state.online === true;
     this.el.classList.toggle("offline", !online);
     this.el.dataset.online = String(online);
-    this.status.textContent = online
-      ? "Online"
-      : (OFFLINE_TEXT[state.offline_reason] ?? `Offline: ${state.offline_reason ?? "unknown"}`);
+    this.el.classList.toggle("stale", this.stale);
+    if (this.stale) {
+      this.status.textContent = "Not connected to the hub";
+    } else {
+      this.status.textContent = online
+        ? "Online"
+        : (OFFLINE_TEXT[state.offline_reason] ?? `Offline: ${state.offline_reason ?? "unknown"}`);
+    }
     for (const s of this.sections) s.update(state);
+  }
+
+  /** While the panel is not in sync with the hub its state is the last known only. */
+  setStale(stale) {
+    if (this.stale === stale) return;
+    this.stale = stale;
+    this.refresh();
+  }
+
+  /** Drop an error message: it was about a moment that has passed (the hub was away). */
+  clearError() {
+    if (this.message.dataset.state === "error") this.say("idle", "");
   }
 
   /**

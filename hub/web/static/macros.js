@@ -109,6 +109,11 @@ export class MacroBar {
     return this.send(ROOM_DEVICE, CANCEL, {});
   }
 
+  /** Drop an error message about a moment that has passed (the hub was away). */
+  clearError() {
+    if (this.message.dataset.state === "error") this.say("idle", "");
+  }
+
   say(kind, text) {
     this.message.dataset.state = kind;
     this.message.textContent = text;

@@ -94,6 +94,7 @@ function render() {
     let card = cards.get(id);
     if (!card) {
       card = new DeviceCard(id, (...args) => commander.send(...args));
+      card.stale = !(linkUp && sync.inSync); // a view restored before the hub answered
       cards.set(id, card);
     }
     card.show(sync.view(id));
@@ -111,6 +112,16 @@ function render() {
 
 function showLink() {
   const inSync = linkUp && sync.inSync;
+  // While the hub cannot be reached nothing on the page is current and no control works:
+  // the cards say so, look it, and take no touches (inert) until the panel is in sync.
+  const stale = !inSync;
+  devicesEl.inert = stale;
+  macrosEl.inert = stale;
+  for (const card of cards.values()) card.setStale(stale);
+  if (inSync && document.body.dataset.sync !== "ok") {
+    for (const card of cards.values()) card.clearError(); // said while the hub was away
+    macros.clearError();
+  }
   document.body.dataset.link = linkUp ? "up" : "down";
   document.body.dataset.sync = inSync ? "ok" : "pending";
   document.body.dataset.gone = gone ? "yes" : "no";
