@@ -94,7 +94,9 @@ async def test_power_on_shows_warming_then_on_with_buttons_locked(demo: HubRig, 
     await expect(state).to_have_text("Warming up…")
     await expect(on).to_be_disabled()
     await expect(off).to_be_disabled()
-    await expect(page.locator(f"{sel} [data-role=message]")).to_have_attribute("data-state", "done")
+    message = page.locator(f"{sel} [data-role=message]")
+    await expect(message).to_have_attribute("data-state", "done")
+    await expect(message).to_have_text("Power on: accepted, warming up")  # not "done": not on yet
     await expect(state).to_have_attribute("data-power", "on")
     assert sim.power == "on"
     await expect(on).to_have_attribute("aria-pressed", "true")

@@ -198,9 +198,10 @@ class RoomDevice:
     def begin(self, name: str, by: str) -> asyncio.Task[list[Outcome] | DetailedError]:
         """Start macro `name` as its own task; CommandError(busy) while another runs."""
         if self._active is not None:
-            running = self._active.run.name
+            running = self._active.run.macro
+            title = running.label or self._active.run.name  # what the panel's button says
             raise CommandError(
-                ErrorCode.BUSY, f"macro {running} is running: wait for it or cancel it"
+                ErrorCode.BUSY, f"{title} is running: wait for it to end or cancel it"
             )
         run = MacroRun(
             name, self.macros, self.devices, self.view, self.clock, self.update, self.label

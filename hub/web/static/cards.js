@@ -1,6 +1,6 @@
 // One card per device: header with online status, controls, and the last command's outcome.
 
-import { BUILDERS, h, structure } from "./controls.js";
+import { BUILDERS, TRANSITIONS, h, structure } from "./controls.js";
 
 const OFFLINE_TEXT = {
   starting: "Connecting…",
@@ -115,7 +115,11 @@ export class DeviceCard {
     if (!ack.ok) {
       this.say("error", ack.error?.message || ack.error?.code || "command failed");
     } else if (mine === this.latest && !quiet) {
-      this.say("done", `${label}: done`);
+      // Power commands are answered when the projector starts to warm up or cool down.
+      const power = this.device?.state?.power;
+      const moving = TRANSITIONS.has(power) && action.startsWith("power_");
+      const going = power === "warming" ? "warming up" : "cooling down";
+      this.say("done", moving ? `${label}: accepted, ${going}` : `${label}: done`);
       setTimeout(() => mine === this.latest && this.say("idle", ""), DONE_SHOWN_MS);
     }
     return ack;
