@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -29,14 +29,19 @@ Settings = Callable[[], HubSettings]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def origin_allowed(origin: str, scheme: str, host: str, settings: HubSettings) -> bool:
-    """True for the hub's own origin (`scheme://Host`) or one of `hub.allowed_origins`."""
+def origin_kind(
+    origin: str, scheme: str, host: str, settings: HubSettings
+) -> Literal["own", "listed"] | None:
+    """`"own"` for the hub's own origin (`scheme://Host`), `"listed"` for one of
+    `hub.allowed_origins`, None for any other (refused)."""
     try:
         origin = check_origin(origin)
         own = check_origin(f"{scheme}://{host}")
     except ValueError:  # "null" (a sandboxed page, a file), or no Host
-        return False
-    return origin == own or origin in settings.allowed_origins
+        return None
+    if origin == own:
+        return "own"
+    return "listed" if origin in settings.allowed_origins else None
 
 
 def socketio_origins(settings: Settings) -> Callable[[str, dict[str, Any]], bool]:
@@ -46,7 +51,8 @@ def socketio_origins(settings: Settings) -> Callable[[str, dict[str, Any]], bool
         if origin is None:  # asked while adding CORS headers to a request without Origin
             return False
         scheme = str(environ.get("wsgi.url_scheme", "http"))
-        return origin_allowed(origin, scheme, str(environ.get("HTTP_HOST", "")), settings())
+        host = str(environ.get("HTTP_HOST", ""))
+        return origin_kind(origin, scheme, host, settings()) is not None
 
     return allowed
 
@@ -77,14 +83,15 @@ def origin_guard(settings: Settings) -> Middleware:
         origin = request.headers.get("Origin")
         if origin is None or request.path.startswith(SOCKET_IO_PATH):
             return await handler(request)
-        if not origin_allowed(origin, request.scheme, request.host, settings()):
+        kind = origin_kind(origin, request.scheme, request.host, settings())
+        if kind is None:
             return error(
                 403,
                 FORBIDDEN_ORIGIN,
                 "requests from this web origin are refused; list it in hub.allowed_origins "
                 "to allow its pages",
             )
-        if origin_allowed(origin, request.scheme, request.host, _OWN_ONLY):
+        if kind == "own":
             return await handler(request)  # the hub's own page: not a cross-origin request
         response: web.StreamResponse
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
@@ -96,10 +103,6 @@ def origin_guard(settings: Settings) -> Middleware:
         return response
 
     return guard
-
-
-_OWN_ONLY = HubSettings()
-"""Settings that list no other origin: `origin_allowed` with these is the hub's own only."""
 
 
 def json_only(request: web.Request) -> web.Response | None:
