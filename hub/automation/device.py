@@ -132,19 +132,16 @@ class RoomDevice:
         new action list is committed as a description change.
         """
         self.macros = config.macros
-        kept_schedules = _keep(self.schedules, config.schedules, lambda t: t.schedule)
-        kept_triggers = _keep(self.triggers, config.triggers, lambda w: w.trigger)
-        new_schedules = [kept_schedules.get(id(s)) or self._schedule(s) for s in config.schedules]
-        new_triggers = [kept_triggers.get(id(t)) or self._trigger(t) for t in config.triggers]
-        for timer in self.schedules:
-            if timer not in new_schedules:
-                timer.stop()
-        for watch in self.triggers:
-            if watch not in new_triggers:
-                watch.stop()
-        added_schedules = [t for t in new_schedules if t not in self.schedules]
-        added_triggers = [w for w in new_triggers if w not in self.triggers]
-        self.schedules, self.triggers = new_schedules, new_triggers
+        self.schedules, added_schedules, dropped_schedules = _reuse(
+            self.schedules, config.schedules, lambda t: t.schedule, self._schedule
+        )
+        self.triggers, added_triggers, dropped_triggers = _reuse(
+            self.triggers, config.triggers, lambda w: w.trigger, self._trigger
+        )
+        for timer in dropped_schedules:
+            timer.stop()
+        for watch in dropped_triggers:
+            watch.stop()
         self._actions = _actions(self.macros)
         self.store.describe(ROOM_DEVICE, self._actions)
         if not self._started:
@@ -339,18 +336,23 @@ def _actions(macros: Mapping[str, MacroConfig]) -> dict[str, dict[str, Any]]:
     return actions
 
 
-def _keep(running: list[T], wanted: Sequence[C], config: Callable[[T], C]) -> dict[int, T]:
-    """Which running timers or watches a reload keeps: by `id` of the entry of `wanted` each
-    is equal to (each running one kept once)."""
-    kept: dict[int, T] = {}
+def _reuse(
+    running: list[T], wanted: Sequence[C], config: Callable[[T], C], make: Callable[[C], T]
+) -> tuple[list[T], list[T], list[T]]:
+    """The timers or watches for `wanted`, each a running one of the same config (each used
+    once) or one `make` builds; and of those, the new ones, and the running ones left over."""
     free = list(running)
+    items: list[T] = []
+    new: list[T] = []
     for entry in wanted:
-        for item in free:
-            if config(item) == entry:
-                kept[id(entry)] = item
-                free.remove(item)
-                break
-    return kept
+        item = next((i for i in free if config(i) == entry), None)
+        if item is None:
+            item = make(entry)
+            new.append(item)
+        else:
+            free.remove(item)
+        items.append(item)
+    return items, new, free
 
 
 def _text_at(outcomes: list[Outcome], place: str) -> str:
