@@ -247,17 +247,23 @@ async def test_a_departed_panel_leaves_no_ping_task_asleep(
     assert ping.cancelled() and socket._avhub_ping is None
 
 
-async def test_a_panel_that_stops_reading_is_disconnected(
-    hub_factory: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(Fanout, "max_buffer", 256 * 1024)
-    hub = await lobby_hub(hub_factory)
+async def stuck_and_fine(hub: Hub) -> tuple[RawPanel, RawPanel]:
+    """Two panels served directly, the first of which has stopped reading its socket."""
     stuck, fine = RawPanel(hub), RawPanel(hub)
     await stuck.connect()
     await fine.connect()
     await until(lambda: fanout(hub).modes() == {"direct": 2})
     assert stuck.ws is not None and stuck.ws.transport is not None
     stuck.ws.transport.pause_reading()
+    return stuck, fine
+
+
+async def test_a_panel_that_stops_reading_is_disconnected(
+    hub_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Fanout, "max_buffer", 256 * 1024)
+    hub = await lobby_hub(hub_factory)
+    stuck, fine = await stuck_and_fine(hub)
     for _ in range(200):  # 20 MB: more than socket buffers and max_buffer hold
         commit(hub, 1, size=100_000)
         await asyncio.sleep(0.005)
@@ -280,12 +286,8 @@ async def test_a_panel_that_asks_but_does_not_read_the_answers_is_disconnected(
     monkeypatch.setattr(hub_fanout, "MAX_UNSENT", 20)
     hub = await lobby_hub(hub_factory)
     commit(hub, 1, size=200_000)  # each snapshot answer 200 KB
-    stuck, fine = RawPanel(hub), RawPanel(hub)
-    await stuck.connect()
-    await fine.connect()
-    await until(lambda: fanout(hub).modes() == {"direct": 2})
-    assert stuck.ws is not None and stuck.ws.transport is not None
-    stuck.ws.transport.pause_reading()
+    stuck, fine = await stuck_and_fine(hub)
+    assert stuck.ws is not None
     asking = {"epoch": "gone", "seq": 0}  # answered with a snapshot
     for ack in range(400):  # 80 MB of answers: more than socket buffers hold
         if stuck.closed.is_set() or len(hub.sio.eio.sockets) == 1:
