@@ -22,6 +22,7 @@ from hub.cluster.node import ClusterNode
 from hub.cluster.placement import ClusterPlacement
 from hub.cluster.store import RedisStore
 from hub.config import Config, HubSettings, RoomConfig
+from hub.door import DoorSite, Panels
 from hub.fanout import Packet, direct_transports
 from hub.guard import origin_guard, socketio_origins
 from hub.http import api_errors, setup_routes
@@ -79,9 +80,10 @@ class Hub:
         self.clock = clock or SystemClock()  # what schedules, triggers and macro waits go by
         self.transport_factory = transport_factory
         # Browsers must come from the hub's own origin or one of hub.allowed_origins.
+        self._socketio_origins = socketio_origins(lambda: self.config.hub)
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
-            cors_allowed_origins=socketio_origins(lambda: self.config.hub),
+            cors_allowed_origins=self._socketio_origins,
             serializer=Packet,
         )
         # python-socketio accepts the namespaces it has a handler for plus this list, which
@@ -100,6 +102,7 @@ class Hub:
         self.sio.attach(self.app)
         setup_routes(self.app, self)
         self._runner: web.AppRunner | None = None
+        self._panels = Panels(self.sio, self._socketio_origins)  # WebSockets the door serves
         self.address: tuple[str, int] | None = None
         self.host = settings.host  # where driver services listen (the hub's host)
 
@@ -177,7 +180,7 @@ class Hub:
             self.app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        site = DoorSite(self._runner, host, port, self._panels)
         try:
             await site.start()
         except OSError as err:
@@ -231,6 +234,7 @@ class Hub:
                     await self.sio.eio.disconnect()
         for transport in list(direct_transports(self.sio).values()):
             transport.close()
+        await self._panels.close()
         step.done("panels")
         if self._runner is not None:
             await self.sio.shutdown()  # ends Engine.IO's service task, else it outlives the hub

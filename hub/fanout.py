@@ -34,7 +34,8 @@ pinned python-engineio 4.15.x / python-socketio 5.18.x (pyproject.toml):
   that aiohttp's `WebSocketResponse.exception()` is the error a WebSocket ended with:
   `_keep_ping_tasks`, `_stop_pinging` and `_drop_tracebacks` free a departed panel's
   objects with these.
-- For a WebSocket opened directly (not an upgrade from long-polling) `_serve` stands in
+- For a WebSocket opened directly (not an upgrade from long-polling), whether the door
+  (`hub/door.py`) or aiohttp served its opening, `_serve` stands in
   for `AsyncSocket._websocket_handler`, doing what it does with the socket's
   `connected`, `upgraded`, `queue`, `receive(packet)`, `close(wait, abort, reason)` and
   `server.ping_interval`, `ping_timeout`, `max_http_buffer_size`, `reason`; that
@@ -434,9 +435,13 @@ MAX_UNSENT = 1000
 the panel, sending but not reading, is disconnected: the queue has no bound of its own."""
 
 
-async def _serve(driver: Any, socket: Any) -> None:
+async def _serve(link: Any, socket: Any) -> None:
     """Engine.IO's WebSocket handler (python-engineio 4.15 `_websocket_handler`) for a
     WebSocket the panel opened directly, without a task and a timer per packet.
+
+    `link` is the panel's WebSocket: `transport` (its asyncio transport), `receive()` (the
+    next message's text or bytes; None once it is closed or failed), `send(text)` and
+    `close()`. That is `direct_transports`' driver on aiohttp, or `hub.door`'s stream.
 
     Engine.IO reads each packet in a new task under `wait_for`, and its writer takes each
     batch from the queue under `wait_for` too: a task, a timer and two more turns of the
@@ -454,14 +459,14 @@ async def _serve(driver: Any, socket: Any) -> None:
     server = socket.server
     loop = asyncio.get_running_loop()
     limit = server.ping_interval + server.ping_timeout
-    transport = driver.environ["aiohttp.request"].transport
+    transport = link.transport
     socket.connected = True
     socket.upgraded = True
-    writer = asyncio.ensure_future(_write_queued(driver, socket))
+    writer = asyncio.ensure_future(_write_queued(link, socket))
     try:
         async with asyncio.timeout(limit) as silence:
             while True:
-                data = (await driver._sock.receive()).data
+                data = await link.receive()
                 if not isinstance(data, str | bytes) or len(data) > server.max_http_buffer_size:
                     break  # closed, failed, or more than Engine.IO takes
                 silence.reschedule(loop.time() + limit)
@@ -494,14 +499,15 @@ async def _serve(driver: Any, socket: Any) -> None:
     await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
 
 
-async def _write_queued(driver: Any, socket: Any) -> None:
+async def _write_queued(link: Any, socket: Any) -> None:
     """Engine.IO's writer: each queued packet encoded and sent in order, until the `None`
     that ends the socket or a send fails; then the WebSocket is closed.
 
     Nothing is sent after that, so what is queued is taken out and the socket gets a
     queue that drops what is put in it: a server disconnect racing the panel's hang-up
     (`close(wait=True)` waits for the queue to be done) returns instead of waiting on a
-    packet nobody will send.
+    packet nobody will send. A `_Handoff` has written its bytes itself: its `SENT` is
+    skipped.
     """
     queue = socket.queue
     try:
@@ -510,13 +516,15 @@ async def _write_queued(driver: Any, socket: Any) -> None:
             queue.task_done()
             if pkt is None:
                 break
-            await driver.send(pkt.encode())
+            text = pkt.encode()
+            if text is not SENT:
+                await link.send(text)
     except Exception:
         log.debug("panel %s: a send failed, closing", socket.sid, exc_info=True)
     finally:
         _drain(queue)
         socket.queue = _Spent()
-    await driver.close()
+    await link.close()
 
 
 class _Spent(asyncio.Queue[Any]):
@@ -551,6 +559,7 @@ def direct_transports(server: socketio.AsyncServer) -> dict[str, asyncio.Transpo
             socket = self.handler.__self__
             sid = socket.sid
             _upgrade_with_open(self._sock, socket.queue, request.transport)
+            self.transport = request.transport
             if request.transport is not None:
                 transports[sid] = request.transport
             try:
@@ -567,6 +576,11 @@ def direct_transports(server: socketio.AsyncServer) -> dict[str, asyncio.Transpo
             if message is SENT:
                 return  # a _Handoff wrote its bytes itself
             await super().send(message)
+
+        async def receive(self) -> str | bytes | None:
+            """The next message's data: None once the WebSocket is closed or failed."""
+            data = (await self._sock.receive()).data
+            return data if isinstance(data, str | bytes) else None
 
     PanelWebSocket.transports = transports
     eio._async = {**eio._async, "websocket": PanelWebSocket}

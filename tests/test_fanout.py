@@ -18,6 +18,7 @@ import socketio
 from engineio import packet as eio_packet
 
 from bench.wire import EIO_PATH, WsClient, sio_call, sio_connect
+from hub import door as hub_door
 from hub import fanout as hub_fanout
 from hub.app import Hub
 from hub.fanout import Fanout, Packet, RawJSON, direct_transports
@@ -29,8 +30,12 @@ CONFIG = {"rooms": {"lobby": {"devices": {}}}}
 class RawPanel:
     """A bare Engine.IO/Socket.IO WebSocket client that records every text packet in order."""
 
-    def __init__(self, hub: Hub, auth: dict[str, Any] | None = None, pong: bool = True) -> None:
+    def __init__(
+        self, hub: Hub, auth: dict[str, Any] | None = None, pong: bool = True, header: str = ""
+    ) -> None:
         assert hub.address is not None
+        self.header = header  # one more request header line (`Sec-WebSocket-Protocol: x`
+        # makes it one aiohttp serves rather than the door)
         self.host, self.port = hub.address
         self.auth = auth or {}
         self.pong = pong  # answer Engine.IO's pings
@@ -41,11 +46,14 @@ class RawPanel:
 
     async def connect(self) -> None:
         loop = asyncio.get_running_loop()
-        _, self.ws = await loop.create_connection(
-            lambda: WsClient(self.host, self.port, EIO_PATH, self._on_text, self.closed.set),
-            self.host,
-            self.port,
-        )
+
+        def client() -> WsClient:
+            ws = WsClient(self.host, self.port, EIO_PATH, self._on_text, self.closed.set)
+            if self.header:
+                ws._request = ws._request[:-2] + self.header.encode() + b"\r\n\r\n"
+            return ws
+
+        _, self.ws = await loop.create_connection(client, self.host, self.port)
         await self.ws.opened
 
     def _on_text(self, text: str) -> None:
@@ -353,8 +361,9 @@ async def test_the_engineio_internals_the_fanout_leans_on_behave_as_it_expects(
     await until(lambda: len(fanout(hub)) == 0)
 
 
+@pytest.mark.parametrize("header", ["", "Sec-WebSocket-Protocol: x"], ids=["door", "aiohttp"])
 async def test_the_101_and_engineio_open_leave_in_one_write(
-    hub_factory: Any, monkeypatch: pytest.MonkeyPatch
+    hub_factory: Any, monkeypatch: pytest.MonkeyPatch, header: str
 ) -> None:
     """The upgrade's `101 Switching Protocols` and Engine.IO's OPEN packet reach the panel
     in one write (one segment, one read), and Engine.IO does not send the OPEN again."""
@@ -367,7 +376,7 @@ async def test_the_101_and_engineio_open_leave_in_one_write(
         write(transport, data)
 
     monkeypatch.setattr(asyncio.selector_events._SelectorSocketTransport, "write", recording)
-    panel = RawPanel(hub)
+    panel = RawPanel(hub, header=header)
     await panel.connect()
     await until(lambda: any(p.startswith("40/rooms/lobby,") for p in panel.packets))
     [upgrade] = [w for w in writes if w.startswith(b"HTTP/1.1 101 ")]
@@ -441,35 +450,47 @@ def no_cycle_collection() -> Iterator[None]:
         gc.enable()
 
 
+@pytest.mark.parametrize("door", [True, False], ids=["door", "aiohttp"])
 async def test_a_panel_that_hangs_up_is_freed_as_it_goes(
-    hub_factory: Any, monkeypatch: pytest.MonkeyPatch
+    hub_factory: Any, monkeypatch: pytest.MonkeyPatch, door: bool
 ) -> None:
     """A panel that drops its connection without a close frame leaves nothing to the cycle
     collector: its Engine.IO socket is not held for the ping interval by a sleeping ping
-    task, and its aiohttp WebSocket (with the request and handler behind it) is not kept
-    in a reference cycle by the traceback of the error it ended with."""
-    made: list[weakref.ref[aiohttp.web.WebSocketResponse]] = []
-    prepare = hub_fanout._HeldUpgrade.prepare
+    task; served by the door, its stream (with aiohttp's reader and queue) is in no
+    reference cycle; served by aiohttp, its WebSocket (with the request and handler behind
+    it) is not kept in a reference cycle by the traceback of the error it ended with."""
+    made: list[weakref.ref[Any]] = []
+    if door:
+        init = hub_door.PanelStream.__init__
 
-    async def recording(
-        self: aiohttp.web.WebSocketResponse, request: aiohttp.web.BaseRequest
-    ) -> Any:
-        if not made or made[-1]() is not self:  # aiohttp prepares it again when it returns
+        def recording_stream(self: hub_door.PanelStream, *args: Any) -> None:
             made.append(weakref.ref(self))
-        return await prepare(self, request)
+            init(self, *args)
 
-    monkeypatch.setattr(hub_fanout._HeldUpgrade, "prepare", recording)
+        monkeypatch.setattr(hub_door.PanelStream, "__init__", recording_stream)
+    else:
+        prepare = hub_fanout._HeldUpgrade.prepare
+
+        async def recording(
+            self: aiohttp.web.WebSocketResponse, request: aiohttp.web.BaseRequest
+        ) -> Any:
+            if not made or made[-1]() is not self:  # aiohttp prepares it again when it returns
+                made.append(weakref.ref(self))
+            return await prepare(self, request)
+
+        monkeypatch.setattr(hub_fanout._HeldUpgrade, "prepare", recording)
+    header = "" if door else "Sec-WebSocket-Protocol: x"
     lobby = await lobby_hub(hub_factory)
     assert lobby.sio.eio.ping_interval >= 20  # the default: a leftover ping task outlives the test
     # Engine.IO's service task walks a copy of the sockets it had when it started, one per
     # ping timeout: the first panel's stays in it, later ones do not.
-    first = RawPanel(lobby)
+    first = RawPanel(lobby, header=header)
     await first.connect()
     await until(lambda: first.events())
     kept = set(lobby.sio.eio.sockets)
     with no_cycle_collection():
         for _ in range(2):
-            panel = RawPanel(lobby)
+            panel = RawPanel(lobby, header=header)
             await panel.connect()
             await until(panel.events)
             [sid] = set(lobby.sio.eio.sockets) - kept

@@ -43,9 +43,11 @@ def heap(clock: ManualClock) -> Iterator[Heap]:
 
 
 def panel_websockets() -> list[weakref.ref[Any]]:
-    """Weak references to the hub's WebSocket drivers of its panels (hub/fanout.py).
+    """Weak references to the hub's side of its panels' WebSockets: the door's streams
+    (hub/door.py), or the WebSocket drivers of those aiohttp serves (hub/fanout.py).
     Frozen objects are not listed: call before a freeze."""
-    return [weakref.ref(o) for o in gc.get_objects() if type(o).__name__ == "PanelWebSocket"]
+    kinds = ("PanelStream", "PanelWebSocket")
+    return [weakref.ref(o) for o in gc.get_objects() if type(o).__name__ in kinds]
 
 
 class Leftover:
@@ -138,8 +140,8 @@ async def test_without_a_heap_nothing_is_frozen(hub_factory: HubFactory) -> None
 async def test_a_leaving_panels_websocket_is_freed_at_once_frozen_or_not(
     hub_factory: HubFactory, panels: Callable[..., Panel], heap: Heap
 ) -> None:
-    """The hub's side of a panel's WebSocket (its driver, aiohttp request and tasks) is in
-    no reference cycle once the panel leaves: freed as it goes, with no collection and
+    """The hub's side of a panel's WebSocket (the door's stream with aiohttp's reader and
+    queue, and its tasks) is in no reference cycle once the panel leaves: freed as it goes, with no collection and
     no sweep, although it was frozen."""
     hub = await hub_factory(deployment("proj"))
     heap.settle()
