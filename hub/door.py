@@ -340,8 +340,11 @@ class Panels:
                 task.cancel()
 
     def admits(self, upgrade: Upgrade) -> bool:
-        """Whether the door serves it: no Origin (not a browser), or one the hub allows.
-        A refused origin is aiohttp's to refuse, with Engine.IO's 400 and log line."""
+        """Whether the door serves it: Engine.IO takes WebSockets, and the request has no
+        Origin (not a browser) or one the hub allows. What is refused is aiohttp's to
+        refuse, with Engine.IO's 400 and log line."""
+        if "websocket" not in self._sio.eio.transports:
+            return False
         origin = upgrade.headers.get("origin")
         if origin is None:
             return True

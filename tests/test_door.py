@@ -188,6 +188,17 @@ async def test_a_foreign_origin_is_refused_as_engineio_refuses_it(hub_factory: A
     writer.close()
 
 
+async def test_a_hub_taking_no_websockets_refuses_them_as_engineio_does(
+    hub_factory: Any,
+) -> None:
+    hub = await lobby_hub(hub_factory)
+    hub.sio.eio.transports = ["polling"]
+    reader, writer = await open_raw(hub, HEAD)
+    assert (await reader.readuntil(b"\r\n")).startswith(b"HTTP/1.1 400")
+    writer.close()
+    assert not hub.sio.eio.sockets
+
+
 async def test_frames_the_door_reads(hub_factory: Any) -> None:
     """A ping is answered with its pong; a message in fragments is put together; a close is
     answered with a close and the panel let go."""
