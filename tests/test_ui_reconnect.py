@@ -16,6 +16,7 @@ from playwright.async_api import BrowserContext, Page, expect
 
 from simulators.pjlink import PjlinkSimulator
 from tests.helpers import HubRig, fast_config, hub_config, until
+from tests.test_door import served_by_door
 
 pytest_plugins = ["tests.browser"]
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
@@ -203,3 +204,45 @@ async def test_a_reloaded_page_resumes_from_session_storage(rig: HubRig, page: P
     after = await back_in_true_state(page, rig)
     assert after["snapshots"] == 0, "a fresh page resumed instead of loading a snapshot"
     assert after["resumes"] == 1
+
+
+def door_served(rig: HubRig) -> list[bool]:
+    assert rig.hub is not None
+    return served_by_door(rig.hub)
+
+
+async def test_the_panel_opens_a_websocket_at_once_and_comes_back_on_one(
+    rig: HubRig, page: Page
+) -> None:
+    """WebSocket first, no long-polling request before it: the hub answers the panel at its
+    door, on connect and on every reconnect (one request each, and any hub behind a load
+    balancer may take it)."""
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "transport=polling" in r.url else None)
+    await page.goto(rig.url(f"/rooms/{ROOM}"))
+    await panel_in_sync(page)
+    assert await page.evaluate("avhub.socket.io.engine.transport.name") == "websocket"
+    await until(lambda: door_served(rig) == [True], message="opened through the door")
+    await page.context.set_offline(True)
+    await expect(page.locator("#banner")).to_have_text("Reconnecting…")
+    await page.context.set_offline(False)
+    await panel_in_sync(page)
+    await until(lambda: door_served(rig) == [True], message="back through the door")
+    assert polls == []
+
+
+async def test_the_panel_falls_back_to_long_polling_without_websockets(
+    rig: HubRig, page: Page
+) -> None:
+    """Where WebSockets do not get through (here Engine.IO refuses them), the panel connects
+    by long-polling and works as before."""
+    assert rig.hub is not None
+    rig.hub.sio.eio.transports = ["polling"]
+    try:
+        await page.goto(rig.url(f"/rooms/{ROOM}"))
+        await panel_in_sync(page)
+        assert await page.evaluate("avhub.socket.io.engine.transport.name") == "polling"
+        await until(lambda: door_served(rig) == [False], message="served by aiohttp")
+        await panel_matches_hub(page, rig)
+    finally:
+        rig.hub.sio.eio.transports = ["polling", "websocket"]

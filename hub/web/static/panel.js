@@ -148,6 +148,10 @@ function roomGone(message) {
 takeTokenFromUrl();
 
 const socket = io(`/rooms/${roomId}`, {
+  // WebSocket first: one request to connect and to come back (the hub answers it at its
+  // door), and any hub behind a load balancer may take it; long-polling if it fails.
+  transports: ["websocket", "polling"],
+  tryAllTransports: true,
   autoConnect: false,
   reconnectionDelay: 500,
   reconnectionDelayMax: 3000,
