@@ -7,7 +7,8 @@ Socket.IO client told to use WebSocket only) opens its connection with one reque
 request costs a protocol object and a task per connection, a `Request`, the middlewares
 and the router, Engine.IO's translation of the request into an environ and a
 `WebSocketResponse` with its reader, writer and heartbeat: on the 2-CPU machine of the
-README, about as much as everything the hub itself does for a reconnecting panel.
+README about a third of what a bare reconnect cost the hub above the floor of
+`bench.floor` (0.13 of 0.39 ms at p50; bench/RESULTS.md, item 17).
 
 `Door` is the protocol of every accepted connection until its first request head is in:
 
