@@ -20,12 +20,16 @@ README about a third of what a bare reconnect cost the hub above the floor of
   environ), the `101` and the OPEN go out in one write, and `hub.fanout._serve` serves
   it over a `PanelStream`, which reads frames with aiohttp's WebSocket reader.
 - Anything else (any other path, long-polling, an upgrade from long-polling, a head
-  that is not exactly that, a refused origin, a head over `HEAD_LIMIT`): the connection
-  is handed to aiohttp's protocol with the bytes read so far, and served, answered or
-  refused exactly as without the door.
+  that is not exactly that, a refused origin, a head over `HEAD_LIMIT`, or no whole head
+  within `HEAD_WAIT`): the connection is handed to aiohttp's protocol with the bytes
+  read so far, and served, answered, timed out or refused exactly as without the door.
+
+Like aiohttp, the door turns TCP keepalive on for what it accepts. At `Hub.stop` it hangs
+up on connections still sending their head, and drops the panels it served that have not
+read their goodbye within `CLOSE_WAIT`.
 
 What is taken from aiohttp (pinned to 3.14.x in pyproject.toml): `web.Server` being the
-protocol factory of its sites, `BaseSite`'s `_runner` and `_server`, and the WebSocket
+protocol factory of its sites, `BaseSite`'s `_runner` and `_server`, `tcp_keepalive`, and the WebSocket
 frame reader `WebSocketReader(queue, max_msg_size, compress=, decode_text=)` with its
 queue `aiohttp._websocket.reader.WebSocketDataQueue` (which calls the protocol's
 `pause_reading`/`resume_reading` and reads `_reading_paused`). From python-engineio
@@ -49,6 +53,7 @@ import socketio
 from aiohttp import EofStream, web
 from aiohttp._websocket.reader import WebSocketDataQueue
 from aiohttp.http_websocket import WS_KEY, WebSocketError, WebSocketReader, WSMsgType
+from aiohttp.tcp_helpers import tcp_keepalive
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 
@@ -60,9 +65,16 @@ FAST_PREFIX = b"GET /socket.io/?"
 HEAD_LIMIT = 8190
 """Bytes of a request head the door reads before leaving it to aiohttp (its line limit)."""
 
-CLOSE_WAIT = 5.0
-"""Seconds `Panels.close` waits for the panels it served to be let go before cancelling."""
+HEAD_WAIT = 5.0
+"""Seconds the door waits for a connection's first request head; then the connection is
+aiohttp's, with its timeouts (a panel sends its head at once, in one segment)."""
+MAX_HEADERS = 100
+"""Header lines beyond which a head is left to aiohttp (which refuses more than 128)."""
+CLOSE_WAIT = 1.0
+"""Seconds `Panels.close` gives the panels it served to take their goodbye and go; those
+still there (not reading) are then dropped."""
 
+_TARGET = re.compile(r"[!-~]+")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VALUE = re.compile(r"[\t\x20-\x7e]*")
 _KEY = re.compile(r"[A-Za-z0-9+/]{22}==")
@@ -108,7 +120,7 @@ def read_upgrade(head: bytes) -> Upgrade | None:
         return None
     target = parts[1]
     path, _, query = target.partition("?")
-    if path != "/socket.io/":
+    if path != "/socket.io/" or not _TARGET.fullmatch(target) or len(lines) > MAX_HEADERS + 1:
         return None
     headers: dict[str, str] = {}
     for line in lines[1:]:
@@ -162,15 +174,30 @@ class Door(asyncio.Protocol):
         self._panels = panels
         self._transport: asyncio.Transport | None = None
         self._head = b""
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        tcp_keepalive(transport)  # as aiohttp does: a peer that vanishes is found out
         self._panels.waiting.add(transport)
+        self._timer = asyncio.get_running_loop().call_later(HEAD_WAIT, self._slow)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        assert self._transport is not None
-        self._panels.waiting.discard(self._transport)
+        self._decided()
+
+    def _slow(self) -> None:
+        """No whole head in `HEAD_WAIT`: not a panel; aiohttp's timeouts take over."""
+        self._timer = None
+        self._hand_over(self._head)
+
+    def _decided(self) -> None:
+        """The connection is no longer the door's to wait on."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._transport is not None:
+            self._panels.waiting.discard(self._transport)
 
     def data_received(self, data: bytes) -> None:
         head = self._head + data if self._head else data
@@ -190,7 +217,7 @@ class Door(asyncio.Protocol):
             self._hand_over(head)
             return
         assert self._transport is not None
-        self._panels.waiting.discard(self._transport)
+        self._decided()
         self._panels.open(self._transport, upgrade, head[end + 4 :])
 
     def eof_received(self) -> bool | None:
@@ -199,7 +226,7 @@ class Door(asyncio.Protocol):
 
     def _hand_over(self, data: bytes) -> asyncio.Protocol:
         assert self._transport is not None
-        self._panels.waiting.discard(self._transport)
+        self._decided()
         protocol = self._aiohttp()
         self._transport.set_protocol(protocol)
         protocol.connection_made(self._transport)
@@ -322,22 +349,31 @@ class Panels:
         self._sio = sio
         self._origin_allowed = origin_allowed
         self._transports = direct_transports(sio)
-        self._serving: set[asyncio.Future[None]] = set()
+        self._serving: dict[asyncio.Future[None], asyncio.Transport] = {}
+        """The task serving each WebSocket the door opened, and its transport."""
         self.waiting: set[asyncio.Transport] = set()
         """Connections whose first request head is not read yet."""
 
     async def close(self) -> None:
         """Hang up on connections still sending their first request, and wait for the
-        panels served here to be let go (the caller has closed their transports)."""
+        panels served here to be let go (the caller has told them and closed their
+        transports); after `CLOSE_WAIT`, drop those that are not reading."""
         for transport in list(self.waiting):
             transport.close()
         self.waiting.clear()
-        if self._serving:
-            _, stuck = await asyncio.wait(set(self._serving), timeout=CLOSE_WAIT)
+        if not self._serving:
+            return
+        _, stuck = await asyncio.wait(set(self._serving), timeout=CLOSE_WAIT)
+        if stuck:
+            log.warning(
+                "dropping %d panel(s) not reading their WebSocket %.0f s after the hub hung up",
+                len(stuck),
+                CLOSE_WAIT,
+            )
             for task in stuck:
-                log.warning(
-                    "a panel's WebSocket was still open %.0f s after hanging up", CLOSE_WAIT
-                )
+                self._serving[task].abort()  # lost: the reader and the writer end
+            _, stuck = await asyncio.wait(stuck, timeout=CLOSE_WAIT)
+            for task in stuck:
                 task.cancel()
 
     def admits(self, upgrade: Upgrade) -> bool:
@@ -378,8 +414,8 @@ class Panels:
             stream.data_received(tail)
         environ = upgrade.environ(transport.get_extra_info("peername"))
         task = asyncio.ensure_future(self._serve(stream, socket, environ))
-        self._serving.add(task)
-        task.add_done_callback(self._serving.discard)
+        self._serving[task] = transport
+        task.add_done_callback(self._serving.pop)
 
     async def _serve(
         self, stream: PanelStream, socket: AsyncSocket, environ: dict[str, Any]

@@ -8,15 +8,18 @@ import asyncio
 import base64
 import hashlib
 import json
+import socket
 from typing import Any
 
 import aiohttp
 import pytest
 import socketio
 
-from bench.wire import EIO_PATH, OP_CLOSE, OP_PING, ws_frame
+from bench.wire import EIO_PATH, OP_CLOSE, OP_PING, sio_call, ws_frame
+from hub import door as hub_door
 from hub.app import Hub
-from hub.door import HEAD_LIMIT, read_upgrade
+from hub.door import HEAD_LIMIT, MAX_HEADERS, read_upgrade
+from hub.fanout import Fanout
 from tests.helpers import until
 from tests.test_fanout import RawPanel, commit, lobby_hub
 
@@ -34,6 +37,8 @@ def served_by_door(hub: Hub) -> list[bool]:
 
 
 def test_a_panels_websocket_opening_is_read() -> None:
+    many = "".join(f"\r\nX-{i}: x" for i in range(MAX_HEADERS - 5))  # 100 lines in all
+    assert read_upgrade((HEAD + many).encode()) is not None
     upgrade = read_upgrade(HEAD.encode())
     assert upgrade is not None
     assert upgrade.key == KEY and upgrade.headers["host"] == "127.0.0.1:8080"
@@ -72,6 +77,12 @@ def test_a_panels_websocket_opening_is_read() -> None:
         ("Host: 127.0.0.1:8080", "Host: 127.0.0.1:8080\r\nX-Name: a\x00b"),
         ("Host: 127.0.0.1:8080", "Host: 127.0.0.1:8080\r\nBad Name: x"),
         ("Host: 127.0.0.1:8080", "Host: 127.0.0.1:8080\r\nno colon"),
+        ("transport=websocket", "transport=websocket&x=\x01"),
+        ("transport=websocket", "transport=websocket&x=\x7f"),
+        (
+            "Host: 127.0.0.1:8080",
+            "Host: 127.0.0.1:8080" + "".join(f"\r\nX-{i}: x" for i in range(96)),
+        ),
     ],
 )
 def test_anything_but_exactly_that_is_left_to_aiohttp(old: str, new: str) -> None:
@@ -272,3 +283,63 @@ async def test_hub_stop_hangs_up_on_a_connection_still_sending_its_head(
     assert await asyncio.wait_for(reader.read(), 5) == b""
     await until(lambda: panel.closed.is_set())
     writer.close()
+
+
+async def test_a_connection_slow_to_send_its_head_is_left_to_aiohttp(
+    hub_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No whole head within `HEAD_WAIT`: aiohttp takes the connection with what came, and
+    its own timeouts; the door keeps TCP keepalive on what it accepts, as aiohttp does."""
+    monkeypatch.setattr(hub_door, "HEAD_WAIT", 0.05)
+    hub = await lobby_hub(hub_factory)
+    assert hub.address is not None
+    reader, writer = await asyncio.open_connection(*hub.address)
+    sock = writer.get_extra_info("socket")
+    assert sock is not None
+    writer.write(HEAD.encode()[:40])
+    await writer.drain()
+    await until(lambda: len(hub._panels.waiting) == 1)
+    [transport] = hub._panels.waiting
+    assert transport.get_extra_info("socket").getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+    await until(lambda: not hub._panels.waiting, message="handed to aiohttp")
+    writer.write(HEAD.encode()[40:] + b"\r\n\r\n")
+    assert (await reader.readuntil(b"\r\n")).startswith(b"HTTP/1.1 101")
+    await until(lambda: served_by_door(hub) == [False])
+    writer.close()
+
+
+async def test_hub_stop_drops_a_door_panel_that_does_not_read(
+    hub_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A panel that stopped reading keeps its goodbye unsent: the stop waits `CLOSE_WAIT`
+    for it, then drops the connection, and leaves no task serving it."""
+    monkeypatch.setattr(Fanout, "max_buffer", 256 * 1024 * 1024)  # not dropped before the stop
+    hub = await lobby_hub(hub_factory)
+    stuck = RawPanel(hub)
+    await stuck.connect()
+    await until(lambda: len(hub.namespaces["lobby"].fanout or ()) == 1)
+    assert stuck.ws is not None and stuck.ws.transport is not None
+    stuck.ws.transport.pause_reading()
+    [transport] = hub._panels._serving.values()
+    for _ in range(400):  # until the kernel's buffers are full (at most 40 MB)
+        commit(hub, 1, size=100_000)
+        await asyncio.sleep(0.001)
+        if transport.get_write_buffer_size() > 0:
+            break
+    assert transport.get_write_buffer_size() > 0
+    for i in range(5):  # answers (snapshots) for the writer, which waits for the panel to read
+        stuck.ws.send_text(sio_call("/rooms/lobby", i, "sync", {"epoch": "other", "seq": 0}))
+    [sock] = hub.sio.eio.sockets.values()
+    stream = transport.get_protocol()
+    assert isinstance(stream, hub_door.PanelStream)
+    await until(
+        lambda: stream._drained is not None and sock.queue.qsize() > 0,
+        message="the writer waits for the panel to read",
+    )
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await hub.stop()
+    assert loop.time() - started < hub_door.CLOSE_WAIT + 2
+    assert not hub._panels._serving and transport.is_closing()
+    stuck.ws.transport.resume_reading()
+    await until(lambda: stuck.closed.is_set())
