@@ -30,12 +30,12 @@ from bench.scenarios.scaleout import ClusterStack
 from bench.stacks import HubStack, Layout, export_source, start_hub
 from bench.stats import summary_ms
 from bench.wire import EIO_PATH, WsClient, sio_connect
-from hub.fanout import ws_text_frame
+from hub.fanout import ws_frame
 
 UPGRADE = (
     b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
     b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
-) + ws_text_frame(
+) + ws_frame(
     b'0{"sid":"floor","upgrades":[],"pingTimeout":20000,"pingInterval":25000,"maxPayload":1000000}'
 )
 
@@ -55,7 +55,7 @@ class FixedServer(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.upgraded:
             namespace = data[data.find(b"/") : data.find(b",")]  # from `40/rooms/x,{...}`
-            self.transport.write(ws_text_frame(b"40" + namespace + b',{"sid":"floor"}'))
+            self.transport.write(ws_frame(b"40" + namespace + b',{"sid":"floor"}'))
             return
         self.head += data
         if b"\r\n\r\n" in self.head:

@@ -57,7 +57,7 @@ from aiohttp.tcp_helpers import tcp_keepalive
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 
-from hub.fanout import _serve, direct_transports, ws_text_frame
+from hub.fanout import _serve, direct_transports, ws_frame
 
 log = logging.getLogger("avhub.door")
 
@@ -160,10 +160,6 @@ def switching(key: str) -> bytes:
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
         f"Sec-WebSocket-Accept: {accept}\r\n\r\n"
     ).encode()
-
-
-def _close_frame(code: int) -> bytes:
-    return bytes((0x88, 2)) + code.to_bytes(2, "big")
 
 
 class Door(asyncio.Protocol):
@@ -315,7 +311,7 @@ class PanelStream(asyncio.Protocol):
             if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
                 return msg.data  # type: ignore[no-any-return]
             if kind is WSMsgType.PING:
-                self._write(bytes((0x8A, len(msg.data))) + msg.data)
+                self._write(ws_frame(msg.data, WSMsgType.PONG))
             elif kind is WSMsgType.CLOSE:
                 self._close(1000)
                 return None
@@ -323,7 +319,7 @@ class PanelStream(asyncio.Protocol):
     async def send(self, text: str) -> None:
         if self._closed or self.transport.is_closing():
             raise ConnectionResetError("the panel's WebSocket is closed")
-        self.transport.write(ws_text_frame(text.encode()))
+        self.transport.write(ws_frame(text.encode()))
         if self._drained is not None:
             await self._drained
 
@@ -335,7 +331,7 @@ class PanelStream(asyncio.Protocol):
             self.transport.write(data)
 
     def _close(self, code: int) -> None:
-        self._write(_close_frame(code))
+        self._write(ws_frame(code.to_bytes(2, "big"), WSMsgType.CLOSE))
         self._closed = True
         self.transport.close()
 
@@ -409,7 +405,7 @@ class Panels:
         )
         stream = PanelStream(transport, eio.max_http_buffer_size)
         transport.set_protocol(stream)
-        transport.write(switching(upgrade.key) + ws_text_frame(opened.encode().encode()))
+        transport.write(switching(upgrade.key) + ws_frame(opened.encode().encode()))
         if tail:
             stream.data_received(tail)
         environ = upgrade.environ(transport.get_extra_info("peername"))

@@ -103,14 +103,16 @@ class Packet(socketio.packet.Packet):  # type: ignore[misc]
     json = _PacketJSON
 
 
-def ws_text_frame(payload: bytes) -> bytes:
-    """One unmasked, unfragmented server→client WebSocket text frame (RFC 6455 §5.2)."""
+def ws_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """One unmasked, unfragmented server→client WebSocket frame (RFC 6455 §5.2): text by
+    default, or the `opcode` given (a close, a pong)."""
+    first = 0x80 | opcode
     n = len(payload)
     if n < 126:
-        return bytes((0x81, n)) + payload
+        return bytes((first, n)) + payload
     if n < 65536:
-        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
-    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
+        return bytes((first, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((first, 127)) + n.to_bytes(8, "big") + payload
 
 
 class Event:
@@ -127,7 +129,7 @@ class Event:
     @property
     def frame(self) -> bytes:
         if self._frame is None:
-            self._frame = ws_text_frame(self.packet.encode().encode())
+            self._frame = ws_frame(self.packet.encode().encode())
         return self._frame
 
 
@@ -363,7 +365,7 @@ class Fanout:
         pending, member.pending = member.pending, []
         frames = [ev.frame for ev in pending]
         if carried is not None:
-            frames.insert(0, ws_text_frame(carried.encode().encode()))
+            frames.insert(0, ws_frame(carried.encode().encode()))
         if frames:
             self._write(member, b"".join(frames))
         return True
@@ -424,7 +426,7 @@ def _upgrade_with_open(
         return  # the panel left during the handshake; its handler sees the socket closed
     queued = _drain(queue)
     if queued and type(queued[0]) is eio_packet.Packet and queued[0].packet_type == eio_packet.OPEN:
-        headers += ws_text_frame(queued.pop(0).encode().encode())
+        headers += ws_frame(queued.pop(0).encode().encode())
     for pkt in queued:
         queue.put_nowait(pkt)
     transport.write(headers)
